@@ -1,0 +1,55 @@
+import type { Logger } from '../common/index.ts';
+
+/** One option of a command, as `node:util` parseArgs takes it, plus its help text. */
+export interface OptionSpec {
+  type: 'string' | 'boolean';
+  short?: string;
+  multiple?: boolean;
+  default?: string | boolean;
+  /** Shown in help, e.g. `FILE`. */
+  value?: string;
+  help: string;
+}
+
+/** What a command gets when it runs. */
+export interface CommandContext {
+  readonly log: Logger;
+  readonly stdout: { write(s: string): unknown; isTTY?: boolean };
+  readonly stderr: { write(s: string): unknown; isTTY?: boolean };
+  readonly signal: AbortSignal;
+  readonly verbose: boolean;
+}
+
+/** Parsed arguments: option values by name and the positionals in order. */
+export interface ParsedArgs {
+  readonly values: Record<string, string | boolean | string[] | undefined>;
+  readonly positionals: string[];
+}
+
+/** A leaf command of `ipp` (e.g. `ipp fits info`). */
+export interface Command {
+  readonly name: string;
+  readonly summary: string;
+  /** Usage line after the command path, e.g. `FILE [--json]`. */
+  readonly usage: string;
+  /** Longer help: what it does, examples. */
+  readonly description?: string;
+  readonly options: Readonly<Record<string, OptionSpec>>;
+  /** Runs the command; the returned number is the exit code. */
+  run(args: ParsedArgs, context: CommandContext): Promise<number>;
+}
+
+/** A group of commands (e.g. `ipp fits`). */
+export interface CommandGroup {
+  readonly name: string;
+  readonly summary: string;
+  readonly commands: readonly (Command | CommandGroup)[];
+}
+
+/** Exit codes used by every command. */
+export const EXIT = Object.freeze({ ok: 0, failed: 1, usage: 2, interrupted: 130 });
+
+/** True when a registry entry is a group of commands. */
+export function isGroup(entry: Command | CommandGroup): entry is CommandGroup {
+  return 'commands' in entry;
+}

@@ -1,0 +1,6 @@
+// The bottom room: helpers that every other room may use (errors, logging, progress).
+export { IppError, UsageError, isIppError, causeChain } from './errors.ts';
+export { createLogger, silentLogger, LOG_LEVELS } from './log.ts';
+export type { Logger, LogLevel, LogSink, LoggerOptions } from './log.ts';
+export { createProgress, noProgress } from './progress.ts';
+export type { Progress, ProgressOptions } from './progress.ts';

@@ -1,0 +1,15 @@
+// The in-memory table model every format reads into and writes from.
+export {
+  columnInfo, elementsPerRow, slotsPerElement, isIntegerType, isBigIntType, isFloatType,
+  arrayTypeOf, COLUMN_TYPES,
+} from './column-info.ts';
+export type { ColumnInfo, ColumnType, ColumnStorage } from './column-info.ts';
+export {
+  allocColumn, checkBatch, sliceBatch, concatBatches, getCell, rowElementCount, holdsBigInts,
+} from './column-batch.ts';
+export type { ColumnBatch, ColumnData, ColumnValues, NumericArray, CellValue } from './column-batch.ts';
+export {
+  memoryTable, selectColumns, collectTable, countRows, columnIndexes, DEFAULT_BATCH_ROWS,
+} from './table.ts';
+export type { Table, TableParam, ReadOptions } from './table.ts';
+export { TableError, CsvError } from './errors.ts';
