@@ -195,7 +195,7 @@ test('RICE_1 is bit-exact with cfitsio (fpack -table), and GZIP tiles of fpack d
       for (let k = 0; k < ntiles; k++) {
         const orig = new Uint8Array(await readFile(join(dir, `orig_${name}_${k}`)));
         const comp = new Uint8Array(await readFile(join(dir, `comp_${name}_${k}`)));
-        const rows = k === ntiles - 1 ? 500 : 1500;
+        const rows: number = k === ntiles - 1 ? 500 : 1500;
         assert.equal(orig.length, rows * rowWidth);
         if (alg === 'RICE_1') {
           const w = elem as RiceWidth;
