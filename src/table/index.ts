@@ -9,7 +9,7 @@ export {
 } from './column-batch.ts';
 export type { ColumnBatch, ColumnData, ColumnValues, NumericArray, CellValue } from './column-batch.ts';
 export {
-  memoryTable, selectColumns, collectTable, countRows, columnIndexes, DEFAULT_BATCH_ROWS,
+  memoryTable, selectColumns, collectTable, countRows, columnIndexes, rowRange, DEFAULT_BATCH_ROWS,
 } from './table.ts';
 export type { Table, TableParam, ReadOptions } from './table.ts';
 export { TableError, CsvError } from './errors.ts';

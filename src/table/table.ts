@@ -127,3 +127,26 @@ export async function countRows(table: Table): Promise<number> {
   for await (const b of table.batches({ columns: table.columns.length ? [table.columns[0].name] : [] })) n += b.rowCount;
   return n;
 }
+
+/** The rows `[start, end)` of a table, as a table (reads and drops the rows before `start`). */
+export function rowRange(table: Table, start: number, end: number): Table {
+  const known = table.rowCount;
+  return {
+    ...(table.name !== undefined ? { name: table.name } : {}),
+    ...(table.params ? { params: table.params } : {}),
+    columns: table.columns,
+    ...(known !== undefined ? { rowCount: Math.max(0, Math.min(end, known) - Math.min(start, known)) } : {}),
+    async *batches(options: ReadOptions = {}) {
+      const infos = columnIndexes(table.columns, options.columns).map((i) => table.columns[i]);
+      let at = 0;
+      for await (const b of table.batches(options)) {
+        const b0 = at;
+        at += b.rowCount;
+        if (at <= start) continue;
+        if (b0 >= end) break;
+        yield b0 >= start && at <= end ? b : sliceBatch(infos, b, Math.max(0, start - b0), Math.min(b.rowCount, end - b0));
+        if (at >= end) break;
+      }
+    },
+  };
+}

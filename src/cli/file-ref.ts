@@ -1,0 +1,47 @@
+import { existsSync } from 'node:fs';
+import { UsageError } from '../common/index.ts';
+
+/** A file named on the command line with an optional HDU: `file.fits[2]`, `file.fits[XY01.psf]`, `file.fits[EVENTS,2]` or `file.fits#2`. */
+export interface FileRef {
+  readonly path: string;
+  /** HDU index (0 = primary) or EXTNAME. */
+  readonly hdu?: number | string;
+  readonly extver?: number;
+}
+
+/** Splits `FILE[EXT]` (cfitsio's syntax) or `FILE#EXT` (STILTS's) into the path and the HDU. */
+export function parseFileRef(text: string): FileRef {
+  if (existsSync(text)) return { path: text };
+  let m = /^(.+)\[([^\]]*)\]$/.exec(text);
+  if (!m) m = /^(.+)#([^#/]+)$/.exec(text);
+  if (!m) return { path: text };
+  const [, path, inside] = m;
+  const parts = inside.split(',').map((s) => s.trim());
+  if (parts.length > 2 || parts[0] === '') {
+    throw new UsageError(`"${text}": the HDU in brackets must be an index or EXTNAME, optionally with EXTVER: FILE[2], FILE[XY01.psf], FILE[EVENTS,2]`);
+  }
+  const hdu = /^\d+$/.test(parts[0]) ? Number(parts[0]) : parts[0];
+  if (parts.length === 2) {
+    if (!/^\d+$/.test(parts[1])) throw new UsageError(`"${text}": EXTVER "${parts[1]}" must be a whole number`);
+    return { path, hdu, extver: Number(parts[1]) };
+  }
+  return { path, hdu };
+}
+
+/** Parses `--rows A:B` (half-open, either end may be left out) into a row range. */
+export function parseRowRange(text: string): { start: number; end: number } {
+  const m = /^(\d*)(?::(\d*))?$/.exec(text.trim());
+  if (!m) throw new UsageError(`--rows "${text}": expected START:END (e.g. 0:100, 50:, :10) or one row number`);
+  const start = m[1] === '' ? 0 : Number(m[1]);
+  const end = m[2] === undefined ? (m[1] === '' ? Infinity : start + 1) : m[2] === '' ? Infinity : Number(m[2]);
+  if (end < start) throw new UsageError(`--rows "${text}": END must not be before START`);
+  return { start, end };
+}
+
+/** Splits a comma-separated `--columns` list. */
+export function parseColumnList(text: string | undefined): string[] | undefined {
+  if (text === undefined) return undefined;
+  const names = text.split(',').map((s) => s.trim()).filter(Boolean);
+  if (names.length === 0) throw new UsageError('--columns needs at least one column name');
+  return names;
+}
