@@ -185,9 +185,11 @@ export function findHeaderEnd(bytes: Uint8Array, from = 0): number {
 
 /**
  * Parses header bytes (a whole number of cards that ends with END). Throws on non-ASCII
- * bytes, on a missing END, and on values that cannot be parsed.
+ * bytes, on a missing END, and on values that cannot be parsed — unless `lenient`, which
+ * keeps such a value as its raw text (as astropy and cfitsio do), so that one malformed
+ * keyword does not make a whole file unreadable.
  */
-export function parseHeader(bytes: Uint8Array, at: FitsLocation = {}): Header {
+export function parseHeader(bytes: Uint8Array, at: FitsLocation = {}, lenient = false): Header {
   const cards: Card[] = [];
   let pendingLong: { keyword: string; text: string; comment?: string; raw: string } | undefined;
   const flush = (): void => {
@@ -210,7 +212,7 @@ export function parseHeader(bytes: Uint8Array, at: FitsLocation = {}): Header {
       return new Header(cards);
     }
     if (keyword === 'CONTINUE' && pendingLong) {
-      const parsed = parseValueField(text.slice(8), { ...at, keyword: pendingLong.keyword });
+      const parsed = parseValueField(text.slice(8), { ...at, keyword: pendingLong.keyword }, lenient);
       if (typeof parsed.value === 'string') {
         pendingLong.raw += text;
         if (parsed.comment) pendingLong.comment = parsed.comment;
@@ -224,7 +226,7 @@ export function parseHeader(bytes: Uint8Array, at: FitsLocation = {}): Header {
       }
     }
     flush();
-    const card = parseCard(text, { ...at });
+    const card = parseCard(text, { ...at }, lenient);
     if (typeof card.value === 'string' && card.value.endsWith('&') && !COMMENTARY.has(card.keyword)) {
       // Maybe a long string (CONTINUE convention); decided by the next card.
       const next = off + CARD + CARD <= bytes.length ? Buffer.from(bytes.buffer, bytes.byteOffset + off + CARD, 8).toString('latin1') : '';
@@ -238,14 +240,14 @@ export function parseHeader(bytes: Uint8Array, at: FitsLocation = {}): Header {
   throw new FitsError('fits_header_no_end', at, 'header has no END card before the end of the data read; the file is truncated or damaged');
 }
 
-/** Parses one 80-character card. */
-export function parseCard(text: string, at: FitsLocation = {}): Card {
+/** Parses one 80-character card (`lenient`: see {@link parseHeader}). */
+export function parseCard(text: string, at: FitsLocation = {}, lenient = false): Card {
   const key8 = text.slice(0, 8).trimEnd();
   if (key8 === 'HIERARCH') {
     const eq = text.indexOf('=', 8);
     if (eq < 0) return { keyword: 'HIERARCH', comment: text.slice(8).trimEnd(), raw: text };
     const keyword = text.slice(8, eq).trim();
-    const parsed = parseValueField(text.slice(eq + 1), { ...at, keyword });
+    const parsed = parseValueField(text.slice(eq + 1), { ...at, keyword }, lenient);
     return { keyword, ...parsed, raw: text };
   }
   if (text.slice(8, 10) === '= ' && !COMMENTARY.has(key8)) {
@@ -253,12 +255,12 @@ export function parseCard(text: string, at: FitsLocation = {}): Card {
     if (!STANDARD_KEYWORD.test(keyword)) {
       throw new FitsError('fits_bad_header', { ...at, keyword }, `keyword "${key8}" has characters FITS does not allow (A-Z, 0-9, _ and -)`);
     }
-    return { keyword, ...parseValueField(text.slice(10), { ...at, keyword }), raw: text };
+    return { keyword, ...parseValueField(text.slice(10), { ...at, keyword }, lenient), raw: text };
   }
   return { keyword: key8, comment: text.slice(8).trimEnd(), raw: text };
 }
 
-function parseValueField(field: string, at: FitsLocation): { value: HeaderValue; comment?: string; float?: boolean } {
+function parseValueField(field: string, at: FitsLocation, lenient = false): { value: HeaderValue; comment?: string; float?: boolean } {
   let i = 0;
   while (i < field.length && field[i] === ' ') i++;
   if (i >= field.length) return { value: null };
@@ -292,6 +294,7 @@ function parseValueField(field: string, at: FitsLocation): { value: HeaderValue;
     return withComment({ value: Number(token.replace(/[dD]/, 'E')), float: true });
   }
   if (/^\(.*\)$/.test(token)) return withComment({ value: token }); // complex: kept as text
+  if (lenient) return withComment({ value: token });
   throw new FitsError('fits_bad_keyword', at, `cannot parse value "${token}"`);
 }
 
