@@ -1,6 +1,6 @@
 // One column of one tile: its bytes (big-endian values, row after row) to a compressed
 // stream and back, by the algorithm named in ZCTYPn.
-import { gunzipTile, gzipTile, DEFAULT_GZIP_LEVEL } from './gzip.ts';
+import { gunzipTile, gunzipTileSync, gzipTile, gzipTileSync, DEFAULT_GZIP_LEVEL } from './gzip.ts';
 import { riceCompress, riceDecompress, type RiceWidth } from './rice.ts';
 import { shuffleBytes, unshuffleBytes } from './shuffle.ts';
 import { TileCodecError } from './tile-error.ts';
@@ -30,17 +30,39 @@ export async function compressTile(algorithm: TileAlgorithm, bytes: Uint8Array, 
  */
 export async function decompressTile(algorithm: TileAlgorithm, stream: Uint8Array, width: number, byteLength: number): Promise<Uint8Array> {
   switch (algorithm) {
-    case 'RICE_1': {
-      const w = riceWidth(width);
-      if (byteLength % w !== 0) throw new TileCodecError(`RICE_1 tile of ${byteLength} bytes is not a whole number of ${w}-byte values`);
-      return riceDecompress(stream, byteLength / w, w);
-    }
+    case 'RICE_1': return riceDecompress(stream, riceCount(byteLength, riceWidth(width)), riceWidth(width));
     case 'GZIP_1': return gunzipTile(stream, byteLength);
     case 'GZIP_2': {
       const planes = await gunzipTile(stream, byteLength);
       return width > 1 ? unshuffleBytes(planes, width) : planes;
     }
   }
+}
+
+/** {@link compressTile} on the calling thread, for the many small arrays of a variable-length column. */
+export function compressTileSync(algorithm: TileAlgorithm, bytes: Uint8Array, width: number, level = DEFAULT_GZIP_LEVEL): Uint8Array {
+  switch (algorithm) {
+    case 'RICE_1': return riceCompress(bytes, riceWidth(width));
+    case 'GZIP_1': return gzipTileSync(bytes, level);
+    case 'GZIP_2': return gzipTileSync(width > 1 ? shuffleBytes(bytes, width) : bytes, level);
+  }
+}
+
+/** {@link decompressTile} on the calling thread, for the many small arrays of a variable-length column. */
+export function decompressTileSync(algorithm: TileAlgorithm, stream: Uint8Array, width: number, byteLength: number): Uint8Array {
+  switch (algorithm) {
+    case 'RICE_1': return riceDecompress(stream, riceCount(byteLength, riceWidth(width)), riceWidth(width));
+    case 'GZIP_1': return gunzipTileSync(stream, byteLength);
+    case 'GZIP_2': {
+      const planes = gunzipTileSync(stream, byteLength);
+      return width > 1 ? unshuffleBytes(planes, width) : planes;
+    }
+  }
+}
+
+function riceCount(byteLength: number, width: RiceWidth): number {
+  if (byteLength % width !== 0) throw new TileCodecError(`RICE_1 tile of ${byteLength} bytes is not a whole number of ${width}-byte values`);
+  return byteLength / width;
 }
 
 function riceWidth(width: number): RiceWidth {
