@@ -77,8 +77,9 @@ def columns_of(hdu):
         values = data[col.name] if data is not None else []
         fmt = str(col.format)
         if fmt[:2] in ('PA', 'QA') or fmt[:3] in ('1PA', '1QA'):
-            # astropy hands out variable-length strings as arrays of characters.
-            out[col.name] = [''.join(enc(c) for c in values[i]) for i in range(len(values))]
+            # astropy hands out variable-length strings as arrays of characters (a chararray,
+            # which would strip the spaces); joined here, ended at a NUL, trailing blanks trimmed.
+            out[col.name] = [''.join(np.asarray(values[i]).view(np.ndarray).tolist()).split('\\x00')[0].rstrip(' ') for i in range(len(values))]
         else:
             out[col.name] = [enc(values[i]) for i in range(len(values))]
     return out
