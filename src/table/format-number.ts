@@ -46,6 +46,26 @@ const POW10_INT = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10];
 
 // "00".."99" as byte pairs, to write two digits per step.
 const DIGIT_PAIRS = new Uint8Array(200);
+for (let i = 0; i < 100; i++) {
+  DIGIT_PAIRS[2 * i] = 48 + Math.floor(i / 10);
+  DIGIT_PAIRS[2 * i + 1] = 48 + (i % 10);
+}
+
+// Per biased exponent, the scale 10^k that brings a value of that binade to 9 digits
+// (float32: into [1e8, 2e9)) or 17 digits (float64: into [1e16, 2e17)), and half an ulp at
+// that scale: the fast paths then need no decade search at all.
+const S32 = new Float64Array(256);
+const H32 = new Float64Array(256);
+const K32 = new Int32Array(256);
+const S64_HI = new Float64Array(2048);
+const S64_LO = new Float64Array(2048);
+const S64_HH = new Float64Array(2048);
+const S64_HL = new Float64Array(2048);
+const H64 = new Float64Array(2048);
+const K64 = new Int32Array(2048);
+// binades whose scale 10^k needs no prescaling (TAU = 0)
+const FAST64_MIN = 120;
+const FAST64_MAX = 1960;
 
 let tablesReady = false;
 
@@ -86,10 +106,6 @@ function splitHigh(x: number): number {
 function initTables(): void {
   for (let n = -POW2_OFF; n <= POW2_OFF; n++) POW2[n + POW2_OFF] = ldexp(1, n);
   for (let n = -POW10_OFF; n <= POW10_OFF; n++) POW10[n + POW10_OFF] = Number(`1e${n}`);
-  for (let i = 0; i < 100; i++) {
-    DIGIT_PAIRS[2 * i] = 48 + Math.floor(i / 10);
-    DIGIT_PAIRS[2 * i + 1] = 48 + (i % 10);
-  }
   for (let k = K_MIN; k <= K_MAX; k++) {
     const tau = k > 290 ? -256 : k < -270 ? 128 : 0;
     // 10^k · 2^tau as num/den
@@ -111,6 +127,23 @@ function initTables(): void {
     P_HL[i] = hi - P_HH[i];
     TAU[i] = tau;
   }
+  for (let bexp = 1; bexp < 255; bexp++) {
+    const k = 8 - ((bexp - 127) * 78913 >> 18);
+    const i = k - K_MIN;
+    S32[bexp] = P_HI[i];
+    H32[bexp] = ldexp(P_HI[i], bexp - 151) + ldexp(P_LO[i], bexp - 151);
+    K32[bexp] = k;
+  }
+  for (let bexp = FAST64_MIN; bexp <= FAST64_MAX; bexp++) {
+    const k = 16 - ((bexp - 1023) * 78913 >> 18);
+    const i = k - K_MIN;
+    S64_HI[bexp] = P_HI[i];
+    S64_LO[bexp] = P_LO[i];
+    S64_HH[bexp] = P_HH[i];
+    S64_HL[bexp] = P_HL[i];
+    H64[bexp] = ldexp(P_HI[i], bexp - 1076) + ldexp(P_LO[i], bexp - 1076);
+    K64[bexp] = k;
+  }
   tablesReady = true;
 }
 
@@ -121,7 +154,87 @@ let dLowWidth = 0;
 let dExp = 0;
 
 const EPS64 = 1e-9;
-const EPS32 = 1e-6;
+
+// The common case of shortest64: a normal double of a binade within FAST64_MIN..MAX. Same
+// arithmetic, with the scale looked up by exponent. False when it cannot decide.
+function fastShortest64(values: Float64Array, index: number): boolean {
+  let v = values[index];
+  if (v < 0) v = -v;
+  f64[0] = v;
+  const hi = f64Words[HI];
+  const bexp = hi >>> 20;
+  if (bexp < FAST64_MIN || bexp > FAST64_MAX) return shortest64(values, index);
+  const ph = S64_HI[bexp];
+  const p = v * ph; // in [1e16, 2e17): an integer
+  const c = 134217729 * v;
+  const vh = c - (c - v);
+  const vl = v - vh;
+  const phh = S64_HH[bexp];
+  const phl = S64_HL[bexp];
+  const w = (((vh * phh - p) + vh * phl + vl * phh) + vl * phl) + v * S64_LO[bexp];
+  const Hu = H64[bexp];
+  const Hl = bexp > 1 && (hi & 0xfffff) === 0 && f64Words[LO] === 0 ? Hu * 0.5 : Hu;
+  const wu = w + Hu;
+  const wl = w - Hl;
+  const fu = Math.floor(wu);
+  const fl = Math.ceil(wl);
+  const du = wu - fu;
+  const dl = fl - wl;
+  if (du < EPS64 || du > 1 - EPS64 || dl < EPS64 || dl > 1 - EPS64) return false;
+  const k = K64[bexp];
+  // p = Q·1e8 + r, both exact, Q below 2^31
+  let Q = Math.floor(p / 1e8);
+  let r = p - Q * 1e8;
+  if (r < 0) { Q--; r += 1e8; } else if (r >= 1e8) { Q++; r -= 1e8; }
+  let qa = Q;
+  let aL = r + fl;
+  if (aL < 0) { qa--; aL += 1e8; } else if (aL >= 1e8) { qa++; aL -= 1e8; }
+  let qb = Q;
+  let bL = r + fu;
+  if (bL < 0) { qb--; bL += 1e8; } else if (bL >= 1e8) { qb++; bL -= 1e8; }
+  if (qa !== qb || aL === 0) {
+    // a multiple of 1e8 is inside; there is only one (the interval is narrower than 1e8)
+    dHigh = aL === 0 ? qa : qb;
+    dLow = 0;
+    dLowWidth = 0;
+    dExp = 8 - k;
+    return true;
+  }
+  let vm = (aL - 1) | 0;
+  let vp = bL | 0;
+  let d = 0;
+  let np = (vp / 10) | 0;
+  let nm = (vm / 10) | 0;
+  while (np > nm) {
+    vp = np;
+    vm = nm;
+    d++;
+    np = (vp / 10) | 0;
+    nm = (vm / 10) | 0;
+  }
+  let cand = vp;
+  if (vp !== vm + 1) {
+    let t: number;
+    let frac: number;
+    if (d === 0) {
+      const fw = Math.floor(w);
+      t = (Q - qa) * 1e8 + r + fw;
+      frac = w - fw;
+    } else {
+      const x = ((Q - qa) * 1e8 + r + w) / POW10_INT[d];
+      t = Math.floor(x);
+      frac = x - t;
+    }
+    if (frac > 0.499999 && frac < 0.500001) return false;
+    cand = frac > 0.5 ? t + 1 : t;
+    if (cand <= vm) cand = vm + 1; else if (cand > vp) cand = vp;
+  }
+  dHigh = qa;
+  dLow = cand;
+  dLowWidth = 8 - d;
+  dExp = d - k;
+  return true;
+}
 
 // Shortest digits of |values[index]| (finite, not 0). False when the fast arithmetic cannot
 // decide. Takes the array, not the value, so that no number is boxed for the call.
@@ -233,87 +346,112 @@ function shortest64(values: Float64Array, index: number): boolean {
   return false;
 }
 
-// Shortest digits of |values[index]| (finite, not 0), for float32. False when the fast
-// arithmetic cannot decide.
-function shortest32(values: Float32Array, index: number): boolean {
+// Float32 values have 24 significant bits, so a plain double product v·10^k (error below
+// 4e-7 at that scale) decides every case whose interval bounds lie further than 1e-6 from an
+// integer; the rest (rare) go to the exact slow path.
+
+// Writes the shortest digits of |values[index]| (finite, not 0, not an integer below 2^24)
+// laid out like Number#toString; -1 when the fast arithmetic cannot decide.
+function fastFloat32(out: Uint8Array, pos: number, values: Float32Array, index: number): number {
   let v = values[index];
   if (v < 0) v = -v;
   f32[0] = v;
   const bits = f32Bits[0];
-  const bexp = (bits >>> 23) & 0xff;
-  const mant = bits & 0x7fffff;
-  let e2: number;
-  let ulpExp: number;
-  if (bexp === 0) {
-    e2 = 31 - Math.clz32(mant) - 149;
-    ulpExp = -149;
-  } else {
-    e2 = bexp - 127;
-    ulpExp = bexp - 150;
+  const bexp = bits >>> 23;
+  if (bexp === 0) return -1; // subnormal: the slow path
+  const ph = S32[bexp];
+  const k = K32[bexp];
+  const a = v * ph; // in [1e8, 2e9)
+  const I = a | 0;
+  const w = a - I;
+  const Hu = H32[bexp];
+  const Hl = bexp > 1 && (bits & 0x7fffff) === 0 ? Hu * 0.5 : Hu;
+  const wu = w + Hu;
+  const wl = w - Hl;
+  const fu = wu | 0;
+  const fl = Math.ceil(wl);
+  // The 1e-6 margin also keeps the result clear of the float32 midpoints by more than a
+  // double's rounding error, so reading it as a double, then rounding to float32, is safe too.
+  const du = wu - fu;
+  const dl = fl - wl;
+  if (du < 1e-6 || du > 0.999999 || dl < 1e-6 || dl > 0.999999) return -1;
+  // integers (I+fl .. I+fu) lie in the interval; keep the one with most trailing zeros
+  let vp = I + fu;
+  let vm = I + fl - 1;
+  let d = 0;
+  let np = (vp / 10) | 0;
+  let nm = (vm / 10) | 0;
+  while (np > nm) {
+    vp = np;
+    vm = nm;
+    d++;
+    np = (vp / 10) | 0;
+    nm = (vm / 10) | 0;
   }
-  const lowerHalf = bexp > 1 && mant === 0;
-  let e10 = Math.floor(e2 * 0.30102999566398114);
-  if (v >= POW10[e10 + 1 + POW10_OFF]) e10++;
-  for (let attempt = 0; attempt < 4; attempt++) {
-    const k = 8 - e10;
-    const i = k - K_MIN;
-    // v has 24 significant bits and P_HH, P_HL 26 each: both products are exact
-    const a = v * P_HH[i];
-    const I = Math.floor(a);
-    if (I < 1e8 - 64) { e10--; continue; }
-    if (I >= 1e9 + 64) { e10++; continue; }
-    const w = (a - I) + v * P_HL[i] + v * P_LO[i];
-    const hu = POW2[POW2_OFF + ulpExp - 1];
-    const Hu = hu * P_HI[i] + hu * P_LO[i];
-    const Hl = lowerHalf ? Hu * 0.5 : Hu;
-    const wu = w + Hu;
-    const wl = w - Hl;
-    const fu = Math.floor(wu);
-    const fl = Math.ceil(wl);
-    // EPS32 also keeps the result clear of the float32 midpoints by more than a double's
-    // rounding error, so reading it as a double and then rounding to float32 is safe too.
-    if (wu - fu < EPS32 || fu + 1 - wu < EPS32 || fl - wl < EPS32 || wl - (fl - 1) < EPS32) return false;
-    const A = I + fl;
-    const B = I + fu;
-    if (A > B) { e10--; continue; }
-    // A, B < 2^31 and A > 0: 32-bit integer arithmetic from here
-    let vm = (A - 1) | 0;
-    let vp = B | 0;
-    let d = 0;
-    while (d < 10) {
-      const np = (vp / 10) | 0;
-      const nm = (vm / 10) | 0;
-      if (np <= nm) break;
-      vp = np;
-      vm = nm;
-      d++;
-    }
-    let cand: number;
-    if (vp === vm + 1) {
-      cand = vp;
+  let cand = vp;
+  if (vp !== vm + 1) {
+    // several: the nearest to v
+    let t: number;
+    let frac: number;
+    if (d === 0) {
+      t = I;
+      frac = w;
     } else {
-      let t: number;
-      let frac: number;
-      if (d === 0) {
-        const fw = Math.floor(w);
-        t = I + fw;
-        frac = w - fw;
-      } else {
-        const x = (I + w) / POW10_INT[d];
-        t = Math.floor(x);
-        frac = x - t;
-      }
-      if (Math.abs(frac - 0.5) < 1e-5) return false;
-      cand = frac > 0.5 ? t + 1 : t;
-      if (cand <= vm) cand = vm + 1; else if (cand > vp) cand = vp;
+      const x = a / POW10_INT[d];
+      t = x | 0;
+      frac = x - t;
     }
+    if (frac > 0.49999 && frac < 0.50001) return -1;
+    cand = frac > 0.5 ? t + 1 : t;
+    if (cand <= vm) cand = vm + 1; else if (cand > vp) cand = vp;
+  }
+  let exp = d - k;
+  while (cand % 10 === 0) {
+    cand = (cand / 10) | 0;
+    exp++;
+  }
+  const nd = digitCount(cand);
+  const n = nd + exp; // value = 0.digits × 10^n
+  if (n <= -6 || n > 21) {
     dHigh = cand;
     dLow = 0;
     dLowWidth = 0;
-    dExp = d - k;
-    return true;
+    dExp = exp;
+    return emitResult(out, pos, false);
   }
-  return false;
+  if (n <= 0) {
+    out[pos++] = 48;
+    out[pos++] = 46;
+    for (let i = n; i < 0; i++) out[pos++] = 48;
+    putDigits(out, pos, cand, nd);
+    return pos + nd;
+  }
+  if (nd <= n) {
+    putDigits(out, pos, cand, nd);
+    pos += nd;
+    for (let i = nd; i < n; i++) out[pos++] = 48;
+    return pos;
+  }
+  // fraction digits, the point, then the integer digits, written from the end
+  let p = pos + nd + 1;
+  let x = cand;
+  let f = nd - n;
+  while (f >= 2) {
+    const q = (x / 100) | 0;
+    const r2 = (x - q * 100) << 1;
+    out[--p] = DIGIT_PAIRS[r2 + 1];
+    out[--p] = DIGIT_PAIRS[r2];
+    x = q;
+    f -= 2;
+  }
+  if (f === 1) {
+    const q = (x / 10) | 0;
+    out[--p] = 48 + x - q * 10;
+    x = q;
+  }
+  out[--p] = 46;
+  putDigits(out, pos, x, n);
+  return pos + nd + 1;
 }
 
 // x (below 2^31) as exactly `width` digits, zero-padded, at out[at..at+width).
@@ -335,10 +473,10 @@ function putDigits(out: Uint8Array, at: number, x: number, width: number): void 
   while (pos > at) out[--pos] = 48;
 }
 
-function decimalWidth(x: number): number {
-  let n = 1;
-  while (n < 10 && x >= POW10_INT[n]) n++;
-  return n;
+// Decimal digits of 0 <= x < 2^31.
+function digitCount(x: number): number {
+  if (x < 100000) return x < 100 ? (x < 10 ? 1 : 2) : x < 1000 ? 3 : x < 10000 ? 4 : 5;
+  return x < 10000000 ? (x < 1000000 ? 6 : 7) : x < 100000000 ? 8 : x < 1000000000 ? 9 : 10;
 }
 
 // Lays out the current result like Number#toString; returns the new position.
@@ -354,7 +492,7 @@ function emitResult(out: Uint8Array, pos: number, negative: boolean): number {
   } else {
     while (high % 10 === 0) { high = (high / 10) | 0; exp++; }
   }
-  const hw = decimalWidth(high);
+  const hw = digitCount(high);
   const nd = hw + lowWidth;
   const n = nd + exp; // value = 0.digits × 10^n
   if (negative) out[pos++] = 45;
@@ -425,7 +563,7 @@ export function writeFloat64At(out: Uint8Array, pos: number, values: Float64Arra
     if (negative) out[pos++] = 45;
     return writeUnsigned(out, pos, a);
   }
-  if (!shortest64(values, index)) return writeAscii(out, pos, String(v));
+  if (!fastShortest64(values, index)) return writeAscii(out, pos, String(v));
   return emitResult(out, pos, negative);
 }
 
@@ -452,11 +590,9 @@ export function writeFloat32At(out: Uint8Array, pos: number, values: Float32Arra
     if (negative) out[pos++] = 45;
     return writeUnsigned(out, pos, a);
   }
-  if (!shortest32(values, index)) {
-    if (negative) out[pos++] = 45;
-    return writeAscii(out, pos, slowShortest32(a));
-  }
-  return emitResult(out, pos, negative);
+  if (negative) out[pos++] = 45;
+  const end = fastFloat32(out, pos, values, index);
+  return end >= 0 ? end : writeAscii(out, pos, slowShortest32(a));
 }
 
 // The exact path: the nearest p-digit decimal for growing p until one reads back.
@@ -471,52 +607,48 @@ function slowShortest32(v: number): string {
 
 /** Writes a non-negative integer below 2^53; returns the position after it. */
 export function writeUnsigned(out: Uint8Array, pos: number, v: number): number {
-  if (v >= 1e9) {
-    // split so that each part fits 32-bit integer arithmetic
-    const high = Math.floor(v / 1e9);
+  if (v >= 2147483648) {
+    // beyond 32-bit integer arithmetic: the high digits, then eight more
+    const high = Math.floor(v / 1e8);
     pos = writeUnsigned(out, pos, high);
-    return writePadded9(out, pos, v - high * 1e9);
+    putDigits(out, pos, v - high * 1e8, 8);
+    return pos + 8;
   }
-  if (v < 10) { out[pos] = 48 + v; return pos + 1; }
-  let n = 2;
-  while (n < 9 && v >= POW10_INT[n]) n++;
-  if (!tablesReady) initTables();
-  let end = pos + n;
-  let x = v;
-  while (x >= 100) {
-    const q = (x / 100) | 0;
-    const r2 = (x - q * 100) * 2;
-    out[--end] = DIGIT_PAIRS[r2 + 1];
-    out[--end] = DIGIT_PAIRS[r2];
-    x = q;
-  }
-  if (x >= 10) {
-    out[end - 1] = DIGIT_PAIRS[2 * x + 1];
-    out[end - 2] = DIGIT_PAIRS[2 * x];
-  } else {
-    out[end - 1] = 48 + x;
-  }
+  const n = digitCount(v);
+  putDigits(out, pos, v, n);
   return pos + n;
-}
-
-function writePadded9(out: Uint8Array, pos: number, x: number): number {
-  if (!tablesReady) initTables();
-  let end = pos + 9;
-  for (let i = 0; i < 4; i++) {
-    const q = (x / 100) | 0;
-    const r2 = (x - q * 100) * 2;
-    out[--end] = DIGIT_PAIRS[r2 + 1];
-    out[--end] = DIGIT_PAIRS[r2];
-    x = q;
-  }
-  out[end - 1] = 48 + x;
-  return pos + 9;
 }
 
 /** Writes an integer of magnitude below 2^53; returns the position after it. */
 export function writeInteger(out: Uint8Array, pos: number, v: number): number {
+  if (v > -2147483648 && v < 2147483648) return writeInt32(out, pos, v);
   if (v < 0) { out[pos++] = 45; v = -v; }
   return writeUnsigned(out, pos, v);
+}
+
+/**
+ * Writes an integer in (-2^31, 2^31); returns the position after it. Self-contained (no
+ * calls), so that it inlines into the loops of the writers.
+ */
+export function writeInt32(out: Uint8Array, pos: number, v: number): number {
+  if (v < 0) { out[pos++] = 45; v = -v; }
+  let x = v | 0;
+  const n = digitCount(x);
+  let p = pos + n;
+  while (x >= 100) {
+    const q = (x / 100) | 0;
+    const r2 = (x - q * 100) << 1;
+    out[--p] = DIGIT_PAIRS[r2 + 1];
+    out[--p] = DIGIT_PAIRS[r2];
+    x = q;
+  }
+  if (x >= 10) {
+    out[p - 1] = DIGIT_PAIRS[(x << 1) + 1];
+    out[p - 2] = DIGIT_PAIRS[x << 1];
+  } else {
+    out[p - 1] = 48 + x;
+  }
+  return pos + n;
 }
 
 /**
@@ -536,20 +668,23 @@ export function writeInt64Parts(out: Uint8Array, pos: number, lo: number, hi: nu
   } else {
     hi >>>= 0;
   }
-  if (hi < 0x200000) return writeUnsigned(out, pos, hi * 4294967296 + lo);
-  // value = hi·2^32 + lo = 1e6·(qh·2^32 + qy) + ry, every step exact in doubles
+  if (hi === 0 && lo < 2147483648) return writeInt32(out, pos, lo);
+  // value = hi·2^32 + lo = 1e6·Y + r6 with Y = yHigh·1e8 + yLow; every step exact in doubles
   const qh = Math.floor(hi / 1e6);
   const y = (hi - qh * 1e6) * 4294967296 + lo;
   const qy = Math.floor(y / 1e6);
-  const ry = y - qy * 1e6;
-  pos = writeUnsigned(out, pos, qh * 4294967296 + qy);
-  let end = pos + 6;
-  let x = ry;
-  for (let i = 0; i < 6; i++) {
-    const q = Math.floor(x / 10);
-    out[--end] = 48 + (x - q * 10);
-    x = q;
+  const r6 = y - qy * 1e6;
+  const Y = qh * 4294967296 + qy;
+  const yHigh = Math.floor(Y / 1e8);
+  const yLow = Y - yHigh * 1e8;
+  if (yHigh === 0) {
+    pos = writeInt32(out, pos, yLow);
+  } else {
+    pos = writeInt32(out, pos, yHigh);
+    putDigits(out, pos, yLow, 8);
+    pos += 8;
   }
+  putDigits(out, pos, r6, 6);
   return pos + 6;
 }
 

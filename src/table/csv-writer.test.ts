@@ -1,0 +1,208 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { columnInfo, memoryTable, type ColumnBatch, type ColumnInfo, type Table } from './index.ts';
+import { writeCsv } from './csv-writer.ts';
+import { CsvError } from './errors.ts';
+
+async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'csv-writer-'));
+  try {
+    await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const columns: ColumnInfo[] = [
+  columnInfo('flag', 'boolean'),
+  columnInfo('b', 'uint8'),
+  columnInfo('s16', 'int16', { nullValue: -1 }),
+  columnInfo('u32', 'uint32'),
+  columnInfo('id', 'int64'),
+  columnInfo('u64', 'uint64'),
+  columnInfo('f', 'float32'),
+  columnInfo('d', 'float64'),
+  columnInfo('name', 'string', { width: 12 }),
+  columnInfo('arr', 'int32', { shape: [3] }),
+  columnInfo('z', 'complex64'),
+  columnInfo('vla', 'float64', { variable: true }),
+  columnInfo('bits', 'bit', { shape: [3] }),
+];
+
+function sampleBatch(): ColumnBatch {
+  return {
+    rowCount: 3,
+    columns: [
+      { values: new Uint8Array([1, 0, 1]), valid: new Uint8Array([1, 1, 0]) },
+      { values: new Uint8Array([0, 255, 7]) },
+      { values: new Int16Array([-32768, -1, 5]) },
+      { values: new Uint32Array([4294967295, 0, 7]) },
+      { values: new BigInt64Array([-9223372036854775808n, 9007199254740993n, 0n]), valid: new Uint8Array([1, 1, 0]) },
+      { values: new BigUint64Array([18446744073709551615n, 0n, 1n]) },
+      { values: new Float32Array([0.1, Number.NaN, 3.4028234663852886e38]) },
+      { values: new Float64Array([0.1, 1e300, -5e-324]) },
+      { values: ['plain', 'a,b "q"\nline', ''], valid: new Uint8Array([1, 1, 1]) },
+      { values: new Int32Array([1, 2, 3, -4, 5, 6, 7, 8, 9]) },
+      { values: new Float32Array([1.5, -2, 0, 0.25, Number.NaN, 1]) },
+      { values: new Float64Array([1, 2.5, 3]), offsets: new Int32Array([0, 2, 2, 3]) },
+      { values: new Uint8Array([1, 0, 1, 0, 0, 0, 1, 1, 1]) },
+    ],
+  };
+}
+
+test('writes RFC 4180 text: header, quoting, nulls, exact integers, shortest floats, arrays', async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, 'out.csv');
+    const result = await writeCsv(memoryTable(columns, [sampleBatch()]), path, { threads: 0 });
+    const text = await readFile(path, 'utf8');
+    assert.equal(result.rows, 3);
+    assert.equal(result.bytes, Buffer.byteLength(text));
+    assert.equal(text, [
+      'flag,b,s16,u32,id,u64,f,d,name,arr,z,vla,bits',
+      'true,0,-32768,4294967295,-9223372036854775808,18446744073709551615,0.1,0.1,plain,"1 2 3","1.5 -2","1 2.5","1 0 1"',
+      'false,255,,0,9007199254740993,0,,1e+300,"a,b ""q""\nline","-4 5 6","0 0.25","","0 0 0"',
+      ',7,5,7,,1,3.4028235e+38,-5e-324,"","7 8 9","NaN 1","3","1 1 1"',
+      '',
+    ].join('\n'));
+    // nothing but the result is left in the directory
+    assert.deepEqual(await readdir(dir), ['out.csv']);
+  });
+});
+
+test('options: delimiter, CRLF, no header, STILTS-style arrays, chosen columns', async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, 'out.csv');
+    await writeCsv(memoryTable(columns, [sampleBatch()]), path, {
+      delimiter: ';', lineEnding: '\r\n', header: false, arrays: 'stilts', columns: ['arr', 'name', 'bits'], threads: 0,
+    });
+    assert.equal(await readFile(path, 'utf8'), [
+      '"(1, 2, 3)";plain;"(true, false, true)"',
+      '"(-4, 5, 6)";"a,b ""q""\nline";"(false, false, false)"',
+      '"(7, 8, 9)";"";"(true, true, true)"',
+      '',
+    ].join('\r\n'));
+  });
+});
+
+test('writes to a stream, and the threaded writer gives the same bytes as the inline one', async () => {
+  const n = 50_000;
+  const cols = [columnInfo('i', 'int32'), columnInfo('x', 'float64'), columnInfo('y', 'float32'), columnInfo('s', 'string', { width: 8 })];
+  const table: Table = {
+    columns: cols,
+    rowCount: n,
+    async *batches() {
+      for (let start = 0; start < n; start += 7000) {
+        const k = Math.min(7000, n - start);
+        yield {
+          rowCount: k,
+          columns: [
+            { values: Int32Array.from({ length: k }, (_, i) => (start + i) * 37 - 100000) },
+            { values: Float64Array.from({ length: k }, (_, i) => Math.sin(start + i) * 1e5) },
+            { values: Float32Array.from({ length: k }, (_, i) => Math.cos(start + i) / 7) },
+            { values: Array.from({ length: k }, (_, i) => `r${start + i}`) },
+          ],
+        };
+      }
+    },
+  };
+  const collect = async (threads: number) => {
+    const stream = new PassThrough();
+    const parts: Buffer[] = [];
+    stream.on('data', (c: Buffer) => parts.push(c));
+    await writeCsv(table, stream, { threads });
+    stream.end();
+    return Buffer.concat(parts).toString('latin1');
+  };
+  const inline = await collect(0);
+  const threaded = await collect(2);
+  assert.equal(threaded, inline);
+  const lines = inline.split('\n');
+  assert.equal(lines.length, n + 2);
+  assert.equal(lines[1], `-100000,0,0.14285715,r0`);
+  const [i, x, y] = lines[4001].split(',');
+  assert.equal(Number(i), 4000 * 37 - 100000);
+  assert.equal(Number(x), Math.sin(4000) * 1e5);
+  assert.equal(Math.fround(Number(y)), Math.fround(Math.cos(4000) / 7));
+});
+
+test('a failing table leaves no file behind, and bad options are typed errors', async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, 'out.csv');
+    const broken: Table = {
+      columns: [columnInfo('a', 'int32')],
+      async *batches() {
+        yield { rowCount: 1, columns: [{ values: new Int32Array([1]) }] };
+        throw new Error('disk on fire');
+      },
+    };
+    await assert.rejects(writeCsv(broken, path, { threads: 0 }), /disk on fire/);
+    await assert.rejects(writeCsv(broken, path, { threads: 2 }), /disk on fire/);
+    assert.deepEqual(await readdir(dir), []);
+    await assert.rejects(writeCsv(memoryTable(columns, []), path, { delimiter: '""' }), (e: unknown) => e instanceof CsvError && e.code === 'csv_bad_option');
+    await assert.rejects(writeCsv(memoryTable(columns, []), join(dir, 'no', 'such', 'dir.csv')), (e: unknown) => e instanceof CsvError && e.code === 'csv_cannot_write');
+  });
+});
+
+// STILTS reads a FITS file written by astropy from the same values; its CSV and ours must
+// hold the same values (the float text may differ: Java's Float.toString is not always the
+// shortest, ours is, so ours must never be longer).
+test('values agree with STILTS tcopy of the same table (floats compared as numbers)', async () => {
+  await withDir(async (dir) => {
+    const n = 3000;
+    let seed = 12345;
+    const next = () => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed / 2147483648;
+    };
+    const f32 = Float32Array.from({ length: n }, (_, i) => (i % 97 === 0 ? 0 : (next() - 0.5) * 10 ** Math.floor(next() * 12 - 6)));
+    const f64 = Float64Array.from({ length: n }, () => (next() - 0.5) * 10 ** Math.floor(next() * 30 - 15));
+    const i32 = Int32Array.from({ length: n }, () => Math.floor((next() - 0.5) * 2 ** 32));
+    const i64 = BigInt64Array.from({ length: n }, () => BigInt(Math.floor((next() - 0.5) * 2 ** 52)) * 2048n + BigInt(Math.floor(next() * 2048)));
+    const i16 = Int16Array.from({ length: n }, () => Math.floor((next() - 0.5) * 65536));
+    const cols = [columnInfo('f', 'float32'), columnInfo('d', 'float64'), columnInfo('i', 'int32'), columnInfo('l', 'int64'), columnInfo('h', 'int16')];
+    const ours = join(dir, 'ours.csv');
+    await writeCsv(memoryTable(cols, [{ rowCount: n, columns: [{ values: f32 }, { values: f64 }, { values: i32 }, { values: i64 }, { values: i16 }] }]), ours);
+    const json = join(dir, 'values.json');
+    await writeFile(json, JSON.stringify({
+      f: Array.from(f32), d: Array.from(f64), i: Array.from(i32), l: Array.from(i64, String), h: Array.from(i16),
+    }));
+    const fits = join(dir, 'values.fits');
+    execFileSync('/usr/bin/python3', ['-c', `
+import json, sys, numpy as np
+from astropy.table import Table
+v = json.load(open(sys.argv[1]))
+t = Table()
+t['f'] = np.array(v['f'], dtype=np.float64).astype(np.float32)
+t['d'] = np.array(v['d'], dtype=np.float64)
+t['i'] = np.array(v['i'], dtype=np.int32)
+t['l'] = np.array([int(x) for x in v['l']], dtype=np.int64)
+t['h'] = np.array(v['h'], dtype=np.int16)
+t.write(sys.argv[2])
+`, json, fits]);
+    const stiltsCsv = join(dir, 'stilts.csv');
+    execFileSync('stilts', ['tcopy', `in=${fits}`, `out=${stiltsCsv}`, 'ofmt=csv'], { stdio: 'pipe' });
+    const a = (await readFile(ours, 'utf8')).trimEnd().split('\n');
+    const b = (await readFile(stiltsCsv, 'utf8')).trimEnd().split('\n');
+    assert.equal(a.length, n + 1);
+    assert.equal(b.length, n + 1);
+    assert.equal(a[0], b[0]);
+    for (let r = 1; r <= n; r++) {
+      const x = a[r].split(',');
+      const y = b[r].split(',');
+      assert.equal(Math.fround(Number(x[0])), Math.fround(Number(y[0])), `row ${r} float32: ours ${x[0]}, STILTS ${y[0]}`);
+      assert.equal(Math.fround(Number(x[0])), f32[r - 1]);
+      const digits = (s: string) => s.replace(/^-/, '').replace(/[eE].*$/, '').replace('.', '').replace(/^0+/, '').replace(/0+$/, '').length;
+      assert.ok(digits(x[0]) <= digits(y[0]), `row ${r}: ours ${x[0]} is longer than STILTS ${y[0]}`);
+      assert.equal(Number(x[1]), Number(y[1]), `row ${r} float64: ours ${x[1]}, STILTS ${y[1]}`);
+      assert.equal(Number(x[1]), f64[r - 1]);
+      assert.equal(x[2], y[2]);
+      assert.equal(x[3], y[3]);
+      assert.equal(x[4], y[4]);
+    }
+  });
+});
