@@ -449,7 +449,7 @@ function fastFloat32(out: Uint8Array, pos: number, values: Float32Array, index: 
     out[--p] = 48 + x - q * 10;
     x = q;
   }
-  out[--p] = 46;
+  out[p - 1] = 46;
   putDigits(out, pos, x, n);
   return pos + nd + 1;
 }
