@@ -191,14 +191,24 @@ function write64i(dv: DataView, src: BigInt64Array, q: number, rows: number, str
   }
 }
 
-function writeStored(code: FixedCode, dv: DataView, out: Uint8Array, stored: NumericArray, q: number, rows: number, stride: number, pos: number, n: number): void {
+/** The view of stored values that {@link writeStored} moves as raw bits. */
+function writeBitsView(code: FixedCode, stored: NumericArray): NumericArray {
   switch (code) {
-    case 'B': write8(out, stored as Uint8Array, q, rows, stride, pos, n); break;
-    case 'I': write16(dv, asInt16(stored), q, rows, stride, pos, n); break;
-    case 'J': write32(dv, asInt32(stored), q, rows, stride, pos, n); break;
-    case 'E': case 'C': write32(dv, asInt32(stored), q, rows, stride, pos, n); break;
-    case 'K': write64i(dv, asBigInt64(stored), q, rows, stride, pos, n); break;
-    case 'D': case 'M': write64f(dv, stored as Float64Array, q, rows, stride, pos, n); break;
+    case 'I': return asInt16(stored);
+    case 'J': case 'E': case 'C': return asInt32(stored);
+    case 'K': return asBigInt64(stored);
+    default: return stored;
+  }
+}
+
+/** Writes stored values given through {@link writeBitsView}. */
+function writeStored(code: FixedCode, dv: DataView, out: Uint8Array, bits: NumericArray, q: number, rows: number, stride: number, pos: number, n: number): void {
+  switch (code) {
+    case 'B': write8(out, bits as Uint8Array, q, rows, stride, pos, n); break;
+    case 'I': write16(dv, bits as Int16Array, q, rows, stride, pos, n); break;
+    case 'J': case 'E': case 'C': write32(dv, bits as Int32Array, q, rows, stride, pos, n); break;
+    case 'K': write64i(dv, bits as BigInt64Array, q, rows, stride, pos, n); break;
+    case 'D': case 'M': write64f(dv, bits as Float64Array, q, rows, stride, pos, n); break;
     default: throw new Error(`writeStored: ${code} is not numeric`);
   }
 }
@@ -431,6 +441,23 @@ const F = 0x46;
 
 // ---------------------------------------------------------------- decode
 
+/** A numeric column being decoded or encoded: its stored values and how many per row. */
+interface NumericColumn {
+  readonly def: FitsColumnDef;
+  readonly code: FixedCode;
+  /** Typed-array slots per row (elements × 2 for complex). */
+  readonly perRow: number;
+  readonly raw: NumericArray;
+  readonly bits: NumericArray;
+}
+
+// Row bytes per tile: a tile of rows must stay in the CPU's first-level caches.
+const TILE_BYTES = 16 * 1024;
+
+function tileRows(rowBytes: number): number {
+  return Math.max(8, Math.floor(TILE_BYTES / Math.max(1, rowBytes)));
+}
+
 interface PendingColumn {
   readonly reads: (Uint8Array | Promise<Uint8Array>)[];
   finish(chunks: Uint8Array[]): ColumnData;
@@ -459,7 +486,8 @@ export function decodeRows(
     throw new FitsError('fits_truncated', at, `${rowCount} rows of ${rowBytes} bytes need ${rowCount * rowBytes} bytes but only ${rows.length} were given`);
   }
   const dv = new DataView(rows.buffer, rows.byteOffset, rows.byteLength);
-  const columns: (ColumnData | PendingColumn)[] = [];
+  const columns: (ColumnData | PendingColumn | NumericColumn)[] = [];
+  const numeric: NumericColumn[] = [];
   let async = false;
   for (const index of selected) {
     const def = defs[index];
@@ -469,16 +497,41 @@ export function decodeRows(
       const pending = decodeVariable(def, dv, rowCount, rowBytes, heap, at, where);
       if (pending.reads.some((r) => r instanceof Promise)) async = true;
       columns.push(pending);
+    } else if ('BIJKEDCM'.includes(def.code)) {
+      const code = def.code as FixedCode;
+      const perRow = elementsPerRow(def.info) * (code === 'C' || code === 'M' ? 2 : 1);
+      const raw = storedArray(code, rowCount * elementsPerRow(def.info));
+      const column: NumericColumn = { def, code, perRow, raw, bits: bitsView(code, raw) };
+      numeric.push(column);
+      columns.push(column);
     } else {
       columns.push(decodeFixed(def, dv, rows, rowCount, rowBytes, where));
     }
   }
+  // A tile of rows at a time, every column per tile: the tile stays in cache. One pass per
+  // column over a whole chunk streams it from memory once per column, ~4x slower measured.
+  const tile = tileRows(rowBytes);
+  for (let start = 0; start < rowCount; start += tile) {
+    const count = Math.min(tile, rowCount - start);
+    for (const c of numeric) {
+      readStored(c.code, dv, rows, c.bits, start * c.perRow, count, rowBytes, start * rowBytes + c.def.byteOffset, c.perRow);
+    }
+  }
+  for (let i = 0; i < columns.length; i++) {
+    const c = columns[i];
+    if ('raw' in c) {
+      const valid = c.def.tnull !== undefined ? findNulls(c.raw, c.def.tnull) : undefined;
+      const values = storedToMemory(c.def, c.code, c.raw, valid);
+      columns[i] = valid ? { values, valid } : { values };
+    }
+  }
+  const done = columns as (ColumnData | PendingColumn)[];
   const finishAll = (chunks: Uint8Array[][]): ColumnBatch => ({
     rowCount,
-    columns: columns.map((c, i) => ('finish' in c ? c.finish(chunks[i]) : c)),
+    columns: done.map((c, i) => ('finish' in c ? c.finish(chunks[i]) : c)),
   });
-  if (!async) return finishAll(columns.map((c) => ('finish' in c ? c.reads as Uint8Array[] : [])));
-  return Promise.all(columns.map((c) => ('finish' in c ? Promise.all(c.reads) : []))).then(finishAll);
+  if (!async) return finishAll(done.map((c) => ('finish' in c ? c.reads as Uint8Array[] : [])));
+  return Promise.all(done.map((c) => ('finish' in c ? Promise.all(c.reads) : []))).then(finishAll);
 }
 
 function decodeFixed(def: FitsColumnDef, dv: DataView, src: Uint8Array, rowCount: number, rowBytes: number, where: Where): ColumnData {
@@ -670,6 +723,7 @@ export function encodeRows(
   const rowCount = batch.rowCount;
   const out = new Uint8Array(rowCount * rowBytes);
   const dv = new DataView(out.buffer);
+  const numeric: NumericColumn[] = [];
   defs.forEach((def, c) => {
     const data = batch.columns[c];
     const where: Where = (r) => ({ ...at, column: def.name, row: firstRow + r + 1 });
@@ -677,10 +731,23 @@ export function encodeRows(
     if (def.code === 'P' || def.code === 'Q') {
       if (!heap) throw new FitsError('fits_bad_heap', { ...at, column: def.name }, 'a variable-length column needs a heap to write to');
       encodeVariable(def, data, rowCount, out, dv, rowBytes, heap, where);
+    } else if ('BIJKEDCM'.includes(def.code)) {
+      const code = def.code as FixedCode;
+      const n = elementsPerRow(def.info);
+      const raw = memoryToStored(def, code, data, 0, rowCount * n, (e) => Math.floor(e / n), where);
+      numeric.push({ def, code, perRow: n * (code === 'C' || code === 'M' ? 2 : 1), raw, bits: writeBitsView(code, raw) });
     } else {
       encodeFixed(def, data, rowCount, out, dv, rowBytes, where);
     }
   });
+  // A tile of rows at a time, every column per tile (see decodeRows).
+  const tile = tileRows(rowBytes);
+  for (let start = 0; start < rowCount; start += tile) {
+    const count = Math.min(tile, rowCount - start);
+    for (const c of numeric) {
+      writeStored(c.code, dv, out, c.bits, start * c.perRow, count, rowBytes, start * rowBytes + c.def.byteOffset, c.perRow);
+    }
+  }
   return out;
 }
 
@@ -730,7 +797,7 @@ function encodeFixed(def: FitsColumnDef, data: ColumnData, rowCount: number, out
     default: {
       const slots = slotsPerElement(info.storage ? info.storage.type : info.type);
       const stored = memoryToStored(def, code, data, 0, rowCount * n, (e) => Math.floor(e / n), where);
-      writeStored(code, dv, out, stored, 0, rowCount, rowBytes, pos, n * slots);
+      writeStored(code, dv, out, writeBitsView(code, stored), 0, rowCount, rowBytes, pos, n * slots);
     }
   }
 }
@@ -789,7 +856,7 @@ function encodeVariable(def: FitsColumnDef, data: ColumnData, rowCount: number, 
       // Elements of one batch lie back to back in the heap: one loop writes them all.
       const slots = code === 'C' || code === 'M' ? 2 : 1;
       const stored = memoryToStored(def, code, data, base, total, rowOf, where);
-      writeStored(code, new DataView(chunk.buffer), chunk, stored, 0, 1, 0, 0, total * slots);
+      writeStored(code, new DataView(chunk.buffer), chunk, writeBitsView(code, stored), 0, 1, 0, 0, total * slots);
     }
   }
   const heapBase = heap.append(chunk);

@@ -117,12 +117,16 @@ export async function writeHduPadded(handle: FileHandle, position: number, heade
   return w.finish(data.length);
 }
 
-/** Gathers sequential pieces into large writes. */
+/**
+ * Gathers sequential pieces into large writes, and keeps one write in flight so that the
+ * file system works while the next batch is encoded (at most two chunks held).
+ */
 class Gather {
   private pieces: Uint8Array[] = [];
   private bytes = 0;
   private start: number;
   private readonly writer: HduWriter;
+  private inFlight: Promise<void> | undefined;
 
   constructor(writer: HduWriter, start: number) {
     this.writer = writer;
@@ -133,17 +137,32 @@ class Gather {
     if (piece.length === 0) return;
     this.pieces.push(piece);
     this.bytes += piece.length;
-    if (this.bytes >= WRITE_CHUNK) await this.flush();
+    if (this.bytes >= WRITE_CHUNK) await this.send();
   }
 
+  /** Writes what is gathered and waits for every write to finish. */
   async flush(): Promise<void> {
+    await this.send();
+    await this.settle();
+  }
+
+  /** Waits for the write in flight; call on every path so that no write outlives the file. */
+  async settle(): Promise<void> {
+    const pending = this.inFlight;
+    this.inFlight = undefined;
+    await pending;
+  }
+
+  private async send(): Promise<void> {
+    await this.settle();
     if (this.bytes === 0) return;
     const joined = this.pieces.length === 1 ? this.pieces[0] : Buffer.concat(this.pieces, this.bytes);
     const at = this.start;
     this.start += this.bytes;
     this.pieces = [];
     this.bytes = 0;
-    await this.writer.write(joined, at);
+    this.inFlight = this.writer.write(joined, at);
+    this.inFlight.catch(() => {}); // reported by settle()
   }
 }
 
@@ -360,20 +379,26 @@ export async function writeTableHdu(
   const heap = new MemoryHeap();
   let rows = 0;
   const changed = (what: string): FitsError => new FitsError('fits_table_changed', at, `${what}; the table must give the same rows each time it is read`);
-  for await (const batch of table.batches(options.signal ? { signal: options.signal } : {})) {
-    options.signal?.throwIfAborted();
-    if (rows + batch.rowCount > plan.rowCount) throw changed(`the table gave more than the ${plan.rowCount} rows it had when scanned`);
-    const encoded = encodeRows(defs, batch, rowBytes, heap, at, rows);
-    rows += batch.rowCount;
-    await rowsOut.add(encoded);
-    if (heap.size > plan.heapSize) throw changed(`the variable-length arrays need more than the ${plan.heapSize} heap bytes found when scanned`);
-    for (const piece of heap.drain()) await heapOut.add(piece);
-    options.onRows?.(batch.rowCount);
+  try {
+    for await (const batch of table.batches(options.signal ? { signal: options.signal } : {})) {
+      options.signal?.throwIfAborted();
+      if (rows + batch.rowCount > plan.rowCount) throw changed(`the table gave more than the ${plan.rowCount} rows it had when scanned`);
+      const encoded = encodeRows(defs, batch, rowBytes, heap, at, rows);
+      rows += batch.rowCount;
+      await rowsOut.add(encoded);
+      if (heap.size > plan.heapSize) throw changed(`the variable-length arrays need more than the ${plan.heapSize} heap bytes found when scanned`);
+      for (const piece of heap.drain()) await heapOut.add(piece);
+      options.onRows?.(batch.rowCount);
+    }
+    if (rows !== plan.rowCount) throw changed(`the table gave ${rows} rows, not the ${plan.rowCount} it had when scanned`);
+    if (heap.size !== plan.heapSize) throw changed(`the variable-length arrays took ${heap.size} heap bytes, not the ${plan.heapSize} found when scanned`);
+    await rowsOut.flush();
+    await heapOut.flush();
+  } finally {
+    // On an error, let writes already started end before the caller closes the file.
+    await rowsOut.settle().catch(() => {});
+    await heapOut.settle().catch(() => {});
   }
-  if (rows !== plan.rowCount) throw changed(`the table gave ${rows} rows, not the ${plan.rowCount} it had when scanned`);
-  if (heap.size !== plan.heapSize) throw changed(`the variable-length arrays took ${heap.size} heap bytes, not the ${plan.heapSize} found when scanned`);
-  await rowsOut.flush();
-  await heapOut.flush();
   return writer.finish(mainBytes + plan.heapSize);
 }
 
