@@ -13,3 +13,11 @@ export {
 } from './table.ts';
 export type { Table, TableParam, ReadOptions } from './table.ts';
 export { TableError, CsvError } from './errors.ts';
+export {
+  formatFloat32, formatFloat64, writeFloat32, writeFloat64, writeFloat32At, writeFloat64At,
+  writeInteger, writeInt32, writeInt64Parts, writeUnsigned, MAX_FLOAT_CHARS,
+} from './format-number.ts';
+export { writeCsv, CsvEncoder } from './csv-writer.ts';
+export type { CsvWriteOptions, CsvWriteResult, CsvArrayStyle, CsvTarget } from './csv-writer.ts';
+export { readCsv } from './csv-reader.ts';
+export type { CsvReadOptions } from './csv-reader.ts';
