@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { collectTable, columnInfo, memoryTable, type ColumnBatch, type Table } from '../table/index.ts';
+import { isIppError } from '../common/index.ts';
 import { FitsError, NotFitsError } from './errors.ts';
 import { FitsFile, headerParams } from './fits-file.ts';
 import { writeFits } from './fits-writer.ts';
@@ -264,6 +265,15 @@ describe('broken files give typed errors naming file, HDU and keyword or column'
     await assert.rejects(FitsFile.fromBytes(file('                 0.x'), 'naxis.fits'), fitsError('fits_bad_keyword', /naxis\.fits: HDU 0: keyword NAXIS/));
   });
 
+  test('billions of zero-width rows are refused instead of read for ever', async () => {
+    const ext = new Header().set('XTENSION', 'BINTABLE').set('BITPIX', 8).set('NAXIS', 2).set('NAXIS1', 0).set('NAXIS2', 3_000_000_000)
+      .set('PCOUNT', 0).set('GCOUNT', 1).set('TFIELDS', 1).set('TTYPE1', 'NONE').set('TFORM1', '0J');
+    const primary = new Header().set('SIMPLE', true).set('BITPIX', 8).set('NAXIS', 0).set('EXTEND', true);
+    await using f = await FitsFile.fromBytes(Buffer.concat([primary.toBytes(), ext.toBytes()]), 'z.fits');
+    assert.equal(f.hdus[1].rows, 3_000_000_000);
+    assert.throws(() => f.table(1), fitsError('fits_bad_keyword', /z\.fits: HDU 1: keyword NAXIS2/));
+  });
+
   test('a binary table with a bad structural keyword', async () => {
     const { bytes } = await sampleFile('gcount.fits');
     const text = bytes.toString('latin1');
@@ -284,6 +294,57 @@ describe('broken files give typed errors naming file, HDU and keyword or column'
     assert.throws(() => f.table('PACKED'), fitsError('fits_compressed', /HDU 1 \(PACKED\)/));
     // Its own rows (the compressed tiles) can still be described, for the decompressor.
     assert.ok(f.columnDefs(1).defs.every((d) => d.code === 'P' || d.code === 'Q'));
+  });
+});
+
+describe('mutated files (a small deterministic fuzz)', () => {
+  test('every damaged copy of a file opens and reads, or fails with a typed error', async () => {
+    const infos = [
+      columnInfo('ID', 'int32', { nullValue: -1 }), columnInfo('NAME', 'string', { width: 8, shape: [2] }),
+      columnInfo('ARR', 'float32', { variable: true }), columnInfo('B', 'bit', { shape: [5] }), columnInfo('L', 'boolean', { shape: [2] }),
+      columnInfo('U', 'uint64'), columnInfo('S', 'float64', { storage: { type: 'int16', scale: 0.5, zero: 3 }, nullValue: -32768 }),
+      columnInfo('VS', 'string', { variable: true }),
+    ];
+    const n = 7;
+    const offsets = Int32Array.from({ length: n + 1 }, (_, i) => i * (i - 1) / 2);
+    const path = join(dir, 'fuzz-base.fits');
+    await writeFits(path, [{ table: memoryTable(infos, [{ rowCount: n, columns: [
+      { values: Int32Array.from({ length: n }, (_, i) => i) }, { values: Array.from({ length: 2 * n }, (_, i) => `s${i}`) },
+      { values: Float32Array.from({ length: offsets[n] }, (_, i) => i), offsets }, { values: new Uint8Array(5 * n).fill(1) },
+      { values: new Uint8Array(2 * n).fill(1) }, { values: new BigUint64Array(n).fill(5n) }, { values: new Float64Array(n).fill(4) },
+      { values: Array.from({ length: n }, (_, i) => 'v'.repeat(i)) },
+    ] }], { name: 'T' }) }]);
+    const base = await readFile(path);
+    const text = base.toString('latin1');
+    let x = 12345;
+    const rnd = (k: number): number => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x % k; };
+    const keys = ['NAXIS1  =', 'NAXIS2  =', 'PCOUNT  =', 'TFIELDS =', 'TFORM3  =', 'TFORM2  =', 'TDIM2   =', 'TNULL1  =', 'TZERO6  =', 'GCOUNT  =', 'NAXIS   ='];
+    const values = ['0', '-1', '2147483647', '4294967296', '99999999999999999999', "'1PE(5)'", "'QJ'", "'2147483647D'", "'(0)'", "'(9999999,9999999)'", "'PB'", '1.5', 'T', "'abc'"];
+    let typed = 0;
+    let fine = 0;
+    for (let i = 0; i < 600; i++) {
+      const b = Buffer.from(base);
+      const mode = i % 4;
+      if (mode === 0) for (let k = 0; k < 1 + rnd(6); k++) b[rnd(b.length)] = rnd(256);
+      if (mode === 1) for (let k = 0; k < 1 + rnd(8); k++) b[2 * BLOCK + rnd(BLOCK)] = rnd(256);
+      if (mode === 2) {
+        const at = text.indexOf(keys[rnd(keys.length)]);
+        if (at >= 0) b.write(values[rnd(values.length)].padStart(20).padEnd(70), at + 10, 'latin1');
+      }
+      const bytes = mode === 3 ? b.subarray(0, rnd(b.length)) : b;
+      try {
+        await using f = await FitsFile.fromBytes(bytes, 'fuzz.fits');
+        for (const h of f.hdus) {
+          if (h.kind === 'bintable') await collectTable(f.table(h.index));
+          await f.verifyChecksums(h.index);
+        }
+        fine++;
+      } catch (e) {
+        assert.ok(isIppError(e), `case ${i} (mode ${mode}): ${(e as Error).stack}`);
+        typed++;
+      }
+    }
+    assert.ok(typed > 100 && fine > 50, `${typed} typed errors, ${fine} readable`);
   });
 });
 

@@ -81,7 +81,9 @@ class MemorySource implements ByteSource {
 
 // Bytes of rows read at once by a table's batches (a batch holds at most this much row data).
 const CHUNK_BYTES = 8 * 1024 * 1024;
-// Header bytes read at first; doubled until END is found.
+// Most rows of zero width a table may have (they take no bytes, so the file size cannot bound them).
+const MAX_EMPTY_ROWS = 2 ** 31 - 1;
+// Header bytes read at first; grown until END is found.
 const FIRST_HEADER_READ = 8 * BLOCK;
 
 const STRUCTURAL = new Set([
@@ -271,6 +273,10 @@ export class FitsFile {
     const { defs, rowBytes } = h.columnDefs();
     const infos = defs.map((d) => d.info);
     const rows = h.rows ?? 0;
+    if (rowBytes === 0 && rows > MAX_EMPTY_ROWS) {
+      // Rows of no bytes cost nothing on disk; reading billions of them would never end.
+      throw new FitsError('fits_bad_keyword', { ...h.at, keyword: 'NAXIS2' }, `NAXIS2 = ${rows} rows of 0 bytes each; a table of empty rows longer than ${MAX_EMPTY_ROWS} is refused`);
+    }
     const hasVariable = defs.some((d) => d.code === 'P' || d.code === 'Q');
     const heap = hasVariable ? this.heap(h.index) : undefined;
     const read = (selected: number[], options: ReadOptions) => this.readBatches(h, defs, rowBytes, rows, selected, heap, options);
