@@ -29,6 +29,8 @@ export interface CsvWriteOptions {
   readonly columns?: readonly string[];
   /** Rows per batch asked of the table. */
   readonly batchRows?: number;
+  /** Called after each batch with the rows written so far. */
+  readonly onProgress?: (rowsWritten: number) => void;
   /**
    * Worker threads that format batches in parallel (0 = format on this thread). Default:
    * one per core up to 4 for tables of more than 100 000 rows (or of unknown size), else 0.
@@ -468,6 +470,7 @@ async function pumpInline(table: Table, encoder: CsvEncoder, names: string[], op
         await flush();
       }
     }
+    options.onProgress?.(rows);
   }
   await flush();
   if (pending) await pending;
@@ -541,22 +544,26 @@ async function pumpThreaded(table: Table, columns: ColumnInfo[], names: string[]
     return w;
   });
   let rows = 0;
+  let written = 0;
   let bytes = 0;
   let nextId = 0;
-  const queue: Promise<Uint8Array[]>[] = [];
+  const queue: Promise<{ chunks: Uint8Array[]; count: number }>[] = [];
   const drainOne = async () => {
-    const chunks = await queue.shift()!;
+    const { chunks, count } = await queue.shift()!;
     for (const c of chunks) {
       await sink(c);
       bytes += c.length;
     }
+    written += count;
+    options.onProgress?.(written);
   };
   try {
     for await (const batch of table.batches(batchOptionsOf(names, options))) {
       options.signal?.throwIfAborted();
       if (failure) throw failure;
       const id = nextId++;
-      queue.push(new Promise<Uint8Array[]>((resolve, reject) => waiting.set(id, { resolve, reject })));
+      const count = batch.rowCount;
+      queue.push(new Promise<Uint8Array[]>((resolve, reject) => waiting.set(id, { resolve, reject })).then((chunks) => ({ chunks, count })));
       // the queue holds at most two batches per thread: memory stays bounded
       const { batch: own, transfer } = compactBatch(batch);
       workers[id % threads].postMessage({ id, batch: own }, transfer);
