@@ -426,9 +426,11 @@ describe('streaming reads', () => {
 
   test('header params skip structure and keep commentary', () => {
     const h = new Header().set('XTENSION', 'BINTABLE').set('NAXIS1', 4).set('TFIELDS', 1).set('TTYPE1', 'A').set('TFORM1', 'J')
-      .set('EXTNAME', 'X').set('CHECKSUM', 'x').set('TELESCOP', 'PS1').set('FPA.FILTER', 'r.00000').addCommentary('COMMENT', 'hi');
+      .set('EXTNAME', 'X').set('CHECKSUM', 'x').set('TELESCOP', 'PS1').set('FPA.FILTER', 'r.00000').addCommentary('COMMENT', 'hi')
+      .set('ZTABLE', true).set('ZFORM1', '1J').set('ZNAXIS2', 3).set('ZONE', 'kept');
     assert.deepEqual(headerParams(h), [
       { name: 'TELESCOP', value: 'PS1' }, { name: 'FPA.FILTER', value: 'r.00000' }, { name: 'COMMENT', value: 'hi' },
+      { name: 'ZONE', value: 'kept' },
     ]);
   });
 });

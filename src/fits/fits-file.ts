@@ -91,10 +91,14 @@ const STRUCTURAL = new Set([
   'CHECKSUM', 'DATASUM', 'END', 'EXTNAME', '',
 ]);
 
+// Keywords of tile compression (FITS 4.0 §10): in a plain table's header they would make
+// readers take it for a compressed one.
+const COMPRESSION_KEYWORD = /^Z(TABLE|IMAGE|NAXIS\d*|PCOUNT|GCOUNT|THEAP|TILELEN|FORM\d+|CTYP\d+|BITPIX|CMPTYPE|SIMPLE|TENSION|EXTEND|HECKSUM|DATASUM|TILE\d+|NAME\d+|VAL\d+|QUANTIZ|DITHER0|BLANK|BLOCKED)$/;
+
 /** True for keywords that describe the file's structure rather than the table (they do not become params). */
 export function isStructuralKeyword(keyword: string): boolean {
   const k = keyword.toUpperCase();
-  return STRUCTURAL.has(k) || /^NAXIS\d+$/.test(k) || isColumnKeyword(k);
+  return STRUCTURAL.has(k) || /^NAXIS\d+$/.test(k) || isColumnKeyword(k) || COMPRESSION_KEYWORD.test(k);
 }
 
 /** The table-level keywords of a header as params (COMMENT and HISTORY included, structure left out). */
