@@ -71,6 +71,7 @@ test('RICE_1 damaged streams raise TileCodecError, never a RangeError or a hang'
     ['too few values asked', packed, 400],
     ['zero bytes only', new Uint8Array(100), 500],
     ['all ones', new Uint8Array(100).fill(0xff), 500],
+    ['a count no stream of this size can hold', packed, 1e9],
   ];
   for (const [name, stream, count] of cases) {
     assert.throws(() => riceDecompress(stream, count, 2), (e: unknown) => e instanceof TileCodecError && e.code === 'fits_bad_tile', name);

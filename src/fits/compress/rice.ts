@@ -142,6 +142,12 @@ export function riceCompress(bytes: Uint8Array, width: RiceWidth): Uint8Array {
  */
 export function riceDecompress(stream: Uint8Array, count: number, width: RiceWidth): Uint8Array {
   const { fsBits, fsMax, bBits } = paramsOf(width);
+  // Each block of 32 values takes at least its code: a stream too short to hold `count`
+  // values is refused before their memory is taken.
+  const mostValues = (Math.floor(Math.max(0, stream.length * 8 - bBits) / fsBits) + 1) * RICE_BLOCK_SIZE;
+  if (!Number.isSafeInteger(count) || count < 0 || (count > 0 && count > mostValues)) {
+    throw new TileCodecError(`RICE_1 stream of ${stream.length} bytes cannot hold ${count} values (the tile is truncated or damaged)`);
+  }
   const out = new Uint8Array(count * width);
   if (count === 0) {
     if (stream.length !== 0) throw new TileCodecError(`RICE_1 stream of ${stream.length} bytes for 0 values`);

@@ -56,6 +56,8 @@ export interface CompressedHduOptions extends CompressOptions {
 
 // Bytes gathered before one write to the file.
 const WRITE_CHUNK = 4 * 1024 * 1024;
+// The smallest gzip member holding at least one byte: 10 header, 3 deflate, 8 trailer bytes.
+const MIN_GZIP_BYTES = 21;
 // Bytes of one cell of the compressed table: a Q descriptor (64-bit length and offset).
 const CELL_BYTES = 16;
 
@@ -283,8 +285,13 @@ export async function writeCompressedTableHdu(handle: FileHandle, position: numb
         continue;
       }
       const raw = held.subarray(offset, offset + n);
+      // As cfitsio: an array that does not shrink is stored as it is (the reader tells by its
+      // length). A gzip member takes at least 21 bytes for any data, so short arrays are not tried.
+      if (codec.algorithm !== 'RICE_1' && n <= MIN_GZIP_BYTES) {
+        arrays.push(raw);
+        continue;
+      }
       const packed = compressTileSync(codec.algorithm, raw, codec.width, level);
-      // As cfitsio: an array that does not shrink is stored as it is (the reader tells by its length).
       arrays.push(packed.length < raw.length ? packed : raw);
     }
     originalHeap += local.size;
