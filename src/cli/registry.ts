@@ -1,8 +1,21 @@
 import type { CommandGroup } from './command.ts';
+import { fitsConvert } from './commands/fits-convert.ts';
+import { fitsDump } from './commands/fits-dump.ts';
+import { fitsHeader } from './commands/fits-header.ts';
+import { fitsInfo } from './commands/fits-info.ts';
+import { fitsVerify } from './commands/fits-verify.ts';
+import { demo } from './commands/demo.ts';
+
+/** `ipp fits ...`: the table tools. */
+const fitsGroup: CommandGroup = {
+  name: 'fits',
+  summary: 'FITS tables: list, show headers, dump, convert (CSV, VOTable, tile compression), verify',
+  commands: [fitsInfo, fitsHeader, fitsDump, fitsConvert, fitsVerify],
+};
 
 /** Every `ipp` subcommand. */
 export const rootGroup: CommandGroup = {
   name: 'ipp',
   summary: 'the survey data system: pipeline catalogues to the science archive',
-  commands: [],
+  commands: [demo, fitsGroup],
 };

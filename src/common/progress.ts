@@ -31,7 +31,8 @@ export function createProgress(options: ProgressOptions): Progress {
   const interval = tty ? 100 : (options.lineIntervalMs ?? 5000);
   const unit = options.unit ? ` ${options.unit}` : '';
   const started = now();
-  let last = -Infinity;
+  // Plain lines start after one interval, so short work prints only its final line.
+  let last = tty ? -Infinity : started;
   let done = 0;
   const text = (): string => {
     const secs = Math.max((now() - started) / 1000, 1e-9);

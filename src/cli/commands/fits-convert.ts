@@ -1,0 +1,59 @@
+import { UsageError } from '../../common/index.ts';
+import { COMPRESSION_CHOICES, type CompressionChoice } from '../../fits/index.ts';
+import { createProgress } from '../../common/index.ts';
+import { countRows } from '../../table/index.ts';
+import { EXIT, type Command } from '../command.ts';
+import { parseFileRef } from '../file-ref.ts';
+import { formatFromName, formatOption, openTables, writeTables } from './table-io.ts';
+
+const COMPRESS_FLAGS: Record<string, CompressionChoice> = { gzip2: 'gzip2', gzip1: 'gzip1', rice: 'rice', auto: 'auto' };
+
+export const fitsConvert: Command = {
+  name: 'convert',
+  summary: 'convert tables between FITS, CSV and VOTable; tile-compress or uncompress FITS',
+  usage: 'IN[EXT] OUT [--compress gzip2|gzip1|rice|auto] [--uncompress] [--in-format F] [--out-format F]',
+  description: [
+    'Formats come from the input\'s first bytes and the output\'s extension (.fits/.fz, .csv,',
+    '.vot/.xml), or --in-format/--out-format. FITS to FITS copies every table HDU (or the one',
+    'named) with its keywords; other outputs take one table (the first, or IN[EXT]).',
+    '--compress auto uses RICE_1 for integer columns, GZIP_2 for floats, GZIP_1 for the rest.',
+    'The output is written under a temporary name and renamed at the end: a failed conversion',
+    'leaves nothing behind.',
+  ].join('\n'),
+  options: {
+    compress: { type: 'string', value: 'ALG', help: 'tile-compress FITS tables: gzip2, gzip1, rice or auto' },
+    uncompress: { type: 'boolean', help: 'write plain (uncompressed) FITS tables (the default for FITS output)' },
+    'in-format': { type: 'string', value: 'F', help: 'input format: fits, csv, votable' },
+    'out-format': { type: 'string', value: 'F', help: 'output format: fits, csv, votable' },
+    quiet: { type: 'boolean', short: 'q', help: 'no progress report' },
+  },
+  async run(args, ctx) {
+    if (args.positionals.length !== 2) throw new UsageError('give an input and an output: ipp fits convert IN OUT');
+    const [inText, out] = args.positionals;
+    const compressFlag = args.values.compress as string | undefined;
+    if (compressFlag !== undefined && !(compressFlag in COMPRESS_FLAGS)) {
+      throw new UsageError(`--compress "${compressFlag}" is not one of ${COMPRESSION_CHOICES.join(', ')}`);
+    }
+    if (compressFlag && args.values.uncompress) throw new UsageError('--compress and --uncompress exclude each other');
+    const outFormat = formatOption(args.values['out-format'] as string | undefined, '--out-format') ?? formatFromName(out);
+    if (!outFormat) throw new UsageError(`cannot tell the output format from "${out}"; use a .fits, .csv or .vot name, or --out-format`);
+    const inFormat = formatOption(args.values['in-format'] as string | undefined, '--in-format');
+    const ref = parseFileRef(inText);
+    const opened = await openTables(ref, { ...(inFormat ? { format: inFormat } : {}), all: outFormat === 'fits' || outFormat === 'votable' });
+    try {
+      let total = 0;
+      for (const t of opened.tables) total += t.rowCount ?? 0;
+      const progress = args.values.quiet ? undefined : createProgress({ label: `convert ${out}`, total: total || await countRows(opened.tables[0]), unit: 'rows', stream: ctx.stderr });
+      await writeTables(out, outFormat, opened.tables, {
+        ...(compressFlag ? { compress: COMPRESS_FLAGS[compressFlag] } : {}),
+        signal: ctx.signal,
+        ...(progress ? { onProgress: (n: number) => progress.update(n) } : {}),
+      });
+      progress?.finish();
+      ctx.log.info(`wrote ${out} (${outFormat}${compressFlag ? `, tile-compressed ${compressFlag}` : ''}): ${opened.tables.length} table(s)`);
+      return EXIT.ok;
+    } finally {
+      await opened.close();
+    }
+  },
+};
