@@ -1,0 +1,132 @@
+// Helpers of the VOTable tests: temporary directories and the independent readers
+// (astropy.io.votable, STILTS) whose view of a file the tests compare with ours.
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { collectTable, getCell, type CellValue, type Table } from '../table/index.ts';
+
+const run = promisify(execFile);
+
+/** Runs `fn` with a fresh temporary directory, removed afterwards. */
+export async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'votable-'));
+  try {
+    await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** A cell as the tests compare it: bigints and floats as text, so equal means equal. */
+export type Cell = string | boolean | null | Cell[];
+
+/** Our cells of a table, in the comparable form. */
+export async function ourCells(table: Table): Promise<Cell[][]> {
+  const batch = await collectTable(table);
+  const rows: Cell[][] = [];
+  for (let r = 0; r < batch.rowCount; r++) rows.push(table.columns.map((c, i) => comparable(getCell(c, batch.columns[i], r))));
+  return rows;
+}
+
+/** A plain value in the comparable form (numbers as their shortest text; NaN as null). */
+export function comparable(v: CellValue): Cell {
+  if (v === null) return null;
+  if (Array.isArray(v)) return v.map(comparable);
+  if (typeof v === 'boolean' || typeof v === 'string') return v;
+  if (typeof v === 'bigint') return v.toString();
+  if (Number.isNaN(v)) return null;
+  return String(v);
+}
+
+/** What astropy.io.votable reads from a file: field attributes and comparable cells, per table. */
+export interface AstropyView {
+  tables: {
+    name: string | null;
+    fields: { name: string; datatype: string; arraysize: string | null; unit: string | null; ucd: string | null; null: string | null; description: string | null }[];
+    rows: Cell[][];
+  }[];
+}
+
+const ASTROPY_DUMP = `
+import sys, json, math, warnings
+import numpy as np
+warnings.simplefilter('ignore')
+from astropy.io.votable import parse
+
+def scalar(v):
+    if isinstance(v, (bytes, np.bytes_)):
+        return v.decode('utf-8')
+    if isinstance(v, (str, np.str_)):
+        return str(v)
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (np.integer, int)):
+        return str(int(v))
+    if isinstance(v, (np.complexfloating, complex)):
+        return [scalar(float(v.real)), scalar(float(v.imag))]
+    f = float(v)
+    if math.isnan(f):
+        return None
+    if math.isinf(f):
+        return 'Infinity' if f > 0 else '-Infinity'
+    return f
+
+def cell(v, m):
+    if isinstance(v, np.ma.MaskedArray):
+        m = np.ma.getmaskarray(v)
+        v = v.data
+    if isinstance(v, np.ndarray):
+        if v.dtype.kind in 'SU' and v.ndim == 0:
+            return None if bool(m) else scalar(v.item())
+        mm = np.broadcast_to(np.asarray(m), v.shape) if np.ndim(m) else np.full(v.shape, bool(m))
+        # astropy keeps VOTable's dimensions reversed (C order): ravel gives the file's order
+        flat = v.ravel()
+        fm = mm.ravel()
+        return [None if bool(b) else scalar(x) for x, b in zip(flat.tolist() if v.dtype.kind not in 'SUc' else list(flat), fm)]
+    if bool(np.all(m)):
+        return None
+    return scalar(v)
+
+out = []
+for t in parse(sys.argv[1]).iter_tables():
+    fields = [{'name': f.name, 'datatype': f.datatype, 'arraysize': f.arraysize, 'unit': str(f.unit) if f.unit is not None else None,
+               'ucd': f.ucd, 'null': (None if f.values.null is None else str(f.values.null)), 'description': f.description} for f in t.fields]
+    arr = t.array
+    names = arr.dtype.names
+    cols = [arr[n] for n in names]
+    masks = [np.ma.getmaskarray(arr[n]) for n in names]
+    rows = []
+    for i in range(len(arr)):
+        rows.append([cell(cols[j][i], masks[j][i]) for j in range(len(names))])
+    out.append({'name': t.name, 'fields': fields, 'rows': rows})
+json.dump({'tables': out}, sys.stdout)
+`;
+
+// astropy hands floats over as JSON numbers (exact), integers as text: both become our text.
+function normalize(v: unknown): Cell {
+  if (Array.isArray(v)) return v.map(normalize);
+  if (typeof v === 'number') return String(v);
+  return v as Cell;
+}
+
+/** Reads a VOTable with astropy.io.votable (the Debian python3-astropy of /usr/bin/python3). */
+export async function astropyView(path: string): Promise<AstropyView> {
+  const { stdout } = await run('/usr/bin/python3', ['-c', ASTROPY_DUMP, path], { maxBuffer: 1 << 28 });
+  const view = JSON.parse(stdout) as AstropyView;
+  for (const t of view.tables) t.rows = t.rows.map((r) => r.map(normalize));
+  return view;
+}
+
+/** Runs a Python snippet with the arguments given (for writing test files with astropy). */
+export async function python(script: string, args: string[]): Promise<string> {
+  const { stdout } = await run('/usr/bin/python3', ['-c', script, ...args], { maxBuffer: 1 << 28 });
+  return stdout;
+}
+
+/** Runs STILTS with the arguments given; returns its standard output. */
+export async function stilts(args: string[]): Promise<string> {
+  const { stdout } = await run('stilts', args, { maxBuffer: 1 << 28 });
+  return stdout;
+}
