@@ -190,6 +190,18 @@ test('tile length: cfitsio default, partial last tile, and every row in one tile
     } finally {
       await f.close();
     }
+    // Tiles gathered from batches that do not line up with them (333-row batches, 256-row tiles).
+    const base = sampleTable(1500);
+    const ragged: Table = { ...base, batches: (o = {}) => base.batches({ ...o, batchRows: 333 }) };
+    const rp = join(dir, 'ragged.fits');
+    await writeCompressedFits(rp, [{ table: ragged, compress: { tileRows: 256 } }]);
+    const r = await FitsFile.open(rp);
+    try {
+      assert.equal(r.hdus[1].header.get('NAXIS2'), 6);
+      await assertSameCells(readCompressedTable(r, r.hdus[1]), base, 'ragged batches');
+    } finally {
+      await r.close();
+    }
     // 40-byte rows: cfitsio's 10 MB tile is 250000 rows.
     const n = 260000;
     const wide = memoryTable(['a', 'b', 'c', 'f'].map((x) => columnInfo(x, 'float64')).concat([columnInfo('d', 'int32'), columnInfo('e', 'int32')]), [{

@@ -298,24 +298,23 @@ export async function writeCompressedTableHdu(handle: FileHandle, position: numb
     return { kind: 'variable', descriptors, arrays };
   };
 
-  let pending: ColumnBatch[] = [];
-  let pendingRows = 0;
+  // Rows not yet written: `held` from row `from` on. Tiles are cut from it as views, so a
+  // large batch cut into many small tiles is not copied over and over.
+  let held: ColumnBatch | undefined;
+  let from = 0;
   for await (const batch of table.batches(options.signal ? { signal: options.signal } : {})) {
     options.signal?.throwIfAborted();
     rowsIn += batch.rowCount;
     if (rowsIn > plan.rowCount) throw changed(`the table gave more than the ${plan.rowCount} rows it had when scanned`);
-    pending.push(batch);
-    pendingRows += batch.rowCount;
-    while (pendingRows >= tileRows) {
-      const all = concatBatches(infos, pending);
-      await writeTile(sliceBatch(infos, all, 0, tileRows));
-      const rest = sliceBatch(infos, all, tileRows, all.rowCount);
-      pending = rest.rowCount > 0 ? [rest] : [];
-      pendingRows = rest.rowCount;
+    held = held && from < held.rowCount ? concatBatches(infos, [sliceBatch(infos, held, from, held.rowCount), batch]) : batch;
+    from = 0;
+    while (held.rowCount - from >= tileRows) {
+      await writeTile(sliceBatch(infos, held, from, from + tileRows));
+      from += tileRows;
     }
     options.onRows?.(batch.rowCount);
   }
-  if (pendingRows > 0) await writeTile(concatBatches(infos, pending));
+  if (held && from < held.rowCount) await writeTile(sliceBatch(infos, held, from, held.rowCount));
   if (rowsIn !== plan.rowCount) throw changed(`the table gave ${rowsIn} rows, not the ${plan.rowCount} it had when scanned`);
   if (originalHeap !== plan.heapSize) throw changed(`the variable-length arrays took ${originalHeap} heap bytes, not the ${plan.heapSize} found when scanned`);
   await heap.flush();
