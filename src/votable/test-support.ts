@@ -26,8 +26,16 @@ export type Cell = string | boolean | null | Cell[];
 export async function ourCells(table: Table): Promise<Cell[][]> {
   const batch = await collectTable(table);
   const rows: Cell[][] = [];
-  for (let r = 0; r < batch.rowCount; r++) rows.push(table.columns.map((c, i) => comparable(getCell(c, batch.columns[i], r))));
+  for (let r = 0; r < batch.rowCount; r++) {
+    // bits compare as booleans, as astropy reads them
+    rows.push(table.columns.map((c, i) => comparable(c.type === 'bit' ? asBool(getCell(c, batch.columns[i], r)) : getCell(c, batch.columns[i], r))));
+  }
   return rows;
+}
+
+function asBool(v: CellValue): CellValue {
+  if (Array.isArray(v)) return v.map(asBool);
+  return v === null ? null : v !== 0;
 }
 
 /** A plain value in the comparable form (numbers as their shortest text; NaN as null). */
@@ -78,8 +86,8 @@ def cell(v, m):
         m = np.ma.getmaskarray(v)
         v = v.data
     if isinstance(v, np.ndarray):
-        if v.dtype.kind in 'SU' and v.ndim == 0:
-            return None if bool(m) else scalar(v.item())
+        if v.ndim == 0:
+            return None if bool(np.all(m)) else scalar(v.item())
         mm = np.broadcast_to(np.asarray(m), v.shape) if np.ndim(m) else np.full(v.shape, bool(m))
         # astropy keeps VOTable's dimensions reversed (C order): ravel gives the file's order
         flat = v.ravel()
