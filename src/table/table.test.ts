@@ -86,3 +86,13 @@ test('rowRange yields exactly the rows asked for across batch edges', async () =
   assert.deepEqual(r.columns[3].values, ['ccc', 'a', 'bb']);
   assert.equal((await collectTable(rowRange(t, 10, 20))).rowCount, 0);
 });
+
+test('selectColumns in another order, then read by name, gives the right columns', async () => {
+  const t = memoryTable(infos, [batch()]);
+  const sel = selectColumns(t, ['name', 'id']);
+  const b = await collectTable(sel, { columns: ['id', 'name'] });
+  assert.equal(b.columns[0].values[0], 1n);
+  assert.deepEqual(b.columns[1].values, ['a', 'bb', 'ccc']);
+  const whole = await collectTable(sel);
+  assert.deepEqual(whole.columns[0].values, ['a', 'bb', 'ccc']);
+});

@@ -86,9 +86,9 @@ export function selectColumns(table: Table, names: readonly string[]): Table {
     ...(table.rowCount !== undefined ? { rowCount: table.rowCount } : {}),
     columns: idx.map((i) => table.columns[i]),
     batches: (options: ReadOptions = {}) => {
-      const inner = options.columns ? columnIndexes(table.columns.filter((_, i) => idx.includes(i)), options.columns) : undefined;
-      const names2 = inner ? inner.map((j) => chosen[j]) : chosen;
-      return table.batches({ ...options, columns: names2 });
+      // Names asked of the selection are looked up among the selected columns, in selection order.
+      const names = options.columns ? columnIndexes(idx.map((i) => table.columns[i]), options.columns).map((j) => chosen[j]) : chosen;
+      return table.batches({ ...options, columns: names });
     },
   };
 }
