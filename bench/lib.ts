@@ -1,8 +1,11 @@
-// Shared pieces of the benchmarks: timing, peers run as child processes, the bench table.
+// Shared pieces of the benchmarks: timing, peers run as child processes, the bench table
+// and its cached FITS files, per-column sums that touch every value.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { columnInfo, type ColumnBatch, type ColumnInfo, type Table } from '../src/table/index.ts';
+import { FitsFile, fitsTable, writeCompressedFits, writeFits } from '../src/fits/index.ts';
+import { columnInfo, type ColumnBatch, type ColumnInfo, type ColumnValues, type Table } from '../src/table/index.ts';
 
 /** Where benchmarks keep generated files (ignored by git). */
 export const BENCH_DIR = fileURLToPath(new URL('../tmp/bench/', import.meta.url));
@@ -32,6 +35,40 @@ export function timeCommand(cmd: string, args: string[]): { seconds: number; std
 export function report(name: string, ours: number, peerName: string, peer: number, unit = 's'): void {
   const ratio = peer / ours;
   console.log(`${name}: ours ${ours.toFixed(3)} ${unit}, ${peerName} ${peer.toFixed(3)} ${unit}, ratio ${ratio.toFixed(2)}x ${ratio >= 1 ? 'faster' : 'slower'}`);
+}
+
+/** As {@link report} for rates (MB/s and the like), where more is better: the ratio is ours / peer. */
+export function reportRate(name: string, ours: number, peerName: string, peer: number, unit = 'MB/s'): void {
+  const ratio = ours / peer;
+  console.log(`${name}: ours ${ours.toFixed(1)} ${unit}, ${peerName} ${peer.toFixed(1)} ${unit}, ratio ${ratio.toFixed(2)}x ${ratio >= 1 ? 'faster' : 'slower'}`);
+}
+
+/** Prints whether a target was met; missing one is news, not a failure of the script. */
+export function target(what: string, met: boolean): void {
+  console.log(`  target ${what}: ${met ? 'met' : 'MISSED'}`);
+}
+
+/** Throws (failing the script) when a check of the results does not hold. */
+export function check(ok: boolean, what: string): void {
+  if (!ok) throw new Error(`check failed: ${what}`);
+}
+
+/** The Python with astropy (the one on PATH may lack it). */
+export const PYTHON = '/usr/bin/python3';
+
+/** Where the peer scripts are. */
+export const PEERS = fileURLToPath(new URL('./peers/', import.meta.url));
+
+/** Runs a peer script that prints one JSON object on its last line; returns that object. */
+export function runPeer<T>(script: string, args: string[]): T {
+  const { stdout } = timeCommand(PYTHON, [join(PEERS, script), ...args]);
+  const last = stdout.trim().split('\n').pop() ?? '';
+  return JSON.parse(last) as T;
+}
+
+/** Megabytes (10^6 bytes), the unit of every rate printed. */
+export function mb(bytes: number): number {
+  return bytes / 1e6;
 }
 
 /** A small deterministic random generator (mulberry32), so every run writes the same table. */
@@ -117,4 +154,109 @@ function makeBatch(n: number, start: number, next: () => number): ColumnBatch {
       { values: i16(() => (next() < 0.01 ? -1 : Math.floor(next() * 30000))) },
     ],
   };
+}
+
+// The cache is keyed by a version so that a change to the table above cannot reuse old files.
+const CACHE_VERSION = 1;
+
+/** The bench table written by our writer to tmp/bench (written once, then reused). */
+export async function benchFits(rows: number): Promise<string> {
+  const path = join(BENCH_DIR, `bench-v${CACHE_VERSION}-${rows}.fits`);
+  // writeFits renames a complete file into place, so one that exists is whole.
+  if (!existsSync(path)) {
+    const t0 = performance.now();
+    await writeFits(path, [{ table: benchTable(rows) }]);
+    console.log(`(wrote ${path}: ${mb(statSync(path).size).toFixed(0)} MB in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  }
+  return path;
+}
+
+/** A tile-compressed copy (algorithm `auto`) of the bench table, made from the plain file. */
+export async function benchCompressedFits(rows: number): Promise<string> {
+  const path = join(BENCH_DIR, `bench-v${CACHE_VERSION}-${rows}-auto.fits`);
+  if (!existsSync(path)) {
+    const plain = await benchFits(rows);
+    const t0 = performance.now();
+    const file = await FitsFile.open(plain);
+    try {
+      await writeCompressedFits(path, [{ table: file.table(1), compress: { algorithm: 'auto' } }]);
+    } finally {
+      await file.close();
+    }
+    console.log(`(wrote ${path}: ${mb(statSync(path).size).toFixed(0)} MB in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  }
+  return path;
+}
+
+// One loop per array type: a single loop over every kind of typed array would be
+// megamorphic and several times slower than the reading it is meant to measure.
+function sumF64(a: Float64Array): number { let s = 0; for (let i = 0; i < a.length; i++) { const v = a[i]; if (v === v) s += v; } return s; }
+function sumF32(a: Float32Array): number { let s = 0; for (let i = 0; i < a.length; i++) { const v = a[i]; if (v === v) s += v; } return s; }
+function sumI32(a: Int32Array): number { let s = 0; for (let i = 0; i < a.length; i++) s += a[i]; return s; }
+function sumU32(a: Uint32Array): number { let s = 0; for (let i = 0; i < a.length; i++) s += a[i]; return s; }
+function sumI16(a: Int16Array): number { let s = 0; for (let i = 0; i < a.length; i++) s += a[i]; return s; }
+function sumU16(a: Uint16Array): number { let s = 0; for (let i = 0; i < a.length; i++) s += a[i]; return s; }
+function sumI8(a: Int8Array): number { let s = 0; for (let i = 0; i < a.length; i++) s += a[i]; return s; }
+function sumU8(a: Uint8Array): number { let s = 0; for (let i = 0; i < a.length; i++) s += a[i]; return s; }
+// Two 32-bit words per value: every value is read without making a bigint of it.
+function sumWords(words: Uint32Array, signed: boolean): number {
+  let s = 0;
+  if (signed) for (let i = 0; i < words.length; i += 2) s += (words[i + 1] | 0) * 4294967296 + words[i];
+  else for (let i = 0; i < words.length; i += 2) s += words[i + 1] * 4294967296 + words[i];
+  return s;
+}
+
+/** The sum of a column's values as float64, NaN left out (what the astropy peer computes). */
+export function sumValues(values: ColumnValues): number {
+  if (Array.isArray(values)) {
+    let s = 0;
+    for (const v of values) s += v.length;
+    return s;
+  }
+  if (values instanceof Float64Array) return sumF64(values);
+  if (values instanceof Float32Array) return sumF32(values);
+  if (values instanceof Int32Array) return sumI32(values);
+  if (values instanceof Uint32Array) return sumU32(values);
+  if (values instanceof Int16Array) return sumI16(values);
+  if (values instanceof Uint16Array) return sumU16(values);
+  if (values instanceof Int8Array) return sumI8(values);
+  if (values instanceof Uint8Array) return sumU8(values);
+  return sumWords(new Uint32Array(values.buffer, values.byteOffset, values.length * 2), values instanceof BigInt64Array);
+}
+
+/** Reads every column of a table, summing each; returns the rows and the total of the sums. */
+export async function sumTable(table: Table): Promise<{ rows: number; sums: number[]; total: number }> {
+  const sums = table.columns.map(() => 0);
+  let rows = 0;
+  for await (const batch of table.batches()) {
+    rows += batch.rowCount;
+    for (let c = 0; c < batch.columns.length; c++) sums[c] += sumValues(batch.columns[c].values);
+  }
+  return { rows, sums, total: sums.reduce((a, b) => a + b, 0) };
+}
+
+/** Opens a FITS file and sums every column of HDU 1 (plain or tile-compressed). */
+export async function sumFits(path: string): Promise<{ rows: number; sums: number[]; total: number }> {
+  const file = await FitsFile.open(path);
+  try {
+    return await sumTable(fitsTable(file, 1));
+  } finally {
+    await file.close();
+  }
+}
+
+/** True when two totals agree to `tolerance` (relative): sums in another order differ in the last bits. */
+export function close(a: number, b: number, tolerance = 1e-9): boolean {
+  return Math.abs(a - b) <= tolerance * Math.max(Math.abs(a), Math.abs(b), 1);
+}
+
+/** Runs a command under GNU time; returns its peak resident memory (bytes) and wall-clock seconds. */
+export function measureRss(cmd: string, args: string[]): { maxRss: number; seconds: number } {
+  const t0 = performance.now();
+  const r = spawnSync('/usr/bin/time', ['-v', cmd, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  const seconds = (performance.now() - t0) / 1000;
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr.slice(-2000)}`);
+  const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr);
+  if (!m) throw new Error(`no "Maximum resident set size" in the output of /usr/bin/time -v: ${r.stderr.slice(-500)}`);
+  return { maxRss: Number(m[1]) * 1024, seconds };
 }
