@@ -27,10 +27,31 @@ export async function ourCells(table: Table): Promise<Cell[][]> {
   const batch = await collectTable(table);
   const rows: Cell[][] = [];
   for (let r = 0; r < batch.rowCount; r++) {
-    // bits compare as booleans, as astropy reads them
-    rows.push(table.columns.map((c, i) => comparable(c.type === 'bit' ? asBool(getCell(c, batch.columns[i], r)) : getCell(c, batch.columns[i], r))));
+    rows.push(table.columns.map((c, i) => {
+      let v = getCell(c, batch.columns[i], r);
+      // bits compare as booleans, as astropy reads them
+      if (c.type === 'bit') v = asBool(v);
+      // an integer equal to the column's null value is a null
+      if (c.nullValue !== undefined) v = nullsOf(v, c.nullValue);
+      // float32 values as float32 (a reader that hands out doubles is rounded the same way)
+      const cell = comparable(v);
+      return c.type === 'float32' || c.type === 'complex64' ? asFloat32(cell) : cell;
+    }));
   }
   return rows;
+}
+
+function nullsOf(v: CellValue, nullValue: number | bigint): CellValue {
+  if (Array.isArray(v)) return v.map((x) => nullsOf(x, nullValue));
+  return v !== null && (typeof v === 'number' || typeof v === 'bigint') && BigInt(v) === BigInt(nullValue) ? null : v;
+}
+
+/** Float text rounded to float32 and written shortest for float32 (so 0.1f is "0.10000000149011612" either way). */
+export function asFloat32(v: Cell): Cell {
+  if (Array.isArray(v)) return v.map(asFloat32);
+  if (typeof v !== 'string') return v;
+  const x = Number(v);
+  return Number.isNaN(x) ? v : String(Math.fround(x));
 }
 
 function asBool(v: CellValue): CellValue {
