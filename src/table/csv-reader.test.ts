@@ -202,3 +202,38 @@ test('reads the CSV that STILTS writes from a VOTable', async () => {
     assert.deepEqual(inferred.columns.map((c) => c.type), ['int32', 'int64', 'float64', 'string', 'string']);
   });
 });
+
+test('mutated files give a table or a CsvError, never another error or a hang', async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, 'fuzz.csv');
+    const base = Buffer.from('id,name,x,flag,big\n1,"a ""b""",1.5,true,9007199254740993\n2,"multi\nline",-2e-3,false,-5\n3,,NaN,,18446744073709551615\n');
+    const alphabet = Buffer.from('",\n\r0123456789.-+eE tfx\xff');
+    const schema = [columnInfo('id', 'int16'), columnInfo('name', 'string', { width: 12 }), columnInfo('x', 'float32'), columnInfo('flag', 'boolean'), columnInfo('big', 'uint64')];
+    let seed = 77;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    let errors = 0;
+    for (let round = 0; round < 300; round++) {
+      const bytes = [...base];
+      for (let k = 1 + rand(4); k > 0; k--) {
+        const at = rand(bytes.length + 1);
+        const op = rand(3);
+        if (op === 0) bytes.splice(at, 1);
+        else if (op === 1) bytes.splice(at, 0, alphabet[rand(alphabet.length)]);
+        else bytes[at] = alphabet[rand(alphabet.length)];
+      }
+      await writeFile(path, Buffer.from(bytes));
+      for (const options of [{}, { schema }]) {
+        try {
+          await collectTable(await readCsv(path, options));
+        } catch (e) {
+          if (!(e instanceof CsvError)) throw new Error(`round ${round}: ${String(e)} for ${JSON.stringify(Buffer.from(bytes).toString('latin1'))}`, { cause: e });
+          errors++;
+        }
+      }
+    }
+    assert.ok(errors > 50, `only ${errors} of 600 reads failed: the mutations are too gentle to test anything`);
+  });
+});

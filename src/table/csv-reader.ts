@@ -28,6 +28,8 @@ const QUOTE = 34;
 const LF = 10;
 const CR = 13;
 const CHUNK_BYTES = 1 << 20;
+// A row longer than this is almost surely an unclosed quote swallowing the file.
+const MAX_ROW_BYTES = 1 << 28;
 
 // Field flags: how the bytes between start and end are to be read.
 const PLAIN = 0;
@@ -85,6 +87,9 @@ class CsvScanner {
   async #fill(): Promise<void> {
     // keep the unparsed tail, at the front of the buffer; grow the buffer for a huge row
     const keep = this.#end - this.#start;
+    if (keep >= MAX_ROW_BYTES) {
+      throw new CsvError('csv_row_too_long', `${this.#file}: line ${this.#nextLine}: a row longer than ${MAX_ROW_BYTES >> 20} MiB; most likely a quote is not closed (write a quote inside a field as "")`);
+    }
     if (keep >= this.buf.length / 2) {
       const bigger = Buffer.allocUnsafe(this.buf.length * 2);
       this.buf.copy(bigger, 0, this.#start, this.#end);

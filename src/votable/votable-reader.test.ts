@@ -191,3 +191,43 @@ test('nulls: empty TD, VALUES null, NaN, "?" booleans; hexadecimal integers; bit
     ['31', '9223372036854775807', true, 'Infinity', [true, true, true, true], ' y '],
   ]);
 });
+
+test('mutated documents give tables or a VOTableError, never another error or a hang', async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, 'fuzz.vot');
+    const base = Buffer.from(`<?xml version="1.0"?>
+<VOTABLE version="1.4"><RESOURCE><TABLE name="T"><PARAM name="p" datatype="long" value="12"/>
+<FIELD name="a" datatype="int"><VALUES null="-1"/></FIELD><FIELD name="b" datatype="double" arraysize="2"/>
+<FIELD name="c" datatype="char" arraysize="4x2"/><FIELD name="d" datatype="boolean"/><FIELD name="e" datatype="long" arraysize="*"/>
+<DATA><TABLEDATA>
+<TR><TD>1</TD><TD>1.5 NaN</TD><TD>abcdefgh</TD><TD>T</TD><TD>1 2 3</TD></TR>
+<TR><TD/><TD>-Inf 2</TD><TD>&lt;&amp;</TD><TD>?</TD><TD></TD></TR>
+</TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>
+`);
+    const alphabet = Buffer.from('<>/&;"=\' TDRx01-.*#\xc3\xff');
+    let seed = 31;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    let errors = 0;
+    for (let round = 0; round < 300; round++) {
+      const bytes = [...base];
+      for (let k = 1 + rand(3); k > 0; k--) {
+        const at = rand(bytes.length + 1);
+        const op = rand(3);
+        if (op === 0) bytes.splice(at, 1 + rand(3));
+        else if (op === 1) bytes.splice(at, 0, alphabet[rand(alphabet.length)]);
+        else bytes[at] = alphabet[rand(alphabet.length)];
+      }
+      await writeFile(path, Buffer.from(bytes));
+      try {
+        for (const t of await readVOTable(path)) await collectTable(t);
+      } catch (e) {
+        if (!(e instanceof VOTableError)) throw new Error(`round ${round}: ${String(e)} for ${JSON.stringify(Buffer.from(bytes).toString('latin1'))}`, { cause: e });
+        errors++;
+      }
+    }
+    assert.ok(errors > 50, `only ${errors} of 300 reads failed: the mutations are too gentle to test anything`);
+  });
+});

@@ -33,6 +33,9 @@ export interface XmlTokenizerOptions {
 
 const ENTITIES: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
 
+// A token (text, tag, comment) longer than this means a broken document, not a big one.
+const MAX_TOKEN_BYTES = 1 << 28;
+
 function isSpace(c: number): boolean {
   return c === 32 || c === 10 || c === 13 || c === 9;
 }
@@ -99,6 +102,9 @@ export class XmlTokenizer {
     if (this.#stopped) return;
     const text = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('latin1');
     this.#base += this.#pos;
+    if (this.#buf.length - this.#pos > MAX_TOKEN_BYTES) {
+      throw new XmlSyntaxError(`no end in sight for the token starting here after ${MAX_TOKEN_BYTES >> 20} MiB: a tag, comment or CDATA section is not closed`, this.#base);
+    }
     this.#buf = this.#buf.slice(this.#pos) + text;
     this.#pos = 0;
     if (!this.#bomChecked) {
