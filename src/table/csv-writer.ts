@@ -1,6 +1,6 @@
 // Tables to CSV (RFC 4180 quoting), built in large byte buffers a batch at a time.
 import { open, rename, rm } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
@@ -32,8 +32,9 @@ export interface CsvWriteOptions {
   /** Called after each batch with the rows written so far. */
   readonly onProgress?: (rowsWritten: number) => void;
   /**
-   * Worker threads that format batches in parallel (0 = format on this thread). Default:
-   * one per core up to 4 for tables of more than 100 000 rows (or of unknown size), else 0.
+   * Worker threads that format batches in parallel (0 = format on this thread). Default: for
+   * tables of more than 100 000 rows (or of unknown size), one per core up to 4 when the
+   * cores are free (1-minute load average below cores - 0.5), else 0.
    */
   readonly threads?: number;
   readonly signal?: AbortSignal;
@@ -419,12 +420,21 @@ async function pump(table: Table, encoder: CsvEncoder, names: string[], options:
     await sink(h);
     bytes += h.length;
   }
-  const threads = options.threads ?? (table.rowCount === undefined || table.rowCount > 100_000 ? Math.min(4, availableParallelism()) : 0);
+  const threads = options.threads ?? defaultThreads(table.rowCount);
   const columns = names.map((n) => table.columns[columnIndexes(table.columns, [n])[0]]);
   const body = threads > 0
     ? await pumpThreaded(table, columns, names, options, sink, threads)
     : await pumpInline(table, encoder, names, options, sink);
   return { rows: body.rows, bytes: bytes + body.bytes };
+}
+
+// Worker threads pay off for large tables on cores that are free; on a machine already busy
+// (load average near the core count) they only fight each other, so format inline then.
+function defaultThreads(rowCount: number | undefined): number {
+  if (rowCount !== undefined && rowCount <= 100_000) return 0;
+  const cores = availableParallelism();
+  if (cores < 2 || loadavg()[0] > cores - 0.5) return 0;
+  return Math.min(4, cores);
 }
 
 function batchOptionsOf(names: string[], options: CsvWriteOptions) {

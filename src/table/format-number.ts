@@ -372,9 +372,7 @@ function fastFloat32(out: Uint8Array, pos: number, values: Float32Array, index: 
   const fl = Math.ceil(wl);
   // The 1e-6 margin also keeps the result clear of the float32 midpoints by more than a
   // double's rounding error, so reading it as a double, then rounding to float32, is safe too.
-  const du = wu - fu;
-  const dl = fl - wl;
-  if (du < 1e-6 || du > 0.999999 || dl < 1e-6 || dl > 0.999999) return -1;
+  if (Math.abs(wu - fu - 0.5) > 0.499999 || Math.abs(fl - wl - 0.5) > 0.499999) return -1;
   // integers (I+fl .. I+fu) lie in the interval; keep the one with most trailing zeros
   let vp = I + fu;
   let vm = I + fl - 1;
@@ -401,15 +399,11 @@ function fastFloat32(out: Uint8Array, pos: number, values: Float32Array, index: 
       t = x | 0;
       frac = x - t;
     }
-    if (frac > 0.49999 && frac < 0.50001) return -1;
-    cand = frac > 0.5 ? t + 1 : t;
-    if (cand <= vm) cand = vm + 1; else if (cand > vp) cand = vp;
+    if (Math.abs(frac - 0.5) < 0.00001) return -1;
+    cand = Math.min(vp, Math.max(vm + 1, t + (frac > 0.5 ? 1 : 0)));
   }
-  let exp = d - k;
-  while (cand % 10 === 0) {
-    cand = (cand / 10) | 0;
-    exp++;
-  }
+  // no candidate at the last level ends in 0 (else the search would have gone one further)
+  const exp = d - k;
   const nd = digitCount(cand);
   const n = nd + exp; // value = 0.digits × 10^n
   if (n <= -6 || n > 21) {
