@@ -41,8 +41,9 @@ const POW2 = new Float64Array(2 * POW2_OFF + 1);
 const POW10_OFF = 350;
 const POW10 = new Float64Array(2 * POW10_OFF + 1);
 
-// 10^n for small n, exact.
+// 10^n for small n, exact, and their inverses.
 const POW10_INT = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10];
+const POW10_INV = POW10_INT.map((p) => 1 / p);
 
 // "00".."99" as byte pairs, to write two digits per step.
 const DIGIT_PAIRS = new Uint8Array(200);
@@ -374,17 +375,27 @@ function fastFloat32(out: Uint8Array, pos: number, values: Float32Array, index: 
   // double's rounding error, so reading it as a double, then rounding to float32, is safe too.
   if (Math.abs(wu - fu - 0.5) > 0.499999 || Math.abs(fl - wl - 0.5) > 0.499999) return -1;
   // integers (I+fl .. I+fu) lie in the interval; keep the one with most trailing zeros
-  let vp = I + fu;
-  let vm = I + fl - 1;
-  let d = 0;
-  let np = (vp / 10) | 0;
-  let nm = (vm / 10) | 0;
-  while (np > nm) {
-    vp = np;
-    vm = nm;
-    d++;
-    np = (vp / 10) | 0;
-    nm = (vm / 10) | 0;
+  // Levels 1 and 2 (one or two trailing zeros) are computed straight, without a loop whose
+  // exit the processor cannot predict; deeper ones (round values) loop.
+  const p0 = I + fu;
+  const m0 = I + fl - 1;
+  const p1 = (p0 / 10) | 0;
+  const m1 = (m0 / 10) | 0;
+  const p2 = (p0 / 100) | 0;
+  const m2 = (m0 / 100) | 0;
+  let d = (p1 > m1 ? 1 : 0) + (p2 > m2 ? 1 : 0);
+  let vp = d === 2 ? p2 : d === 1 ? p1 : p0;
+  let vm = d === 2 ? m2 : d === 1 ? m1 : m0;
+  if (d === 2) {
+    let np = (vp / 10) | 0;
+    let nm = (vm / 10) | 0;
+    while (np > nm) {
+      vp = np;
+      vm = nm;
+      d++;
+      np = (vp / 10) | 0;
+      nm = (vm / 10) | 0;
+    }
   }
   let cand = vp;
   if (vp !== vm + 1) {
@@ -395,7 +406,7 @@ function fastFloat32(out: Uint8Array, pos: number, values: Float32Array, index: 
       t = I;
       frac = w;
     } else {
-      const x = a / POW10_INT[d];
+      const x = a * POW10_INV[d];
       t = x | 0;
       frac = x - t;
     }
