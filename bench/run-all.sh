@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every benchmark once (`npm run bench`). Each prints its numbers and the ratio against
+# its peer; a missed target is printed, not fatal. Exits non-zero if any script failed.
+# Arguments are passed to convert-rss.ts (its row count, default 20000000).
+set -u
+cd "$(dirname "$0")/.."
+NODE=node_modules/.bin/node
+[ -x "$NODE" ] || NODE=node
+failed=()
+echo "bench: $(date -u +%FT%TZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+for script in fits-read fits-to-csv fits-write fits-compressed-read convert-rss; do
+  echo
+  echo "== $script"
+  args=()
+  [ "$script" = convert-rss ] && args=("$@")
+  if ! "$NODE" "bench/$script.ts" "${args[@]}"; then
+    failed+=("$script")
+  fi
+done
+echo
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "bench: failed: ${failed[*]}"
+  exit 1
+fi
+echo "bench: all scripts ran"
