@@ -34,7 +34,7 @@ export interface CsvWriteOptions {
   /**
    * Worker threads that format batches in parallel (0 = format on this thread). Default: for
    * tables of more than 100 000 rows (or of unknown size), one per core up to 4 when the
-   * cores are free (1-minute load average below cores - 0.5), else 0.
+   * cores are not all busy (1-minute load average at most the core count), else 0.
    */
   readonly threads?: number;
   readonly signal?: AbortSignal;
@@ -433,7 +433,7 @@ async function pump(table: Table, encoder: CsvEncoder, names: string[], options:
 function defaultThreads(rowCount: number | undefined): number {
   if (rowCount !== undefined && rowCount <= 100_000) return 0;
   const cores = availableParallelism();
-  if (cores < 2 || loadavg()[0] > cores - 0.5) return 0;
+  if (cores < 2 || loadavg()[0] > cores) return 0;
   return Math.min(4, cores);
 }
 
