@@ -1,0 +1,15 @@
+// Child process of convert-rss.ts: FITS -> CSV as `ipp fits convert` does it, but with the
+// number of formatting threads fixed, so both of writeCsv's modes can be measured whatever
+// the machine's load.
+//
+//   node bench/csv-child.ts IN OUT THREADS
+import { FitsFile } from '../src/fits/index.ts';
+import { writeCsv } from '../src/table/csv-writer.ts';
+
+const [input, output, threads] = process.argv.slice(2);
+const file = await FitsFile.open(input);
+try {
+  await writeCsv(file.table(1), output, { threads: Number(threads) });
+} finally {
+  await file.close();
+}
