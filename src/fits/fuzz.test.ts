@@ -42,6 +42,7 @@ test('the corpus is valid: our reader, verifyFits and fitsverify accept every fi
     assert.ok(forms.has(form), `corpus has ${form} (has ${[...forms].join(' ')})`);
   }
   assert.ok(corpus.some((f) => f.hdus.length >= 5), 'corpus has a file of five HDUs or more');
+  assert.ok(corpus.some((f) => f.hdus.some((h) => h.cards.some((c) => c.keyword === 'THEAP'))), 'corpus has a heap placed by THEAP');
 });
 
 test('cases are reproducible from (seed, case) alone, and damage the file', async () => {
@@ -74,7 +75,7 @@ test(`${CASES} damaged files: data or typed errors, never a crash or a hang`, as
   for (const code of ['fits_truncated', 'fits_bad_tile', 'fits_bad_heap', 'fits_bad_tform', 'fits_bad_keyword', 'fits_header_no_end']) {
     assert.ok(code in report.codes, `${code} among ${codes.join(', ')}`);
   }
-  for (const kind of ['keyword', 'cards', 'header-bytes', 'data-bytes', 'truncate', 'shift', 'append', 'heap-descriptor', 'tile']) {
+  for (const kind of ['keyword', 'add-keyword', 'cards', 'header-bytes', 'data-bytes', 'truncate', 'shift', 'append', 'heap-descriptor', 'tile']) {
     assert.ok((report.mutations[kind] ?? 0) > 20, `damage ${kind} applied ${report.mutations[kind] ?? 0} times`);
   }
 });

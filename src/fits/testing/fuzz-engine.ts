@@ -204,7 +204,7 @@ function imageHdu(primary: boolean, width: number, height: number, extname?: str
   return concat([h.toBytes(), padBlock(data)]);
 }
 
-/** A table with Q (64-bit) descriptors, assembled from the writer's pieces (the writer picks Q only past 2 GiB of heap). */
+/** A table with Q (64-bit) descriptors and a THEAP gap, assembled from the writer's pieces (the writer picks Q only past 2 GiB of heap). */
 function qTableFile(rows: number, seed: number): Uint8Array {
   const r = new Random(seed);
   const infos = [
@@ -229,8 +229,11 @@ function qTableFile(rows: number, seed: number): Uint8Array {
   const heap = new MemoryHeap();
   const rowBytes = rowBytesOf(defs);
   const main = encodeRows(defs, batch, rowBytes, heap);
-  const header = bintableHeader(defs, rows, heap.size, { name: 'QTABLE' });
-  return concat([primaryHeader().toBytes(), header.toBytes(), padBlock(concat([main, heap.bytes()]))]);
+  // A gap between the rows and the heap (THEAP), which our writer never leaves.
+  const gap = 100;
+  const header = bintableHeader(defs, rows, gap + heap.size, { name: 'QTABLE' });
+  header.insert(header.indexOf('TFIELDS') + 1, { keyword: 'THEAP', value: main.length + gap, comment: 'heap offset' });
+  return concat([primaryHeader().toBytes(), header.toBytes(), padBlock(concat([main, new Uint8Array(gap), heap.bytes()]))]);
 }
 
 /**
@@ -405,6 +408,36 @@ const changeKeyword: Mutator = (w) => {
   const value = valueFor(w.r, keyword, h.values.get(keyword));
   writeText(w.bytes, card.offset, cardText(keyword, value));
   return `HDU ${h.index}: ${keyword} = ${value.trim() || '(no value)'}`;
+};
+
+/** A keyword the file lacks (THEAP, a TDIMn, TNULLn...) added before END, which moves down a card. */
+const addKeyword: Mutator = (w) => {
+  const h = pickHdu(w)!;
+  const end = h.cards.find((c) => c.keyword === 'END');
+  if (!end) return undefined;
+  const tfields = Number(h.values.get('TFIELDS') ?? 3);
+  const n = w.r.range(1, Math.max(1, tfields + 1));
+  const main = h.rows * h.rowBytes;
+  const choices: [string, () => string][] = [
+    ['THEAP', () => String(w.r.pick([main, main + 1, main - 1, main + w.r.int(h.heapSize + 1), h.dataBytes, h.dataBytes + 1, 0, -1, 2 ** 31, 2 ** 53]))],
+    ['ZHEAPPTR', () => String(w.r.pick([main, 0, -1, h.dataBytes + 1]))],
+    [`TDIM${n}`, () => tdimValue(w.r)],
+    [`TNULL${n}`, () => valueFor(w.r, 'TNULL1', undefined)],
+    [`TSCAL${n}`, () => valueFor(w.r, 'TSCAL1', undefined)],
+    [`TZERO${n}`, () => valueFor(w.r, 'TZERO1', undefined)],
+    [`ZCTYP${n}`, () => valueFor(w.r, 'ZCTYP1', undefined)],
+    [`TFORM${tfields + 1}`, () => tformValue(w.r)],
+    ['GROUPS', () => 'T'],
+    ['ZTABLE', () => 'T'],
+    ['ZTILELEN', () => intValue(w.r, h.values.get('ZTILELEN'))],
+    ['ZNAXIS2', () => intValue(w.r, h.values.get('NAXIS2'))],
+  ];
+  const [keyword, value] = w.r.pick(choices);
+  const text = value();
+  writeText(w.bytes, end.offset, cardText(keyword, text));
+  // Room is left for END when the block has some; otherwise the header now has no END.
+  if (end.offset + CARD < h.dataStart) writeText(w.bytes, end.offset + CARD, 'END'.padEnd(CARD));
+  return `HDU ${h.index}: added ${keyword} = ${text.trim() || '(no value)'}`;
 };
 
 /** Cards deleted, swapped, duplicated, or END moved. */
@@ -602,6 +635,7 @@ const garbageTile: Mutator = (w) => {
 
 const MUTATORS: readonly { readonly name: string; readonly weight: number; readonly run: Mutator }[] = [
   { name: 'keyword', weight: 30, run: changeKeyword },
+  { name: 'add-keyword', weight: 8, run: addKeyword },
   { name: 'cards', weight: 6, run: shuffleCards },
   { name: 'header-bytes', weight: 10, run: flipHeader },
   { name: 'data-bytes', weight: 12, run: flipData },
