@@ -99,6 +99,25 @@ test('float32: Java-style expectations for familiar values', () => {
   assert.equal(formatFloat32(Math.fround(1.401298464324817e-45)), '1e-45');
 });
 
+test('special values: signed zeros, NaN, infinities, subnormals, integers, both widths', () => {
+  const cases: [number, string, string][] = [
+    [-0, '0', '0'], [0, '0', '0'], [NaN, 'NaN', 'NaN'], [-NaN, 'NaN', 'NaN'], [Infinity, 'Infinity', 'Infinity'],
+    [-Infinity, '-Infinity', '-Infinity'], [-16777215, '-16777215', '-16777215'], [16777216, '16777216', '16777216'],
+    // -2147483647 is -2^31 as a float32, whose shortest text is 8 digits
+    [-2147483647, '-2147483647', '-2147483600'], [-1.401298464324817e-45, '-1.401298464324817e-45', '-1e-45'],
+    [1e21, '1e+21', '1e+21'], [-123.5, '-123.5', '-123.5'], [5e-324, '5e-324', '0'],
+  ];
+  for (const [v, s64, s32] of cases) {
+    assert.equal(formatFloat64(v), s64, `float64 ${v}`);
+    assert.equal(formatFloat32(v), s32, `float32 ${v}`);
+  }
+  // a negative NaN bit pattern has no sign in text
+  const f = new Float32Array(1);
+  new Uint32Array(f.buffer)[0] = 0xffc00001;
+  const out = new Uint8Array(8);
+  assert.equal(new TextDecoder().decode(out.subarray(0, writeFloat32At(out, 0, f, 0))), 'NaN');
+});
+
 test('At forms write into a buffer at a position and return the end', () => {
   const out = new Uint8Array(64).fill(120);
   let pos = 3;

@@ -156,15 +156,20 @@ let dExp = 0;
 
 const EPS64 = 1e-9;
 
-// The common case of shortest64: a normal double of a binade within FAST64_MIN..MAX. Same
-// arithmetic, with the scale looked up by exponent. False when it cannot decide.
-function fastShortest64(values: Float64Array, index: number): boolean {
+/**
+ * {@link writeFloat64} of `values[index]`: the form for loops (no number is boxed per call).
+ * The common case (a normal double of a binade within FAST64_MIN..MAX, not a small integer)
+ * is done here, with the scale looked up by exponent; the rest goes to float64Special.
+ */
+export function writeFloat64At(out: Uint8Array, pos: number, values: Float64Array, index: number): number {
   let v = values[index];
-  if (v < 0) v = -v;
+  if (!tablesReady) initTables();
+  const negative = v < 0;
+  if (negative) v = -v;
   f64[0] = v;
   const hi = f64Words[HI];
-  const bexp = hi >>> 20;
-  if (bexp < FAST64_MIN || bexp > FAST64_MAX) return shortest64(values, index);
+  const bexp = (hi >>> 20) & 0x7ff;
+  if (bexp < FAST64_MIN || bexp > FAST64_MAX || (v < 2147483648 && v === Math.floor(v))) return float64Special(out, pos, values, index);
   const ph = S64_HI[bexp];
   const p = v * ph; // in [1e16, 2e17): an integer
   const c = 134217729 * v;
@@ -181,7 +186,7 @@ function fastShortest64(values: Float64Array, index: number): boolean {
   const fl = Math.ceil(wl);
   const du = wu - fu;
   const dl = fl - wl;
-  if (du < EPS64 || du > 1 - EPS64 || dl < EPS64 || dl > 1 - EPS64) return false;
+  if (du < EPS64 || du > 1 - EPS64 || dl < EPS64 || dl > 1 - EPS64) return writeAscii(out, pos, String(values[index]));
   const k = K64[bexp];
   // p = Q·1e8 + r, both exact, Q below 2^31
   let Q = Math.floor(p / 1e8);
@@ -199,7 +204,7 @@ function fastShortest64(values: Float64Array, index: number): boolean {
     dLow = 0;
     dLowWidth = 0;
     dExp = 8 - k;
-    return true;
+    return emitResult(out, pos, negative);
   }
   let vm = (aL - 1) | 0;
   let vp = bL | 0;
@@ -226,7 +231,7 @@ function fastShortest64(values: Float64Array, index: number): boolean {
       t = Math.floor(x);
       frac = x - t;
     }
-    if (frac > 0.499999 && frac < 0.500001) return false;
+    if (frac > 0.499999 && frac < 0.500001) return writeAscii(out, pos, String(values[index]));
     cand = frac > 0.5 ? t + 1 : t;
     if (cand <= vm) cand = vm + 1; else if (cand > vp) cand = vp;
   }
@@ -234,7 +239,7 @@ function fastShortest64(values: Float64Array, index: number): boolean {
   dLow = cand;
   dLowWidth = 8 - d;
   dExp = d - k;
-  return true;
+  return emitResult(out, pos, negative);
 }
 
 // Shortest digits of |values[index]| (finite, not 0). False when the fast arithmetic cannot
@@ -351,15 +356,22 @@ function shortest64(values: Float64Array, index: number): boolean {
 // 4e-7 at that scale) decides every case whose interval bounds lie further than 1e-6 from an
 // integer; the rest (rare) go to the exact slow path.
 
-// Writes the shortest digits of |values[index]| (finite, not 0, not an integer below 2^24)
-// laid out like Number#toString; -1 when the fast arithmetic cannot decide.
-function fastFloat32(out: Uint8Array, pos: number, values: Float32Array, index: number): number {
+/**
+ * {@link writeFloat32} of `values[index]`: the form for loops (no number is boxed per call;
+ * one call per value, the rare cases aside).
+ */
+export function writeFloat32At(out: Uint8Array, pos: number, values: Float32Array, index: number): number {
   let v = values[index];
-  if (v < 0) v = -v;
+  if (!tablesReady) initTables();
+  if (v < 0) {
+    out[pos++] = 45;
+    v = -v;
+  }
   f32[0] = v;
   const bits = f32Bits[0];
-  const bexp = bits >>> 23;
-  if (bexp === 0) return -1; // subnormal: the slow path
+  const bexp = (bits >>> 23) & 0xff;
+  // NaN, infinities, zeros, subnormals and small integers take the other paths
+  if (bexp === 0 || bexp === 255 || (v < 16777216 && v === Math.floor(v))) return float32Special(out, pos, v, values[index]);
   const ph = S32[bexp];
   const k = K32[bexp];
   const a = v * ph; // in [1e8, 2e9)
@@ -373,7 +385,7 @@ function fastFloat32(out: Uint8Array, pos: number, values: Float32Array, index: 
   const fl = Math.ceil(wl);
   // The 1e-6 margin also keeps the result clear of the float32 midpoints by more than a
   // double's rounding error, so reading it as a double, then rounding to float32, is safe too.
-  if (Math.abs(wu - fu - 0.5) > 0.499999 || Math.abs(fl - wl - 0.5) > 0.499999) return -1;
+  if (Math.abs(wu - fu - 0.5) > 0.499999 || Math.abs(fl - wl - 0.5) > 0.499999) return writeAscii(out, pos, slowShortest32(v));
   // integers (I+fl .. I+fu) lie in the interval; keep the one with most trailing zeros
   // Levels 1 and 2 (one or two trailing zeros) are computed straight, without a loop whose
   // exit the processor cannot predict; deeper ones (round values) loop.
@@ -410,7 +422,7 @@ function fastFloat32(out: Uint8Array, pos: number, values: Float32Array, index: 
       t = x | 0;
       frac = x - t;
     }
-    if (Math.abs(frac - 0.5) < 0.00001) return -1;
+    if (Math.abs(frac - 0.5) < 0.00001) return writeAscii(out, pos, slowShortest32(v));
     cand = Math.min(vp, Math.max(vm + 1, t + (frac > 0.5 ? 1 : 0)));
   }
   // no candidate at the last level ends in 0 (else the search would have gone one further)
@@ -555,9 +567,9 @@ export function writeFloat64(out: Uint8Array, pos: number, v: number): number {
   return writeFloat64At(out, pos, box64, 0);
 }
 
-/** {@link writeFloat64} of `values[index]`: the form for loops (no number is boxed per call). */
-export function writeFloat64At(out: Uint8Array, pos: number, values: Float64Array, index: number): number {
-  if (!tablesReady) initTables();
+// The cases the fast double path leaves: NaN, infinities, zeros, integers below 2^31, and
+// binades that need a prescaled power of ten (tiny, huge, subnormal).
+function float64Special(out: Uint8Array, pos: number, values: Float64Array, index: number): number {
   const v = values[index];
   if (v !== v) return writeAscii(out, pos, 'NaN');
   if (v === 0) { out[pos] = 48; return pos + 1; }
@@ -568,7 +580,7 @@ export function writeFloat64At(out: Uint8Array, pos: number, values: Float64Arra
     if (negative) out[pos++] = 45;
     return writeUnsigned(out, pos, a);
   }
-  if (!fastShortest64(values, index)) return writeAscii(out, pos, String(v));
+  if (!shortest64(values, index)) return writeAscii(out, pos, String(v));
   return emitResult(out, pos, negative);
 }
 
@@ -582,22 +594,18 @@ export function writeFloat32(out: Uint8Array, pos: number, v: number): number {
   return writeFloat32At(out, pos, box32, 0);
 }
 
-/** {@link writeFloat32} of `values[index]`: the form for loops (no number is boxed per call). */
-export function writeFloat32At(out: Uint8Array, pos: number, values: Float32Array, index: number): number {
-  if (!tablesReady) initTables();
-  const v = values[index];
+// The cases the fast float32 path leaves: NaN, infinities, zeros, subnormals, integers
+// below 2^24. `a` is the magnitude (the sign is already written), `v` the value.
+function float32Special(out: Uint8Array, pos: number, a: number, v: number): number {
   if (v !== v) return writeAscii(out, pos, 'NaN');
-  if (v === 0) { out[pos] = 48; return pos + 1; }
-  const negative = v < 0;
-  const a = negative ? -v : v;
-  if (a === Infinity) return writeAscii(out, pos, negative ? '-Infinity' : 'Infinity');
-  if (a < 16777216 && a === Math.floor(a)) {
-    if (negative) out[pos++] = 45;
-    return writeUnsigned(out, pos, a);
+  if (a === Infinity) return writeAscii(out, pos, 'Infinity');
+  if (a === 0) {
+    // -0 is not below 0, so no sign was written: "0", like String(-0)
+    out[pos] = 48;
+    return pos + 1;
   }
-  if (negative) out[pos++] = 45;
-  const end = fastFloat32(out, pos, values, index);
-  return end >= 0 ? end : writeAscii(out, pos, slowShortest32(a));
+  if (a < 16777216 && a === Math.floor(a)) return writeUnsigned(out, pos, a);
+  return writeAscii(out, pos, slowShortest32(a));
 }
 
 // The exact path: the nearest p-digit decimal for growing p until one reads back.
