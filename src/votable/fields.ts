@@ -88,10 +88,6 @@ export function formatArraySize(size: ArraySize): string {
   }).join('x');
 }
 
-function product(dims: readonly number[]): number {
-  return dims.reduce((a, b) => a * b, 1);
-}
-
 /** The ColumnType a VOTable datatype is read into. */
 export function columnTypeOf(datatype: string, at: VOTableLocation = {}): ColumnType {
   switch (datatype) {
@@ -278,10 +274,4 @@ function sameShapeKept(arraysize: string, info: ColumnInfo): boolean {
   } catch {
     return false;
   }
-}
-
-/** Elements in one cell of a field of fixed shape (for a string array: characters in all). */
-export function fixedElementCount(size: ArraySize | undefined): number {
-  if (!size) return 1;
-  return product(size.dims);
 }
