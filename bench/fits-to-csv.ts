@@ -77,7 +77,7 @@ try {
     fa.forEach((f, i) => check(sameField(f, fb[i]), `line ${n}, field ${i + 1}: ours "${f}", STILTS "${fb[i]}"`));
   }
   const size = (await stat(oursCsv)).size;
-  console.log(`FITS -> CSV, ${rows} rows x 20 columns: ours ${ours.toFixed(3)} s (best of ${runs}, ${mb(size).toFixed(0)} MB of CSV, ${(rows / ours / 1e6).toFixed(2)} M rows/s), stilts tcopy ${stilts.toFixed(3)} s; ${sample.size} sampled lines agree; load average ${load.toFixed(2)} at the start, so writeCsv most likely formatted ${load <= availableParallelism() - 0.5 ? 'on worker threads' : 'inline'}`);
+  console.log(`FITS -> CSV, ${rows} rows x 20 columns: ours ${ours.toFixed(3)} s (best of ${runs}, ${mb(size).toFixed(0)} MB of CSV, ${(rows / ours / 1e6).toFixed(2)} M rows/s), stilts tcopy ${stilts.toFixed(3)} s; ${sample.size} sampled lines agree; load average ${load.toFixed(2)} just before (writeCsv formats on worker threads when it is at most ${availableParallelism() - 0.5}, inline otherwise)`);
   report('FITS -> CSV', ours, 'stilts tcopy', stilts);
   target('at least 5x faster than STILTS', stilts / ours >= 5);
 } finally {
