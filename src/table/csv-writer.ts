@@ -550,43 +550,55 @@ async function pumpThreaded(table: Table, columns: ColumnInfo[], names: string[]
       else entry.resolve(m.chunks!);
     });
     w.on('error', (e) => fail(e));
-    w.on('exit', (code) => { if (code !== 0) fail(new CsvError('csv_worker_exit', `a CSV formatting thread stopped with code ${code}`)); });
+    // a thread that ends while batches wait for it fails them (a thread stopped while still
+    // starting ends with code 0)
+    w.on('exit', (code) => { if (waiting.size > 0) fail(new CsvError('csv_worker_exit', `a CSV formatting thread stopped (code ${code}) with batches unfinished`)); });
     return w;
   });
   let rows = 0;
   let written = 0;
   let bytes = 0;
   let nextId = 0;
-  const queue: Promise<{ chunks: Uint8Array[]; count: number }>[] = [];
-  const drainOne = async () => {
-    const { chunks, count } = await queue.shift()!;
-    for (const c of chunks) {
-      await sink(c);
-      bytes += c.length;
-    }
-    written += count;
-    options.onProgress?.(written);
-  };
+  // Batches are written in order by a chain of their own, so that reading the next batches
+  // goes on while earlier ones are written; `done` holds each queued batch's end of writing.
+  let writing: Promise<void> = Promise.resolve();
+  const done: Promise<void>[] = [];
+  const drainOne = () => done.shift()!;
   try {
     for await (const batch of table.batches(batchOptionsOf(names, options))) {
       options.signal?.throwIfAborted();
       if (failure) throw failure;
       const id = nextId++;
       const count = batch.rowCount;
-      queue.push(new Promise<Uint8Array[]>((resolve, reject) => waiting.set(id, { resolve, reject })).then((chunks) => ({ chunks, count })));
-      // the queue holds at most two batches per thread: memory stays bounded
+      const encoded = new Promise<Uint8Array[]>((resolve, reject) => waiting.set(id, { resolve, reject }));
+      // errors surface through the writing chain; these handlers only mark them as seen
+      encoded.catch(() => {});
+      writing = writing.then(async () => {
+        const chunks = await encoded;
+        for (const c of chunks) {
+          await sink(c);
+          bytes += c.length;
+        }
+        written += count;
+        options.onProgress?.(written);
+      });
+      writing.catch((e: Error) => fail(e));
+      done.push(writing);
       const { batch: own, transfer } = compactBatch(batch);
       workers[id % threads].postMessage({ id, batch: own }, transfer);
       rows += batch.rowCount;
-      while (queue.length >= 2 * threads) await drainOne();
+      // at most three batches per thread queued or being written: memory stays bounded
+      while (done.length >= 3 * threads) await drainOne();
     }
-    while (queue.length > 0) await drainOne();
+    await writing;
     if (failure) throw failure;
     return { rows, bytes };
   } finally {
-    // settle what is still queued (after an error) so that no promise rejects unobserved
-    for (const p of queue) p.catch(() => {});
     await Promise.all(workers.map((w) => w.terminate()));
+    // after a failure, fail what still waits, and let writes in flight settle before the
+    // caller closes the file
+    if (waiting.size > 0) fail(failure ?? new CsvError('csv_stopped', 'CSV formatting stopped'));
+    await writing.catch(() => {});
   }
 }
 
