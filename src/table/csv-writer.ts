@@ -495,7 +495,8 @@ function encodeBatch(encoder: CsvEncoder, batch: ColumnBatch): Uint8Array[] {
   let row = 0;
   let size = BUFFER_BYTES;
   while (row < batch.rowCount) {
-    const buf = new Uint8Array(size);
+    // not zero-filled: every byte handed on is written first
+    const buf = Buffer.allocUnsafeSlow(size);
     encoder.encode(row, buf, 0, result);
     if (result[0] === row) {
       size = Math.max(size, encoder.rowBytes(row));
