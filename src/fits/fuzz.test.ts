@@ -94,3 +94,15 @@ test('the harness reports an untyped error and a hang with their seed and case, 
   const { read, rejected, budget } = report.results;
   assert.equal(read + rejected + budget, 11);
 });
+
+// Cases the fuzzer once found failing, kept so they stay fixed: (seed, case, what it was).
+const REGRESSIONS: readonly [number, number, string][] = [
+  [7, 1767, 'TFIELDS = 4294967296 in a compressed table hung the column loop'],
+];
+
+test('past fuzz failures stay fixed', async () => {
+  for (const [seed, index, what] of REGRESSIONS) {
+    const report = await runFuzz({ seed, cases: 1, first: index, workers: 1, timeoutMs: 20_000, dir: join(dir, `regression-${seed}-${index}`) });
+    assert.equal(report.failures.length, 0, `${what}:\n${report.failures.map(formatFailure).join('\n')}`);
+  }
+});

@@ -3,7 +3,7 @@
 // both files, read the compressed one back and compare every value, convert to CSV and VOTable.
 import { mkdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { IppError } from '../../common/index.ts';
+import { IppError, UsageError } from '../../common/index.ts';
 import {
   FitsFile, Header, fitsTable, verifyFits, writeCompressedFits, writeFits,
 } from '../../fits/index.ts';
@@ -33,7 +33,7 @@ export const demo: Command = {
     const dir = resolve(String(args.values.dir));
     const rows = Number(args.values.rows);
     if (!Number.isInteger(rows) || rows < 1 || rows > 10_000_000) {
-      throw new IppError('usage', `--rows "${args.values.rows}" must be a whole number from 1 to 10000000`);
+      throw new UsageError(`--rows "${args.values.rows}" must be a whole number from 1 to 10000000`);
     }
     await mkdir(dir, { recursive: true });
     const say = (s: string) => ctx.stdout.write(`${s}\n`);
@@ -134,7 +134,9 @@ function compareBatches(table: Table, a: ColumnBatch, b: ColumnBatch): number {
     for (let r = 0; r < a.rowCount; r++) {
       const x = getCell(info, a.columns[c], r);
       const y = getCell(info, b.columns[c], r);
-      const same = x === y || (typeof x === 'number' && typeof y === 'number' && Number.isNaN(x) && Number.isNaN(y)) || (x === null && typeof y === 'number' && Number.isNaN(y));
+      // A null reads back as null whether it was written as NaN or as the column's null value.
+      const isNull = (v: unknown) => v === null || (typeof v === 'number' && Number.isNaN(v)) || (info.nullValue !== undefined && v === info.nullValue);
+      const same = x === y || (isNull(x) && isNull(y));
       if (!same) throw new IppError('demo_failed', `${table.name} column ${info.name} row ${r}: wrote ${String(x)}, read back ${String(y)}`);
       n++;
     }

@@ -55,7 +55,7 @@ export interface CompressedTableLayout {
  */
 export function uncompressedHeader(compressed: Header, at: FitsLocation = {}): Header {
   const h = compressed.clone();
-  const tfields = h.requireInt('TFIELDS', at);
+  const tfields = requireTfields(h, at);
   for (let n = 1; n <= tfields; n++) {
     const zform = h.getString(`ZFORM${n}`, at);
     if (zform === undefined) throw new FitsError('fits_missing_keyword', { ...at, keyword: `ZFORM${n}` }, 'a compressed table needs the original TFORM of every column in ZFORMn');
@@ -140,9 +140,16 @@ export function compressedTableLayout(file: FitsFile, hdu: HduInfo): CompressedT
  */
 function ownColumns(header: Header, at: FitsLocation): { defs: FitsColumnDef[]; rowBytes: number } {
   const h = header.clone();
-  const tfields = h.requireInt('TFIELDS', at);
+  const tfields = requireTfields(h, at);
   for (let n = 1; n <= tfields; n++) for (const k of ['TNULL', 'TSCAL', 'TZERO', 'TDIM']) h.delete(`${k}${n}`);
   return parseColumnDefs(h, at);
+}
+
+/** TFIELDS, checked before any loop over the columns: a damaged value must not loop for ever. */
+function requireTfields(h: Header, at: FitsLocation): number {
+  const tfields = h.requireInt('TFIELDS', at);
+  if (tfields > 999) throw new FitsError('fits_bad_keyword', { ...at, keyword: 'TFIELDS' }, `TFIELDS = ${tfields}; at most 999 columns are allowed`);
+  return tfields;
 }
 
 function locationOf(file: FitsFile, hdu: HduInfo): FitsLocation {
