@@ -402,12 +402,25 @@ export async function writeTableHdu(
   return writer.finish(mainBytes + plan.heapSize);
 }
 
+/** What {@link writeFitsWith} hands the function that writes one extension. */
+export interface HduWriteOptions {
+  checksum: boolean;
+  at: FitsLocation;
+  header?: Header;
+  signal?: AbortSignal;
+  onRows?: (rows: number) => void;
+}
+
 /**
- * Writes a FITS file: an empty primary HDU, then one binary-table extension per table.
- * Atomic: the file is written under a temporary name in the same directory and renamed at
- * the end; on any error or abort the temporary file is removed.
+ * Writes a FITS file of an empty primary HDU and one extension per input, each written by
+ * `writeHdu` (which returns the position after it). Atomic: written under a temporary name
+ * in the same directory and renamed at the end; on any error or abort the temporary file is
+ * removed and an existing file at `path` is left as it was.
  */
-export async function writeFits(path: string, hdus: readonly FitsHduInput[], options: WriteFitsOptions = {}): Promise<void> {
+export async function writeFitsWith<T extends FitsHduInput>(
+  path: string, hdus: readonly T[], options: WriteFitsOptions,
+  writeHdu: (handle: FileHandle, position: number, hdu: T, options: HduWriteOptions) => Promise<number>,
+): Promise<void> {
   const checksum = options.checksum ?? true;
   const tmp = join(dirname(path), `.${basename(path)}.${randomUUID().slice(0, 8)}.tmp`);
   let handle: FileHandle;
@@ -425,11 +438,11 @@ export async function writeFits(path: string, hdus: readonly FitsHduInput[], opt
       ? (n: number): void => { rowsWritten += n; options.onProgress!(rowsWritten); }
       : undefined;
     for (let i = 0; i < hdus.length; i++) {
-      const { table, header } = hdus[i];
-      position = await writeTableHdu(handle, position, table, {
+      const hdu = hdus[i];
+      position = await writeHdu(handle, position, hdu, {
         checksum,
-        at: { file: path, hdu: i + 1, ...(table.name ? { extname: table.name } : {}) },
-        ...(header ? { header } : {}),
+        at: { file: path, hdu: i + 1, ...(hdu.table.name ? { extname: hdu.table.name } : {}) },
+        ...(hdu.header ? { header: hdu.header } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
         ...(onRows ? { onRows } : {}),
       });
@@ -444,6 +457,15 @@ export async function writeFits(path: string, hdus: readonly FitsHduInput[], opt
     await rm(tmp, { force: true });
     throw addFile(error, path);
   }
+}
+
+/**
+ * Writes a FITS file: an empty primary HDU, then one binary-table extension per table.
+ * Atomic: the file is written under a temporary name in the same directory and renamed at
+ * the end; on any error or abort the temporary file is removed.
+ */
+export async function writeFits(path: string, hdus: readonly FitsHduInput[], options: WriteFitsOptions = {}): Promise<void> {
+  await writeFitsWith(path, hdus, options, (handle, position, hdu, common) => writeTableHdu(handle, position, hdu.table, common));
 }
 
 // Errors from column descriptions name the column but not the file being written.

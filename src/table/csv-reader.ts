@@ -1,7 +1,7 @@
 // CSV files (RFC 4180) as tables: streamed in chunks, typed by a first pass or a schema.
 import { open, type FileHandle } from 'node:fs/promises';
 import {
-  columnInfo, elementsPerRow, isBigIntType, slotsPerElement, type ColumnInfo, type ColumnType,
+  arrayTypeOf, columnInfo, elementsPerRow, isBigIntType, slotsPerElement, type ColumnInfo, type ColumnType,
 } from './column-info.ts';
 import type { ColumnBatch, ColumnData, NumericArray } from './column-batch.ts';
 import { columnIndexes, DEFAULT_BATCH_ROWS, type ReadOptions, type Table } from './table.ts';
@@ -745,7 +745,7 @@ function arrayBuilder(path: string, info: ColumnInfo): ColumnBuilder {
       offsets.push(values.length / slots);
     },
     finish(rows) {
-      const Ctor = arrayCtor(type);
+      const Ctor = arrayTypeOf(type);
       const data = Ctor ? new Ctor(values.length) : values.map(String);
       if (Ctor) for (let i = 0; i < values.length; i++) (data as unknown as (number | bigint)[])[i] = values[i] as never;
       return {
@@ -755,22 +755,6 @@ function arrayBuilder(path: string, info: ColumnInfo): ColumnBuilder {
       };
     },
   };
-}
-
-function arrayCtor(type: ColumnType) {
-  switch (type) {
-    case 'boolean': case 'bit': case 'uint8': return Uint8Array;
-    case 'int8': return Int8Array;
-    case 'int16': return Int16Array;
-    case 'uint16': return Uint16Array;
-    case 'int32': return Int32Array;
-    case 'uint32': return Uint32Array;
-    case 'int64': return BigInt64Array;
-    case 'uint64': return BigUint64Array;
-    case 'float32': case 'complex64': return Float32Array;
-    case 'float64': case 'complex128': return Float64Array;
-    default: return undefined;
-  }
 }
 
 function nullElement(info: ColumnInfo): number | bigint | string {

@@ -2,7 +2,7 @@
 // a table's batches() then streams its TABLEDATA from where it starts in the file.
 import { open, type FileHandle } from 'node:fs/promises';
 import {
-  DEFAULT_BATCH_ROWS, columnIndexes, elementsPerRow, slotsPerElement,
+  DEFAULT_BATCH_ROWS, arrayTypeOf, columnIndexes, elementsPerRow, slotsPerElement,
   type ColumnBatch, type ColumnData, type ColumnInfo, type ReadOptions, type Table, type TableParam,
 } from '../table/index.ts';
 import { VOTableError, describeVOTableLocation, type VOTableLocation } from './errors.ts';
@@ -595,7 +595,7 @@ function makeCellBuilder(info: ColumnInfo, capacity: number): CellBuilder {
     ? (info.nullValue !== undefined ? BigInt(info.nullValue) : 0n)
     : info.type.startsWith('float') || info.type.startsWith('complex') ? NaN : (info.nullValue !== undefined ? Number(info.nullValue) : 0);
   if (scalar) {
-    const Ctor = arrayCtor(info);
+    const Ctor = (arrayTypeOf(info.type) ?? Float64Array);
     const values = new Ctor(capacity) as unknown as (number | bigint)[];
     let valid: Uint8Array | undefined;
     const markNull = (row: number) => {
@@ -664,7 +664,7 @@ function makeCellBuilder(info: ColumnInfo, capacity: number): CellBuilder {
       return undefined;
     },
     finish(rows) {
-      const Ctor = arrayCtor(info);
+      const Ctor = (arrayTypeOf(info.type) ?? Float64Array);
       const values = new Ctor(parts.length) as unknown as (number | bigint)[];
       for (let i = 0; i < parts.length; i++) values[i] = parts[i];
       return {
@@ -711,19 +711,4 @@ function stringBuilder(info: ColumnInfo): CellBuilder {
       return { values, ...(valid ? { valid: Uint8Array.from(valid) } : {}) };
     },
   };
-}
-
-function arrayCtor(info: ColumnInfo) {
-  switch (info.type) {
-    case 'boolean': case 'bit': case 'uint8': return Uint8Array;
-    case 'int8': return Int8Array;
-    case 'int16': return Int16Array;
-    case 'uint16': return Uint16Array;
-    case 'int32': return Int32Array;
-    case 'uint32': return Uint32Array;
-    case 'int64': return BigInt64Array;
-    case 'uint64': return BigUint64Array;
-    case 'float32': case 'complex64': return Float32Array;
-    default: return Float64Array;
-  }
 }

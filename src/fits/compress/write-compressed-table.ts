@@ -6,17 +6,15 @@
 // rows have arrived and its bytes go to the heap at their final place; the small table of
 // descriptors (16 bytes per column per tile) is held until the end, when it and the header
 // (whose size was fixed at the start) are written.
-import { randomUUID } from 'node:crypto';
-import { open, rename, rm, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import type { FileHandle } from 'node:fs/promises';
 import {
   concatBatches, sliceBatch, type ColumnBatch, type Table,
 } from '../../table/index.ts';
 import { encodeRows, MemoryHeap } from '../bintable-codec.ts';
 import { columnDefsFromInfos, rowBytesOf, type FitsColumnDef } from '../column-defs.ts';
-import { describeLocation, FitsError, type FitsLocation } from '../errors.ts';
+import { FitsError, type FitsLocation } from '../errors.ts';
 import {
-  bintableHeader, HduWriter, planTable, primaryHeader, writeHduPadded, writeTableHdu,
+  bintableHeader, HduWriter, planTable, writeFitsWith, writeTableHdu,
   type FitsHduInput, type TablePlan, type WriteFitsOptions,
 } from '../fits-writer.ts';
 import type { Header } from '../header.ts';
@@ -335,52 +333,8 @@ export interface CompressedHduInput extends FitsHduInput {
  * renamed at the end; removed on any error or abort.
  */
 export async function writeCompressedFits(path: string, hdus: readonly CompressedHduInput[], options: WriteFitsOptions = {}): Promise<void> {
-  const checksum = options.checksum ?? true;
-  const tmp = join(dirname(path), `.${basename(path)}.${randomUUID().slice(0, 8)}.tmp`);
-  let handle: FileHandle;
-  try {
-    handle = await open(tmp, 'wx');
-  } catch (error) {
-    throw new FitsError('fits_cannot_write', { file: path }, `cannot create a file next to it: ${(error as Error).message}`, { cause: error });
-  }
-  let closed = false;
-  try {
-    options.signal?.throwIfAborted();
-    let position = await writeHduPadded(handle, 0, primaryHeader(options.primaryHeader), new Uint8Array(0), checksum);
-    let rowsWritten = 0;
-    const onRows = options.onProgress
-      ? (n: number): void => { rowsWritten += n; options.onProgress!(rowsWritten); }
-      : undefined;
-    for (let i = 0; i < hdus.length; i++) {
-      const { table, header, compress } = hdus[i];
-      const common = {
-        checksum,
-        at: { file: path, hdu: i + 1, ...(table.name ? { extname: table.name } : {}) },
-        ...(header ? { header } : {}),
-        ...(options.signal ? { signal: options.signal } : {}),
-        ...(onRows ? { onRows } : {}),
-      };
-      position = compress === false
-        ? await writeTableHdu(handle, position, table, common)
-        : await writeCompressedTableHdu(handle, position, table, { ...(compress ?? {}), ...common });
-    }
-    await handle.truncate(position);
-    await handle.sync();
-    closed = true;
-    await handle.close();
-    await rename(tmp, path);
-  } catch (error) {
-    if (!closed) await handle.close().catch(() => {});
-    await rm(tmp, { force: true });
-    throw withFile(error, path);
-  }
+  await writeFitsWith(path, hdus, options, (handle, position, hdu, common) => (hdu.compress === false
+    ? writeTableHdu(handle, position, hdu.table, common)
+    : writeCompressedTableHdu(handle, position, hdu.table, { ...(hdu.compress ?? {}), ...common })));
 }
 
-// Errors from column descriptions name the column but not the file being written.
-function withFile(error: unknown, path: string): unknown {
-  if (error instanceof FitsError && error.location.file === undefined) {
-    const what = error.message.slice(describeLocation(error.location).length);
-    return new FitsError(error.code, { ...error.location, file: path }, what, { cause: error.cause ?? error });
-  }
-  return error;
-}
