@@ -162,3 +162,23 @@ test('bad input: usage errors exit 2; damaged files exit 1 and leave no output b
     assert.match(v.stdout, /FAILED/);
   });
 });
+
+test('every command answers --help with its usage, and groups list their commands', async () => {
+  const { isGroup } = await import('../command.ts');
+  const walk = async (entry: typeof rootGroup, path: string[]): Promise<void> => {
+    for (const c of entry.commands) {
+      const r = await ipp(...path, c.name, '--help');
+      assert.equal(r.code, 0, `${[...path, c.name].join(' ')}: ${r.stderr}`);
+      if (isGroup(c)) {
+        assert.match(r.stdout, /Commands:/);
+        await walk(c, [...path, c.name]);
+      } else {
+        assert.match(r.stdout, new RegExp(`Usage: ipp ${[...path, c.name].join(' ')} `));
+      }
+    }
+  };
+  await walk(rootGroup, []);
+  const bare = await ipp('fits');
+  assert.equal(bare.code, 2);
+  assert.match(bare.stdout, /Commands:/);
+});
