@@ -5,7 +5,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { elementsPerRow, isBigIntType, slotsPerElement, type ColumnInfo } from './column-info.ts';
-import type { ColumnBatch, ColumnData } from './column-batch.ts';
+import type { ColumnBatch, ColumnData, NumericArray } from './column-batch.ts';
 import { columnIndexes, type Table } from './table.ts';
 import { CsvError } from './errors.ts';
 import {
@@ -437,8 +437,13 @@ function defaultThreads(rowCount: number | undefined): number {
   return Math.min(4, cores);
 }
 
-function batchOptionsOf(names: string[], options: CsvWriteOptions) {
-  return { columns: names, ...(options.batchRows ? { batchRows: options.batchRows } : {}), ...(options.signal ? { signal: options.signal } : {}) };
+// Rows per batch handed to a formatting thread when the caller sets none: small enough that
+// the batches in flight (column data plus their CSV) stay a few tens of MB.
+const THREAD_BATCH_ROWS = 16384;
+
+function batchOptionsOf(names: string[], options: CsvWriteOptions, defaultRows?: number) {
+  const batchRows = options.batchRows ?? defaultRows;
+  return { columns: names, ...(batchRows ? { batchRows } : {}), ...(options.signal ? { signal: options.signal } : {}) };
 }
 
 async function pumpInline(table: Table, encoder: CsvEncoder, names: string[], options: CsvWriteOptions, sink: Sink): Promise<CsvWriteResult> {
@@ -487,52 +492,92 @@ async function pumpInline(table: Table, encoder: CsvEncoder, names: string[], op
   return { rows, bytes };
 }
 
-// Formats a whole batch into chunks of bytes (in a worker, or inline).
-function encodeBatch(encoder: CsvEncoder, batch: ColumnBatch): Uint8Array[] {
+// Formats a whole batch in a worker: into `slot` (memory shared with the main thread, so the
+// bytes are neither copied nor left as garbage), and what does not fit (rare: long rows)
+// into chunks of its own, transferred back. Returns the bytes used in the slot.
+function encodeBatch(encoder: CsvEncoder, batch: ColumnBatch, slot: Uint8Array, chunks: Uint8Array[]): number {
   encoder.setBatch(batch);
-  const chunks: Uint8Array[] = [];
   const result = new Int32Array(2);
-  let row = 0;
+  encoder.encode(0, slot, 0, result);
+  let row = result[0];
+  const used = result[1];
   let size = BUFFER_BYTES;
   while (row < batch.rowCount) {
-    // not zero-filled: every byte handed on is written first
-    const buf = Buffer.allocUnsafeSlow(size);
+    const buf = new Uint8Array(Math.max(size, encoder.rowBytes(row)));
     encoder.encode(row, buf, 0, result);
-    if (result[0] === row) {
-      size = Math.max(size, encoder.rowBytes(row));
-      continue;
-    }
     row = result[0];
     chunks.push(buf.subarray(0, result[1]));
+    size = buf.length;
   }
-  return chunks;
+  return used;
 }
 
 const WORKER_KIND = 'ipp-csv-encoder';
 
-interface EncodeReply { readonly id: number; readonly chunks?: Uint8Array[]; readonly error?: string }
+// Bytes of one shared output slot: the CSV of a THREAD_BATCH_ROWS batch of a few hundred bytes a row.
+const SLOT_BYTES = 1 << 23;
+// Bytes of one shared input slot at first (grown for batches of wider rows).
+const INPUT_SLOT_BYTES = 1 << 21;
 
-// A copy of a batch that owns compact buffers, so that posting it to a worker copies only
-// this batch's bytes (a view into a larger buffer would otherwise drag the whole buffer).
-function compactBatch(batch: ColumnBatch): { batch: ColumnBatch; transfer: ArrayBuffer[] } {
-  const transfer: ArrayBuffer[] = [];
-  const own = <T extends ArrayBufferView>(a: T | undefined): T | undefined => {
+interface EncodeReply { readonly id: number; readonly used?: number; readonly chunks?: Uint8Array[]; readonly error?: string }
+interface Encoded { readonly used: number; readonly chunks: Uint8Array[] }
+
+// A typed array packed into a shared input slot: its kind and where it lies.
+interface Packed { readonly kind: string; readonly at: number; readonly length: number }
+type PackedColumn = { readonly values: Packed | string[]; readonly valid?: Packed; readonly offsets?: Packed };
+interface PackedBatch { readonly rowCount: number; readonly columns: PackedColumn[] }
+
+const ARRAY_KINDS: Record<string, new (b: SharedArrayBuffer, at: number, length: number) => NumericArray> = {
+  Uint8Array, Int8Array, Int16Array, Uint16Array, Int32Array, Uint32Array, BigInt64Array, BigUint64Array, Float32Array, Float64Array,
+};
+
+// Copies a batch's typed arrays into a shared slot (grown when too small), so that posting it
+// to a worker neither copies it again nor leaves a buffer per column behind as garbage.
+function packBatch(batch: ColumnBatch, inputs: SharedArrayBuffer[], index: number): PackedBatch {
+  let need = 0;
+  const size = (a: ArrayBufferView | undefined) => { if (a !== undefined) need += (a.byteLength + 7) & ~7; };
+  for (const d of batch.columns) {
+    if (!Array.isArray(d.values)) size(d.values as NumericArray);
+    size(d.valid);
+    size(d.offsets);
+  }
+  if (inputs[index].byteLength < need) inputs[index] = new SharedArrayBuffer(Math.max(need, 2 * inputs[index].byteLength));
+  const sab = inputs[index];
+  const bytes = new Uint8Array(sab);
+  let at = 0;
+  const put = (a: NumericArray | undefined): Packed | undefined => {
     if (a === undefined) return undefined;
-    const copy = (a as unknown as { slice(): T }).slice();
-    transfer.push(copy.buffer as ArrayBuffer);
-    return copy;
+    bytes.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), at);
+    const packed = { kind: a.constructor.name, at, length: a.length };
+    at += (a.byteLength + 7) & ~7;
+    return packed;
   };
   const columns = batch.columns.map((d) => {
-    const values = Array.isArray(d.values) ? d.values : own(d.values)!;
-    const valid = own(d.valid);
-    const offsets = own(d.offsets);
+    const values = Array.isArray(d.values) ? d.values : put(d.values as NumericArray)!;
+    const valid = put(d.valid);
+    const offsets = put(d.offsets);
     return { values, ...(valid ? { valid } : {}), ...(offsets ? { offsets } : {}) };
   });
-  return { batch: { rowCount: batch.rowCount, columns }, transfer };
+  return { rowCount: batch.rowCount, columns };
+}
+
+// The batch a worker formats: views into the shared input slot.
+function unpackBatch(packed: PackedBatch, sab: SharedArrayBuffer): ColumnBatch {
+  const view = (p: Packed | undefined) => (p === undefined ? undefined : new ARRAY_KINDS[p.kind](sab, p.at, p.length));
+  const columns = packed.columns.map((c) => {
+    const values = Array.isArray(c.values) ? c.values : view(c.values)!;
+    const valid = view(c.valid) as Uint8Array | undefined;
+    const offsets = view(c.offsets) as Int32Array | undefined;
+    return { values, ...(valid ? { valid } : {}), ...(offsets ? { offsets } : {}) };
+  });
+  return { rowCount: packed.rowCount, columns };
 }
 
 async function pumpThreaded(table: Table, columns: ColumnInfo[], names: string[], options: CsvWriteOptions, sink: Sink, threads: number): Promise<CsvWriteResult> {
-  const waiting = new Map<number, { resolve: (c: Uint8Array[]) => void; reject: (e: Error) => void }>();
+  const waiting = new Map<number, { resolve: (c: Encoded) => void; reject: (e: Error) => void }>();
+  // one input and one output slot per batch that may be in flight (see the bound below)
+  const slots = Array.from({ length: threads + 2 }, () => new SharedArrayBuffer(SLOT_BYTES));
+  const inputs = Array.from({ length: threads + 2 }, () => new SharedArrayBuffer(INPUT_SLOT_BYTES));
   let failure: Error | undefined;
   const fail = (e: Error) => {
     failure ??= e;
@@ -542,13 +587,16 @@ async function pumpThreaded(table: Table, columns: ColumnInfo[], names: string[]
   const workers = Array.from({ length: threads }, () => {
     const w = new Worker(new URL(import.meta.url), {
       workerData: { kind: WORKER_KIND, columns, options: { delimiter: options.delimiter, lineEnding: options.lineEnding, arrays: options.arrays } },
+      // a formatting thread keeps little on its heap; a small young generation keeps its
+      // resident memory small too
+      resourceLimits: { maxYoungGenerationSizeMb: 4 },
     });
     w.on('message', (m: EncodeReply) => {
       const entry = waiting.get(m.id);
       if (!entry) return;
       waiting.delete(m.id);
       if (m.error !== undefined) entry.reject(new CsvError('csv_encode_failed', m.error));
-      else entry.resolve(m.chunks!);
+      else entry.resolve({ used: m.used!, chunks: m.chunks! });
     });
     w.on('error', (e) => fail(e));
     // a thread that ends while batches wait for it fails them (a thread stopped while still
@@ -566,16 +614,20 @@ async function pumpThreaded(table: Table, columns: ColumnInfo[], names: string[]
   const done: Promise<void>[] = [];
   const drainOne = () => done.shift()!;
   try {
-    for await (const batch of table.batches(batchOptionsOf(names, options))) {
+    for await (const batch of table.batches(batchOptionsOf(names, options, THREAD_BATCH_ROWS))) {
       options.signal?.throwIfAborted();
       if (failure) throw failure;
       const id = nextId++;
       const count = batch.rowCount;
-      const encoded = new Promise<Uint8Array[]>((resolve, reject) => waiting.set(id, { resolve, reject }));
+      const slotIndex = id % slots.length;
+      const slot = slots[slotIndex];
+      const encoded = new Promise<Encoded>((resolve, reject) => waiting.set(id, { resolve, reject }));
       // errors surface through the writing chain; these handlers only mark them as seen
       encoded.catch(() => {});
       writing = writing.then(async () => {
-        const chunks = await encoded;
+        const { used, chunks } = await encoded;
+        await sink(new Uint8Array(slot, 0, used));
+        bytes += used;
         for (const c of chunks) {
           await sink(c);
           bytes += c.length;
@@ -585,11 +637,12 @@ async function pumpThreaded(table: Table, columns: ColumnInfo[], names: string[]
       });
       writing.catch((e: Error) => fail(e));
       done.push(writing);
-      const { batch: own, transfer } = compactBatch(batch);
-      workers[id % threads].postMessage({ id, batch: own }, transfer);
+      const packed = packBatch(batch, inputs, slotIndex);
+      workers[id % threads].postMessage({ id, batch: packed, input: inputs[slotIndex], slot });
       rows += batch.rowCount;
-      // at most three batches per thread queued or being written: memory stays bounded
-      while (done.length >= 3 * threads) await drainOne();
+      // at most threads + 1 batches queued or being written when the next is posted, so its
+      // slots (last used by batch id - threads - 2) are free; memory stays bounded
+      while (done.length > threads) await drainOne();
     }
     await writing;
     if (failure) throw failure;
@@ -606,10 +659,11 @@ async function pumpThreaded(table: Table, columns: ColumnInfo[], names: string[]
 function runEncoderWorker(): void {
   const data = workerData as { columns: ColumnInfo[]; options: { delimiter?: string; lineEnding?: string; arrays?: CsvArrayStyle } };
   const encoder = new CsvEncoder(data.columns, data.options);
-  parentPort!.on('message', (m: { id: number; batch: ColumnBatch }) => {
+  parentPort!.on('message', (m: { id: number; batch: PackedBatch; input: SharedArrayBuffer; slot: SharedArrayBuffer }) => {
     try {
-      const chunks = encodeBatch(encoder, m.batch);
-      parentPort!.postMessage({ id: m.id, chunks }, chunks.map((c) => c.buffer as ArrayBuffer));
+      const chunks: Uint8Array[] = [];
+      const used = encodeBatch(encoder, unpackBatch(m.batch, m.input), new Uint8Array(m.slot), chunks);
+      parentPort!.postMessage({ id: m.id, used, chunks }, chunks.map((c) => c.buffer as ArrayBuffer));
     } catch (error) {
       parentPort!.postMessage({ id: m.id, error: (error as Error).message });
     }
