@@ -117,6 +117,9 @@ export class CsvEncoder {
   #halves: Int32Array[] = [];
   #strings: string[][] = [];
   #slot: Int32Array;
+  // per column, the plan's kind and integer null as flat arrays: the row loop reads no objects
+  readonly #kinds: Int32Array;
+  readonly #nullNumbers: Float64Array;
   #valid: (Uint8Array | null)[] = [];
 
   constructor(columns: readonly ColumnInfo[], options: { delimiter?: string; lineEnding?: string; arrays?: CsvArrayStyle } = {}) {
@@ -129,6 +132,8 @@ export class CsvEncoder {
     this.#eol = new TextEncoder().encode(options.lineEnding ?? '\n');
     this.#stilts = options.arrays === 'stilts';
     this.#slot = new Int32Array(columns.length);
+    this.#kinds = Int32Array.from(this.#plans, (p) => p.kind);
+    this.#nullNumbers = Float64Array.from(this.#plans, (p) => p.nullNumber ?? NaN);
     // room for every fixed-size cell of a row at its longest
     this.#fixedReserve = this.#plans.reduce((n, p) => n + (p.kind === K_STRING || p.kind === K_OTHER ? 0 : MAX_FLOAT_CHARS + 1), 2);
   }
@@ -210,6 +215,8 @@ export class CsvEncoder {
     const eol = this.#eol;
     const hasVariable = plans.some((p) => p.kind === K_STRING || p.kind === K_OTHER);
     const fixed = this.#fixedReserve + eol.length;
+    const kinds = this.#kinds;
+    const nullNumbers = this.#nullNumbers;
     const limit = out.length;
     for (; row < n; row++) {
       const need = hasVariable ? this.rowBytes(row) : fixed;
@@ -218,8 +225,7 @@ export class CsvEncoder {
         if (c > 0) out[pos++] = delim;
         const vd = valid[c];
         if (vd !== null && vd[row] === 0) continue;
-        const plan = plans[c];
-        switch (plan.kind) {
+        switch (kinds[c]) {
           case K_F64: {
             const a = f64[slot[c]];
             const x = a[row];
@@ -234,15 +240,16 @@ export class CsvEncoder {
           }
           case K_INT: {
             const x = ints[slot[c]][row];
-            if (x !== plan.nullNumber || vd !== null) pos = writeInt32(out, pos, x);
+            if (x !== nullNumbers[c] || vd !== null) pos = writeInt32(out, pos, x);
             break;
           }
           case K_U32: {
             const x = ints[slot[c]][row];
-            if (x !== plan.nullNumber || vd !== null) pos = writeInteger(out, pos, x);
+            if (x !== nullNumbers[c] || vd !== null) pos = writeInteger(out, pos, x);
             break;
           }
           case K_I64: case K_U64: {
+            const plan = plans[c];
             const h = halves[slot[c]];
             const lo = h[2 * row];
             const hi = h[2 * row + 1];
@@ -259,7 +266,7 @@ export class CsvEncoder {
             break;
           }
           default:
-            pos = this.#putOther(out, pos, plan, batch.columns[c], row);
+            pos = this.#putOther(out, pos, plans[c], batch.columns[c], row);
         }
       }
       for (let i = 0; i < eol.length; i++) out[pos++] = eol[i];
@@ -460,36 +467,44 @@ async function pumpInline(table: Table, encoder: CsvEncoder, names: string[], op
     const chunk = current.subarray(0, pos);
     if (pending) await pending;
     pending = sink(chunk);
+    // a write that fails while the next batch is read is reported when awaited, not as an
+    // unhandled rejection
+    pending.catch(() => {});
     bytes += pos;
     [current, spare] = [spare, current];
     pos = 0;
   };
-  for await (const batch of table.batches(batchOptionsOf(names, options))) {
-    options.signal?.throwIfAborted();
-    encoder.setBatch(batch);
-    let row = 0;
-    while (row < batch.rowCount) {
-      encoder.encode(row, current, pos, result);
-      const done = result[0] - row;
-      row = result[0];
-      pos = result[1];
-      rows += done;
-      if (row < batch.rowCount) {
-        if (done === 0 && pos === 0) {
-          // one row larger than the buffer: give it a buffer of its own size
-          const need = encoder.rowBytes(row);
-          current = Buffer.allocUnsafe(Math.max(need, BUFFER_BYTES));
-          spare = Buffer.allocUnsafe(current.length);
-          continue;
+  try {
+    for await (const batch of table.batches(batchOptionsOf(names, options))) {
+      options.signal?.throwIfAborted();
+      encoder.setBatch(batch);
+      let row = 0;
+      while (row < batch.rowCount) {
+        encoder.encode(row, current, pos, result);
+        const done = result[0] - row;
+        row = result[0];
+        pos = result[1];
+        rows += done;
+        if (row < batch.rowCount) {
+          if (done === 0 && pos === 0) {
+            // one row larger than the buffer: give it a buffer of its own size
+            const need = encoder.rowBytes(row);
+            current = Buffer.allocUnsafe(Math.max(need, BUFFER_BYTES));
+            spare = Buffer.allocUnsafe(current.length);
+            continue;
+          }
+          await flush();
         }
-        await flush();
       }
+      options.onProgress?.(rows);
     }
-    options.onProgress?.(rows);
+    await flush();
+    if (pending) await pending;
+    return { rows, bytes };
+  } finally {
+    // after a failure, let the write in flight settle before the caller closes the file
+    await pending?.catch(() => {});
   }
-  await flush();
-  if (pending) await pending;
-  return { rows, bytes };
 }
 
 // Formats a whole batch in a worker: into `slot` (memory shared with the main thread, so the
