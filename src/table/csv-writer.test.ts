@@ -206,3 +206,36 @@ t.write(sys.argv[2])
     }
   });
 });
+
+// Formatting threads get batches through shared slots of fixed first sizes: a batch whose
+// column data outgrows its input slot, and rows whose CSV outgrows the output slot, must come
+// out exactly as formatted inline.
+test('threads write batches larger than their shared slots exactly as inline', async () => {
+  const n = 300_000;
+  const big = 'x'.repeat(3_000_000);
+  const cols = [columnInfo('d', 'float64'), columnInfo('i', 'int64'), columnInfo('v', 'int16', { variable: true }), columnInfo('s', 'string', { variable: true })];
+  const offsets = Int32Array.from({ length: n + 1 }, (_, i) => 2 * i);
+  const batch: ColumnBatch = {
+    rowCount: n,
+    columns: [
+      { values: Float64Array.from({ length: n }, (_, i) => Math.sqrt(i) * 1e-3) },
+      { values: BigInt64Array.from({ length: n }, (_, i) => BigInt(i) * 123456789013n - 9n) },
+      { values: Int16Array.from({ length: 2 * n }, (_, i) => i % 30000), offsets },
+      { values: Array.from({ length: n }, (_, i) => (i % 100_000 === 7 ? `${big}${i}` : `s${i}`)) },
+    ],
+  };
+  const table = memoryTable(cols, [batch]);
+  await withDir(async (dir) => {
+    const inline = join(dir, 'inline.csv');
+    const threaded = join(dir, 'threaded.csv');
+    const a = await writeCsv(table, inline, { threads: 0 });
+    const b = await writeCsv(table, threaded, { threads: 2, batchRows: n });
+    assert.deepEqual(b, a);
+    assert.equal(a.rows, n);
+    const x = await readFile(inline);
+    const y = await readFile(threaded);
+    assert.ok(x.equals(y), 'threaded CSV differs from inline CSV');
+    assert.ok(x.length > 3 * big.length);
+    assert.equal(x.toString('latin1', 0, 40).split('\n')[1], '0,-9,"0 1",s0');
+  });
+});
