@@ -147,3 +147,30 @@ test('integers: writeInteger and writeInt64Parts match BigInt#toString', () => {
     assert.equal(dec.decode(out.subarray(0, writeInt64Parts(out, 0, lo, hi, false))), ubig[0].toString());
   }
 });
+
+test('float64: in-place layout of fixed-point values equals String(v), also next to binade edges', () => {
+  const next = rng(11);
+  let bad = 0;
+  const check = (v: number) => {
+    if (formatFloat64(v) !== String(v)) {
+      bad++;
+      if (bad < 5) assert.equal(formatFloat64(v), String(v));
+    }
+  };
+  for (let i = 0; i < 300_000; i++) {
+    const u = next() / 2 ** 32;
+    check(u * 360);
+    check(u * 180 - 90);
+    check(55000 + u * 3000);
+    check(-u * 1e6);
+  }
+  // a few ulps either side of every power of two from 2^-20 to 2^70
+  for (let e = -20; e <= 70; e++) {
+    const p = 2 ** e;
+    for (let j = 1; j <= 64; j++) {
+      check(p + j * p * 2 ** -52);
+      check(p - j * p * 2 ** -53);
+    }
+  }
+  assert.equal(bad, 0);
+});

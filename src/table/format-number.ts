@@ -235,9 +235,31 @@ export function writeFloat64At(out: Uint8Array, pos: number, values: Float64Arra
     cand = frac > 0.5 ? t + 1 : t;
     if (cand <= vm) cand = vm + 1; else if (cand > vp) cand = vp;
   }
+  // The common layout, a point within the first nine or ten digits, written in place: the
+  // integer digits, the point, then the rest (cand has no trailing zero: the search above
+  // stops only where no multiple of ten is left).
+  const lw = 8 - d;
+  const hw = qa < 1000000000 ? 9 : 10;
+  const n = hw + lw + d - k;
+  // (qa has nine or ten digits by the choice of scale; the check only keeps this layout safe)
+  if (n > 0 && n <= hw && qa >= 100000000) {
+    const fw = hw - n;
+    const scale = POW10_INT[fw];
+    const ip = (qa / scale) | 0;
+    if (negative) out[pos++] = 45;
+    putDigits(out, pos, ip, n);
+    pos += n;
+    out[pos++] = 46;
+    if (fw > 0) {
+      putDigits(out, pos, qa - ip * scale, fw);
+      pos += fw;
+    }
+    putDigits(out, pos, cand, lw);
+    return pos + lw;
+  }
   dHigh = qa;
   dLow = cand;
-  dLowWidth = 8 - d;
+  dLowWidth = lw;
   dExp = d - k;
   return emitResult(out, pos, negative);
 }
