@@ -86,6 +86,20 @@ async function encodeOnly(): Promise<void> {
   pass();
   const s = await timeIt(pass, 3);
   console.log(`${'CSV rows of the 20-column bench table'.padEnd(44)} ${(n / s / 1e6).toFixed(2).padStart(7)} M rows/s`);
+  // Each column alone (one-column encoders): where a row's time goes, column by column.
+  for (let c = 0; c < BENCH_COLUMNS.length; c++) {
+    const one = new CsvEncoder([BENCH_COLUMNS[c]]);
+    const single = batches.map((b) => ({ rowCount: b.rowCount, columns: [b.columns[c]] }));
+    const passOne = () => {
+      for (const b of single) {
+        one.setBatch(b);
+        for (let row = 0; row < b.rowCount; row = result[0]) one.encode(row, out, 0, result);
+      }
+    };
+    passOne();
+    const t = await timeIt(passOne, 3);
+    console.log(`  ${`${BENCH_COLUMNS[c].name} (${BENCH_COLUMNS[c].type})`.padEnd(42)} ${(t / n * 1e9).toFixed(1).padStart(7)} ns/row`);
+  }
 }
 
 async function endToEnd(): Promise<void> {
