@@ -10,6 +10,6 @@ if [ ${#need[@]} -gt 0 ]; then
   echo "== installing Debian packages: ${need[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 echo "== test tools: fitsverify $(command -v fitsverify), stilts $(command -v stilts), funpack $(command -v funpack), astropy $(/usr/bin/python3 -c 'import astropy; print(astropy.__version__)')"
