@@ -8,7 +8,7 @@ import { decodeRows, type HeapReader } from './bintable-codec.ts';
 import { Checksum, verifyChecksums } from './checksum.ts';
 import { isColumnKeyword, parseColumnDefs, type FitsColumnDef } from './column-defs.ts';
 import { FitsError, NotFitsError, type FitsLocation } from './errors.ts';
-import { BLOCK, findHeaderEnd, parseHeader, type Header } from './header.ts';
+import { BLOCK, findHeaderEnd, padToBlock, parseHeader, type Header } from './header.ts';
 
 /** What an HDU holds, as far as its header tells. */
 export type HduKind =
@@ -114,10 +114,6 @@ export function headerParams(header: Header): TableParam[] {
     params.push({ name: card.keyword, value: card.value, ...(card.comment ? { description: card.comment } : {}) });
   }
   return params;
-}
-
-function padded(n: number): number {
-  return Math.ceil(n / BLOCK) * BLOCK;
 }
 
 class HduRecord implements HduInfo {
@@ -327,7 +323,7 @@ export class FitsFile {
     const h = this.record(ref);
     const headerBytes = await this.read(h.headerStart, h.dataStart - h.headerStart);
     const sum = new Checksum();
-    const end = Math.min(this.source.size, h.dataStart + padded(h.dataBytes));
+    const end = Math.min(this.source.size, h.dataStart + padToBlock(h.dataBytes));
     for (let pos = h.dataStart; pos < end; pos += CHUNK_BYTES) {
       const n = Math.min(CHUNK_BYTES, end - pos);
       sum.add(await this.read(pos, n), pos - h.dataStart);
@@ -375,7 +371,7 @@ async function walk(source: ByteSource, file: string): Promise<HduRecord[]> {
     const { header, length } = await readHeader(source, pos, at);
     hdus.push(describeHdu(header, index, pos, pos + length, size, at));
     const h = hdus[hdus.length - 1];
-    pos = h.dataStart + padded(h.dataBytes);
+    pos = h.dataStart + padToBlock(h.dataBytes);
   }
   return hdus;
 }

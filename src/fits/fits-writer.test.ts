@@ -11,8 +11,8 @@ import { encodeRows, MemoryHeap } from './bintable-codec.ts';
 import { columnDefsFromInfos, rowBytesOf } from './column-defs.ts';
 import { FitsError } from './errors.ts';
 import { FitsFile } from './fits-file.ts';
-import { bintableHeader, HduWriter, padToBlock, planTable, primaryHeader, writeFits, writeHduPadded } from './fits-writer.ts';
-import { BLOCK, Header } from './header.ts';
+import { bintableHeader, HduWriter, planTable, primaryHeader, writeFits, writeHduPadded } from './fits-writer.ts';
+import { BLOCK, Header, padToBlock } from './header.ts';
 import { astropyColumns, astropyColumnsOf, astropyFiles, fitsverify, stiltsCsv } from './testing/external.ts';
 
 const dir = await mkdtemp(join(tmpdir(), 'fits-writer-'));

@@ -17,7 +17,7 @@ import { Checksum, CHECKSUM_PLACEHOLDER, setChecksums } from './checksum.ts';
 import { addColumnCards, columnDefsFromInfos, fitsCodeOf, rowBytesOf, type FitsColumnDef } from './column-defs.ts';
 import { describeLocation, FitsError, type FitsLocation } from './errors.ts';
 import { isStructuralKeyword } from './fits-file.ts';
-import { BLOCK, Header } from './header.ts';
+import { Header, padToBlock } from './header.ts';
 import { heapElementBytes } from './tform.ts';
 
 /** One table to write as a binary-table extension, with extra header keywords. */
@@ -38,10 +38,6 @@ export interface WriteFitsOptions {
   readonly onProgress?: (rowsWritten: number) => void;
 }
 
-/** Bytes `n` bytes take once padded to whole 2880-byte blocks. */
-export function padToBlock(n: number): number {
-  return Math.ceil(n / BLOCK) * BLOCK;
-}
 
 // Bytes gathered before one write to the file.
 const WRITE_CHUNK = 4 * 1024 * 1024;

@@ -5,6 +5,11 @@ export const BLOCK = 2880;
 /** One header card is 80 ASCII characters. */
 export const CARD = 80;
 
+/** Bytes `n` bytes take once padded to whole 2880-byte blocks. */
+export function padToBlock(n: number): number {
+  return Math.ceil(n / BLOCK) * BLOCK;
+}
+
 /** A header value: `null` is an explicitly undefined value (`KEY     =` with nothing after). */
 export type HeaderValue = string | number | bigint | boolean | null;
 
@@ -159,7 +164,7 @@ export class Header {
   byteLength(): number {
     let cards = 1;
     for (const c of this.cards) cards += formatCard(c).length / CARD;
-    return Math.ceil((cards * CARD) / BLOCK) * BLOCK;
+    return padToBlock(cards * CARD);
   }
 }
 
@@ -177,7 +182,7 @@ export function findHeaderEnd(bytes: Uint8Array, from = 0): number {
     if (bytes[off] === 0x45 && bytes[off + 1] === 0x4e && bytes[off + 2] === 0x44) {
       let blank = true;
       for (let j = 3; j < 8; j++) if (bytes[off + j] !== 0x20) { blank = false; break; }
-      if (blank) return Math.ceil((off + CARD) / BLOCK) * BLOCK;
+      if (blank) return padToBlock(off + CARD);
     }
   }
   return -1;

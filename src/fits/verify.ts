@@ -5,7 +5,7 @@ import { causeChain, isIppError } from '../common/index.ts';
 import { parseColumnDefs } from './column-defs.ts';
 import { describeLocation, type FitsLocation } from './errors.ts';
 import { FitsFile, type HduInfo } from './fits-file.ts';
-import { BLOCK } from './header.ts';
+import { padToBlock } from './header.ts';
 import { readCompressedTable } from './compress/index.ts';
 
 /** One problem found by {@link verifyFits}. */
@@ -86,7 +86,7 @@ export async function verifyFits(path: string, options: VerifyOptions = {}): Pro
       }
     }
     const last = file.hdus[file.hdus.length - 1];
-    const end = last.dataStart + Math.ceil(last.dataBytes / BLOCK) * BLOCK;
+    const end = last.dataStart + padToBlock(last.dataBytes);
     const size = await fileSize(path);
     if (size > end) {
       add('warning', { code: 'fits_trailing_bytes', message: `${path}: ${size - end} bytes after the last HDU are not part of any HDU` });
@@ -145,7 +145,7 @@ async function checkPadding(
   }
   // Data fill must be zeros (spaces are allowed after ASCII tables).
   const fillStart = h.dataStart + h.dataBytes;
-  const fillLength = Math.ceil(h.dataBytes / BLOCK) * BLOCK - h.dataBytes;
+  const fillLength = padToBlock(h.dataBytes) - h.dataBytes;
   if (fillLength === 0) return;
   let fill: Uint8Array;
   try {
