@@ -173,19 +173,25 @@ function normaliseKeyword(keyword: string): string {
   return STANDARD_KEYWORD.test(up) ? up : keyword;
 }
 
+/** The byte offset of the END card in header bytes (searched from `from`), or -1 if absent. */
+export function findEndCard(bytes: Uint8Array, from = 0): number {
+  for (let off = from; off + CARD <= bytes.length; off += CARD) {
+    if (bytes[off] === 0x45 && bytes[off + 1] === 0x4e && bytes[off + 2] === 0x44) {
+      let blank = true;
+      for (let j = 3; j < 8; j++) if (bytes[off + j] !== 0x20) { blank = false; break; }
+      if (blank) return off;
+    }
+  }
+  return -1;
+}
+
 /**
  * Finds the END card in header bytes; returns the byte offset just past the header's last
  * block, or -1 if END is not in `bytes` (read more blocks).
  */
 export function findHeaderEnd(bytes: Uint8Array, from = 0): number {
-  for (let off = from; off + CARD <= bytes.length; off += CARD) {
-    if (bytes[off] === 0x45 && bytes[off + 1] === 0x4e && bytes[off + 2] === 0x44) {
-      let blank = true;
-      for (let j = 3; j < 8; j++) if (bytes[off + j] !== 0x20) { blank = false; break; }
-      if (blank) return padToBlock(off + CARD);
-    }
-  }
-  return -1;
+  const end = findEndCard(bytes, from);
+  return end < 0 ? -1 : padToBlock(end + CARD);
 }
 
 /**

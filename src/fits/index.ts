@@ -1,7 +1,7 @@
 // FITS: headers, binary tables (read, write, checksums), tile-compressed tables.
 export { FitsError, NotFitsError, describeLocation } from './errors.ts';
 export type { FitsLocation } from './errors.ts';
-export { Header, parseHeader, parseCard, formatCard, findHeaderEnd, padToBlock, BLOCK, CARD } from './header.ts';
+export { Header, parseHeader, parseCard, formatCard, findEndCard, findHeaderEnd, padToBlock, BLOCK, CARD } from './header.ts';
 export type { Card, HeaderValue } from './header.ts';
 export { parseTform, formatTform } from './tform.ts';
 export type { Tform, TformCode, FixedCode } from './tform.ts';

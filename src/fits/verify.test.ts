@@ -67,6 +67,13 @@ test('damage is found and named: data byte, string byte, heap pointer, truncatio
     r = await verifyFits(join(dir, 'heap.fits'));
     assert.ok(r.problems.some((p) => p.code === 'fits_bad_heap' && /column vals/.test(p.message)), JSON.stringify(r.problems));
 
+    // A character in the header's fill after END.
+    const fill = Buffer.from(good);
+    fill[h.dataStart - 1] = 0x58;
+    await writeFile(join(dir, 'fill.fits'), fill);
+    r = await verifyFits(join(dir, 'fill.fits'));
+    assert.ok(r.problems.some((p) => p.code === 'fits_bad_padding' && p.hdu === 1 && /fill after END/.test(p.message)), JSON.stringify(r.problems));
+
     // Cut short in the data.
     await writeFile(join(dir, 'cut.fits'), good.subarray(0, h.dataStart + 10));
     r = await verifyFits(join(dir, 'cut.fits'));

@@ -5,7 +5,7 @@ import { causeChain, isIppError } from '../common/index.ts';
 import { parseColumnDefs } from './column-defs.ts';
 import { describeLocation, type FitsLocation } from './errors.ts';
 import { FitsFile, type HduInfo } from './fits-file.ts';
-import { padToBlock } from './header.ts';
+import { CARD, findEndCard, padToBlock } from './header.ts';
 import { readCompressedTable } from './compress/index.ts';
 
 /** One problem found by {@link verifyFits}. */
@@ -138,9 +138,8 @@ async function checkPadding(
 ): Promise<void> {
   // Header fill after END must be spaces.
   const headerBytes = await file.read(h.headerStart, h.dataStart - h.headerStart);
-  const text = Buffer.from(headerBytes).toString('latin1');
-  const endAt = findEndCard(text);
-  if (endAt >= 0 && /[^ ]/.test(text.slice(endAt + 80))) {
+  const endAt = findEndCard(headerBytes);
+  if (endAt >= 0 && headerBytes.subarray(endAt + CARD).some((b) => b !== 0x20)) {
     report('error', { code: 'fits_bad_padding', message: `${describeLocation(at)}the header's fill after END holds characters other than spaces` });
   }
   // Data fill must be zeros (spaces are allowed after ASCII tables).
@@ -158,11 +157,6 @@ async function checkPadding(
   if (fill.some((b) => b !== allowed)) {
     report('warning', { code: 'fits_bad_padding', message: `${describeLocation(at)}the fill after the data holds bytes other than ${allowed === 0 ? 'zeros' : 'spaces'}` });
   }
-}
-
-function findEndCard(text: string): number {
-  for (let i = 0; i + 80 <= text.length; i += 80) if (/^END {77}$/.test(text.slice(i, i + 80))) return i;
-  return -1;
 }
 
 async function fileSize(path: string): Promise<number> {
