@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { columnInfo, getCell, type ColumnBatch, type ColumnInfo } from '../table/index.ts';
 import { decodeRows, encodeRows, MemoryHeap, type HeapReader } from './bintable-codec.ts';
 import { columnDefsFromInfos, parseColumnDefs, rowBytesOf, type FitsColumnDef } from './column-defs.ts';
-import { FitsError } from './errors.ts';
 import { Header } from './header.ts';
+import { fitsError } from './testing/assertions.ts';
 
 const at = { file: 'c.fits', hdu: 1 };
 
@@ -21,15 +21,6 @@ function roundTrip(infos: ColumnInfo[], batch: ColumnBatch, maxLengths?: (number
   const back = decodeRows(defs, rows, batch.rowCount, rowBytes, defs.map((_, i) => i), heap, at);
   assert.ok(!(back instanceof Promise), 'a heap in memory decodes synchronously');
   return { defs, rows, heap, back };
-}
-
-function fitsError(code: string, ...parts: RegExp[]) {
-  return (e: unknown): boolean => {
-    assert.ok(e instanceof FitsError, String(e));
-    assert.equal(e.code, code, e.message);
-    for (const p of parts) assert.match(e.message, p);
-    return true;
-  };
 }
 
 test('every scalar type round-trips, with extreme values', () => {

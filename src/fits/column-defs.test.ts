@@ -4,8 +4,8 @@ import { columnInfo, type ColumnInfo } from '../table/index.ts';
 import {
   addColumnCards, columnDefsFromInfos, isColumnKeyword, parseColumnDefs, rowBytesOf,
 } from './column-defs.ts';
-import { FitsError } from './errors.ts';
 import { Header, parseHeader } from './header.ts';
+import { fitsError } from './testing/assertions.ts';
 
 const at = { file: 't.fits', hdu: 1 };
 
@@ -17,15 +17,6 @@ function tableHeader(naxis1: number, columns: Record<string, string | number | b
     for (const [k, v] of Object.entries(c)) h.set(`${k}${i + 1}`, v);
   });
   return h;
-}
-
-function fitsError(code: string, ...parts: RegExp[]) {
-  return (e: unknown): boolean => {
-    assert.ok(e instanceof FitsError, String(e));
-    assert.equal(e.code, code, e.message);
-    for (const p of parts) assert.match(e.message, p);
-    return true;
-  };
 }
 
 test('mapping of stored types to memory types, offsets and widths', () => {

@@ -7,23 +7,15 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { collectTable, columnInfo, memoryTable, type ColumnBatch, type Table } from '../table/index.ts';
 import { isIppError } from '../common/index.ts';
-import { FitsError, NotFitsError } from './errors.ts';
+import { NotFitsError } from './errors.ts';
 import { FitsFile, headerParams } from './fits-file.ts';
 import { writeFits } from './fits-writer.ts';
 import { BLOCK, Header } from './header.ts';
 import { astropyColumns, astropyColumnsOf, astropyFiles, PYTHON } from './testing/external.ts';
+import { fitsError } from './testing/assertions.ts';
 
 const dir = await mkdtemp(join(tmpdir(), 'fits-file-'));
 after(async () => { await rm(dir, { recursive: true, force: true }); });
-
-function fitsError(code: string, ...parts: RegExp[]) {
-  return (e: unknown): boolean => {
-    assert.ok(e instanceof FitsError, String(e));
-    assert.equal(e.code, code, e.message);
-    for (const p of parts) assert.match(e.message, p);
-    return true;
-  };
-}
 
 function python(script: string, ...args: string[]): string {
   return execFileSync(PYTHON, ['-c', script, ...args]).toString();

@@ -9,23 +9,14 @@ import {
 } from '../table/index.ts';
 import { encodeRows, MemoryHeap } from './bintable-codec.ts';
 import { columnDefsFromInfos, rowBytesOf } from './column-defs.ts';
-import { FitsError } from './errors.ts';
 import { FitsFile } from './fits-file.ts';
 import { bintableHeader, HduWriter, planTable, primaryHeader, writeFits, writeHduPadded } from './fits-writer.ts';
 import { BLOCK, Header, padToBlock } from './header.ts';
 import { astropyColumns, astropyColumnsOf, astropyFiles, fitsverify, stiltsCsv } from './testing/external.ts';
+import { fitsError } from './testing/assertions.ts';
 
 const dir = await mkdtemp(join(tmpdir(), 'fits-writer-'));
 after(async () => { await rm(dir, { recursive: true, force: true }); });
-
-function fitsError(code: string, ...parts: RegExp[]) {
-  return (e: unknown): boolean => {
-    assert.ok(e instanceof FitsError, String(e));
-    assert.equal(e.code, code, e.message);
-    for (const p of parts) assert.match(e.message, p);
-    return true;
-  };
-}
 
 /** fitsverify finds nothing at all to complain about. */
 async function assertValid(path: string): Promise<void> {
