@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FitsFile, fitsTable, writeCompressedFits, writeFits } from '../src/fits/index.ts';
 import { columnInfo, type ColumnBatch, type ColumnInfo, type ColumnValues, type Table } from '../src/table/index.ts';
+import { mulberry32 } from '../src/common/index.ts';
 
 /** Where benchmarks keep generated files (ignored by git). */
 export const BENCH_DIR = fileURLToPath(new URL('../tmp/bench/', import.meta.url));
@@ -71,16 +72,10 @@ export function mb(bytes: number): number {
   return bytes / 1e6;
 }
 
-/** A small deterministic random generator (mulberry32), so every run writes the same table. */
+/** A seeded generator of numbers in [0, 1), so every run writes the same table. */
 export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
+  return () => next() / 4294967296;
 }
 
 /** The benchmark table's 20 columns: a detection table of mixed types, like a P2 batch's Detection. */

@@ -4,3 +4,4 @@ export { createLogger, silentLogger, LOG_LEVELS } from './log.ts';
 export type { Logger, LogLevel, LogSink, LoggerOptions } from './log.ts';
 export { createProgress, noProgress } from './progress.ts';
 export type { Progress, ProgressOptions } from './progress.ts';
+export { PYTHON, withTempDir, runPython, mulberry32 } from './testing.ts';

@@ -1,15 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { columnInfo, memoryTable } from '../table/index.ts';
 import { FitsFile, verifyFits, writeFits } from './index.ts';
+import { withTempDir } from '../common/index.ts';
 
-async function withDir(fn: (dir: string) => Promise<void>) {
-  const dir = await mkdtemp(join(tmpdir(), 'ipp-verify-'));
-  try { await fn(dir); } finally { await rm(dir, { recursive: true, force: true }); }
-}
+const withDir = (fn: (dir: string) => Promise<void>) => withTempDir(fn, 'ipp-verify-');
 
 const table = memoryTable(
   [columnInfo('id', 'int32'), columnInfo('name', 'string', { width: 6 }), columnInfo('vals', 'float64', { variable: true })],

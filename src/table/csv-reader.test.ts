@@ -1,22 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { collectTable, columnInfo, getCell, memoryTable, type ColumnInfo, type Table } from './index.ts';
 import { readCsv } from './csv-reader.ts';
 import { writeCsv } from './csv-writer.ts';
 import { CsvError } from './errors.ts';
+import { withTempDir } from '../common/index.ts';
 
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'csv-reader-'));
-  try {
-    await fn(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
+const withDir = (fn: (dir: string) => Promise<void>) => withTempDir(fn, 'csv-reader-');
 
 async function rowsOf(table: Table): Promise<unknown[][]> {
   const batch = await collectTable(table);

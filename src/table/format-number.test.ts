@@ -3,18 +3,10 @@ import assert from 'node:assert/strict';
 import {
   formatFloat32, formatFloat64, writeFloat32At, writeFloat64At, writeInt64Parts, writeInteger,
 } from './format-number.ts';
+import { mulberry32 } from '../common/index.ts';
 
 // A deterministic generator, so a failure can be replayed.
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
+const rng = mulberry32;
 
 const bits64 = new Float64Array(1);
 const words64 = new Uint32Array(bits64.buffer);

@@ -1,23 +1,12 @@
 // Helpers of the VOTable tests: temporary directories and the independent readers
 // (astropy.io.votable, STILTS) whose view of a file the tests compare with ours.
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { collectTable, getCell, type CellValue, type Table } from '../table/index.ts';
 
 const run = promisify(execFile);
 
-/** Runs `fn` with a fresh temporary directory, removed afterwards. */
-export async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'votable-'));
-  try {
-    await fn(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
+export { withTempDir as withDir } from '../common/index.ts';
 
 /** A cell as the tests compare it: bigints and floats as text, so equal means equal. */
 export type Cell = string | boolean | null | Cell[];
@@ -148,11 +137,7 @@ export async function astropyView(path: string): Promise<AstropyView> {
   return view;
 }
 
-/** Runs a Python snippet with the arguments given (for writing test files with astropy). */
-export async function python(script: string, args: string[]): Promise<string> {
-  const { stdout } = await run('/usr/bin/python3', ['-c', script, ...args], { maxBuffer: 1 << 28 });
-  return stdout;
-}
+export { runPython as python } from '../common/index.ts';
 
 /** Runs STILTS with the arguments given; returns its standard output. */
 export async function stilts(args: string[]): Promise<string> {

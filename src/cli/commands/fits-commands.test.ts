@@ -1,13 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runApp } from '../app.ts';
 import { rootGroup } from '../registry.ts';
 import { FitsFile, Header, writeFits } from '../../fits/index.ts';
 import { collectTable, columnInfo, getCell, memoryTable } from '../../table/index.ts';
+import { withTempDir } from '../../common/index.ts';
 
 async function ipp(...args: string[]) {
   const out = new PassThrough();
@@ -20,10 +20,7 @@ async function ipp(...args: string[]) {
   return { code, stdout: Buffer.concat(chunks).toString(), stderr: Buffer.concat(errs).toString() };
 }
 
-async function withDir(fn: (dir: string) => Promise<void>) {
-  const dir = await mkdtemp(join(tmpdir(), 'ipp-cli-'));
-  try { await fn(dir); } finally { await rm(dir, { recursive: true, force: true }); }
-}
+const withDir = (fn: (dir: string) => Promise<void>) => withTempDir(fn, 'ipp-cli-');
 
 const detections = memoryTable(
   [

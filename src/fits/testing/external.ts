@@ -3,12 +3,12 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { getCell, type CellValue, type ColumnBatch, type ColumnInfo } from '../../table/index.ts';
+import { PYTHON } from '../../common/index.ts';
 
 const run = promisify(execFile);
 const MAX_OUTPUT = 512 * 1024 * 1024;
 
-/** Debian's Python, the one with astropy (the `python3` first on PATH may lack it). */
-export const PYTHON = '/usr/bin/python3';
+export { PYTHON };
 
 /** What fitsverify found: counts from its summary line and its whole output. */
 export interface FitsverifyResult {

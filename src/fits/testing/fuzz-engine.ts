@@ -24,25 +24,22 @@ import { BLOCK, CARD, Header } from '../header.ts';
 import { fitsTable } from '../open-table.ts';
 import { elementBytes } from '../tform.ts';
 import { verifyFits } from '../verify.ts';
+import { mulberry32 } from '../../common/index.ts';
 
 // ---------------------------------------------------------------------------------------
 // Deterministic randomness
 
 /** A small seeded random source (mulberry32); every case draws from its own. */
 export class Random {
-  private state: number;
+  private readonly source: () => number;
 
   constructor(seed: number) {
-    this.state = seed >>> 0;
+    this.source = mulberry32(seed);
   }
 
   /** A number in [0, 1). */
   next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return this.source() / 4294967296;
   }
 
   /** An integer in [0, n). */
