@@ -1,12 +1,9 @@
 import { UsageError } from '../../common/index.ts';
 import { COMPRESSION_CHOICES, type CompressionChoice } from '../../fits/index.ts';
 import { createProgress } from '../../common/index.ts';
-import { countRows } from '../../table/index.ts';
 import { EXIT, type Command } from '../command.ts';
 import { parseFileRef } from '../file-ref.ts';
 import { formatFromName, formatOption, openTables, writeTables } from './table-io.ts';
-
-const COMPRESS_FLAGS: Record<string, CompressionChoice> = { gzip2: 'gzip2', gzip1: 'gzip1', rice: 'rice', auto: 'auto' };
 
 export const fitsConvert: Command = {
   name: 'convert',
@@ -30,8 +27,8 @@ export const fitsConvert: Command = {
   async run(args, ctx) {
     if (args.positionals.length !== 2) throw new UsageError('give an input and an output: ipp fits convert IN OUT');
     const [inText, out] = args.positionals;
-    const compressFlag = args.values.compress as string | undefined;
-    if (compressFlag !== undefined && !(compressFlag in COMPRESS_FLAGS)) {
+    const compressFlag = args.values.compress as CompressionChoice | undefined;
+    if (compressFlag !== undefined && !COMPRESSION_CHOICES.includes(compressFlag)) {
       throw new UsageError(`--compress "${compressFlag}" is not one of ${COMPRESSION_CHOICES.join(', ')}`);
     }
     if (compressFlag && args.values.uncompress) throw new UsageError('--compress and --uncompress exclude each other');
@@ -41,11 +38,13 @@ export const fitsConvert: Command = {
     const ref = parseFileRef(inText);
     const opened = await openTables(ref, { ...(inFormat ? { format: inFormat } : {}), all: outFormat === 'fits' || outFormat === 'votable' });
     try {
-      let total = 0;
-      for (const t of opened.tables) total += t.rowCount ?? 0;
-      const progress = args.values.quiet ? undefined : createProgress({ label: `convert ${out}`, total: total || await countRows(opened.tables[0]), unit: 'rows', stream: ctx.stderr });
+      // A total only when every table knows its row count: counting would read the input twice.
+      const total = opened.tables.every((t) => t.rowCount !== undefined)
+        ? opened.tables.reduce((n, t) => n + t.rowCount!, 0)
+        : undefined;
+      const progress = args.values.quiet ? undefined : createProgress({ label: `convert ${out}`, ...(total !== undefined ? { total } : {}), unit: 'rows', stream: ctx.stderr });
       await writeTables(out, outFormat, opened.tables, {
-        ...(compressFlag ? { compress: COMPRESS_FLAGS[compressFlag] } : {}),
+        ...(compressFlag ? { compress: compressFlag } : {}),
         signal: ctx.signal,
         ...(progress ? { onProgress: (n: number) => progress.update(n) } : {}),
       });

@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { UsageError } from '../../common/index.ts';
 import { formatFloat32, getCell, rowRange, writeCsv, columnIndexes, type CellValue, type Table } from '../../table/index.ts';
 import { EXIT, type Command, type CommandContext } from '../command.ts';
@@ -53,13 +54,10 @@ async function dumpJson(table: Table, columns: string[] | undefined, ctx: Comman
       text += `${first ? '\n' : ',\n'}{${fields.join(',')}}`;
       first = false;
     }
-    if (!writeOk(ctx, text)) await new Promise((resolve) => (ctx.stdout as NodeJS.WriteStream).once?.('drain', resolve) ?? resolve(undefined));
+    // Wait for a full pipe to drain, so a large dump holds one batch of text at a time.
+    if (ctx.stdout.write(text) === false) await once(ctx.stdout as NodeJS.WriteStream, 'drain');
   }
   ctx.stdout.write(first ? ']\n' : '\n]\n');
-}
-
-function writeOk(ctx: CommandContext, text: string): boolean {
-  return ctx.stdout.write(text) !== false;
 }
 
 function jsonValue(v: CellValue, single: boolean): string {
