@@ -14,6 +14,8 @@ export interface AppIo {
   stdout: CommandContext['stdout'];
   stderr: CommandContext['stderr'];
   signal?: AbortSignal;
+  /** The environment settings are read from (default: none). */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 /** Runs `ipp` with the given arguments; resolves to the exit code. Never throws. */
@@ -71,6 +73,7 @@ export async function runApp(root: CommandGroup, argv: readonly string[], io: Ap
       log, stdout: io.stdout, stderr: io.stderr,
       signal: io.signal ?? new AbortController().signal,
       verbose: Boolean(values.verbose),
+      env: io.env ?? {},
     };
     return await command.run({ values, positionals: parsed.positionals }, context);
   } catch (error) {

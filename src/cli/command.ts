@@ -18,6 +18,8 @@ export interface CommandContext {
   readonly stderr: { write(s: string): unknown; isTTY?: boolean };
   readonly signal: AbortSignal;
   readonly verbose: boolean;
+  /** The environment, read only through settings.ts. */
+  readonly env: Readonly<Record<string, string | undefined>>;
 }
 
 /** Parsed arguments: option values by name and the positionals in order. */
