@@ -5,3 +5,9 @@ export type { Logger, LogLevel, LogSink, LoggerOptions } from './log.ts';
 export { createProgress, noProgress } from './progress.ts';
 export type { Progress, ProgressOptions } from './progress.ts';
 export { PYTHON, withTempDir, runPython, mulberry32 } from './testing.ts';
+export { HttpError, startHttpService, send } from './http-server.ts';
+export type {
+  HttpAccess, HttpMethod, HttpReply, HttpRequestContext, HttpRoute, HttpService, HttpServiceOptions, HttpStats,
+} from './http-server.ts';
+export { RemoteError, createHttpClient, urlPath } from './http-client.ts';
+export type { HttpClient, HttpClientOptions, HttpClientRequest } from './http-client.ts';

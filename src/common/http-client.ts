@@ -1,0 +1,115 @@
+// The client side of the service kit: JSON calls with a bearer token, errors raised again
+// with the server's code, and streamed requests for uploads and downloads.
+import { IppError } from './errors.ts';
+
+/** An error answered by a service: its HTTP status, and the code and message the server sent. */
+export class RemoteError extends IppError {
+  readonly status: number;
+
+  constructor(status: number, code: string, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.status = status;
+  }
+}
+
+/** Options of {@link createHttpClient}. */
+export interface HttpClientOptions {
+  /** The service's base URL, e.g. `http://127.0.0.1:8080`. */
+  readonly baseUrl: string;
+  /** Shown in messages, e.g. `datastore`. */
+  readonly name: string;
+  readonly token?: string;
+  /** Per-request timeout for JSON calls (default 30 s). */
+  readonly timeoutMs?: number;
+}
+
+/** A request of {@link HttpClient.request}. */
+export interface HttpClientRequest {
+  readonly method?: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  /** A JSON body, or a raw body (bytes or a stream). */
+  readonly json?: unknown;
+  readonly body?: Uint8Array | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>;
+  readonly signal?: AbortSignal;
+}
+
+/** A client of one service. */
+export interface HttpClient {
+  readonly baseUrl: string;
+  /** Calls and returns the JSON answer; a non-2xx answer raises {@link RemoteError}. */
+  json<T = unknown>(path: string, request?: HttpClientRequest): Promise<T>;
+  /** Calls and returns the raw response (2xx only; others raise). */
+  request(path: string, request?: HttpClientRequest): Promise<Response>;
+}
+
+/** `segments` joined as a URL path, each percent-encoded on its own. */
+export function urlPath(...segments: readonly (string | number)[]): string {
+  return `/${segments.map((s) => encodeURIComponent(String(s))).join('/')}`;
+}
+
+/** Creates a client; nothing is sent until the first call. */
+export function createHttpClient(options: HttpClientOptions): HttpClient {
+  let base: URL;
+  try {
+    base = new URL(options.baseUrl);
+    if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new Error('not http');
+  } catch (cause) {
+    throw new IppError('url_invalid', `${options.name} URL "${options.baseUrl}" is not an http:// or https:// URL`, { cause });
+  }
+  const baseUrl = base.toString().replace(/\/$/, '');
+
+  async function request(path: string, req: HttpClientRequest = {}, timeoutMs?: number): Promise<Response> {
+    const headers: Record<string, string> = { ...req.headers };
+    if (options.token) headers.authorization = `Bearer ${options.token}`;
+    let body: RequestInit['body'] | undefined;
+    if (req.json !== undefined) {
+      body = JSON.stringify(req.json);
+      headers['content-type'] = 'application/json';
+    } else if (req.body !== undefined) {
+      body = req.body as RequestInit['body'];
+    }
+    const signals = [req.signal, timeoutMs ? AbortSignal.timeout(timeoutMs) : undefined].filter((s) => s !== undefined);
+    let response: Response;
+    try {
+      response = await fetch(`${baseUrl}${path}`, {
+        method: req.method ?? (body === undefined ? 'GET' : 'POST'),
+        headers, body,
+        signal: signals.length > 0 ? AbortSignal.any(signals) : undefined,
+        ...(body !== undefined && !(body instanceof Uint8Array) && typeof body !== 'string' ? { duplex: 'half' } : {}),
+      } as RequestInit);
+    } catch (cause) {
+      if (req.signal?.aborted) throw cause;
+      const reason = (cause as { cause?: { code?: string; message?: string } }).cause;
+      throw new IppError('service_unreachable',
+        `cannot reach the ${options.name} at ${baseUrl}: ${reason?.code ?? reason?.message ?? (cause as Error).message}; check the URL and that the server runs`,
+        { cause });
+    }
+    if (!response.ok) throw await remoteError(response, options.name, path);
+    return response;
+  }
+
+  return {
+    baseUrl,
+    request: (path, req) => request(path, req),
+    async json<T>(path: string, req?: HttpClientRequest): Promise<T> {
+      const response = await request(path, req, options.timeoutMs ?? 30_000);
+      const text = await response.text();
+      try {
+        return (text === '' ? undefined : JSON.parse(text)) as T;
+      } catch (cause) {
+        throw new IppError('bad_response', `the ${options.name} answered ${path} with something that is not JSON`, { cause });
+      }
+    },
+  };
+}
+
+async function remoteError(response: Response, name: string, path: string): Promise<RemoteError> {
+  const text = await response.text().catch(() => '');
+  try {
+    const parsed = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
+    if (typeof parsed.error?.code === 'string' && typeof parsed.error.message === 'string') {
+      return new RemoteError(response.status, parsed.error.code, `${name}: ${parsed.error.message}`);
+    }
+  } catch { /* not JSON: fall through */ }
+  return new RemoteError(response.status, `http_${response.status}`, `${name} answered ${response.status} ${response.statusText} to ${path}${text ? `: ${text.slice(0, 200)}` : ''}`);
+}
