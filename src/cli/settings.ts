@@ -20,3 +20,29 @@ export function databaseUrl(room: string, args: ParsedArgs, env: Readonly<Record
   }
   return env[`IPP_${room.toUpperCase()}_DB`] || env.IPP_DB || `sqlite:ipp-data/${room}.db`;
 }
+
+/** The `--url` and `--token` options of a client command of a service (`datastore`, `neb`). */
+export function serviceOptions(service: string): Record<string, OptionSpec> {
+  const env = `IPP_${service.toUpperCase()}`;
+  return {
+    url: { type: 'string', value: 'URL', help: `the ${service} server, e.g. http://host:port (default $${env}_URL)` },
+    token: { type: 'string', value: 'TOKEN', help: `bearer token for the ${service} (default $${env}_TOKEN)` },
+  };
+}
+
+/** Where a service is and the token to show it: `--url`/`--token`, then `IPP_<SERVICE>_URL`/`_TOKEN`. */
+export function serviceEndpoint(
+  service: string, args: ParsedArgs, env: Readonly<Record<string, string | undefined>>,
+): { url: string; token: string | undefined } {
+  const name = `IPP_${service.toUpperCase()}`;
+  const url = typeof args.values.url === 'string' ? args.values.url : env[`${name}_URL`];
+  if (!url) throw new UsageError(`no ${service} server given: pass --url http://host:port or set ${name}_URL`);
+  const token = typeof args.values.token === 'string' ? args.values.token : env[`${name}_TOKEN`] || undefined;
+  return { url, token };
+}
+
+/** The token a server requires for writes: `--token`, then `IPP_<SERVICE>_TOKEN`; undefined when neither is set. */
+export function serverToken(service: string, args: ParsedArgs, env: Readonly<Record<string, string | undefined>>): string | undefined {
+  const name = `IPP_${service.toUpperCase()}_TOKEN`;
+  return typeof args.values.token === 'string' ? args.values.token : env[name] || undefined;
+}
