@@ -1,0 +1,25 @@
+// The processing database (gpc1): stage tables, run states, faults and quality, revert, advance.
+export { Gpc1Error } from './errors.ts';
+export type { Gpc1ErrorCode } from './errors.ts';
+export { GPC1_MIGRATIONS } from './migrations.ts';
+export { openGpc1 } from './open-gpc1.ts';
+export { CHAIN, STAGE_NAMES, allStages, endStagesOf, parseStage, stage } from './stages.ts';
+export type { ColumnKind, ExpectedComponents, StageDescriptor, StageName } from './stages.ts';
+export { PROCESSING_STATES, RUN_STATES, TRANSITIONS, parseRunState, sourcesOf } from './states.ts';
+export type { RunState } from './states.ts';
+export { registerExposure, registerExposures } from './register-exposure.ts';
+export type { ExposureSpec, ImfileSpec } from './register-exposure.ts';
+export { DEFINE_FIELDS, defineRun, mapSkyCells } from './define-run.ts';
+export type { DefineInputs, DefineSpec, DiffInput, ExposureQuery, RunOptions, SkyCellMapEntry } from './define-run.ts';
+export { recordComponent, recordComponents } from './record-component.ts';
+export type { ComponentRecord, ComponentResult } from './record-component.ts';
+export { pendingComponents } from './pending-components.ts';
+export type { PendingComponent, PendingOptions } from './pending-components.ts';
+export { revertFaults } from './revert-faults.ts';
+export type { RevertOptions } from './revert-faults.ts';
+export { advance } from './advance.ts';
+export type { AdvanceOptions, AdvanceResult, AdvancedRun, StopReason } from './advance.ts';
+export { setRunState } from './set-run-state.ts';
+export type { RunFilter, StateChange } from './set-run-state.ts';
+export { listRuns, summary } from './list-runs.ts';
+export type { ListOptions, RunRow, SummaryRow } from './list-runs.ts';

@@ -1,0 +1,70 @@
+// Checking values that callers (and JSON files) hand in, so that bad input is a Gpc1Error
+// naming the field, never a database error or a silent NULL.
+import { Gpc1Error } from './errors.ts';
+import type { ColumnKind } from './stages.ts';
+import type { SqlValue } from '../db/index.ts';
+
+/** A value checked against a column kind; `what` names the field for the message. */
+export function checkValue(kind: ColumnKind, value: unknown, what: string): SqlValue {
+  if (value === null || value === undefined) return null;
+  if (kind === 'text') {
+    if (typeof value === 'string') return value;
+    throw new Gpc1Error('gpc1_bad_input', `${what} must be text, not ${describe(value)}`);
+  }
+  if (kind === 'int') {
+    if (typeof value === 'number' && Number.isSafeInteger(value)) return value;
+    if (typeof value === 'bigint') return value;
+    throw new Gpc1Error('gpc1_bad_input', `${what} must be a whole number, not ${describe(value)}`);
+  }
+  if (typeof value === 'number' && !Number.isNaN(value)) return Number.isFinite(value) ? value : null;
+  if (typeof value === 'number') return null;
+  throw new Gpc1Error('gpc1_bad_input', `${what} must be a number, not ${describe(value)}`);
+}
+
+/** A run id (or any row id): a positive whole number. */
+export function checkId(value: unknown, what: string): number {
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value > 0) return value;
+  throw new Gpc1Error('gpc1_bad_input', `${what} must be a positive whole number, not ${describe(value)}`);
+}
+
+/** A non-empty list of ids, without repeats. */
+export function checkIds(values: unknown, what: string): number[] {
+  if (!Array.isArray(values) || values.length === 0) {
+    throw new Gpc1Error('gpc1_bad_input', `${what} must be a non-empty list of ids`);
+  }
+  const ids = values.map((v, i) => checkId(v, `${what}[${i}]`));
+  return [...new Set(ids)];
+}
+
+/** A required, non-empty text field. */
+export function checkName(value: unknown, what: string): string {
+  if (typeof value === 'string' && value.trim() !== '') return value;
+  throw new Gpc1Error('gpc1_bad_input', `${what} is required (non-empty text), got ${describe(value)}`);
+}
+
+/** A fault or quality code: a whole number from 0 to 32767 (the original's SMALLINT). */
+export function checkCode(value: unknown, what: string): number {
+  if (value === undefined || value === null) return 0;
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 32767) return value;
+  throw new Gpc1Error('gpc1_bad_input', `${what} must be a whole number from 0 to 32767, not ${describe(value)}`);
+}
+
+/** Refuses keys that are not in `known`, so a misspelt field is an error rather than lost. */
+export function checkKeys(object: object, known: ReadonlySet<string>, what: string): void {
+  const unknown = Object.keys(object).filter((k) => !known.has(k));
+  if (unknown.length > 0) {
+    throw new Gpc1Error('gpc1_unknown_column',
+      `${what}: unknown field${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}; the fields are ${[...known].join(', ')}`);
+  }
+}
+
+/** A value shown in a message. */
+export function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'bigint') return `${value}`;
+  if (Array.isArray(value)) return 'a list';
+  if (value === null) return 'null';
+  if (value === undefined) return 'nothing';
+  if (typeof value === 'object') return 'an object';
+  return String(value);
+}
