@@ -5,6 +5,7 @@ import { fitsHeader } from './commands/fits-header.ts';
 import { fitsInfo } from './commands/fits-info.ts';
 import { fitsVerify } from './commands/fits-verify.ts';
 import { demo } from './commands/demo.ts';
+import { gpc1Group } from './commands/gpc1.ts';
 
 /** `ipp fits ...`: the table tools. */
 const fitsGroup: CommandGroup = {
@@ -17,5 +18,5 @@ const fitsGroup: CommandGroup = {
 export const rootGroup: CommandGroup = {
   name: 'ipp',
   summary: 'the survey data system: pipeline catalogues to the science archive',
-  commands: [demo, fitsGroup],
+  commands: [demo, fitsGroup, gpc1Group],
 };
