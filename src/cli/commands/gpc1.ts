@@ -87,7 +87,8 @@ function table(head: readonly string[], rows: readonly (readonly string[])[]): s
 /** Reads a JSON value from a file, or from the text itself when it starts with `{` or `[`. */
 async function readJson(source: string, what: string): Promise<unknown> {
   let text = source;
-  if (!/^\s*[[{]/.test(source)) {
+  const inline = /^\s*[[{]/.test(source);
+  if (!inline) {
     try {
       text = await readFile(source, 'utf8');
     } catch (cause) {
@@ -97,7 +98,7 @@ async function readJson(source: string, what: string): Promise<unknown> {
   try {
     return JSON.parse(text);
   } catch (cause) {
-    throw new UsageError(`${what}: ${source.length > 60 ? 'the text' : source} is not valid JSON: ${(cause as Error).message}`, { cause });
+    throw new UsageError(`${what}: ${inline ? 'the JSON given' : source} is not valid JSON: ${(cause as Error).message}`, { cause });
   }
 }
 
@@ -298,7 +299,7 @@ or warp: where the chain stops), --reduction, --workdir, --note. --spec gives th
       }
       if (!fields.includes(field)) {
         const valid = Object.entries(DEFINE_FLAGS).filter(([f]) => fields.includes(f)).map(([, o]) => `--${o.flag}`);
-        throw new UsageError(`--${flag} does not apply to define ${name}; it takes ${[...valid, ...(name === 'chip' ? EXPOSURE_FLAGS.map((f) => `--${f}`) : [])].join(', ') || 'only --spec'}`);
+        throw new UsageError(`--${flag} does not apply to define ${name}; it takes ${[...valid, ...(name === 'chip' ? ['filter', ...EXPOSURE_FLAGS].map((f) => `--${f}`) : [])].join(', ') || 'only --spec'}`);
       }
       if (kind === 'ids') spec[field] = ids(args, flag);
       else if (kind === 'id') spec[field] = intArg(given as string, `--${flag}`, 1);
