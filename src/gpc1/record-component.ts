@@ -52,8 +52,8 @@ export async function recordComponents(db: Database, stageName: StageName, recor
   try {
     return await db.transaction(async (tx) => {
       const runs = await loadRuns(tx, d, rows);
-      if (d.expected) await checkMembership(tx, d, rows);
-      const replace = await checkExisting(tx, d, rows, runs);
+      // A component recorded twice is refused by the primary key; only runs being redone need a look first.
+      const replace = [...runs.values()].some((r) => r.state === 'update') ? await checkExisting(tx, d, rows, runs) : [];
       for (const part of chunks(replace, 400)) {
         const match = d.componentColumn ? `(${d.key} = ? AND ${d.componentColumn} = ?)` : `${d.key} = ?`;
         await tx.run(`DELETE FROM ${d.componentTable} WHERE ${part.map(() => match).join(' OR ')}`,
@@ -75,6 +75,8 @@ export async function recordComponents(db: Database, stageName: StageName, recor
     });
   } catch (error) {
     if (error instanceof DbError && error.code === 'db_constraint') {
+      // Say which component was there already, and how: the transaction is gone, so look again.
+      await checkExisting(db, d, rows, new Map(rows.map((r) => [r.id, { state: 'new', copy: {} }])));
       throw new Gpc1Error('gpc1_duplicate_component',
         `record ${d.name}: a component of this batch was recorded by another job meanwhile; nothing of the batch was recorded`, { cause: error });
     }
@@ -120,7 +122,7 @@ function checkRecord(d: StageDescriptor, r: ComponentRecord, index: number): Che
     if (kind === undefined) {
       throw new Gpc1Error('gpc1_unknown_column', `${what}: ${key} is not a column of ${d.componentTable}; its columns are ${Object.keys(d.metrics).join(', ')}`);
     }
-    if (value !== undefined) metrics[key] = checkValue(kind, value, `${what}: ${key}`);
+    if (value !== undefined) metrics[key] = checkValue(kind, value, () => `${what}: ${key}`);
   }
   return {
     ref: `${id}\u0000${component}`, id, component,
@@ -133,13 +135,36 @@ interface RunInfo {
   copy: Record<string, SqlValue>;
 }
 
+/**
+ * Reads the runs named (one query per chunk) and, for multi-component stages, in the same
+ * query which of the named components each run needs; checks that every run exists and takes
+ * components, and that every component is one its run needs.
+ */
 async function loadRuns(tx: Queryable, d: StageDescriptor, rows: readonly CheckedRecord[]): Promise<Map<number, RunInfo>> {
   const ids = [...new Set(rows.map((r) => r.id))];
+  const components = d.expected ? [...new Set(rows.map((r) => r.component as SqlValue))] : [];
   const runs = new Map<number, RunInfo>();
-  for (const part of chunks(ids)) {
-    const found = await tx.all<Record<string, SqlValue>>(
-      `SELECT ${d.key} AS id, state${d.copyFromRun.map((c) => `, ${c}`).join('')} FROM ${d.runTable} WHERE ${d.key} IN (${marks(part.length)})`, part);
-    for (const f of found) runs.set(Number(f.id), { state: String(f.state), copy: f });
+  const valid = new Set<string>();
+  const copy = d.copyFromRun.map((c) => `, q.${c}`).join('');
+  for (const part of chunks(ids, 500)) {
+    if (!d.expected) {
+      const found = await tx.all<Record<string, SqlValue>>(`SELECT q.${d.key} AS id, q.state${copy} FROM ${d.runTable} q WHERE q.${d.key} IN (${marks(part.length)})`, part);
+      for (const f of found) runs.set(Number(f.id), { state: String(f.state), copy: f });
+      continue;
+    }
+    const e = d.expected;
+    for (const compPart of chunks(components, 500)) {
+      const found = await tx.all<Record<string, SqlValue>>(
+        `SELECT q.${d.key} AS id, q.state${copy}, x.component FROM ${d.runTable} q
+         LEFT JOIN (SELECT DISTINCT r.${d.key} AS id, ${e.component} AS component FROM ${d.runTable} r, ${e.from}
+           WHERE ${e.where} AND r.${d.key} IN (${marks(part.length)}) AND ${e.component} IN (${marks(compPart.length)})) x ON x.id = q.${d.key}
+         WHERE q.${d.key} IN (${marks(part.length)})`,
+        [...part, ...compPart, ...part]);
+      for (const f of found) {
+        runs.set(Number(f.id), { state: String(f.state), copy: f });
+        if (f.component !== null) valid.add(`${Number(f.id)}\u0000${d.componentKind === 'int' ? Number(f.component) : f.component}`);
+      }
+    }
   }
   const missing = ids.filter((id) => !runs.has(id));
   if (missing.length > 0) {
@@ -152,33 +177,20 @@ async function loadRuns(tx: Queryable, d: StageDescriptor, rows: readonly Checke
         `${d.name} run ${id} is ${state}; components are recorded only while a run is new (or update, when it is being redone)`);
     }
   }
+  const stray = d.expected ? rows.find((r) => !valid.has(r.ref)) : undefined;
+  if (stray) throw await notInRun(tx, d, stray);
   return runs;
 }
 
-/** Every component must be one the run needs (a chip of its exposure, a skycell of its map...). */
-async function checkMembership(tx: Queryable, d: StageDescriptor, rows: readonly CheckedRecord[]): Promise<void> {
+/** The error for a component its run does not need, listing the ones it does. */
+async function notInRun(tx: Queryable, d: StageDescriptor, stray: CheckedRecord): Promise<Gpc1Error> {
   const e = d.expected!;
-  const ids = [...new Set(rows.map((r) => r.id))];
-  const components = [...new Set(rows.map((r) => r.component as SqlValue))];
-  const valid = new Set<string>();
-  for (const idPart of chunks(ids, 500)) {
-    for (const compPart of chunks(components, 500)) {
-      const found = await tx.all<{ id: number; component: string | number }>(
-        `SELECT DISTINCT r.${d.key} AS id, ${e.component} AS component FROM ${d.runTable} r, ${e.from}
-         WHERE ${e.where} AND r.${d.key} IN (${marks(idPart.length)}) AND ${e.component} IN (${marks(compPart.length)})`,
-        [...idPart, ...compPart]);
-      for (const f of found) valid.add(`${Number(f.id)}\u0000${d.componentKind === 'int' ? Number(f.component) : f.component}`);
-    }
-  }
-  const stray = rows.find((r) => !valid.has(r.ref));
-  if (stray) {
-    const all = await tx.all<{ component: string }>(
-      `SELECT DISTINCT ${e.component} AS component FROM ${d.runTable} r, ${e.from} WHERE ${e.where} AND r.${d.key} = ? ORDER BY component`, [stray.id]);
-    const list = all.map((a) => String(a.component));
-    throw new Gpc1Error('gpc1_component_not_in_run', list.length === 0
-      ? `${d.name} run ${stray.id} has no components to record yet${d.name === 'warp' ? ' (map its skycells first)' : ''}; ${stray.component} is not part of it`
-      : `${stray.component} is not a component of ${d.name} run ${stray.id}; its ${d.componentColumn} values are ${list.slice(0, 12).join(', ')}${list.length > 12 ? ` and ${list.length - 12} more` : ''}`);
-  }
+  const all = await tx.all<{ component: string }>(
+    `SELECT DISTINCT ${e.component} AS component FROM ${d.runTable} r, ${e.from} WHERE ${e.where} AND r.${d.key} = ? ORDER BY component`, [stray.id]);
+  const list = all.map((a) => String(a.component));
+  return new Gpc1Error('gpc1_component_not_in_run', list.length === 0
+    ? `${d.name} run ${stray.id} has no components to record yet${d.name === 'warp' ? ' (map its skycells first)' : ''}; ${stray.component} is not part of it`
+    : `${stray.component} is not a component of ${d.name} run ${stray.id}; its ${d.componentColumn} values are ${list.slice(0, 12).join(', ')}${list.length > 12 ? ` and ${list.length - 12} more` : ''}`);
 }
 
 /** A component may be recorded once; in a run being updated it replaces the row marked for redoing. Returns the rows to replace. */

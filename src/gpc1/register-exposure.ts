@@ -80,6 +80,7 @@ const IMFILE_COLUMNS: Readonly<Record<string, ColumnKind>> = {
   uri: 'text', bytes: 'int', md5sum: 'text', hostname: 'text', bg: 'real', bg_stdev: 'real', ccd_temp: 'real',
   burntool_state: 'int', quality: 'int',
 };
+const IMFILE_ENTRIES = Object.entries(IMFILE_COLUMNS);
 const EXP_KEYS = new Set(['exp_name', 'camera', 'telescope', 'label', 'imfiles', ...Object.keys(EXP_COLUMNS)]);
 const IMFILE_KEYS = new Set(['class_id', 'ignored', ...Object.keys(IMFILE_COLUMNS)]);
 
@@ -176,13 +177,13 @@ function checkExposure(e: ExposureSpec, index: number): CheckedExposure {
   const seen = new Set<string>();
   const imfiles = e.imfiles.map((f, i) => {
     if (f === null || typeof f !== 'object') throw new Gpc1Error('gpc1_bad_input', `${where}: imfile ${i + 1} must be an object`);
-    const class_id = checkName(f.class_id, `${where}: imfile ${i + 1} class_id`);
-    checkKeys(f, IMFILE_KEYS, `${where}, chip ${class_id}`);
+    const class_id = checkName(f.class_id, () => `${where}: imfile ${i + 1} class_id`);
+    checkKeys(f, IMFILE_KEYS, () => `${where}, chip ${class_id}`);
     if (seen.has(class_id)) throw new Gpc1Error('gpc1_bad_input', `${where}: chip ${class_id} is listed twice`);
     seen.add(class_id);
     if (f.ignored !== undefined && typeof f.ignored !== 'boolean') throw new Gpc1Error('gpc1_bad_input', `${where}, chip ${class_id}: ignored must be true or false`);
     const fv: Record<string, SqlValue> = {};
-    for (const [column, kind] of Object.entries(IMFILE_COLUMNS)) fv[column] = checkValue(kind, f[column as keyof ImfileSpec], `${where}, chip ${class_id}: ${column}`);
+    for (const [column, kind] of IMFILE_ENTRIES) fv[column] = checkValue(kind, f[column as keyof ImfileSpec], () => `${where}, chip ${class_id}: ${column}`);
     return { class_id, ignored: f.ignored ? 1 : 0, values: fv };
   });
   return { id: identity({ exp_name, camera, telescope }), exp_name, camera, telescope, label, values, imfiles };

@@ -4,21 +4,28 @@ import { Gpc1Error } from './errors.ts';
 import type { ColumnKind } from './stages.ts';
 import type { SqlValue } from '../db/index.ts';
 
+/** Names a field for a message; a function when building the name costs more than the check (hot loops). */
+export type What = string | (() => string);
+
+function named(what: What): string {
+  return typeof what === 'string' ? what : what();
+}
+
 /** A value checked against a column kind; `what` names the field for the message. */
-export function checkValue(kind: ColumnKind, value: unknown, what: string): SqlValue {
+export function checkValue(kind: ColumnKind, value: unknown, what: What): SqlValue {
   if (value === null || value === undefined) return null;
   if (kind === 'text') {
     if (typeof value === 'string') return value;
-    throw new Gpc1Error('gpc1_bad_input', `${what} must be text, not ${describe(value)}`);
+    throw new Gpc1Error('gpc1_bad_input', `${named(what)} must be text, not ${describe(value)}`);
   }
   if (kind === 'int') {
     if (typeof value === 'number' && Number.isSafeInteger(value)) return value;
     if (typeof value === 'bigint') return value;
-    throw new Gpc1Error('gpc1_bad_input', `${what} must be a whole number, not ${describe(value)}`);
+    throw new Gpc1Error('gpc1_bad_input', `${named(what)} must be a whole number, not ${describe(value)}`);
   }
   if (typeof value === 'number' && !Number.isNaN(value)) return Number.isFinite(value) ? value : null;
   if (typeof value === 'number') return null;
-  throw new Gpc1Error('gpc1_bad_input', `${what} must be a number, not ${describe(value)}`);
+  throw new Gpc1Error('gpc1_bad_input', `${named(what)} must be a number, not ${describe(value)}`);
 }
 
 /** A run id (or any row id): a positive whole number. */
@@ -37,24 +44,25 @@ export function checkIds(values: unknown, what: string): number[] {
 }
 
 /** A required, non-empty text field. */
-export function checkName(value: unknown, what: string): string {
+export function checkName(value: unknown, what: What): string {
   if (typeof value === 'string' && value.trim() !== '') return value;
-  throw new Gpc1Error('gpc1_bad_input', `${what} is required (non-empty text), got ${describe(value)}`);
+  throw new Gpc1Error('gpc1_bad_input', `${named(what)} is required (non-empty text), got ${describe(value)}`);
 }
 
 /** A fault or quality code: a whole number from 0 to 32767 (the original's SMALLINT). */
-export function checkCode(value: unknown, what: string): number {
+export function checkCode(value: unknown, what: What): number {
   if (value === undefined || value === null) return 0;
   if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 32767) return value;
-  throw new Gpc1Error('gpc1_bad_input', `${what} must be a whole number from 0 to 32767, not ${describe(value)}`);
+  throw new Gpc1Error('gpc1_bad_input', `${named(what)} must be a whole number from 0 to 32767, not ${describe(value)}`);
 }
 
 /** Refuses keys that are not in `known`, so a misspelt field is an error rather than lost. */
-export function checkKeys(object: object, known: ReadonlySet<string>, what: string): void {
-  const unknown = Object.keys(object).filter((k) => !known.has(k));
-  if (unknown.length > 0) {
+export function checkKeys(object: object, known: ReadonlySet<string>, what: What): void {
+  let unknown: string[] | undefined;
+  for (const k in object) if (!known.has(k)) (unknown ??= []).push(k);
+  if (unknown !== undefined) {
     throw new Gpc1Error('gpc1_unknown_column',
-      `${what}: unknown field${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}; the fields are ${[...known].join(', ')}`);
+      `${named(what)}: unknown field${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}; the fields are ${[...known].join(', ')}`);
   }
 }
 
