@@ -8,7 +8,7 @@ NODE=node_modules/.bin/node
 [ -x "$NODE" ] || NODE=node
 failed=()
 echo "bench: $(date -u +%FT%TZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-for script in fits-read fits-to-csv fits-write fits-compressed-read convert-rss; do
+for script in fits-read fits-to-csv fits-write fits-compressed-read convert-rss gpc1-ops; do
   echo
   echo "== $script"
   args=()
