@@ -1,6 +1,4 @@
 // Small pieces of SQL shared by the operations.
-import type { SqlValue } from '../db/index.ts';
-
 /** Ids per `IN (...)` list: far under both engines' parameter limits, few statements for big sets. */
 export const IN_CHUNK = 1000;
 
@@ -19,10 +17,4 @@ export function chunks<T>(items: readonly T[], size = IN_CHUNK): T[][] {
 /** The current time as the schema stores it: ISO-8601 UTC text. */
 export function now(): string {
   return new Date().toISOString();
-}
-
-/** A condition and its parameters, joined with AND; empty parts are dropped. */
-export function where(parts: readonly (readonly [string, readonly SqlValue[]] | null)[]): { sql: string; params: SqlValue[] } {
-  const kept = parts.filter((p): p is readonly [string, readonly SqlValue[]] => p !== null);
-  return { sql: kept.map((p) => p[0]).join(' AND '), params: kept.flatMap((p) => [...p[1]]) };
 }
