@@ -1,0 +1,464 @@
+// addstar: ingest catalogues into a DVO database.
+//
+// 1. Each catalogue is read and checked whole; a bad one is reported and left out, and the
+//    database never sees it.
+// 2. Under the Images lock: each catalogue's images are checked against Images.dat (an
+//    IMAGEID taken by another image, or the image known under another IMAGEID, rejects the
+//    catalogue; an image already fully ingested is skipped, so re-ingest changes nothing) and
+//    new ones are added, marked pending, with their internal IMAGE_IDs.
+// 3. Under exclusive locks on every region the detections fall in or may match across:
+//    the regions are loaded, each detection goes to the nearest object within the match
+//    radius of its photcode class that no other detection of the same image has taken, or
+//    starts a new object in its own region; averages are updated as measures arrive; each
+//    changed region is written once (new files, journal, renames).
+// 4. Under the Images lock again: the pending marks are cleared.
+// A process that dies between 2 and 4 leaves pending images; running addstar on the same
+// catalogues again finishes them (regions that already hold an image's measures are skipped
+// for that image), and `ipp dvo verify` lists them meanwhile.
+import { isIppError, type Logger } from '../common/index.ts';
+import { readCatalogue, type Catalogue } from './catalogue.ts';
+import { createDvo, dvoExists, openDvo, type CreateOptions, type DvoDatabase } from './database.ts';
+import { DvoError } from './errors.ts';
+import { objectId } from './ids.ts';
+import { readImages, writeImages, type ImageTable } from './images.ts';
+import { withLocks, type LockOptions } from './lock.ts';
+import { MatchGrid } from './match-grid.ts';
+import { defaultPhotcodes, PhotcodeTable, type MatchClass } from './photcodes.ts';
+import { loadRegion, saveRegion, type RegionData } from './region.ts';
+import { recoverRegion } from './region-files.ts';
+import { DensityGrid, normRa, type SkyRegion } from './sky-table.ts';
+
+/** Default match radii by photcode class, arcseconds. */
+export const DEFAULT_RADIUS: Readonly<Record<MatchClass, number>> = Object.freeze({ chip: 1.0, stack: 1.0, ref: 2.0 });
+
+/** Options of {@link addstar}. */
+export interface AddstarOptions {
+  /** Match radius per photcode class, arcseconds (defaults {@link DEFAULT_RADIUS}). */
+  readonly radius?: Partial<Record<MatchClass, number>>;
+  /** How to create the database when it does not exist (the density comes from the catalogues). */
+  readonly create?: Omit<CreateOptions, 'density' | 'log'>;
+  readonly log?: Pick<Logger, 'warn' | 'info'>;
+  readonly signal?: AbortSignal;
+  readonly lockTimeoutMs?: number;
+  /** Detections held in memory before the regions are written (default 4,000,000). */
+  readonly maxGroupDetections?: number;
+  /** Called as each catalogue is settled. */
+  readonly onFile?: (result: FileResult) => void;
+  /** Test hook: runs when a region's journal is written, before its renames. */
+  readonly afterRegionJournal?: (region: SkyRegion) => Promise<void>;
+}
+
+/** What became of one catalogue. */
+export interface FileResult {
+  readonly path: string;
+  /** `unchanged`: every image was already ingested (or appears twice in the call). */
+  readonly status: 'ingested' | 'unchanged' | 'failed';
+  readonly images: number;
+  readonly detections: number;
+  readonly error?: { readonly code: string; readonly message: string };
+  /** EXTERN_ID → IMAGE_ID of the catalogue's images. */
+  readonly imageIds?: readonly { externId: number; imageId: number }[];
+}
+
+/** Totals of an addstar run. */
+export interface AddstarResult {
+  readonly files: readonly FileResult[];
+  /** Detections stored as measures. */
+  readonly detections: number;
+  /** Detections that joined an existing object. */
+  readonly matched: number;
+  readonly newObjects: number;
+  /** Detections left out because their region already held their image (resumed ingest). */
+  readonly skipped: number;
+  readonly regionsWritten: number;
+}
+
+interface Claim {
+  cat: Catalogue;
+  imageIds: Uint32Array;
+  externIds: number[];
+}
+
+interface Totals {
+  detections: number;
+  matched: number;
+  newObjects: number;
+  skipped: number;
+  regionsWritten: number;
+}
+
+/** Ingests catalogues (smf/cmf paths) into the database at `dir`, creating it if needed. */
+export async function addstar(dir: string, paths: readonly string[], options: AddstarOptions = {}): Promise<AddstarResult> {
+  const results = new Map<number, FileResult>();
+  const totals: Totals = { detections: 0, matched: 0, newObjects: 0, skipped: 0, regionsWritten: 0 };
+  let db: DvoDatabase | undefined = await dvoExists(dir) ? await openDvo(dir) : undefined;
+  const photcodes = db?.photcodes ?? new PhotcodeTable(defaultPhotcodes());
+  const limit = options.maxGroupDetections ?? 4_000_000;
+  let group: { cat: Catalogue; at: number }[] = [];
+  let held = 0;
+  const settle = (at: number, r: FileResult): void => {
+    results.set(at, r);
+    options.onFile?.(r);
+  };
+  const flush = async (): Promise<void> => {
+    if (group.length === 0) return;
+    db ??= await createDvo(dir, { ...options.create, density: densityOf(group.map((g) => g.cat)), ...(options.log ? { log: options.log } : {}) });
+    await ingestGroup(db, group, options, totals, settle);
+    group = [];
+    held = 0;
+  };
+  for (let at = 0; at < paths.length; at++) {
+    options.signal?.throwIfAborted();
+    let cat: Catalogue;
+    try {
+      cat = await readCatalogue(paths[at], photcodes);
+    } catch (error) {
+      if (!isIppError(error)) throw error;
+      settle(at, { path: paths[at], status: 'failed', images: 0, detections: 0, error: { code: error.code, message: error.message } });
+      continue;
+    }
+    group.push({ cat, at });
+    held += cat.detections.length;
+    if (held >= limit) await flush();
+  }
+  await flush();
+  return { files: [...results.entries()].sort((a, b) => a[0] - b[0]).map(([, r]) => r), ...totals };
+}
+
+/** Expected objects from catalogues: per density cell, the most detections any one catalogue has there. */
+function densityOf(cats: readonly Catalogue[]): DensityGrid {
+  const grid = new DensityGrid();
+  for (const cat of cats) {
+    const ra = cat.detections.f64('RA');
+    const dec = cat.detections.f64('DEC');
+    const mine = new Map<number, number>();
+    for (let i = 0; i < cat.detections.length; i++) {
+      const c = grid.cellOf(ra[i], dec[i]);
+      mine.set(c, (mine.get(c) ?? 0) + 1);
+    }
+    for (const [c, n] of mine) if (n > grid.counts[c]) grid.counts[c] = n;
+  }
+  return grid;
+}
+
+function lockOptions(options: AddstarOptions): LockOptions {
+  return {
+    ...(options.lockTimeoutMs !== undefined ? { timeoutMs: options.lockTimeoutMs } : {}),
+    ...(options.log ? { log: options.log } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  };
+}
+
+async function ingestGroup(
+  db: DvoDatabase, group: readonly { cat: Catalogue; at: number }[], options: AddstarOptions, totals: Totals,
+  settle: (at: number, r: FileResult) => void,
+): Promise<void> {
+  const claims: { claim: Claim; at: number }[] = [];
+  const lock = lockOptions(options);
+  // Phase 2: register images.
+  await withLocks(db.dir, ['Images'], 'exclusive', lock, async () => {
+    const images = await readImages(db.dir);
+    const before = images.length;
+    const claimed = new Set<number>();
+    for (const { cat, at } of group) {
+      const base = { path: cat.path, images: cat.images.length, detections: cat.detections.length };
+      let plan;
+      try {
+        plan = images.register(cat.images, cat.path);
+      } catch (error) {
+        if (!(error instanceof DvoError)) throw error;
+        settle(at, { ...base, status: 'failed', detections: 0, error: { code: error.code, message: error.message } });
+        continue;
+      }
+      const imageIds = plan.map((p, i) => ({ externId: cat.images[i].externId, imageId: p.imageId }));
+      const active = plan.filter((p) => p.status !== 'done' && !claimed.has(p.imageId));
+      if (active.length === 0) {
+        settle(at, { ...base, status: 'unchanged', detections: 0, imageIds });
+        continue;
+      }
+      const ids = new Uint32Array(cat.images.length);
+      plan.forEach((p, i) => {
+        if (p.status === 'done' || claimed.has(p.imageId)) return;
+        ids[i] = p.imageId;
+        claimed.add(p.imageId);
+      });
+      claims.push({ claim: { cat, imageIds: ids, externIds: cat.images.map((im) => im.externId) }, at });
+    }
+    if (images.length !== before) await writeImages(db.dir, images);
+  });
+  if (claims.length === 0) return;
+  options.signal?.throwIfAborted();
+  // Phase 3: the regions.
+  const stored = await ingestDetections(db, claims.map((c) => c.claim), options, totals);
+  // Phase 4: the images are complete.
+  await withLocks(db.dir, ['Images'], 'exclusive', lock, async () => {
+    const images: ImageTable = await readImages(db.dir);
+    const done: number[] = [];
+    for (const { claim } of claims) for (const id of claim.imageIds) if (id) done.push(id);
+    if (images.complete(done) > 0) await writeImages(db.dir, images);
+  });
+  claims.forEach(({ claim, at }, k) => {
+    const cat = claim.cat;
+    settle(at, {
+      path: cat.path, status: 'ingested', images: cat.images.length, detections: stored[k],
+      imageIds: cat.images.map((im, i) => ({ externId: im.externId, imageId: claim.imageIds[i] || 0 })),
+    });
+  });
+}
+
+/** Cached columns of a region's Average and SecFilt tables, fetched again when they grow. */
+class RegionView {
+  readonly data: RegionData;
+  private cap = -1;
+  private secCap = -1;
+  ra!: Float64Array; dec!: Float64Array; raErr!: Float32Array; decErr!: Float32Array;
+  npos!: Uint16Array; nmeas!: Uint16Array; epoch!: Int32Array; qf!: Float32Array; qfp!: Float32Array;
+  objId!: Uint32Array; catId!: Uint32Array; extId!: BigUint64Array;
+  mag!: Float32Array; magErr!: Float32Array; stdev!: Float32Array; min!: Float32Array; max!: Float32Array; chi!: Float32Array;
+  ncode!: Int16Array; nused!: Int16Array; ap!: Float32Array; nap!: Int16Array; kron!: Float32Array; nkron!: Int16Array;
+  qfMax!: Float32Array; qfpMax!: Float32Array; stk!: Float32Array; fstk!: Float32Array; fstkErr!: Float32Array; nstk!: Int16Array; nstkDet!: Int16Array;
+
+  constructor(data: RegionData) {
+    this.data = data;
+    this.refresh();
+  }
+
+  refresh(): void {
+    const a = this.data.averages;
+    const s = this.data.secfilt;
+    if (a.capacity === this.cap && s.capacity === this.secCap) return;
+    this.cap = a.capacity;
+    this.secCap = s.capacity;
+    this.ra = a.f64('RA'); this.dec = a.f64('DEC'); this.raErr = a.f32('RA_ERR'); this.decErr = a.f32('DEC_ERR');
+    this.npos = a.u16('NUMBER_POS'); this.nmeas = a.u16('NMEASURE'); this.epoch = a.i32('MEAN_EPOCH');
+    this.qf = a.f32('PSF_QF'); this.qfp = a.f32('PSF_QF_PERF');
+    this.objId = a.u32('OBJ_ID'); this.catId = a.u32('CAT_ID'); this.extId = a.u64('EXT_ID');
+    this.mag = s.f32('MAG'); this.magErr = s.f32('MAG_ERR'); this.stdev = s.f32('MAG_STDEV'); this.min = s.f32('MAG_MIN');
+    this.max = s.f32('MAG_MAX'); this.chi = s.f32('MAG_CHI'); this.ncode = s.i16('NCODE'); this.nused = s.i16('NUSED');
+    this.ap = s.f32('MAG_AP'); this.nap = s.i16('NUSED_AP'); this.kron = s.f32('MAG_KRON'); this.nkron = s.i16('NUSED_KRON');
+    this.qfMax = s.f32('PSF_QF_MAX'); this.qfpMax = s.f32('PSF_QF_PERF_MAX');
+    this.stk = s.f32('MAG_PSF_STK'); this.fstk = s.f32('FLUX_PSF_STK'); this.fstkErr = s.f32('FLUX_PSF_STK_ERR');
+    this.nstk = s.i16('NSTACK'); this.nstkDet = s.i16('NSTACK_DET');
+  }
+}
+
+const CLASS_CODE: Readonly<Record<MatchClass, number>> = { chip: 0, stack: 1, ref: 2 };
+
+/** Phase 3 of addstar; returns the measures stored per claim. */
+async function ingestDetections(db: DvoDatabase, claims: readonly Claim[], options: AddstarOptions, totals: Totals): Promise<number[]> {
+  const radiusArcsec = { ...DEFAULT_RADIUS, ...options.radius };
+  for (const [k, v] of Object.entries(radiusArcsec)) {
+    if (!(v > 0 && v < 3600)) throw new DvoError('dvo_bad_option', `match radius for ${k} is ${v} arcsec; it must be above 0 and below 3600`);
+  }
+  const radiusDeg = [radiusArcsec.chip / 3600, radiusArcsec.stack / 3600, radiusArcsec.ref / 3600];
+  const maxRadius = Math.max(...radiusDeg);
+  const { sky, photcodes, nsec } = db;
+  // Per photcode (16 bits): its .cps slot and its match class.
+  const secSlot = new Int8Array(65536).fill(-1);
+  const klass = new Uint8Array(65536);
+  for (const c of photcodes.codes) {
+    secSlot[c.code] = photcodes.secSlot(c.code);
+    klass[c.code] = CLASS_CODE[photcodes.matchClass(c.code)];
+  }
+  // Home region of every detection, and every region a match may reach.
+  const regions = new Map<number, SkyRegion>();
+  const homes: Int32Array[] = [];
+  for (const claim of claims) {
+    const s = claim.cat.detections;
+    const ra = s.f64('RA');
+    const dec = s.f64('DEC');
+    const home = new Int32Array(s.length).fill(-1);
+    let last: SkyRegion | undefined;
+    for (let m = 0; m < claim.cat.images.length; m++) {
+      if (!claim.imageIds[m]) continue;
+      const im = claim.cat.images[m];
+      for (let i = im.first; i < im.first + im.count; i++) {
+        const a = ra[i];
+        const d = dec[i];
+        let r = last;
+        if (!r || a < r.rmin || a >= r.rmax || d < r.dmin || d >= r.dmax) {
+          r = sky.regionOf(a, d);
+          last = r;
+          regions.set(r.index, r);
+        }
+        home[i] = r.index;
+        if (sky.nearEdge(r, a, d, maxRadius)) for (const n of sky.regionsNear(a, d, maxRadius)) regions.set(n.index, n);
+      }
+    }
+    homes.push(home);
+  }
+  const keys = [...regions.values()].map((r) => r.name);
+  const stored = claims.map(() => 0);
+  await withLocks(db.dir, keys, 'exclusive', lockOptions(options), async () => {
+    const views: RegionView[] = [];
+    const slotOf = new Map<number, number>();
+    let objects = 0;
+    for (const r of [...regions.values()].sort((a, b) => a.index - b.index)) {
+      const how = await recoverRegion(db.dir, r);
+      if (how === 'rolled-forward') options.log?.warn(`region ${r.name}: finished an update that a stopped process had committed`);
+      if (how === 'cleaned') options.log?.warn(`region ${r.name}: removed files of an update that a stopped process had not committed`);
+      const data = await loadRegion(db.dir, r, nsec);
+      slotOf.set(r.index, views.length);
+      views.push(new RegionView(data));
+      objects += data.objects;
+    }
+    const incoming = claims.reduce((n, c) => n + c.cat.detections.length, 0);
+    const grid = new MatchGrid(maxRadius, objects + incoming);
+    let objSlot = new Int32Array(Math.max(16, objects + incoming));
+    let objRow = new Int32Array(objSlot.length);
+    views.forEach((v, slot) => {
+      for (let row = 0; row < v.data.objects; row++) {
+        const g = grid.add(v.ra[row], v.dec[row]);
+        objSlot[g] = slot;
+        objRow[g] = row;
+      }
+    });
+    claims.forEach((claim, k) => {
+      options.signal?.throwIfAborted();
+      const s = claim.cat.detections;
+      const home = homes[k];
+      const D = {
+        ra: s.f64('RA'), dec: s.f64('DEC'), mag: s.f32('MAG'), magErr: s.f32('MAG_ERR'), cal: s.f32('M_CAL'), ap: s.f32('M_APER'),
+        kron: s.f32('M_KRON'), fpsf: s.f32('FLUX_PSF'), fpsfErr: s.f32('FLUX_PSF_ERR'), qf: s.f32('PSF_QF'), qfp: s.f32('PSF_QF_PEFECT'),
+        t: s.i32('TIME'), pc: s.u16('PHOTCODE'), xe: s.i16('X_CCD_ERR'), ye: s.i16('Y_CCD_ERR'), ps: s.f32('PLTSCALE'),
+        imageId: s.u32('IMAGE_ID'), objId: s.u32('OBJ_ID'), catId: s.u32('CAT_ID'), detId: s.u32('DET_ID'), aveRef: s.u32('AVE_REF'),
+      };
+      let n = 0;
+      for (let m = 0; m < claim.cat.images.length; m++) {
+        const imageId = claim.imageIds[m];
+        if (!imageId) continue;
+        const im = claim.cat.images[m];
+        D.imageId.fill(imageId, im.first, im.first + im.count);
+        for (let i = im.first; i < im.first + im.count; i++) {
+          const ra = D.ra[i];
+          const dec = D.dec[i];
+          const pc = D.pc[i];
+          let g = grid.nearest(ra, dec, radiusDeg[klass[pc]], imageId);
+          let v: RegionView;
+          let row: number;
+          if (g >= 0) {
+            v = views[objSlot[g]];
+            if (v.data.images.has(imageId)) { totals.skipped++; continue; }
+            row = objRow[g];
+            totals.matched++;
+          } else {
+            const slot = slotOf.get(home[i])!;
+            v = views[slot];
+            if (v.data.images.has(imageId)) { totals.skipped++; continue; }
+            row = v.data.newObject();
+            v.refresh();
+            v.ra[row] = ra;
+            v.dec[row] = dec;
+            v.objId[row] = v.data.nextObj++;
+            v.catId[row] = v.data.region.index;
+            v.extId[row] = objectId(ra, dec);
+            g = grid.add(ra, dec);
+            if (g >= objSlot.length) {
+              const a = new Int32Array(objSlot.length * 2); a.set(objSlot); objSlot = a;
+              const b = new Int32Array(objRow.length * 2); b.set(objRow); objRow = b;
+            }
+            objSlot[g] = slot;
+            objRow[g] = row;
+            totals.newObjects++;
+          }
+          grid.lastImage[g] = imageId;
+          D.objId[i] = v.objId[row];
+          D.catId[i] = v.catId[row];
+          D.detId[i] = v.data.nextDet++;
+          D.aveRef[i] = row;
+          v.data.addMeasure(s, i);
+          n++;
+          // Mean position (Welford, errors of the mean in arcsec).
+          const np = v.npos[row];
+          if (np === 0) {
+            v.raErr[row] = (D.xe[i] / 100) * D.ps[i];
+            v.decErr[row] = (D.ye[i] / 100) * D.ps[i];
+            v.epoch[row] = D.t[i];
+          } else {
+            let dra = ra - v.ra[row];
+            if (dra > 180) dra -= 360; else if (dra < -180) dra += 360;
+            const ddec = dec - v.dec[row];
+            const cosd = Math.cos(v.dec[row] * Math.PI / 180);
+            const x = dra * cosd * 3600;
+            const y = ddec * 3600;
+            const m2x = np >= 2 ? v.raErr[row] * v.raErr[row] * np * (np - 1) : 0;
+            const m2y = np >= 2 ? v.decErr[row] * v.decErr[row] * np * (np - 1) : 0;
+            v.ra[row] = normRa(v.ra[row] + dra / (np + 1));
+            v.dec[row] += ddec / (np + 1);
+            v.raErr[row] = Math.sqrt((m2x + (x * x * np) / (np + 1)) / (np * (np + 1)));
+            v.decErr[row] = Math.sqrt((m2y + (y * y * np) / (np + 1)) / (np * (np + 1)));
+            v.epoch[row] = Math.round(v.epoch[row] + (D.t[i] - v.epoch[row]) / (np + 1));
+            grid.move(g, v.ra[row], v.dec[row]);
+          }
+          if (np < 65535) v.npos[row] = np + 1;
+          if (v.nmeas[row] < 65535) v.nmeas[row]++;
+          const qf = D.qf[i];
+          if (!(v.qf[row] >= qf)) v.qf[row] = qf;
+          if (!(v.qfp[row] >= D.qfp[i])) v.qfp[row] = D.qfp[i];
+          // Mean photometry in the measure's filter.
+          const f = secSlot[pc];
+          if (f < 0) continue;
+          const q = row * nsec + f;
+          const mc = D.mag[i] + D.cal[i];
+          if (klass[pc] === 1) {
+            if (Number.isFinite(mc)) v.stk[q] = mc;
+            v.fstk[q] = D.fpsf[i];
+            v.fstkErr[q] = D.fpsfErr[i];
+            if (v.nstk[q] < 32767) v.nstk[q]++;
+            if (v.nstkDet[q] < 32767) v.nstkDet[q]++;
+            continue;
+          }
+          if (Number.isFinite(mc)) {
+            let e = D.magErr[i];
+            if (!(e > 0.001)) e = e > 0 ? 0.001 : 0.1;
+            const w = 1 / (e * e);
+            const c = v.ncode[q];
+            if (c === 0) {
+              v.mag[q] = mc; v.magErr[q] = e; v.stdev[q] = 0; v.min[q] = mc; v.max[q] = mc; v.chi[q] = 0;
+            } else {
+              const mean = v.mag[q];
+              const W = 1 / (v.magErr[q] * v.magErr[q]);
+              const S = v.stdev[q] * v.stdev[q] * W;
+              const mean2 = mean + (w * (mc - mean)) / (W + w);
+              const S2 = S + w * (mc - mean) * (mc - mean2);
+              v.mag[q] = mean2;
+              v.magErr[q] = 1 / Math.sqrt(W + w);
+              v.stdev[q] = Math.sqrt(S2 / (W + w));
+              v.chi[q] = S2 / c;
+              if (mc < v.min[q]) v.min[q] = mc;
+              if (mc > v.max[q]) v.max[q] = mc;
+            }
+            if (c < 32767) { v.ncode[q] = c + 1; v.nused[q] = c + 1; }
+          }
+          const ap = D.ap[i] + D.cal[i];
+          if (Number.isFinite(ap)) {
+            const na = v.nap[q];
+            v.ap[q] = na === 0 ? ap : v.ap[q] + (ap - v.ap[q]) / (na + 1);
+            if (na < 32767) v.nap[q] = na + 1;
+          }
+          const kr = D.kron[i] + D.cal[i];
+          if (Number.isFinite(kr)) {
+            const nk = v.nkron[q];
+            v.kron[q] = nk === 0 ? kr : v.kron[q] + (kr - v.kron[q]) / (nk + 1);
+            if (nk < 32767) v.nkron[q] = nk + 1;
+          }
+          if (!(v.qfMax[q] >= qf)) v.qfMax[q] = qf;
+          if (!(v.qfpMax[q] >= D.qfp[i])) v.qfpMax[q] = D.qfp[i];
+        }
+      }
+      stored[k] = n;
+      totals.detections += n;
+    });
+    for (const v of views) {
+      if (!v.data.dirty) continue;
+      options.signal?.throwIfAborted();
+      await saveRegion(v.data, {
+        compress: db.compress,
+        ...(options.signal ? { signal: options.signal } : {}),
+        ...(options.afterRegionJournal ? { afterJournal: () => options.afterRegionJournal!(v.data.region) } : {}),
+      });
+      totals.regionsWritten++;
+    }
+  });
+  return stored;
+}

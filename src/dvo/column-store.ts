@@ -1,0 +1,154 @@
+// Growable column storage for one DVO table held in memory: one typed array per column,
+// with spare capacity so rows can be appended without a copy per row.
+import {
+  allocColumn, arrayTypeOf, elementsPerRow,
+  type ColumnBatch, type ColumnInfo, type ColumnValues, type NumericArray,
+} from '../table/index.ts';
+import { DvoError } from './errors.ts';
+
+// Any column's values indexed alike (typed arrays and string arrays), for generic copies.
+type Slots = Record<number, number | bigint | string>;
+
+/** A table's columns in memory, `length` rows used of `capacity`. */
+export class ColumnStore {
+  readonly columns: readonly ColumnInfo[];
+  length = 0;
+  private values: ColumnValues[];
+  private readonly index: Map<string, number>;
+  private readonly per: number[];
+  private cap: number;
+
+  constructor(columns: readonly ColumnInfo[], capacity = 16) {
+    this.columns = columns;
+    this.cap = Math.max(1, capacity);
+    this.per = columns.map((c) => elementsPerRow(c));
+    this.values = columns.map((c) => allocColumn(c, this.cap).values);
+    this.index = new Map(columns.map((c, i) => [c.name, i]));
+  }
+
+  /** Rows that fit without growing. */
+  get capacity(): number {
+    return this.cap;
+  }
+
+  /** The values of a column (the whole capacity; rows past `length` are spare). */
+  col<T extends ColumnValues = NumericArray>(name: string): T {
+    const i = this.index.get(name);
+    if (i === undefined) throw new DvoError('dvo_internal', `no column ${name} in this table`);
+    return this.values[i] as T;
+  }
+
+  /** Float64 column values (throws if the column is of another type). */
+  f64(name: string): Float64Array { return this.typed(name, Float64Array); }
+  /** Float32 column values. */
+  f32(name: string): Float32Array { return this.typed(name, Float32Array); }
+  /** Int32 column values. */
+  i32(name: string): Int32Array { return this.typed(name, Int32Array); }
+  /** Uint32 column values. */
+  u32(name: string): Uint32Array { return this.typed(name, Uint32Array); }
+  /** Int16 column values. */
+  i16(name: string): Int16Array { return this.typed(name, Int16Array); }
+  /** Uint16 column values. */
+  u16(name: string): Uint16Array { return this.typed(name, Uint16Array); }
+  /** Uint8 column values. */
+  u8(name: string): Uint8Array { return this.typed(name, Uint8Array); }
+  /** Uint64 column values. */
+  u64(name: string): BigUint64Array { return this.typed(name, BigUint64Array); }
+  /** String column values. */
+  str(name: string): string[] {
+    const v = this.col<ColumnValues>(name);
+    if (!Array.isArray(v)) throw new DvoError('dvo_internal', `column ${name} does not hold strings`);
+    return v;
+  }
+
+  private typed<T>(name: string, ctor: abstract new (...args: never[]) => T): T {
+    const v = this.col<ColumnValues>(name);
+    if (!(v instanceof ctor)) throw new DvoError('dvo_internal', `column ${name} is not a ${ctor.name}`);
+    return v as T;
+  }
+
+  /** Makes room for `rows` rows in all (keeps the values); column arrays may be replaced, so fetch them again after. */
+  reserve(rows: number): void {
+    if (rows <= this.cap) return;
+    let cap = this.cap;
+    while (cap < rows) cap *= 2;
+    this.values = this.values.map((v, i) => {
+      const info = this.columns[i];
+      const n = cap * this.per[i];
+      if (Array.isArray(v)) {
+        const out = new Array<string>(n).fill('');
+        for (let k = 0; k < v.length; k++) out[k] = v[k];
+        return out;
+      }
+      const Ctor = arrayTypeOf(info.type)!;
+      const out = new Ctor(n);
+      (out as Uint8Array).set(v as Uint8Array);
+      return out;
+    });
+    this.cap = cap;
+  }
+
+  /** Adds `n` zeroed rows at the end; returns the first new row. */
+  grow(n: number): number {
+    const first = this.length;
+    this.reserve(first + n);
+    this.length += n;
+    return first;
+  }
+
+  /** Appends the rows of a batch with the same columns. */
+  appendBatch(batch: ColumnBatch): void {
+    if (batch.columns.length !== this.columns.length) {
+      throw new DvoError('dvo_internal', `a batch of ${batch.columns.length} columns cannot go into a table of ${this.columns.length}`);
+    }
+    const first = this.grow(batch.rowCount);
+    batch.columns.forEach((data, i) => {
+      const dst = this.values[i];
+      const at = first * this.per[i];
+      if (Array.isArray(dst)) {
+        const src = data.values as string[];
+        for (let k = 0; k < src.length; k++) dst[at + k] = src[k];
+      } else {
+        (dst as Uint8Array).set(data.values as Uint8Array, at);
+      }
+    });
+  }
+
+  /** Copies row `from` of `src` (same columns) to row `to` of this store. */
+  copyRow(src: ColumnStore, from: number, to: number): void {
+    for (let i = 0; i < this.values.length; i++) {
+      const per = this.per[i];
+      const s = src.values[i];
+      const d = this.values[i];
+      for (let k = 0; k < per; k++) (d as unknown as Slots)[to * per + k] = (s as unknown as Slots)[from * per + k];
+    }
+  }
+
+  /** Appends the rows `rows` of `src` (same columns), in that order. */
+  appendRows(src: ColumnStore, rows: ArrayLike<number>, n = rows.length): void {
+    const first = this.grow(n);
+    for (let i = 0; i < this.values.length; i++) {
+      const per = this.per[i];
+      const s = src.values[i] as unknown as Slots;
+      const d = this.values[i] as unknown as Slots;
+      if (per === 1) {
+        for (let r = 0; r < n; r++) d[first + r] = s[rows[r]];
+      } else {
+        for (let r = 0; r < n; r++) {
+          for (let k = 0; k < per; k++) d[(first + r) * per + k] = s[rows[r] * per + k];
+        }
+      }
+    }
+  }
+
+  /** The rows in use as a batch (sharing memory with the store). */
+  toBatch(): ColumnBatch {
+    const n = this.length;
+    return {
+      rowCount: n,
+      columns: this.values.map((v, i) => ({
+        values: Array.isArray(v) ? v.slice(0, n * this.per[i]) : (v as NumericArray).subarray(0, n * this.per[i]),
+      })),
+    };
+  }
+}

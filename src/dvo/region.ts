@@ -1,0 +1,294 @@
+// A sky region loaded for an update: its Average and SecFilt tables in memory (growable
+// columns), and only the header and image index of its Measure table, whose rows stay on
+// disk and are streamed into the new file with the new measures appended (grouped by image,
+// so that each image's measures in a region are one run of rows, found through the index).
+import { access } from 'node:fs/promises';
+import { FitsFile, fitsTable, Header, writeCompressedFits, type CompressedHduInput } from '../fits/index.ts';
+import {
+  collectTable, memoryTable, type ColumnBatch, type ColumnInfo, type ReadOptions, type Table,
+} from '../table/index.ts';
+import { ColumnStore } from './column-store.ts';
+import { DvoError } from './errors.ts';
+import { AVERAGE_COLUMNS, EXTNAME, IMAGE_INDEX_COLUMNS, MEASURE_COLUMNS, SECFILT_COLUMNS } from './layouts.ts';
+import { commitRegion, regionPath, REGION_EXTENSIONS } from './region-files.ts';
+import type { SkyRegion } from './sky-table.ts';
+
+/** Header keywords of region files. */
+const KEY = { generation: 'DVOGEN', nextObj: 'NEXTOBJ', nextDet: 'NEXTDET', catId: 'CATID', nsec: 'NSECFILT' } as const;
+
+/** Measures waiting to be appended to a region: rows of some detection store. */
+interface Pending {
+  store: ColumnStore;
+  rows: Int32Array;
+  n: number;
+}
+
+/** A region held for an update (see the file comment). */
+export class RegionData {
+  readonly db: string;
+  readonly region: SkyRegion;
+  readonly nsec: number;
+  readonly averages: ColumnStore;
+  readonly secfilt: ColumnStore;
+  /** The image index of the Measure table on disk. */
+  readonly index: ColumnStore;
+  /** IMAGE_IDs that already have measures in this region. */
+  readonly images: Set<number>;
+  generation: number;
+  nextObj: number;
+  nextDet: number;
+  /** Measure rows on disk. */
+  measureRows: number;
+  /** Objects as loaded (those past it are new). */
+  readonly loadedObjects: number;
+  private readonly pending: Pending[] = [];
+  private changed = false;
+
+  constructor(db: string, region: SkyRegion, nsec: number, fields: {
+    averages: ColumnStore; secfilt: ColumnStore; index: ColumnStore; generation: number; nextObj: number; nextDet: number; measureRows: number;
+  }) {
+    this.db = db;
+    this.region = region;
+    this.nsec = nsec;
+    this.averages = fields.averages;
+    this.secfilt = fields.secfilt;
+    this.index = fields.index;
+    this.generation = fields.generation;
+    this.nextObj = fields.nextObj;
+    this.nextDet = fields.nextDet;
+    this.measureRows = fields.measureRows;
+    this.loadedObjects = fields.averages.length;
+    const ids = fields.index.u32('IMAGE_ID');
+    this.images = new Set(Array.from(ids.subarray(0, fields.index.length)));
+  }
+
+  /** Objects in the region now. */
+  get objects(): number {
+    return this.averages.length;
+  }
+
+  /** True once something was added. */
+  get dirty(): boolean {
+    return this.changed;
+  }
+
+  /** Adds an object (rows in Average and SecFilt, missing values as NaN); returns its row. */
+  newObject(): number {
+    const row = this.averages.grow(1);
+    this.secfilt.grow(this.nsec);
+    for (const info of AVERAGE_COLUMNS) {
+      if (info.type === 'float32' || info.type === 'float64') (this.averages.col(info.name) as Float32Array)[row] = NaN;
+    }
+    for (const name of ['OFF_MEASURE', 'OFF_MISSING', 'OFF_LENSING', 'OFF_LENSOBJ', 'OFF_STARPAR', 'OFF_GALPHOT']) this.averages.i32(name)[row] = -1;
+    this.averages.i16('PROJECTION_ID')[row] = -1;
+    for (const info of SECFILT_COLUMNS) {
+      if (info.type === 'float32') this.secfilt.f32(info.name).fill(NaN, row * this.nsec, (row + 1) * this.nsec);
+    }
+    for (const name of ['STACK_PRIMARY_OFF', 'STACK_BEST_OFF']) this.secfilt.i32(name).fill(-1, row * this.nsec, (row + 1) * this.nsec);
+    this.changed = true;
+    return row;
+  }
+
+  /** Queues row `row` of `store` (Measure columns, IDs filled in) to be appended. */
+  addMeasure(store: ColumnStore, row: number): void {
+    let p = this.pending.find((x) => x.store === store);
+    if (!p) {
+      p = { store, rows: new Int32Array(64), n: 0 };
+      this.pending.push(p);
+    }
+    if (p.n === p.rows.length) {
+      const bigger = new Int32Array(p.rows.length * 2);
+      bigger.set(p.rows);
+      p.rows = bigger;
+    }
+    p.rows[p.n++] = row;
+    this.changed = true;
+  }
+
+  /** Measures queued so far. */
+  get queued(): number {
+    return this.pending.reduce((n, p) => n + p.n, 0);
+  }
+
+  /** Marks the region changed (averages updated in place). */
+  touch(): void {
+    this.changed = true;
+  }
+
+  /**
+   * The queued measures as one store, grouped by IMAGE_ID (in order of first appearance,
+   * rows of an image in queue order), with the runs for the image index.
+   */
+  takeNewMeasures(): { store: ColumnStore; runs: { image: number; first: number; count: number }[] } {
+    const out = new ColumnStore(MEASURE_COLUMNS, Math.max(1, this.queued));
+    const runs: { image: number; first: number; count: number }[] = [];
+    for (const p of this.pending) {
+      const ids = p.store.u32('IMAGE_ID');
+      const order = new Map<number, number[]>();
+      for (let k = 0; k < p.n; k++) {
+        const id = ids[p.rows[k]];
+        let list = order.get(id);
+        if (!list) order.set(id, list = []);
+        list.push(p.rows[k]);
+      }
+      for (const [image, rows] of order) {
+        const prev = runs.at(-1);
+        const first = this.measureRows + out.length;
+        out.appendRows(p.store, rows);
+        if (prev && prev.image === image && prev.first + prev.count === first) prev.count += rows.length;
+        else runs.push({ image, first, count: rows.length });
+      }
+    }
+    this.pending.length = 0;
+    return { store: out, runs };
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(() => true, () => false);
+}
+
+function checkColumns(path: string, found: readonly ColumnInfo[], wanted: readonly ColumnInfo[]): void {
+  const names = found.map((c) => c.name);
+  const missing = wanted.filter((c) => !names.includes(c.name)).map((c) => c.name);
+  if (missing.length) {
+    throw new DvoError('dvo_damaged', `${path}: not a PS1_V5 DVO table; columns ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? '...' : ''} are missing`);
+  }
+}
+
+async function readStore(file: FitsFile, extname: string, columns: readonly ColumnInfo[]): Promise<ColumnStore> {
+  const table = fitsTable(file, extname);
+  checkColumns(file.name, table.columns, columns);
+  const store = new ColumnStore(columns, Math.max(16, table.rowCount ?? 0));
+  for await (const b of table.batches({ columns: columns.map((c) => c.name) })) store.appendBatch(b);
+  return store;
+}
+
+function headerInt(h: Header, key: string, path: string, fallback?: number): number {
+  const v = h.get(key);
+  if (v === undefined && fallback !== undefined) return fallback;
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw new DvoError('dvo_damaged', `${path}: primary header keyword ${key} is ${String(v)}; expected an integer`);
+  return v;
+}
+
+/** Loads a region for an update (hold its exclusive lock, recovered first). */
+export async function loadRegion(db: string, region: SkyRegion, nsec: number): Promise<RegionData> {
+  const paths = Object.fromEntries(REGION_EXTENSIONS.map((e) => [e, regionPath(db, region, e)])) as Record<(typeof REGION_EXTENSIONS)[number], string>;
+  const present = await Promise.all(REGION_EXTENSIONS.map((e) => exists(paths[e])));
+  if (!present.some(Boolean)) {
+    return new RegionData(db, region, nsec, {
+      averages: new ColumnStore(AVERAGE_COLUMNS), secfilt: new ColumnStore(SECFILT_COLUMNS), index: new ColumnStore(IMAGE_INDEX_COLUMNS),
+      generation: 0, nextObj: 1, nextDet: 1, measureRows: 0,
+    });
+  }
+  if (!present.every(Boolean)) {
+    const missing = REGION_EXTENSIONS.filter((_, i) => !present[i]).map((e) => paths[e]);
+    throw new DvoError('dvo_damaged', `region ${region.name}: ${missing.join(', ')} missing while the other files exist; restore them from a backup or run ipp dvo verify`);
+  }
+  const cpt = await FitsFile.open(paths.cpt);
+  const cps = await FitsFile.open(paths.cps).catch(async (e) => { await cpt.close(); throw e; });
+  const cpm = await FitsFile.open(paths.cpm).catch(async (e) => { await cpt.close(); await cps.close(); throw e; });
+  try {
+    const gens = [cpt, cps, cpm].map((f) => headerInt(f.hdus[0].header, KEY.generation, f.name));
+    if (gens.some((g) => g !== gens[0])) {
+      throw new DvoError('dvo_damaged', `region ${region.name}: its files are of different generations (${gens.join(', ')}); run ipp dvo verify`);
+    }
+    const fileNsec = headerInt(cps.hdus[0].header, KEY.nsec, cps.name);
+    if (fileNsec !== nsec) throw new DvoError('dvo_damaged', `${cps.name}: NSECFILT = ${fileNsec} but the database has ${nsec} filters`);
+    const averages = await readStore(cpt, EXTNAME.average, AVERAGE_COLUMNS);
+    const secfilt = await readStore(cps, EXTNAME.secfilt, SECFILT_COLUMNS);
+    if (secfilt.length !== averages.length * nsec) {
+      throw new DvoError('dvo_damaged', `${cps.name}: ${secfilt.length} rows for ${averages.length} objects × ${nsec} filters`);
+    }
+    const index = await readStore(cpm, EXTNAME.imageIndex, IMAGE_INDEX_COLUMNS);
+    const measureRows = cpm.hdu(EXTNAME.measure).rows ?? 0;
+    return new RegionData(db, region, nsec, {
+      averages, secfilt, index, generation: gens[0],
+      nextObj: headerInt(cpt.hdus[0].header, KEY.nextObj, cpt.name),
+      nextDet: headerInt(cpm.hdus[0].header, KEY.nextDet, cpm.name),
+      measureRows,
+    });
+  } finally {
+    await Promise.all([cpt.close(), cps.close(), cpm.close()]);
+  }
+}
+
+/** A table of several tables with the same columns, one after the other. */
+function chainTables(columns: readonly ColumnInfo[], parts: readonly Table[], name: string): Table {
+  const rowCount = parts.reduce((n, t) => n + (t.rowCount ?? 0), 0);
+  return {
+    name, columns, rowCount,
+    async *batches(options: ReadOptions = {}): AsyncIterable<ColumnBatch> {
+      for (const t of parts) yield* t.batches(options);
+    },
+  };
+}
+
+/** Options of {@link saveRegion}. */
+export interface SaveRegionOptions {
+  /** Tile-compress the tables (GZIP_2 floats, GZIP_1 strings, RICE_1 integers). */
+  readonly compress?: boolean;
+  readonly signal?: AbortSignal;
+  /** Test hook: runs after the journal is written, before the renames. */
+  readonly afterJournal?: () => Promise<void>;
+}
+
+/** Writes a region's new generation (new files, journal, renames). */
+export async function saveRegion(data: RegionData, options: SaveRegionOptions = {}): Promise<void> {
+  const { db, region } = data;
+  const gen = data.generation + 1;
+  const { store: added, runs } = data.takeNewMeasures();
+  // OFF_MEASURE: the row of each new object's first measure.
+  const off = data.averages.i32('OFF_MEASURE');
+  const aveRef = added.u32('AVE_REF');
+  for (let k = 0; k < added.length; k++) {
+    const o = aveRef[k];
+    if (off[o] < 0) off[o] = data.measureRows + k;
+  }
+  const common = new Header()
+    .set(KEY.generation, gen, 'update generation of this region')
+    .set(KEY.catId, region.index, 'SkyTable index of this region')
+    .set('REGION', region.name, 'region name')
+    .set('DVOFMT', 'PS1_V5', 'DVO table layout');
+  const compress = options.compress ? {} : false as const;
+  const write = (ext: 'cpt' | 'cps' | 'cpm', header: Header, hdus: CompressedHduInput[]) =>
+    writeCompressedFits(`${regionPath(db, region, ext)}.new`, hdus, { primaryHeader: header, ...(options.signal ? { signal: options.signal } : {}) });
+  await write('cpt', common.clone().set(KEY.nextObj, data.nextObj, 'next OBJ_ID in this region').set('NOBJ', data.objects, 'objects'),
+    [{ table: memoryTable(AVERAGE_COLUMNS, [data.averages.toBatch()], { name: EXTNAME.average }), compress }]);
+  await write('cps', common.clone().set(KEY.nsec, data.nsec, 'filters (SEC photcodes) per object'),
+    [{ table: memoryTable(SECFILT_COLUMNS, [data.secfilt.toBatch()], { name: EXTNAME.secfilt }), compress }]);
+  // The old measures are streamed from the current file into the new one.
+  const cpmPath = regionPath(db, region, 'cpm');
+  const old = data.measureRows > 0 ? await FitsFile.open(cpmPath) : undefined;
+  try {
+    const parts: Table[] = [];
+    if (old) parts.push(fitsTable(old, EXTNAME.measure));
+    parts.push(memoryTable(MEASURE_COLUMNS, [added.toBatch()]));
+    const index = data.index;
+    const first = index.length;
+    index.grow(runs.length);
+    const [ids, firsts, counts] = [index.u32('IMAGE_ID'), index.i32('FIRST'), index.i32('COUNT')];
+    runs.forEach((r, k) => {
+      ids[first + k] = r.image;
+      firsts[first + k] = r.first;
+      counts[first + k] = r.count;
+      data.images.add(r.image);
+    });
+    const total = data.measureRows + added.length;
+    await write('cpm', common.clone().set(KEY.nextDet, data.nextDet, 'next DET_ID in this region').set('NMEAS', total, 'measures')
+      .set('SORTED', false, 'measures are in ingest order, grouped by image (AVE_REF links objects)'), [
+      { table: chainTables(MEASURE_COLUMNS, parts, EXTNAME.measure), compress },
+      { table: memoryTable(IMAGE_INDEX_COLUMNS, [index.toBatch()], { name: EXTNAME.imageIndex }), compress: false },
+    ]);
+    data.measureRows = total;
+  } finally {
+    await old?.close();
+  }
+  await commitRegion(db, region, REGION_EXTENSIONS, options.afterJournal ? { afterJournal: options.afterJournal } : {});
+  data.generation = gen;
+}
+
+/** Reads a region's image index without loading the rest (for look-ups by image). */
+export async function readImageIndex(cpm: FitsFile): Promise<ColumnBatch> {
+  return collectTable(fitsTable(cpm, EXTNAME.imageIndex));
+}
