@@ -6,6 +6,7 @@ import { fitsInfo } from './commands/fits-info.ts';
 import { fitsVerify } from './commands/fits-verify.ts';
 import { demo } from './commands/demo.ts';
 import { gpc1Group } from './commands/gpc1.ts';
+import { datastoreGroup } from './commands/datastore.ts';
 
 /** `ipp fits ...`: the table tools. */
 const fitsGroup: CommandGroup = {
@@ -18,5 +19,5 @@ const fitsGroup: CommandGroup = {
 export const rootGroup: CommandGroup = {
   name: 'ipp',
   summary: 'the survey data system: pipeline catalogues to the science archive',
-  commands: [demo, fitsGroup, gpc1Group],
+  commands: [demo, fitsGroup, gpc1Group, datastoreGroup],
 };
