@@ -25,7 +25,7 @@ import { withLocks, type LockOptions } from './lock.ts';
 import { MatchGrid } from './match-grid.ts';
 import { defaultPhotcodes, PhotcodeTable, type MatchClass } from './photcodes.ts';
 import { loadRegion, saveRegion, type RegionData } from './region.ts';
-import { recoverRegion } from './region-files.ts';
+import { recoverRegion, type CommitHooks } from './region-files.ts';
 import { DensityGrid, normRa, type SkyRegion } from './sky-table.ts';
 
 /** Default match radii by photcode class, arcseconds. */
@@ -44,8 +44,8 @@ export interface AddstarOptions {
   readonly maxGroupDetections?: number;
   /** Called as each catalogue is settled. */
   readonly onFile?: (result: FileResult) => void;
-  /** Test hook: runs when a region's journal is written, before its renames. */
-  readonly afterRegionJournal?: (region: SkyRegion) => Promise<void>;
+  /** Test hooks: points in a region's update where a test stops the process. */
+  readonly regionHooks?: (region: SkyRegion) => CommitHooks;
 }
 
 /** What became of one catalogue. */
@@ -455,7 +455,7 @@ async function ingestDetections(db: DvoDatabase, claims: readonly Claim[], optio
       await saveRegion(v.data, {
         compress: db.compress,
         ...(options.signal ? { signal: options.signal } : {}),
-        ...(options.afterRegionJournal ? { afterJournal: () => options.afterRegionJournal!(v.data.region) } : {}),
+        ...(options.regionHooks ? { hooks: options.regionHooks(v.data.region) } : {}),
       });
       totals.regionsWritten++;
     }

@@ -69,11 +69,18 @@ export async function recoverRegion(db: string, region: Pick<SkyRegion, 'name'>)
   return cleaned ? 'cleaned' : 'none';
 }
 
+/** Test hooks of {@link commitRegion}: points where a test stops the process. */
+export interface CommitHooks {
+  readonly beforeJournal?: () => Promise<void>;
+  readonly afterJournal?: () => Promise<void>;
+}
+
 /**
  * Commits new files of a region: each `<name>.<ext>.new` must already be complete. Writes the
  * journal, renames the new files into place, removes the journal.
  */
-export async function commitRegion(db: string, region: Pick<SkyRegion, 'name'>, exts: readonly RegionExtension[], hooks: { afterJournal?: () => Promise<void> } = {}): Promise<void> {
+export async function commitRegion(db: string, region: Pick<SkyRegion, 'name'>, exts: readonly RegionExtension[], hooks: CommitHooks = {}): Promise<void> {
+  await hooks.beforeJournal?.();
   const journal = commitPath(db, region);
   const tmp = `${journal}.${randomUUID().slice(0, 8)}.tmp`;
   await writeFile(tmp, JSON.stringify({ files: exts, time: new Date().toISOString(), pid: process.pid }));

@@ -10,7 +10,7 @@ import {
 import { ColumnStore } from './column-store.ts';
 import { DvoError } from './errors.ts';
 import { AVERAGE_COLUMNS, EXTNAME, IMAGE_INDEX_COLUMNS, MEASURE_COLUMNS, SECFILT_COLUMNS } from './layouts.ts';
-import { commitRegion, regionPath, REGION_EXTENSIONS } from './region-files.ts';
+import { commitRegion, regionPath, REGION_EXTENSIONS, type CommitHooks } from './region-files.ts';
 import type { SkyRegion } from './sky-table.ts';
 
 /** Header keywords of region files. */
@@ -229,8 +229,8 @@ export interface SaveRegionOptions {
   /** Tile-compress the tables (GZIP_2 floats, GZIP_1 strings, RICE_1 integers). */
   readonly compress?: boolean;
   readonly signal?: AbortSignal;
-  /** Test hook: runs after the journal is written, before the renames. */
-  readonly afterJournal?: () => Promise<void>;
+  /** Test hooks: run when the new files are written, before and after the journal. */
+  readonly hooks?: CommitHooks;
 }
 
 /** Writes a region's new generation (new files, journal, renames). */
@@ -284,7 +284,7 @@ export async function saveRegion(data: RegionData, options: SaveRegionOptions = 
   } finally {
     await old?.close();
   }
-  await commitRegion(db, region, REGION_EXTENSIONS, options.afterJournal ? { afterJournal: options.afterJournal } : {});
+  await commitRegion(db, region, REGION_EXTENSIONS, options.hooks ?? {});
   data.generation = gen;
 }
 

@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { withTempDir } from '../common/index.ts';
+import { addstar } from './addstar.ts';
+import { grabImage } from './grab.ts';
+import { acquireLocks, lockDir } from './lock.ts';
+import { makeStars, writeSmf } from './test-support.ts';
+import { verifyDvo } from './verify.ts';
+
+const NODE = process.execPath;
+const WORKER = new URL('./addstar-worker.fixture.ts', import.meta.url).pathname;
+
+function child(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(NODE, [WORKER, ...args], { env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => { stdout += d; });
+    p.stderr.on('data', (d) => { stderr += d; });
+    p.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+test('two addstar processes on different images of the same sky at once', async () => {
+  await withTempDir(async (dir) => {
+    const stars = makeStars(1200, { ra: 200, dec: 10, size: 0.4 }, 21, 3);
+    const files: string[] = [];
+    for (let e = 1; e <= 4; e++) {
+      files.push(join(dir, `e${e}.smf`));
+      await writeSmf(files[e - 1], stars, { expId: e });
+    }
+    const db = join(dir, 'db');
+    const [a, b] = await Promise.all([child(['addstar', db, files[0], files[2]]), child(['addstar', db, files[1], files[3]])]);
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(b.code, 0, b.stderr);
+    const report = await verifyDvo(db);
+    assert.deepEqual(report.faults, []);
+    assert.equal(report.objects, 1200);
+    assert.equal(report.measures, 4800);
+    assert.equal(report.images, 8);
+    assert.deepEqual(await readdir(lockDir(db)), []);
+  });
+});
+
+test('a process killed mid-update leaves every region readable; running addstar again completes it', async () => {
+  await withTempDir(async (dir) => {
+    const stars = makeStars(900, { ra: 30, dec: -20, size: 0.4 }, 31, 3);
+    const files = [join(dir, 'a.smf'), join(dir, 'b.smf'), join(dir, 'c.smf')];
+    for (let e = 0; e < 3; e++) await writeSmf(files[e], stars, { expId: e + 1 });
+    const db = join(dir, 'db');
+    const first = await child(['addstar', db, files[0]]);
+    assert.equal(first.code, 0, first.stderr);
+    for (const when of ['before', 'after']) {
+      const file = when === 'before' ? files[1] : files[2];
+      const killed = await child(['addstar', db, file], { DVO_KILL: when, DVO_KILL_REGION: '2' });
+      assert.equal(killed.signal, 'SIGKILL');
+      // Readable and consistent now: the half-done update shows as faults, not damage.
+      const report = await verifyDvo(db);
+      const codes = new Set(report.faults.map((f) => f.code));
+      assert.ok(codes.has('image_pending'), JSON.stringify(report.faults));
+      assert.ok([...codes].every((c) => ['image_pending', 'interrupted_update', 'image_count_mismatch'].includes(c)), JSON.stringify(report.faults));
+      const g = await grabImage(db, 133);
+      assert.equal(g.rows.rowCount, g.rows.columns[0].values.length);
+      // Again: finishes the ingest, with each detection stored once.
+      const again = await child(['addstar', db, file]);
+      assert.equal(again.code, 0, again.stderr);
+      const done = await verifyDvo(db);
+      assert.deepEqual(done.faults, []);
+    }
+    const final = await verifyDvo(db);
+    assert.equal(final.measures, 2700);
+    assert.equal(final.objects, 900);
+  });
+});
+
+test('a lock held by a process that died is broken with a warning', async () => {
+  await withTempDir(async (dir) => {
+    const stars = makeStars(200, { ra: 100, dec: 40, size: 0.2 }, 41, 3);
+    const file = join(dir, 'a.smf');
+    await writeSmf(file, stars, { expId: 1 });
+    const db = join(dir, 'db');
+    const dead = await child(['lock', db, 'Images', 'create']);
+    assert.equal(dead.signal, 'SIGKILL');
+    assert.match(dead.stdout, /locked/);
+    const warnings: string[] = [];
+    const r = await addstar(db, [file], { create: { floorDensity: 1 }, log: { warn: (m) => warnings.push(m), info: () => {} }, lockTimeoutMs: 5000 });
+    assert.equal(r.files[0].status, 'ingested');
+    assert.ok(warnings.some((w) => /broke lock .*Images.*no longer running/.test(w)), warnings.join('\n'));
+    // A live holder is waited for, then reported with what to do.
+    const held = await acquireLocks(db, ['Images'], 'exclusive');
+    try {
+      await assert.rejects(addstar(db, [file], { lockTimeoutMs: 300 }), (e: Error & { code?: string }) => e.code === 'dvo_locked' && /remove the lock file/.test(e.message));
+    } finally {
+      await held.release();
+    }
+  });
+});
