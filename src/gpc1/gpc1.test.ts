@@ -56,6 +56,17 @@ for (const engine of testEngines()) {
       }
     })));
 
+    it('keeps exposure IDs given before registration, and numbers later ones after them', () => engine.withUrl((url) => withGpc1(url, async (db) => {
+      const [given] = await registerExposures(db, [{ ...exposure('o5001g0001o', ['XY01']), exp_id: 5000 }]);
+      assert.equal(given, 5000);
+      const [next] = await registerExposures(db, [exposure('o5001g0002o', ['XY01'])]);
+      assert.ok(next! > 5000, `an assigned ID after a given one (${next})`);
+      await assert.rejects(registerExposures(db, [{ ...exposure('o5001g0003o', ['XY01']), exp_id: 5000 }]),
+        (e: unknown) => e instanceof Gpc1Error && e.code === 'gpc1_duplicate_exposure');
+      await assert.rejects(registerExposures(db, [{ ...exposure('o5001g0004o', ['XY01']), exp_id: -3 }]),
+        (e: unknown) => e instanceof Gpc1Error && e.code === 'gpc1_bad_input' && e.message.includes('exp_id'));
+    })));
+
     it('runs an exposure through chip → camera → fake → warp: faults, revert, quality, end_stage', () => engine.withUrl((url) => withGpc1(url, async (db) => {
       const chips = ['XY01', 'XY02', 'XY03'];
       const [a, b] = await registerExposures(db, [

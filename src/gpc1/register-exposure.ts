@@ -26,6 +26,11 @@ export interface ImfileSpec {
 
 /** An exposure with its metadata and its chips, as registered in rawExp/rawImfile. */
 export interface ExposureSpec {
+  /**
+   * An exposure ID assigned before registration (a simulated survey names its exposures, and
+   * the smf files carry IMAGEID = 100 × exp_id + chip); by default the database assigns one.
+   */
+  readonly exp_id?: number;
   readonly exp_name: string;
   readonly camera: string;
   readonly telescope: string;
@@ -81,7 +86,7 @@ const IMFILE_COLUMNS: Readonly<Record<string, ColumnKind>> = {
   burntool_state: 'int', quality: 'int',
 };
 const IMFILE_ENTRIES = Object.entries(IMFILE_COLUMNS);
-const EXP_KEYS = new Set(['exp_name', 'camera', 'telescope', 'label', 'imfiles', ...Object.keys(EXP_COLUMNS)]);
+const EXP_KEYS = new Set(['exp_id', 'exp_name', 'camera', 'telescope', 'label', 'imfiles', ...Object.keys(EXP_COLUMNS)]);
 const IMFILE_KEYS = new Set(['class_id', 'ignored', ...Object.keys(IMFILE_COLUMNS)]);
 
 /** Registers one exposure and its chips; returns its exp_id. */
@@ -114,12 +119,22 @@ export async function registerExposures(db: Database, exposures: readonly Exposu
             `exposure ${clash.slice(0, 5).join(', ')}${clash.length > 5 ? ` and ${clash.length - 5} more` : ''} is already registered; a raw exposure is registered only once`);
         }
       }
+      const newExpColumns = ['tmp_exp_name', 'tmp_camera', 'tmp_telescope', 'state', 'workdir', 'reduction', 'dvodb', 'tess_id', 'end_stage', 'label', 'registered'];
+      const newExpRow = (e: CheckedExposure): SqlValue[] => [e.exp_name, e.camera, e.telescope, 'full', e.values.workdir ?? null,
+        e.values.reduction ?? null, e.values.dvodb ?? null, e.values.tess_id ?? null, e.values.end_stage ?? null, e.label, time];
+      const given = checked.filter((e) => e.exp_id !== null);
+      const idOf = new Map(given.map((e) => [e.id, e.exp_id!]));
+      if (given.length > 0) {
+        await insertRows(tx, 'newExp', ['exp_id', ...newExpColumns], given.map((e) => [e.exp_id, ...newExpRow(e)]));
+        // An identity sequence does not see IDs given explicitly: move it past them.
+        if (tx.dialect.engine === 'postgres') {
+          await tx.get("SELECT setval(pg_get_serial_sequence('newexp', 'exp_id'), (SELECT MAX(exp_id) FROM newExp))");
+        }
+      }
       const made = await insertRows<{ exp_id: number; tmp_exp_name: string; tmp_camera: string; tmp_telescope: string }>(tx, 'newExp',
-        ['tmp_exp_name', 'tmp_camera', 'tmp_telescope', 'state', 'workdir', 'reduction', 'dvodb', 'tess_id', 'end_stage', 'label', 'registered'],
-        checked.map((e) => [e.exp_name, e.camera, e.telescope, 'full', e.values.workdir ?? null, e.values.reduction ?? null,
-          e.values.dvodb ?? null, e.values.tess_id ?? null, e.values.end_stage ?? null, e.label, time]),
+        newExpColumns, checked.filter((e) => e.exp_id === null).map(newExpRow),
         { returning: ['exp_id', 'tmp_exp_name', 'tmp_camera', 'tmp_telescope'] });
-      const idOf = new Map(made.map((r) => [`${r.tmp_exp_name} (${r.tmp_camera}, ${r.tmp_telescope})`, Number(r.exp_id)]));
+      for (const r of made) idOf.set(`${r.tmp_exp_name} (${r.tmp_camera}, ${r.tmp_telescope})`, Number(r.exp_id));
       const ids = checked.map((e) => idOf.get(e.id)!);
       const expColumns = Object.keys(EXP_COLUMNS);
       await insertRows(tx, 'rawExp', ['exp_id', 'exp_name', 'camera', 'telescope', 'state', 'fault', 'registered', ...expColumns],
@@ -141,6 +156,7 @@ export async function registerExposures(db: Database, exposures: readonly Exposu
 
 interface CheckedExposure {
   id: string;
+  exp_id: number | null;
   exp_name: string;
   camera: string;
   telescope: string;
@@ -186,5 +202,10 @@ function checkExposure(e: ExposureSpec, index: number): CheckedExposure {
     for (const [column, kind] of IMFILE_ENTRIES) fv[column] = checkValue(kind, f[column as keyof ImfileSpec], () => `${where}, chip ${class_id}: ${column}`);
     return { class_id, ignored: f.ignored ? 1 : 0, values: fv };
   });
-  return { id: identity({ exp_name, camera, telescope }), exp_name, camera, telescope, label, values, imfiles };
+  let exp_id: number | null = null;
+  if (e.exp_id !== undefined) {
+    if (!Number.isSafeInteger(e.exp_id) || e.exp_id <= 0) throw new Gpc1Error('gpc1_bad_input', `${where}: exp_id must be a positive whole number, not ${JSON.stringify(e.exp_id)}`);
+    exp_id = e.exp_id;
+  }
+  return { id: identity({ exp_name, camera, telescope }), exp_id, exp_name, camera, telescope, label, values, imfiles };
 }
