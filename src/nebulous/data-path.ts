@@ -1,0 +1,163 @@
+// The data path: copying a file into a new instance so that a crash leaves either nothing or a
+// temporary file fsck recognises, never a half-written file under an instance's name.
+import { createHash } from 'node:crypto';
+import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { NebError } from './errors.ts';
+
+/** The suffix of a copy in progress; fsck removes such files when no copy is running. */
+export const PART_SUFFIX = '.part';
+
+const CHUNK = 4 << 20;
+
+/** Size and SHA-256 (hex) of a file's content. */
+export interface Digest {
+  readonly size: number;
+  readonly checksum: string;
+}
+
+/** Options of {@link copyVerified}. */
+export interface CopyOptions {
+  /** The checksum the source must have (the object's recorded one); a mismatch aborts the copy. */
+  readonly expect?: string | null;
+  /** Flush the copy to disk before it is renamed into place (default true). */
+  readonly sync?: boolean;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Copies `source` to `dest` through `dest.part`: reads and hashes the source, writes the
+ * temporary file (created exclusively), checks the checksum against `expect`, flushes it, and
+ * renames it into place. On any failure the temporary file is removed and nothing is at `dest`.
+ */
+export async function copyVerified(source: string, dest: string, options: CopyOptions = {}): Promise<Digest> {
+  const part = dest + PART_SUFFIX;
+  let input: FileHandle;
+  try {
+    input = await open(source, 'r');
+  } catch (cause) {
+    throw new NebError('neb_source_missing', `cannot read ${source}: ${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}`, { cause });
+  }
+  let output: FileHandle | undefined;
+  try {
+    await ensureDirectory(dirname(dest));
+    output = await openExclusive(part);
+    const digest = await pump(input, output, source, part, options.signal);
+    if (options.expect && options.expect !== digest.checksum) {
+      throw new NebError('neb_checksum_mismatch', `${source} has SHA-256 ${digest.checksum} but the object's recorded checksum is ${options.expect}: this copy is damaged`);
+    }
+    if (options.sync ?? true) await output.datasync();
+    await output.close();
+    output = undefined;
+    await rename(part, dest).catch((cause: unknown) => { throw ioError(cause, `cannot rename ${part} to ${dest}`); });
+    return digest;
+  } catch (error) {
+    await output?.close().catch(() => undefined);
+    await rm(part, { force: true }).catch(() => undefined);
+    throw error;
+  } finally {
+    await input.close().catch(() => undefined);
+  }
+}
+
+async function pump(input: FileHandle, output: FileHandle, source: string, part: string, signal?: AbortSignal): Promise<Digest> {
+  const hash = createHash('sha256');
+  const buffers = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
+  let size = 0;
+  let current = 0;
+  const read = (b: Buffer) => input.read(b, 0, CHUNK, null).catch((cause: unknown) => { throw ioError(cause, `cannot read ${source}`); });
+  let pending = read(buffers[current]);
+  // Reading the next chunk overlaps writing this one.
+  for (;;) {
+    const { bytesRead } = await pending;
+    if (bytesRead === 0) break;
+    signal?.throwIfAborted();
+    const chunk = buffers[current].subarray(0, bytesRead);
+    hash.update(chunk);
+    size += bytesRead;
+    const written = writeAll(output, chunk).catch((cause: unknown) => { throw ioError(cause, `cannot write ${part}`); });
+    current ^= 1;
+    pending = read(buffers[current]);
+    try {
+      await written;
+    } catch (error) {
+      await pending.catch(() => undefined);
+      throw error;
+    }
+  }
+  return { size, checksum: hash.digest('hex') };
+}
+
+async function writeAll(output: FileHandle, chunk: Buffer): Promise<void> {
+  let offset = 0;
+  while (offset < chunk.length) {
+    const { bytesWritten } = await output.write(chunk, offset, chunk.length - offset, null);
+    offset += bytesWritten;
+  }
+}
+
+/** Size and SHA-256 of a file, read in large chunks. */
+export async function digestFile(path: string): Promise<Digest> {
+  const handle = await open(path, 'r');
+  try {
+    const hash = createHash('sha256');
+    const buffer = Buffer.allocUnsafe(CHUNK);
+    let size = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, 0, CHUNK, null);
+      if (bytesRead === 0) break;
+      hash.update(buffer.subarray(0, bytesRead));
+      size += bytesRead;
+    }
+    return { size, checksum: hash.digest('hex') };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Creates an empty file that must not exist yet (the file a client will write). */
+export async function createEmptyFile(path: string): Promise<void> {
+  await ensureDirectory(dirname(path));
+  const handle = await openExclusive(path);
+  await handle.close();
+}
+
+async function openExclusive(path: string): Promise<FileHandle> {
+  try {
+    return await open(path, 'wx', 0o664);
+  } catch (cause) {
+    throw ioError(cause, `cannot create ${path}`);
+  }
+}
+
+const made = new Set<string>();
+
+/** Creates a directory (and its parents) once per process; the hash directories are reused often. */
+export async function ensureDirectory(path: string): Promise<void> {
+  if (made.has(path)) return;
+  try {
+    await mkdir(path, { recursive: true, mode: 0o775 });
+  } catch (cause) {
+    throw ioError(cause, `cannot create directory ${path}`);
+  }
+  if (made.size > 200_000) made.clear();
+  made.add(path);
+}
+
+/** Removes a file, ignoring one that is already gone; other failures are returned, not thrown. */
+export async function removeFile(path: string): Promise<Error | undefined> {
+  try {
+    await rm(path, { force: true });
+    return undefined;
+  } catch (error) {
+    return error as Error;
+  }
+}
+
+/** A file-system failure as a Nebulous error: a full disk is `neb_volume_full`, the rest `neb_io`. */
+export function ioError(cause: unknown, what: string): NebError {
+  if (cause instanceof NebError) return cause;
+  const code = (cause as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return new NebError('neb_volume_full', `${what}: the disk is full`, { cause });
+  return new NebError('neb_io', `${what}: ${code ?? (cause as Error).message}`, { cause });
+}
