@@ -43,7 +43,7 @@ export class DensityGrid {
   /** Objects per cell, index `(band * 2 + half) * bins + raBin`. */
   readonly counts: Float64Array;
 
-  constructor(raStep = 0.25) {
+  constructor(raStep = 0.05) {
     if (!(raStep > 0) || !Number.isInteger(360 / raStep)) {
       throw new DvoError('dvo_bad_option', `RA step ${raStep} must divide 360 degrees evenly`);
     }
@@ -79,7 +79,7 @@ export class DensityGrid {
   }
 
   /** A grid from a density function (objects per square degree at a position). */
-  static fromFunction(perSqDeg: (ra: number, dec: number) => number, raStep = 0.25): DensityGrid {
+  static fromFunction(perSqDeg: (ra: number, dec: number) => number, raStep = 0.05): DensityGrid {
     const g = new DensityGrid(raStep);
     for (let h = 0; h < BANDS * 2; h++) {
       const d0 = -90 + h * BAND_HEIGHT / 2;
@@ -349,7 +349,7 @@ export async function readSkyTable(path: string): Promise<{ sky: SkyTable; heade
       });
     }
     const maxObjects = header.getNumber('MAXOBJ') ?? 200_000;
-    const raStep = header.getNumber('RASTEP') ?? 0.25;
+    const raStep = header.getNumber('RASTEP') ?? 0.05;
     return { sky: new SkyTable(nodes, { maxObjects, raStep }), header };
   } finally {
     await file.close();
