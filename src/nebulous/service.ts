@@ -190,6 +190,9 @@ export class Nebulous {
           const now = await tx.get<ObjectRow>(`SELECT * FROM neb_storage_object WHERE so_id = ?${forUpdate(tx)}`, [object.so_id]);
           if (!now || now.state !== 'live') throw await missingObject(tx, object.ext_id);
           assertUnlocked(now, holder, 'replicate', true);
+          if (await tx.get('SELECT ins_id FROM neb_instance WHERE so_id = ? AND vol_id = ?', [object.so_id, volume.id])) {
+            throw new NebError('neb_exists', `another copy of ${printable(object.ext_id)} was placed on ${volume.name} meanwhile`);
+          }
           await insertInstances(tx, [{ insId, soId: object.so_id, volId: volume.id, relPath, pinned: parsed.volume === volume.name, now: new Date().toISOString() }]);
           await recordDigest(tx, object.so_id, digest.size, digest.checksum);
         });
