@@ -17,6 +17,7 @@
 // for that image), and `ipp dvo verify` lists them meanwhile.
 import { isIppError, type Logger } from '../common/index.ts';
 import { readCatalogue, type Catalogue } from './catalogue.ts';
+import type { ColumnStore } from './column-store.ts';
 import { createDvo, dvoExists, openDvo, type CreateOptions, type DvoDatabase } from './database.ts';
 import { DvoError } from './errors.ts';
 import { objectId } from './ids.ts';
@@ -76,10 +77,20 @@ export interface AddstarResult {
 interface Claim {
   cat: Catalogue;
   imageIds: Uint32Array;
-  externIds: number[];
 }
 
-interface Totals {
+/**
+ * Detections to associate: Measure rows (IDs to be filled in) in runs of one image each; run
+ * `k` belongs to IMAGE_ID `imageIds[k]` (0: leave the run out).
+ */
+export interface DetectionBatch {
+  readonly detections: ColumnStore;
+  readonly segments: readonly { readonly first: number; readonly count: number }[];
+  readonly imageIds: Uint32Array;
+}
+
+/** Running totals of an association. */
+export interface Totals {
   detections: number;
   matched: number;
   newObjects: number;
@@ -182,14 +193,14 @@ async function ingestGroup(
         ids[i] = p.imageId;
         claimed.add(p.imageId);
       });
-      claims.push({ claim: { cat, imageIds: ids, externIds: cat.images.map((im) => im.externId) }, at });
+      claims.push({ claim: { cat, imageIds: ids }, at });
     }
     if (images.length !== before) await writeImages(db.dir, images);
   });
   if (claims.length === 0) return;
   options.signal?.throwIfAborted();
   // Phase 3: the regions.
-  const stored = await ingestDetections(db, claims.map((c) => c.claim), options, totals);
+  const stored = await associate(db, claims.map(({ claim }) => ({ detections: claim.cat.detections, segments: claim.cat.images, imageIds: claim.imageIds })), options, totals);
   // Phase 4: the images are complete.
   await withLocks(db.dir, ['Images'], 'exclusive', lock, async () => {
     const images: ImageTable = await readImages(db.dir);
@@ -244,8 +255,11 @@ class RegionView {
 
 const CLASS_CODE: Readonly<Record<MatchClass, number>> = { chip: 0, stack: 1, ref: 2 };
 
-/** Phase 3 of addstar; returns the measures stored per claim. */
-async function ingestDetections(db: DvoDatabase, claims: readonly Claim[], options: AddstarOptions, totals: Totals): Promise<number[]> {
+/**
+ * Phase 3 of addstar (also merge's engine): associates detections with objects and writes the
+ * regions; returns the measures stored per batch.
+ */
+export async function associate(db: DvoDatabase, claims: readonly DetectionBatch[], options: AddstarOptions, totals: Totals): Promise<number[]> {
   const radiusArcsec = { ...DEFAULT_RADIUS, ...options.radius };
   for (const [k, v] of Object.entries(radiusArcsec)) {
     if (!(v > 0 && v < 3600)) throw new DvoError('dvo_bad_option', `match radius for ${k} is ${v} arcsec; it must be above 0 and below 3600`);
@@ -264,14 +278,14 @@ async function ingestDetections(db: DvoDatabase, claims: readonly Claim[], optio
   const regions = new Map<number, SkyRegion>();
   const homes: Int32Array[] = [];
   for (const claim of claims) {
-    const s = claim.cat.detections;
+    const s = claim.detections;
     const ra = s.f64('RA');
     const dec = s.f64('DEC');
     const home = new Int32Array(s.length).fill(-1);
     let last: SkyRegion | undefined;
-    for (let m = 0; m < claim.cat.images.length; m++) {
+    for (let m = 0; m < claim.segments.length; m++) {
       if (!claim.imageIds[m]) continue;
-      const im = claim.cat.images[m];
+      const im = claim.segments[m];
       for (let i = im.first; i < im.first + im.count; i++) {
         const a = ra[i];
         const d = dec[i];
@@ -302,7 +316,7 @@ async function ingestDetections(db: DvoDatabase, claims: readonly Claim[], optio
       views.push(new RegionView(data));
       objects += data.objects;
     }
-    const incoming = claims.reduce((n, c) => n + c.cat.detections.length, 0);
+    const incoming = claims.reduce((n, c) => n + c.detections.length, 0);
     const grid = new MatchGrid(maxRadius, objects + incoming);
     let objSlot = new Int32Array(Math.max(16, objects + incoming));
     let objRow = new Int32Array(objSlot.length);
@@ -315,7 +329,7 @@ async function ingestDetections(db: DvoDatabase, claims: readonly Claim[], optio
     });
     claims.forEach((claim, k) => {
       options.signal?.throwIfAborted();
-      const s = claim.cat.detections;
+      const s = claim.detections;
       const home = homes[k];
       const D = {
         ra: s.f64('RA'), dec: s.f64('DEC'), mag: s.f32('MAG'), magErr: s.f32('MAG_ERR'), cal: s.f32('M_CAL'), ap: s.f32('M_APER'),
@@ -324,10 +338,10 @@ async function ingestDetections(db: DvoDatabase, claims: readonly Claim[], optio
         imageId: s.u32('IMAGE_ID'), objId: s.u32('OBJ_ID'), catId: s.u32('CAT_ID'), detId: s.u32('DET_ID'), aveRef: s.u32('AVE_REF'),
       };
       let n = 0;
-      for (let m = 0; m < claim.cat.images.length; m++) {
+      for (let m = 0; m < claim.segments.length; m++) {
         const imageId = claim.imageIds[m];
         if (!imageId) continue;
-        const im = claim.cat.images[m];
+        const im = claim.segments[m];
         D.imageId.fill(imageId, im.first, im.first + im.count);
         for (let i = im.first; i < im.first + im.count; i++) {
           const ra = D.ra[i];

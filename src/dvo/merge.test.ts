@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { withTempDir } from '../common/index.ts';
+import { addstar } from './addstar.ts';
+import { grabImage } from './grab.ts';
+import { mergeDvo } from './merge.ts';
+import { makeStars, writeSmf } from './test-support.ts';
+import { verifyDvo } from './verify.ts';
+
+test('merge gives the database that ingesting everything at once gives', async () => {
+  await withTempDir(async (dir) => {
+    const stars = makeStars(1000, { ra: 250, dec: -45, size: 0.4 }, 61, 3);
+    const f = [1, 2, 3].map((e) => join(dir, `e${e}.smf`));
+    for (let e = 0; e < 3; e++) await writeSmf(f[e], stars, { expId: e + 1, filter: e === 2 ? 'z.00000' : 'r.00000' });
+    const create = { create: { maxObjects: 300, floorDensity: 1 } };
+    await addstar(join(dir, 'A'), [f[0], f[1]], create);
+    await addstar(join(dir, 'B'), [f[1], f[2]], create);
+    await addstar(join(dir, 'D'), f, create);
+    const m = await mergeDvo(join(dir, 'A'), join(dir, 'B'), join(dir, 'C'));
+    assert.equal(m.imagesShared, 2);
+    assert.equal(m.imagesAdded, 2);
+    assert.equal(m.measures, 1000);
+    assert.equal(m.newObjects, 0);
+    const c = await verifyDvo(join(dir, 'C'));
+    const d = await verifyDvo(join(dir, 'D'));
+    assert.deepEqual(c.faults, []);
+    assert.equal(c.objects, d.objects);
+    assert.equal(c.measures, d.measures);
+    for (const id of [333, 334]) {
+      const gc = await grabImage(join(dir, 'C'), id);
+      const gd = await grabImage(join(dir, 'D'), id);
+      assert.deepEqual(gc.rows.columns.slice(0, 3), gd.rows.columns.slice(0, 3));
+    }
+    // The output must be new.
+    await mkdir(join(dir, 'E'));
+    await writeFile(join(dir, 'E', 'x'), '');
+    await assert.rejects(mergeDvo(join(dir, 'A'), join(dir, 'B'), join(dir, 'E')), { code: 'dvo_exists' });
+    await assert.rejects(mergeDvo(join(dir, 'A'), join(dir, 'nope'), join(dir, 'F')), { code: 'dvo_no_database' });
+  });
+});
