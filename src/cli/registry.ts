@@ -7,6 +7,7 @@ import { fitsVerify } from './commands/fits-verify.ts';
 import { demo } from './commands/demo.ts';
 import { gpc1Group } from './commands/gpc1.ts';
 import { datastoreGroup } from './commands/datastore.ts';
+import { nebGroup } from './commands/neb.ts';
 
 /** `ipp fits ...`: the table tools. */
 const fitsGroup: CommandGroup = {
@@ -19,5 +20,5 @@ const fitsGroup: CommandGroup = {
 export const rootGroup: CommandGroup = {
   name: 'ipp',
   summary: 'the survey data system: pipeline catalogues to the science archive',
-  commands: [demo, fitsGroup, gpc1Group, datastoreGroup],
+  commands: [demo, fitsGroup, gpc1Group, datastoreGroup, nebGroup],
 };
