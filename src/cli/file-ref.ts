@@ -1,5 +1,8 @@
 import { existsSync } from 'node:fs';
 import { UsageError } from '../common/index.ts';
+import { NebulousClient } from '../nebulous/index.ts';
+import type { ParsedArgs } from './command.ts';
+import { serviceEndpoint } from './settings.ts';
 
 /** A file named on the command line with an optional HDU: `file.fits[2]`, `file.fits[XY01.psf]`, `file.fits[EVENTS,2]` or `file.fits#2`. */
 export interface FileRef {
@@ -26,6 +29,49 @@ export function parseFileRef(text: string): FileRef {
     return { path, hdu, extver: Number(parts[1]) };
   }
   return { path, hdu };
+}
+
+/** True for a Nebulous key written as a URI: `neb://VOLUME/path`, `neb:///path` or `neb:/path`. */
+export function isNebKey(text: string): boolean {
+  return text.startsWith('neb:');
+}
+
+const NO_ARGS: ParsedArgs = { values: {}, positionals: [] };
+
+/**
+ * As {@link parseFileRef}, and a `neb:` key (with an optional HDU: `neb:///gpc1/x.smf[XY01.psf]`)
+ * becomes the path of a live instance, asked of the Nebulous server the settings name
+ * (`--url`/`--token` when the command has them, else $IPP_NEB_URL and $IPP_NEB_TOKEN).
+ */
+export async function resolveFileRef(
+  text: string, env: Readonly<Record<string, string | undefined>>, args: ParsedArgs = NO_ARGS,
+): Promise<FileRef> {
+  if (!isNebKey(text)) return parseFileRef(text);
+  const ref = parseFileRef(text);
+  return { ...ref, path: await resolveNebKey(ref.path, env, args) };
+}
+
+/** A file argument without an HDU: a `neb:` key becomes a live instance's path; other text is returned as it is. */
+export async function resolveInputPath(
+  text: string, env: Readonly<Record<string, string | undefined>>, args: ParsedArgs = NO_ARGS,
+): Promise<string> {
+  return isNebKey(text) ? resolveNebKey(text, env, args) : text;
+}
+
+async function resolveNebKey(key: string, env: Readonly<Record<string, string | undefined>>, args: ParsedArgs): Promise<string> {
+  let endpoint: { url: string; token: string | undefined };
+  try {
+    endpoint = serviceEndpoint('neb', args, env);
+  } catch (cause) {
+    throw new UsageError(`"${key}" is a Nebulous key, and no Nebulous server is given to find its file: set IPP_NEB_URL (or pass --url) to the server, e.g. http://host:8380`, { cause });
+  }
+  const client = new NebulousClient(endpoint);
+  try {
+    const [path] = await client.find(key);
+    return path;
+  } finally {
+    client.close();
+  }
 }
 
 /** Parses `--rows A:B` (half-open, either end may be left out) into a row range. */

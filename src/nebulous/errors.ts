@@ -20,6 +20,7 @@ export const NEB_STATUS: Readonly<Record<string, number>> = Object.freeze({
   neb_exists: 409,
   neb_volume_exists: 409,
   neb_last_instance: 409,
+  neb_copies_needed: 409,
   neb_not_locked: 409,
   neb_checksum_mismatch: 409,
   neb_source_missing: 409,

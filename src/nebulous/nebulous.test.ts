@@ -392,6 +392,7 @@ for (const engine of testEngines()) {
       assert.deepEqual(repaired.done.map((d) => d.to).sort(), ['node02.0', 'node03.0']);
       assert.deepEqual(repaired.failed, []);
       assert.equal((await client.fsck({ graceMs: 0 })).clean, true);
+      await assert.rejects(client.cull('policy/a'), code('neb_copies_needed'));
       await client.setCopies('policy/a', 4);
       const short = await client.repair();
       assert.deepEqual(short.done, []);

@@ -290,8 +290,8 @@ export class Nebulous {
   // ---- removing
 
   /**
-   * Removes one instance: the one at `path`, or on `volume`, or the newest. The last instance
-   * stays unless `force` (which then deletes the object).
+   * Removes one instance: the one at `path`, or on `volume`, or the newest. Neither the last
+   * instance nor one the object's copies need goes unless `force` (the last then deletes the object).
    */
   async cull(keyText: string, options: Caller & { volume?: string; path?: string; force?: boolean } = {}): Promise<{ removed: string; deleted: boolean }> {
     const parsed = parseNebKey(keyText);
@@ -308,6 +308,9 @@ export class Nebulous {
         }
         await markDeleted(tx, object.so_id, now);
         return { victim, deleted: true };
+      }
+      if (instances.length - 1 < Number(object.copies) && !options.force) {
+        throw new NebError('neb_copies_needed', `${printable(parsed.key)} keeps ${object.copies} copies and has ${instances.length}; lower its copies first, or cull --force`);
       }
       await deleteInstances(tx, [Number(victim.ins_id)]);
       return { victim, deleted: false };

@@ -181,7 +181,7 @@ const volumeSet: Command = {
 };
 
 function formatSpace(free: number | null, capacity: number | null): string {
-  const gb = (n: number) => `${(n / 1e9).toFixed(n < 1e10 ? 2 : 0)} GB`;
+  const gb = (n: number) => `${(n / 1e9).toFixed(1)} GB`;
   return free === null ? 'free space unknown' : `${gb(free)} free${capacity ? ` of ${gb(capacity)} (${((100 * free) / capacity).toFixed(0)}%)` : ''}`;
 }
 
