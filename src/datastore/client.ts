@@ -81,6 +81,8 @@ export interface DownloadResult {
 const WRITE_BATCH = 1 << 20;
 /** Filesets larger than this are checked by the server (names, space, limits) before they are sent. */
 const PREFLIGHT_BYTES = 32 * 2 ** 20;
+/** Filesets up to this size are sent as one buffer. */
+const SMALL_BODY_BYTES = 4 * 2 ** 20;
 
 /** A client of one datastore server. */
 export class DatastoreClient {
@@ -174,13 +176,21 @@ export class DatastoreClient {
     }
     const manifest: FilesetManifest = { type: options.type, files };
     const query = options.replace ? '?replace=1' : '';
-    if (files.reduce((s, f) => s + f.bytes, 0) > PREFLIGHT_BYTES) {
+    if (files.reduce((n, f) => n + f.bytes, 0) > PREFLIGHT_BYTES) {
       // A big fileset is checked before it is sent, so a refusal does not cost its upload.
       await this.#http.json(`${urlPath('products', product, 'filesets', fileset, 'check')}${query}`, { method: 'POST', json: manifest, signal: options.signal });
     }
     const path = `${urlPath('products', product, 'filesets', fileset)}${query}`;
+    const total = files.reduce((s, f) => s + f.bytes, 0);
+    // A small fileset goes as one buffer (one write, a Content-Length); a large one streams.
+    let body: Uint8Array | AsyncIterable<Uint8Array> = filesetBody(manifest, sources);
+    if (total <= SMALL_BODY_BYTES) {
+      const parts: Uint8Array[] = [];
+      for await (const part of body) parts.push(part);
+      body = Buffer.concat(parts);
+    }
     const response = await this.#http.request(path, {
-      method: 'PUT', headers: { 'content-type': FILESET_BODY_TYPE }, body: filesetBody(manifest, sources), signal: options.signal,
+      method: 'PUT', headers: { 'content-type': FILESET_BODY_TYPE }, body, signal: options.signal,
     });
     return (await response.json()) as PublishResult;
   }

@@ -20,6 +20,12 @@ const STATUS_OF: Readonly<Record<string, number>> = {
   writes_disabled: 403,
   insufficient_storage: 507,
   file_missing_on_disk: 500,
+  // The database layer's codes: the server's trouble, not the caller's.
+  db_unreachable: 503,
+  db_busy: 503,
+  db_closed: 503,
+  db_statement_failed: 500,
+  db_transaction_closed: 500,
 };
 
 /** The HTTP status of a datastore error code (for the service kit's `statusOf`). */
