@@ -17,6 +17,7 @@ for script in fits-read fits-to-csv fits-write fits-compressed-read convert-rss 
     failed+=("$script")
   fi
 done
+for script in datastore-download datastore-index datastore-publish; do echo; echo "== $script"; "$NODE" "bench/$script.ts" || failed+=("$script"); done
 echo
 if [ ${#failed[@]} -gt 0 ]; then
   echo "bench: failed: ${failed[*]}"
