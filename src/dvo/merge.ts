@@ -17,7 +17,7 @@ import { EXTNAME, MEASURE_COLUMNS } from './layouts.ts';
 import { withLocks } from './lock.ts';
 import { readImageIndex } from './region.ts';
 import { regionPath } from './region-files.ts';
-import { regionExists, withRegionsRead } from './region-reader.ts';
+import { regionsWithData, withRegionsRead } from './region-reader.ts';
 
 /** Options of {@link mergeDvo}. */
 export interface MergeOptions {
@@ -100,9 +100,10 @@ async function mergeInto(dbC: DvoDatabase, dbB: DvoDatabase, options: MergeOptio
     group = [];
     held = 0;
   };
+  const withData = await regionsWithData(dbB.dir, dbB.sky.regions);
   for (const r of dbB.sky.regions) {
     options.signal?.throwIfAborted();
-    if (!await regionExists(dbB.dir, r)) continue;
+    if (!withData.has(r.name)) continue;
     const batch = await withRegionsRead(dbB.dir, [r], lock, async () => {
       const cpm = await FitsFile.open(regionPath(dbB.dir, r, 'cpm'));
       try {

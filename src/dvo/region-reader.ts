@@ -1,7 +1,8 @@
 // Read-only access to regions for the look-ups (grab, exports, verify, stats): soft locks,
 // interrupted updates finished first, and row ranges of a Measure table read without the
 // rows before them (plain tables) or with only the wanted columns decompressed.
-import { access } from 'node:fs/promises';
+import { access, readdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { decodeRows, FitsFile, fitsTable } from '../fits/index.ts';
 import { collectTable, columnIndexes, rowRange, type ColumnBatch } from '../table/index.ts';
 import { DvoError } from './errors.ts';
@@ -41,4 +42,15 @@ export async function readMeasureRows(cpm: FitsFile, first: number, count: numbe
   const selected = columnIndexes(defs.map((d) => d.info), columns);
   const bytes = await cpm.read(h.dataStart + first * rowBytes, count * rowBytes);
   return decodeRows(defs, bytes, count, rowBytes, selected, undefined, { file: cpm.name, hdu: h.index, extname: EXTNAME.measure }, first);
+}
+
+/** The names of the regions (of those given) that have files: one directory listing per band. */
+export async function regionsWithData(db: string, regions: readonly SkyRegion[]): Promise<Set<string>> {
+  const out = new Set<string>();
+  for (const band of new Set(regions.map((r) => dirname(r.name)))) {
+    for (const name of await readdir(join(db, band)).catch(() => [] as string[])) {
+      if (name.endsWith('.cpt')) out.add(`${band}/${name.slice(0, -4)}`);
+    }
+  }
+  return out;
 }

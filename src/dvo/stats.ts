@@ -1,10 +1,10 @@
 // `ipp dvo stats` and `ipp dvo regions`: what a database holds, from the files' headers only.
-import { readdir, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { stat } from 'node:fs/promises';
 import { FitsFile } from '../fits/index.ts';
 import { openDvo } from './database.ts';
 import { IMAGE_PENDING, readImages } from './images.ts';
 import { regionPath } from './region-files.ts';
+import { regionsWithData } from './region-reader.ts';
 import type { SkyRegion } from './sky-table.ts';
 
 /** One region as listed. */
@@ -54,21 +54,11 @@ async function summarise(db: string, r: SkyRegion, hasFiles: boolean): Promise<R
   return { ...base, objects: await headerInt('cpt', 'NOBJ'), measures: await headerInt('cpm', 'NMEAS'), bytes };
 }
 
-async function regionsWithFiles(db: string, regions: readonly SkyRegion[]): Promise<Set<string>> {
-  const out = new Set<string>();
-  for (const band of new Set(regions.map((r) => dirname(r.name)))) {
-    for (const name of await readdir(join(db, band)).catch(() => [] as string[])) {
-      if (name.endsWith('.cpt')) out.add(`${band}/${name.slice(0, -4)}`);
-    }
-  }
-  return out;
-}
-
 /** The regions overlapping a box (all when no box), with their sizes. */
 export async function listRegions(dir: string, box?: { raMin: number; raMax: number; decMin: number; decMax: number }): Promise<RegionSummary[]> {
   const db = await openDvo(dir);
   const regions = box ? db.sky.regionsInBox(box.raMin, box.raMax, box.decMin, box.decMax) : db.sky.regions;
-  const have = await regionsWithFiles(dir, regions);
+  const have = await regionsWithData(dir, regions);
   const out: RegionSummary[] = [];
   for (const r of regions) out.push(await summarise(dir, r, have.has(r.name)));
   return out;
@@ -77,7 +67,7 @@ export async function listRegions(dir: string, box?: { raMin: number; raMax: num
 /** Totals of a database. */
 export async function dvoStats(dir: string): Promise<DvoStats> {
   const db = await openDvo(dir);
-  const have = await regionsWithFiles(dir, db.sky.regions);
+  const have = await regionsWithData(dir, db.sky.regions);
   let objects = 0;
   let measures = 0;
   let bytes = 0;

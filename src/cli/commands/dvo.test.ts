@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { test } from 'node:test';
+import { withTempDir } from '../../common/index.ts';
+import { FitsFile } from '../../fits/index.ts';
+import { advance, defineRun, listRuns, openGpc1, recordComponent, registerExposures } from '../../gpc1/index.ts';
+import { makeStars, writeSmf } from '../../dvo/test-support.ts';
+import { runApp } from '../app.ts';
+import { rootGroup } from '../registry.ts';
+
+async function ipp(...args: string[]) {
+  const out = new PassThrough();
+  const err = new PassThrough();
+  const chunks: Buffer[] = [];
+  const errs: Buffer[] = [];
+  out.on('data', (c: Buffer) => chunks.push(c));
+  err.on('data', (c: Buffer) => errs.push(c));
+  const code = await runApp(rootGroup, args, { stdout: out, stderr: err, env: {} });
+  return { code, stdout: Buffer.concat(chunks).toString(), stderr: Buffer.concat(errs).toString() };
+}
+
+test('ipp dvo: addstar, stats, regions, grab, region, export-box, verify, merge', async () => {
+  await withTempDir(async (dir) => {
+    const stars = makeStars(500, { ra: 80, dec: 20, size: 0.3 }, 71, 3);
+    const a = join(dir, 'a.smf');
+    const b = join(dir, 'b.smf');
+    const bad = join(dir, 'bad.smf');
+    await writeSmf(a, stars, { expId: 1 });
+    await writeSmf(b, stars, { expId: 2 });
+    await writeSmf(bad, stars, { expId: 3, nanRow: 0 });
+    const db = join(dir, 'db');
+    const add = await ipp('dvo', 'addstar', '--db', db, '--max-objects', '200', a, b, bad);
+    assert.equal(add.code, 1, add.stderr);
+    assert.match(add.stdout, /^ingested +.*a\.smf \(2 images, 500 detections\)$/m);
+    assert.match(add.stdout, /^failed +.*bad\.smf: \[dvo_bad_coordinates\]/m);
+    assert.match(add.stdout, /1000 measures \(500 matched, 500 new objects\)/);
+    const stats = JSON.parse((await ipp('dvo', 'stats', '--db', db, '--json')).stdout);
+    assert.equal(stats.objects, 500);
+    assert.equal(stats.measures, 1000);
+    const regions = JSON.parse((await ipp('dvo', 'regions', '--db', db, '--box', '79.5,80.5,19.5,20.5', '--json')).stdout);
+    assert.equal(regions.reduce((n: number, r: { objects: number }) => n + r.objects, 0), 500);
+    const grab = JSON.parse((await ipp('dvo', 'grab', '--db', db, '233', '--json')).stdout);
+    assert.equal(grab.imageId, 3);
+    assert.equal(grab.measures[0].DET_ID, String((233n << 32n) | 0n));
+    assert.equal(grab.measures[0].IPP_IDET, 0);
+    const csv = await ipp('dvo', 'grab', '--db', db, '233');
+    assert.match(csv.stdout, /^DET_ID,OBJ_ID,IPP_IDET,/);
+    assert.equal((await ipp('dvo', 'grab', '--db', db, '9')).code, 1);
+    assert.equal((await ipp('dvo', 'grab', '--db', db, 'x')).code, 2);
+    const out = join(dir, 'region.fits');
+    const reg = await ipp('dvo', 'region', '--db', db, regions[0].name, '--out', out);
+    assert.equal(reg.code, 0, reg.stderr);
+    const f = await FitsFile.open(out);
+    assert.equal(f.hdus[1].rows, regions[0].objects);
+    await f.close();
+    const box = await ipp('dvo', 'export-box', '--db', db, '--box', '79.5,80.5,19.5,20.5', '--scratch', `sqlite:${join(dir, 's.db')}`, '--json');
+    assert.equal(box.code, 0, box.stderr);
+    assert.equal(JSON.parse(box.stdout).measures, 1000);
+    assert.equal((await ipp('dvo', 'export-box', '--db', db, '--box', '1,2,3')).code, 2);
+    const ok = await ipp('dvo', 'verify', '--db', db, '--fits');
+    assert.equal(ok.code, 0, ok.stdout);
+    assert.match(ok.stdout, /^OK: /m);
+    const merged = await ipp('dvo', 'merge', db, db, '--out', join(dir, 'm'), '--json');
+    assert.equal(merged.code, 0, merged.stderr);
+    assert.equal(JSON.parse(merged.stdout).imagesShared, 4);
+    await rm(join(db, `${regions[0].name}.cps`));
+    const broken = await ipp('dvo', 'verify', '--db', db);
+    assert.equal(broken.code, 1);
+    assert.match(broken.stdout, /FAULT \[missing_file\]/);
+  });
+});
+
+test('ipp dvo addstar --from-gpc1: pending addstar runs ingested and recorded, bad catalogues marked with a quality code', async () => {
+  await withTempDir(async (dir) => {
+    const stars = makeStars(300, { ra: 150, dec: 2, size: 0.2 }, 81, 3);
+    const good = join(dir, 'good.smf');
+    const bad = join(dir, 'bad.smf');
+    await writeSmf(good, stars, { expId: 1 });
+    await writeSmf(bad, stars, { expId: 2, filter: 'q.00000' });
+    const url = `sqlite:${join(dir, 'gpc1.db')}`;
+    const g = await openGpc1(url);
+    try {
+      const exps = await registerExposures(g, ['e1', 'e2'].map((name) => ({
+        exp_name: name, camera: 'GPC1', telescope: 'PS1', dateobs: '2010-05-01T10:00:00Z', exp_type: 'object', filter: 'r.00000',
+        exp_time: 30, airmass: 1.1, ra: 150, decl: 2, obs_mode: '3PI', tess_id: 'RINGS.V3', imfiles: [{ class_id: 'XY33', uri: `neb://x/${name}.fits` }],
+      })));
+      for (const chip of await defineRun(g, 'chip', { exp_ids: exps, label: 'lap' })) await recordComponent(g, 'chip', chip, 'XY33');
+      const cams = (await advance(g, { stage: 'chip' })).runs.map((r) => r.queued!.id);
+      await recordComponent(g, 'camera', cams[0], null, { uri: good, path_base: good.replace(/\.smf$/, '') });
+      await recordComponent(g, 'camera', cams[1], null, { uri: bad });
+      await advance(g, { stage: 'camera' });
+      await defineRun(g, 'addstar', { source_stage: 'camera', source_ids: cams, label: 'lap', dvodb: 'dvo' });
+    } finally {
+      await g.close();
+    }
+    const db = join(dir, 'dvo');
+    const r = await ipp('dvo', 'addstar', '--db', db, '--from-gpc1', '--label', 'lap', '--gpc1-db', url);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /bad\.smf rejected \(quality 3\): \[dvo_unknown_photcode\]/);
+    const h = await openGpc1(url);
+    try {
+      const rows = await h.all<{ add_id: number; quality: number; fault: number; dvodb_path: string }>('SELECT add_id, quality, fault, dvodb_path FROM addProcessedExp ORDER BY add_id');
+      assert.deepEqual(rows.map((x) => [x.quality, x.fault, x.dvodb_path]), [[0, 0, db], [3, 0, db]]);
+      assert.equal((await listRuns(h, { stage: 'addstar' })).length, 2);
+    } finally {
+      await h.close();
+    }
+    // Nothing is pending any more: a second pass does nothing.
+    const again = await ipp('dvo', 'addstar', '--db', db, '--from-gpc1', '--label', 'lap', '--gpc1-db', url, '--json');
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(JSON.parse(again.stdout).files.length, 0);
+    assert.equal((await ipp('dvo', 'addstar', '--db', db, '--from-gpc1')).code, 2);
+  });
+});
