@@ -5,9 +5,11 @@ import { fitsHeader } from './commands/fits-header.ts';
 import { fitsInfo } from './commands/fits-info.ts';
 import { fitsVerify } from './commands/fits-verify.ts';
 import { demo } from './commands/demo.ts';
+import { simSurvey } from './commands/sim-survey.ts';
 import { gpc1Group } from './commands/gpc1.ts';
 import { datastoreGroup } from './commands/datastore.ts';
 import { nebGroup } from './commands/neb.ts';
+import { dvoGroup } from './commands/dvo.ts';
 
 /** `ipp fits ...`: the table tools. */
 const fitsGroup: CommandGroup = {
@@ -20,5 +22,8 @@ const fitsGroup: CommandGroup = {
 export const rootGroup: CommandGroup = {
   name: 'ipp',
   summary: 'the survey data system: pipeline catalogues to the science archive',
-  commands: [demo, fitsGroup, gpc1Group, datastoreGroup, nebGroup],
+  commands: [
+    demo, fitsGroup, gpc1Group, datastoreGroup, nebGroup, dvoGroup,
+    { name: 'sim', summary: 'the survey simulator: smf and cmf catalogues with ground truth', commands: [simSurvey] },
+  ],
 };
