@@ -1,0 +1,90 @@
+// `ipp sim survey`: writes a simulated survey (smf and cmf catalogues, truth, survey.json).
+import { createProgress } from '../../common/index.ts';
+import { SURVEY_DEFAULTS, SimError, parseRange, simulateSurvey, type SurveyOptions } from '../../sim/index.ts';
+import { EXIT, type Command } from '../command.ts';
+
+function wholeNumber(text: string | undefined, name: string): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\s*\d+\s*$/.test(text)) throw new SimError(name === 'seed' ? 'sim_bad_seed' : 'sim_bad_count', `--${name} "${text}" must be a whole number`);
+  return Number(text);
+}
+
+export const simSurvey: Command = {
+  name: 'survey',
+  summary: 'simulate a survey: GPC1 exposures (smf), stacks (cmf), ground truth and survey.json',
+  usage: '--out DIR [--exposures N] [--stacks M] [--ra A:B --dec C:D] [--seed S] [--filters grizy] [--density X] [--inject-defects LIST] [--json]',
+  description: [
+    'Writes a reproducible survey into DIR (same arguments, byte-identical files): a true sky of',
+    'stars and galaxies with a medium-deep patch, N exposures of the 60-OTA GPC1 focal plane',
+    '(smf/*.smf: a header and a CMF_PS1_V5 detection table per chip), M stacks on RINGS.V3',
+    'skycells (cmf/*.cmf, CMF_PS1_SV2), the truth beside them (truth/) and survey.json.',
+    'The survey is written into DIR.incomplete-XXXXXXXX and renamed to DIR at the end, so a',
+    'failed run leaves nothing at DIR; an existing survey at DIR is replaced.',
+    '',
+    '--inject-defects takes a comma-separated list of truncated-smf, missing-chip,',
+    'corrupt-keyword, nan-coords, duplicate-idet, each optionally with :count; survey.json',
+    'lists under "defects" which file, chip and rows were damaged.',
+  ].join('\n'),
+  options: {
+    out: { type: 'string', value: 'DIR', help: 'the survey directory to write' },
+    exposures: { type: 'string', value: 'N', help: `exposures (default ${SURVEY_DEFAULTS.exposures})` },
+    stacks: { type: 'string', value: 'M', help: `stacks, skycell x filter (default ${SURVEY_DEFAULTS.stacks})` },
+    ra: { type: 'string', value: 'A:B', help: `RA range of the sky box, degrees (default ${SURVEY_DEFAULTS.ra.join(':')})` },
+    dec: { type: 'string', value: 'C:D', help: `Dec range of the sky box, degrees (default ${SURVEY_DEFAULTS.dec.join(':')})` },
+    seed: { type: 'string', value: 'S', help: `seed of every random choice (default ${SURVEY_DEFAULTS.seed})` },
+    filters: { type: 'string', value: 'LETTERS', help: `filters to observe, of grizyw (default ${SURVEY_DEFAULTS.filters})` },
+    density: { type: 'string', value: 'X', help: 'scale of the sky object counts (default 1; e.g. 0.05 for a quick small survey)' },
+    'inject-defects': { type: 'string', value: 'LIST', help: 'defects to inject, e.g. truncated-smf,missing-chip:2' },
+    force: { type: 'boolean', help: 'replace DIR even if it is not a simulated survey' },
+    json: { type: 'boolean', help: 'print the result as JSON' },
+  },
+  async run(args, ctx) {
+    const v = args.values as Record<string, string | boolean | undefined>;
+    if (args.positionals.length > 0) throw new SimError('sim_bad_argument', `unexpected argument "${args.positionals[0]}"; the survey directory is given with --out DIR`);
+    const str = (k: string): string | undefined => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
+    const density = str('density');
+    if (density !== undefined && !/^\s*[\d.]+(e[-+]?\d+)?\s*$/i.test(density)) {
+      throw new SimError('sim_bad_density', `--density "${density}" must be a positive number (1 = realistic counts)`);
+    }
+    const exposures = wholeNumber(str('exposures'), 'exposures');
+    const stacks = wholeNumber(str('stacks'), 'stacks');
+    const seed = wholeNumber(str('seed'), 'seed');
+    const ra = str('ra');
+    const dec = str('dec');
+    const filters = str('filters');
+    const defects = str('inject-defects');
+    const exposuresPlanned = exposures ?? SURVEY_DEFAULTS.exposures;
+    const options: SurveyOptions = {
+      out: str('out') ?? '',
+      ...(exposures !== undefined ? { exposures } : {}),
+      ...(stacks !== undefined ? { stacks } : {}),
+      ...(ra !== undefined ? { ra: parseRange(ra, 'ra') } : {}),
+      ...(dec !== undefined ? { dec: parseRange(dec, 'dec') } : {}),
+      ...(seed !== undefined ? { seed } : {}),
+      ...(filters !== undefined ? { filters } : {}),
+      ...(density !== undefined ? { density: Number(density) } : {}),
+      ...(defects !== undefined ? { injectDefects: defects } : {}),
+      force: v.force === true,
+      signal: ctx.signal,
+      progress: createProgress({
+        label: 'sim survey', total: exposuresPlanned + (stacks ?? SURVEY_DEFAULTS.stacks), unit: 'files', stream: ctx.stderr,
+      }),
+    };
+    const { dir, manifest } = await simulateSurvey(options);
+    const t = manifest.totals;
+    if (v.json) {
+      ctx.stdout.write(`${JSON.stringify({
+        dir, exposures: manifest.exposures.length, stacks: manifest.stacks.length, defects: manifest.defects.length,
+        detections: t.detections, stack_detections: t.stack_detections, objects: manifest.sky.n_objects, bytes: t.bytes,
+      }, null, 2)}\n`);
+    } else {
+      ctx.stdout.write([
+        `${dir}: ${manifest.exposures.length} smf, ${manifest.stacks.length} cmf, ${manifest.defects.length} defects`,
+        `  ${t.detections} detections in exposures, ${t.stack_detections} in stacks (${t.spurious} spurious), ${manifest.sky.n_objects} true objects`,
+        `  ${(t.bytes / 1e6).toFixed(1)} MB; see ${dir}/survey.json`,
+        '',
+      ].join('\n'));
+    }
+    return EXIT.ok;
+  },
+};

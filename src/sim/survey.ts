@@ -1,0 +1,204 @@
+// `simulateSurvey`: plans a survey, writes every smf and cmf with its truth, the true-object
+// table and survey.json, all into a sibling directory `DIR.incomplete-XXXXXXXX` that is
+// renamed to DIR only when everything is written. A failed or interrupted run removes its
+// directory; a run that was killed leaves one behind, which the next run removes.
+import { randomUUID } from 'node:crypto';
+import { access, constants, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { noProgress } from '../common/index.ts';
+import { writeStack } from './cmf-writer.ts';
+import type { DefectKind, DefectRecord } from './defects.ts';
+import { SimError } from './errors.ts';
+import { CHIPS, CHIP_NX, CHIP_NY, PIXEL_SCALE } from './focal-plane.ts';
+import {
+  MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, type ManifestExposure, type ManifestStack, type SurveyManifest,
+} from './manifest.ts';
+import { Random, hashSeed, hashText } from './random.ts';
+import { SkyModel } from './sky-model.ts';
+import { WriterState, writeExposure } from './smf-writer.ts';
+import { resolveSurveyOptions, type SurveyConfig, type SurveyOptions } from './survey-options.ts';
+import { planSurvey, type PlannedExposure } from './survey-plan.ts';
+import { SKYCELL_PIXELS, SKYCELL_SCALE, TESS_ID } from './tessellation.ts';
+import { TruthObjects } from './truth.ts';
+
+/** What a finished survey is: where it is, its manifest, and how much sky was generated. */
+export interface SurveyResult {
+  readonly dir: string;
+  readonly manifest: SurveyManifest;
+  /** Sky tiles and objects generated (regenerations after the cache dropped a tile included). */
+  readonly stats: { readonly tilesGenerated: number; readonly objectsGenerated: number };
+}
+
+const INCOMPLETE = '.incomplete-';
+const MARKER = '.incomplete';
+
+/** Which exposures get which defects: distinct exposures, chosen by the seed. */
+export function assignDefects(config: SurveyConfig, exposures: readonly PlannedExposure[]): Map<number, DefectKind[]> {
+  const order = new Random(hashSeed(config.seed, hashText('defects'))).shuffle(exposures.map((e) => e.index));
+  const out = new Map<number, DefectKind[]>();
+  let next = 0;
+  for (const d of config.defects) {
+    for (let i = 0; i < d.count; i++) {
+      const idx = order[next++];
+      out.set(idx, [...(out.get(idx) ?? []), d.kind]);
+    }
+  }
+  return out;
+}
+
+async function isSurvey(dir: string): Promise<boolean> {
+  try {
+    const text = await readFile(join(dir, MANIFEST_FILE), 'utf8');
+    return (JSON.parse(text) as { format?: unknown }).format === MANIFEST_FORMAT;
+  } catch {
+    return false;
+  }
+}
+
+/** Checks where the survey goes, before anything is written; returns the absolute path. */
+async function checkOutput(config: SurveyConfig): Promise<string> {
+  const final = resolve(config.out);
+  const parent = dirname(final);
+  try {
+    const s = await stat(parent);
+    if (!s.isDirectory()) throw new Error('not a directory');
+    await access(parent, constants.W_OK);
+  } catch (error) {
+    throw new SimError('sim_unwritable', `cannot write the survey into ${parent} (${(error as Error).message}); give --out a path in a directory you can write`, { cause: error });
+  }
+  let existing;
+  try {
+    existing = await stat(final);
+  } catch {
+    return final;
+  }
+  if (!existing.isDirectory()) {
+    throw new SimError('sim_out_exists', `${final} exists and is not a directory; remove it or choose another --out`);
+  }
+  if (config.force || (await isSurvey(final)) || (await readdir(final)).length === 0) return final;
+  throw new SimError('sim_out_exists', `${final} exists and is not a simulated survey (no ${MANIFEST_FILE}); choose another --out, or pass --force to replace it`);
+}
+
+/** Removes directories left by killed runs for the same output (`DIR.incomplete-*`). */
+async function removeLeftovers(final: string): Promise<void> {
+  const parent = dirname(final);
+  const prefix = `${basename(final)}${INCOMPLETE}`;
+  for (const name of await readdir(parent)) {
+    if (name.startsWith(prefix)) await rm(join(parent, name), { recursive: true, force: true });
+  }
+}
+
+/**
+ * Simulates a survey (see the room's README): same options, byte-identical files. Throws a
+ * SimError for bad options (before touching the disk) and leaves nothing at `out` when it
+ * fails or is aborted.
+ */
+export async function simulateSurvey(options: SurveyOptions): Promise<SurveyResult> {
+  const config = resolveSurveyOptions(options);
+  const signal = options.signal;
+  const progress = options.progress ?? noProgress;
+  const plan = planSurvey(config);
+  const final = await checkOutput(config);
+  await removeLeftovers(final);
+  const work = `${final}${INCOMPLETE}${randomUUID().slice(0, 8)}`;
+  try {
+    await mkdir(work);
+  } catch (error) {
+    throw new SimError('sim_unwritable', `cannot create ${work} (${(error as Error).message}); give --out a path in a directory you can write`, { cause: error });
+  }
+  let objects: TruthObjects | undefined;
+  try {
+    await writeFile(join(work, MARKER), 'an unfinished survey: "ipp sim survey" removes it when it runs again\n');
+    for (const sub of ['smf', 'cmf', 'truth']) await mkdir(join(work, sub));
+    const sky = new SkyModel({ seed: config.seed, density: config.density, mdPatch: plan.mdPatch, limitsFor: plan.tileLimits });
+    objects = new TruthObjects(join(work, 'truth', '.objects.rows'));
+    const state = new WriterState(sky, config.seed, objects);
+    const defectsOf = assignDefects(config, plan.exposures);
+    const exposures: ManifestExposure[] = [];
+    const stacks: ManifestStack[] = [];
+    const defects: DefectRecord[] = [];
+    let bytes = 0;
+    let spurious = 0;
+    let done = 0;
+    for (const e of plan.exposures) {
+      signal?.throwIfAborted();
+      const r = await writeExposure(state, work, e, defectsOf.get(e.index) ?? [], signal);
+      exposures.push(r.manifest);
+      defects.push(...r.defects);
+      bytes += r.bytes;
+      spurious += r.spurious;
+      progress.update(++done);
+    }
+    for (const s of plan.stacks) {
+      signal?.throwIfAborted();
+      const r = await writeStack(state, work, s);
+      stacks.push(r.manifest);
+      bytes += r.bytes;
+      spurious += r.spurious;
+      progress.update(++done);
+    }
+    const objectsPath = 'truth/objects.fits';
+    await objects.finish(join(work, objectsPath));
+    const nObjects = objects.count;
+    bytes += (await stat(join(work, objectsPath))).size;
+    const manifest: SurveyManifest = {
+      format: MANIFEST_FORMAT,
+      version: MANIFEST_VERSION,
+      seed: config.seed,
+      arguments: {
+        exposures: config.exposures,
+        stacks: config.stacks,
+        ra: config.ra,
+        dec: config.dec,
+        seed: config.seed,
+        filters: config.filters.join(''),
+        density: config.density,
+        inject_defects: config.defects.map((d) => ({ kind: d.kind, count: d.count })),
+      },
+      camera: { name: 'GPC1', pixel_scale: PIXEL_SCALE, chip_nx: CHIP_NX, chip_ny: CHIP_NY, chips: CHIPS.map((c) => c.name) },
+      sky: { md_patch: plan.mdPatch, density: config.density, objects: objectsPath, n_objects: nObjects },
+      tessellation: { tess_id: TESS_ID, skycell_scale: SKYCELL_SCALE, skycell_pixels: SKYCELL_PIXELS },
+      exposures,
+      stacks,
+      defects,
+      totals: {
+        detections: exposures.reduce((n, e) => n + e.n_detections, 0),
+        stack_detections: stacks.reduce((n, s) => n + s.n_detections, 0),
+        spurious,
+        bytes,
+      },
+    };
+    await writeFile(join(work, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
+    await rm(join(work, MARKER));
+    signal?.throwIfAborted();
+    await moveIntoPlace(work, final);
+    progress.finish();
+    return { dir: final, manifest, stats: { tilesGenerated: sky.generated, objectsGenerated: sky.generatedObjects } };
+  } catch (error) {
+    await objects?.abandon();
+    await rm(work, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/** Renames the finished directory to its place, replacing an old survey there. */
+async function moveIntoPlace(work: string, final: string): Promise<void> {
+  let old: string | undefined;
+  try {
+    await stat(final);
+    old = `${final}${INCOMPLETE}old-${randomUUID().slice(0, 8)}`;
+    await rename(final, old);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw new SimError('sim_cannot_replace', `cannot move the old ${final} aside (${(error as Error).message})`, { cause: error });
+    }
+    old = undefined;
+  }
+  try {
+    await rename(work, final);
+  } catch (error) {
+    if (old) await rename(old, final).catch(() => {});
+    throw new SimError('sim_cannot_replace', `cannot rename ${work} to ${final} (${(error as Error).message})`, { cause: error });
+  }
+  if (old) await rm(old, { recursive: true, force: true });
+}

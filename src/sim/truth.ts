@@ -1,0 +1,125 @@
+// Ground truth beside the catalogues. Every true object is written to truth/objects.fits
+// the first time it is detected (in an smf or a cmf), from the tile in hand, so the sky is
+// never generated again for the truth; rows go to a scratch file as they come and become
+// the table when the survey ends. For each smf and cmf, truth/<file>.truth.fits holds a
+// table per chip whose row r names the true object of detection row r (written by the
+// catalogue writers from the rows measureChip makes).
+import { open, rm, type FileHandle } from 'node:fs/promises';
+import { Checksum, Header } from '../fits/index.ts';
+import { defineLayout } from './cmf-layout.ts';
+import { FitsStream, fileHeader, tableHeader } from './fits-out.ts';
+import { SimError } from './errors.ts';
+import { card } from './headers.ts';
+import { objectId, type SkyTile } from './sky-model.ts';
+
+/** The true-object table: one row per object detected at least once, in order of first detection. */
+export const OBJECT_LAYOUT = defineLayout('SIM_OBJECTS', [
+  ['OBJ_ID', 'i64'], ['RA', 'f64', 'deg'], ['DEC', 'f64', 'deg'], ['TYPE', 'u8'],
+  ['MAG_G', 'f32', 'mag'], ['MAG_R', 'f32', 'mag'], ['MAG_I', 'f32', 'mag'],
+  ['MAG_Z', 'f32', 'mag'], ['MAG_Y', 'f32', 'mag'], ['MAG_W', 'f32', 'mag'],
+  ['R_EFF', 'f32', 'arcsec'], ['AXIS_RATIO', 'f32'], ['ANGLE', 'f32', 'deg'],
+]);
+
+const FLUSH_BYTES = 1 << 22;
+
+/** Collects the true objects as they are first detected and writes truth/objects.fits at the end. */
+export class TruthObjects {
+  private readonly scratchPath: string;
+  private handle: FileHandle | undefined;
+  private buffer = new Uint8Array(FLUSH_BYTES + OBJECT_LAYOUT.rowBytes * 1024);
+  private view = new DataView(this.buffer.buffer);
+  private used = 0;
+  private written = 0;
+  private readonly sum = new Checksum();
+  /** Objects recorded so far. */
+  count = 0;
+
+  constructor(scratchPath: string) {
+    this.scratchPath = scratchPath;
+  }
+
+  /** Records object `k` of a tile. */
+  add(tile: SkyTile, k: number): void {
+    const R = OBJECT_LAYOUT.rowBytes;
+    if (this.used + R > this.buffer.length) {
+      const bigger = new Uint8Array(this.buffer.length * 2);
+      bigger.set(this.buffer.subarray(0, this.used));
+      this.buffer = bigger;
+      this.view = new DataView(bigger.buffer);
+    }
+    const v = this.view;
+    const at = this.used;
+    const id = objectId(tile, k);
+    v.setInt32(at, Math.floor(id / 4294967296));
+    v.setUint32(at + 4, id >>> 0);
+    v.setFloat64(at + 8, tile.ra[k]);
+    v.setFloat64(at + 16, tile.dec[k]);
+    v.setUint8(at + 24, tile.type[k]);
+    const m = k * 6;
+    for (let f = 0; f < 6; f++) v.setFloat32(at + 25 + 4 * f, tile.mag[m + f]);
+    v.setFloat32(at + 49, tile.reff[k]);
+    v.setFloat32(at + 53, tile.type[k] === 0 ? 1 : tile.axisRatio[k]);
+    v.setFloat32(at + 57, tile.angle[k]);
+    this.used += R;
+    this.count++;
+  }
+
+  /** Writes the rows gathered so far to the scratch file once they are many. */
+  async flushIfLarge(): Promise<void> {
+    if (this.used >= FLUSH_BYTES) await this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    if (this.used === 0) return;
+    this.handle ??= await open(this.scratchPath, 'wx+');
+    const chunk = this.buffer.subarray(0, this.used);
+    this.sum.add(chunk, this.written);
+    let done = 0;
+    while (done < chunk.length) done += (await this.handle.write(chunk, done, chunk.length - done, this.written + done)).bytesWritten;
+    this.written += chunk.length;
+    this.used = 0;
+  }
+
+  /** Writes the table to `path` (the rows copied from the scratch file, which is then removed). */
+  async finish(path: string): Promise<void> {
+    await this.flush();
+    const out = await FitsStream.create(path);
+    try {
+      await out.writeHdu(fileHeader(new Header()), null, 0);
+      const extra = new Header();
+      card(extra, 'EXTTYPE', OBJECT_LAYOUT.name, 'true objects, each detected at least once');
+      card(extra, 'OBJ_TYPE', '0 star, 1 galaxy', 'meaning of TYPE');
+      const handle = this.handle;
+      const written = this.written;
+      async function* chunks(): AsyncGenerator<Uint8Array> {
+        const buffer = new Uint8Array(FLUSH_BYTES);
+        for (let at = 0; handle && at < written; at += FLUSH_BYTES) {
+          const n = Math.min(FLUSH_BYTES, written - at);
+          let got = 0;
+          while (got < n) {
+            const { bytesRead } = await handle.read(buffer, got, n - got, at + got);
+            if (bytesRead === 0) throw new SimError('sim_internal', 'the true-object scratch file ended early');
+            got += bytesRead;
+          }
+          yield buffer.subarray(0, n);
+        }
+      }
+      await out.writeHduStreamed(tableHeader(OBJECT_LAYOUT, this.count, 'OBJECTS', extra), this.sum.sum, written, chunks());
+      await out.close();
+    } catch (error) {
+      await out.abandon();
+      throw error;
+    } finally {
+      await this.handle?.close();
+      this.handle = undefined;
+      await rm(this.scratchPath, { force: true });
+    }
+  }
+
+  /** Removes the scratch file after a failure. */
+  async abandon(): Promise<void> {
+    await this.handle?.close().catch(() => {});
+    this.handle = undefined;
+    await rm(this.scratchPath, { force: true });
+  }
+}
