@@ -9,6 +9,7 @@ import { simSurvey } from './commands/sim-survey.ts';
 import { gpc1Group } from './commands/gpc1.ts';
 import { datastoreGroup } from './commands/datastore.ts';
 import { nebGroup } from './commands/neb.ts';
+import { dvoGroup } from './commands/dvo.ts';
 
 /** `ipp fits ...`: the table tools. */
 const fitsGroup: CommandGroup = {
@@ -22,7 +23,7 @@ export const rootGroup: CommandGroup = {
   name: 'ipp',
   summary: 'the survey data system: pipeline catalogues to the science archive',
   commands: [
-    demo, fitsGroup, gpc1Group, datastoreGroup, nebGroup,
+    demo, fitsGroup, gpc1Group, datastoreGroup, nebGroup, dvoGroup,
     { name: 'sim', summary: 'the survey simulator: smf and cmf catalogues with ground truth', commands: [simSurvey] },
   ],
 };
