@@ -91,7 +91,7 @@ export async function insertProduct(
 }
 
 /** Which filesets of a product a listing wants. */
-export interface FilesetQuery {
+export interface FilesetSelection {
   /** Only filesets registered after this one (by registration order). */
   readonly afterId?: number;
   /** Only filesets registered at or after this ISO-8601 UTC time. */
@@ -101,7 +101,7 @@ export interface FilesetQuery {
 }
 
 /** A product's filesets in registration order. */
-export async function listFilesets(q: Queryable, productId: number, query: FilesetQuery = {}): Promise<FilesetRecord[]> {
+export async function listFilesets(q: Queryable, productId: number, query: FilesetSelection = {}): Promise<FilesetRecord[]> {
   const where = ['prod_id = ?'];
   const params: SqlValue[] = [productId];
   if (query.afterId !== undefined) {

@@ -7,12 +7,11 @@ import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { withTempDir } from '../common/index.ts';
 import { testEngines } from '../db/index.ts';
-import { DatastoreClient, FILESET_BODY_TYPE } from './index.ts';
-import { bytesOf, md5 } from './test-support.ts';
+import { DatastoreClient } from './index.ts';
+import { bytesOf, md5, stalledUpload, waitFor } from './test-support.ts';
 
 const FIXTURE = fileURLToPath(new URL('./server.fixture.ts', import.meta.url));
 
@@ -41,28 +40,6 @@ async function stop(running: Running, signal: NodeJS.Signals): Promise<void> {
   const exited = new Promise((resolve) => running.child.once('exit', resolve));
   running.child.kill(signal);
   await exited;
-}
-
-/** An upload whose body stops after `first` bytes of its one file until `release` resolves. */
-function stalledUpload(url: string, product: string, fileset: string, data: Buffer, first: number, release: Promise<void>) {
-  const manifest = Buffer.from(`${JSON.stringify({ files: [{ name: 'data.fits', bytes: data.length, md5: md5(data) }] })}\n`);
-  async function* body() {
-    yield manifest;
-    yield data.subarray(0, first);
-    await release;
-    yield data.subarray(first);
-  }
-  return fetch(`${url}/products/${product}/filesets/${fileset}`, {
-    method: 'PUT', headers: { 'content-type': FILESET_BODY_TYPE }, body: body() as unknown as RequestInit['body'], duplex: 'half',
-  } as RequestInit);
-}
-
-async function waitFor(what: string, check: () => Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 400; i++) {
-    if (await check()) return;
-    await sleep(25);
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 for (const engine of testEngines()) {

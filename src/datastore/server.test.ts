@@ -8,7 +8,7 @@ import {
   DATASTORE_MIGRATIONS, DatastoreClient, DatastoreError, FILESET_BODY_TYPE, parseFilesetIndex, parseProductIndex,
   parseRootIndex, startDatastoreServer,
 } from './index.ts';
-import { bytesOf, md5, rawRequest, withDatastore } from './test-support.ts';
+import { bytesOf, md5, rawRequest, stalledUpload, waitFor, withDatastore } from './test-support.ts';
 
 const remote = (status: number, code?: string) => (e: unknown) =>
   e instanceof RemoteError && e.status === status && (code === undefined || e.code === code);
@@ -162,6 +162,28 @@ for (const engine of testEngines()) {
       // After all that, a good publish goes through.
       await ds.publish('PSPS_test', 'B1', [{ data, name: 'a.fits' }]);
       assert.equal((await ds.health()).files, 1);
+    }));
+
+    it('a publisher that goes away mid-upload, or a server that stops during one, leaves nothing behind', () => withDatastore(engine, {}, async ({ server }) => {
+      const ds = new DatastoreClient({ url: server.url });
+      await ds.addProduct(product);
+      const never = new Promise<void>(() => undefined);
+      const gone = new AbortController();
+      const a = stalledUpload(server.url, 'PSPS_test', 'A', bytesOf(1, 3_000_000), 1_000_000, never, gone.signal);
+      a.catch(() => undefined);
+      await waitFor('the upload to start', async () => (await ds.health()).uploadsInProgress === 1);
+      assert.equal((await readdir(join(server.root, '.staging'))).length, 1);
+      gone.abort();
+      await assert.rejects(a);
+      await waitFor('the upload to be dropped', async () => (await ds.health()).uploadsInProgress === 0 && (await readdir(join(server.root, '.staging'))).length === 0);
+      assert.deepEqual(await ds.filesets('PSPS_test'), []);
+      const b = stalledUpload(server.url, 'PSPS_test', 'B', bytesOf(2, 3_000_000), 1_000_000, never);
+      b.catch(() => undefined);
+      await waitFor('the second upload to start', async () => (await ds.health()).uploadsInProgress === 1);
+      await server.close();
+      await assert.rejects(b);
+      assert.deepEqual(await readdir(join(server.root, '.staging')), []);
+      assert.deepEqual(await readdir(join(server.root, 'PSPS_test')), []);
     }));
 
     let clock = Date.parse('2026-03-01T00:00:00Z');

@@ -3,10 +3,12 @@
 import { createHash } from 'node:crypto';
 import { request } from 'node:http';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger, withTempDir, type Logger } from '../common/index.ts';
 import { openDatabase, type Database, type TestEngine } from '../db/index.ts';
 import { DATASTORE_MIGRATIONS } from './migrations.ts';
 import { startDatastoreServer, type DatastoreServer, type DatastoreServerOptions } from './server.ts';
+import { FILESET_BODY_TYPE } from './upload.ts';
 
 /** What a test gets: the running server, its database, its temp dir and the log lines. */
 export interface DatastoreFixture {
@@ -73,4 +75,27 @@ export function rawRequest(
     req.on('error', reject);
     req.end(body);
   });
+}
+
+/** An upload whose body stops after `first` bytes of its one file until `release` resolves. */
+export function stalledUpload(url: string, product: string, fileset: string, data: Buffer, first: number, release: Promise<void>, signal?: AbortSignal) {
+  const manifest = Buffer.from(`${JSON.stringify({ files: [{ name: 'data.fits', bytes: data.length, md5: md5(data) }] })}\n`);
+  async function* body() {
+    yield manifest;
+    yield data.subarray(0, first);
+    await release;
+    yield data.subarray(first);
+  }
+  return fetch(`${url}/products/${product}/filesets/${fileset}`, {
+    method: 'PUT', headers: { 'content-type': FILESET_BODY_TYPE }, body: body() as unknown as RequestInit['body'], duplex: 'half', signal,
+  } as RequestInit);
+}
+
+/** Polls `check` until it holds (10 s at most). */
+export async function waitFor(what: string, check: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if (await check()) return;
+    await sleep(25);
+  }
+  throw new Error(`timed out waiting for ${what}`);
 }
