@@ -1,6 +1,6 @@
 // A RINGS.V3-like tessellation of the sky into projection cells and skycells. Projection
 // cells are centred on declination rings 4° apart (−90, −86, ..., +90); a ring at δ holds
-// ceil(360 cos δ / 4) cells evenly spaced in RA from 0 (one cell at each pole). Each cell is
+// ceil(360 cos(|δ| − 2°) / 4) cells evenly spaced in RA from 0 (one cell at each pole). Each cell is
 // a 4.4° square on its own tangent plane (10% wider than the spacing, so neighbours
 // overlap), cut into 10 × 10 skycells of 0.44° = 6336 pixels of 0.25". Projection cells are
 // numbered from 1 at the south pole, ring by ring, eastwards; skycells 0..99 row by row
@@ -27,7 +27,10 @@ const RING_COUNT = new Int32Array(RINGS);
 const RING_FIRST = new Int32Array(RINGS + 1);
 for (let k = 0; k < RINGS; k++) {
   const dec = -90 + k * RING_STEP;
-  RING_COUNT[k] = Math.abs(dec) === 90 ? 1 : Math.ceil((360 * Math.cos(dec * DEG)) / RING_STEP);
+  // Spaced by the ring's width at its equatorward edge, so that every cell's square covers
+  // the whole band it is nearest to.
+  const edge = Math.max(0, Math.abs(dec) - RING_STEP / 2);
+  RING_COUNT[k] = Math.abs(dec) === 90 ? 1 : Math.ceil((360 * Math.cos(edge * DEG)) / RING_STEP);
   RING_FIRST[k + 1] = RING_FIRST[k] + RING_COUNT[k];
 }
 /** Number of projection cells over the sky. */

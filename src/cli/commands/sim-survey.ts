@@ -30,7 +30,7 @@ export const simSurvey: Command = {
     exposures: { type: 'string', value: 'N', help: `exposures (default ${SURVEY_DEFAULTS.exposures})` },
     stacks: { type: 'string', value: 'M', help: `stacks, skycell x filter (default ${SURVEY_DEFAULTS.stacks})` },
     ra: { type: 'string', value: 'A:B', help: `RA range of the sky box, degrees (default ${SURVEY_DEFAULTS.ra.join(':')})` },
-    dec: { type: 'string', value: 'C:D', help: `Dec range of the sky box, degrees (default ${SURVEY_DEFAULTS.dec.join(':')})` },
+    dec: { type: 'string', value: 'C:D', help: `Dec range of the sky box, degrees (default ${SURVEY_DEFAULTS.dec.join(':')}; negative: --dec=-10:-4)` },
     seed: { type: 'string', value: 'S', help: `seed of every random choice (default ${SURVEY_DEFAULTS.seed})` },
     filters: { type: 'string', value: 'LETTERS', help: `filters to observe, of grizyw (default ${SURVEY_DEFAULTS.filters})` },
     density: { type: 'string', value: 'X', help: 'scale of the sky object counts (default 1; e.g. 0.05 for a quick small survey)' },
