@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline';
 import { IppError } from '../common/index.ts';
 import type { FsckOptions, RebalanceOptions } from './housekeeping.ts';
 import type { SweptLock } from './locks.ts';
+import type { NebulousStats } from './server.ts';
 import { createJsonTransport, type JsonTransport } from './transport.ts';
 import type {
   FsckReport, HousekeepingReport, ObjectStat, PlacedInstance, VolumeInfo, VolumeState,
@@ -237,13 +238,18 @@ export class NebulousClient {
     return this.#post('/v1/rebalance', { ...options }, LONG_MS);
   }
 
-  /** Releases locks of silent holders (older than `timeoutMs`, default the server's timeout). */
-  async sweepLocks(timeoutMs?: number): Promise<SweptLock[]> {
-    return (await this.#post<{ released: SweptLock[] }>('/v1/sweep-locks', { timeoutMs })).released;
+  /** Releases locks of silent holders: silent for `timeoutMs` (default the server's timeout) or since the ISO time `before`. */
+  async sweepLocks(options: { timeoutMs?: number; before?: string } = {}): Promise<SweptLock[]> {
+    return (await this.#post<{ released: SweptLock[] }>('/v1/sweep-locks', { ...options })).released;
   }
 
-  /** Request counts of the server. */
-  stats(): Promise<{ requests: number; inFlight: number; byStatus: Record<string, number>; operations: Record<string, number> }> {
+  /** Whether the server answers (no token needed). */
+  health(): Promise<{ ok: boolean; service: string }> {
+    return this.#get('/v1/health', {});
+  }
+
+  /** Request counts of the server and its CPU time. */
+  stats(): Promise<NebulousStats> {
     return this.#get('/v1/stats', {});
   }
 

@@ -1,8 +1,9 @@
 // The data path: copying a file into a new instance so that a crash leaves either nothing or a
 // temporary file fsck recognises, never a half-written file under an instance's name.
 import { createHash } from 'node:crypto';
+import { close as closeCallback, open as openCallback } from 'node:fs';
 import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { NebError } from './errors.ts';
 
 /** The suffix of a copy in progress; fsck removes such files when no copy is running. */
@@ -40,7 +41,6 @@ export async function copyVerified(source: string, dest: string, options: CopyOp
   }
   let output: FileHandle | undefined;
   try {
-    await ensureDirectory(dirname(dest));
     output = await openExclusive(part);
     const digest = await pump(input, output, source, part, options.signal);
     if (options.expect && options.expect !== digest.checksum) {
@@ -117,31 +117,44 @@ export async function digestFile(path: string): Promise<Digest> {
 
 /** Creates an empty file that must not exist yet (the file a client will write). */
 export async function createEmptyFile(path: string): Promise<void> {
-  await ensureDirectory(dirname(path));
-  const handle = await openExclusive(path);
-  await handle.close();
+  const fd = await new Promise<number>((resolve, reject) => {
+    const attempt = (retry: boolean) => openCallback(path, 'wx', 0o664, (error, fd) => {
+      if (!error) resolve(fd);
+      else if (error.code === 'ENOENT' && retry) mkdir(dirname(path), { recursive: true, mode: 0o775 }).then(() => attempt(false), reject);
+      else reject(ioError(error, `cannot create ${path}`));
+    });
+    attempt(true);
+  });
+  await new Promise<void>((resolve, reject) => closeCallback(fd, (error) => (error ? reject(ioError(error, `cannot close ${path}`)) : resolve())));
 }
 
+/**
+ * Opens a new file exclusively. The hash directory is made only when the open finds it
+ * missing: on a volume in use they all exist, and a create then costs no mkdir at all.
+ */
 async function openExclusive(path: string): Promise<FileHandle> {
   try {
+    return await open(path, 'wx', 0o664);
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(cause, `cannot create ${path}`);
+  }
+  try {
+    await mkdir(dirname(path), { recursive: true, mode: 0o775 });
     return await open(path, 'wx', 0o664);
   } catch (cause) {
     throw ioError(cause, `cannot create ${path}`);
   }
 }
 
-const made = new Set<string>();
-
-/** Creates a directory (and its parents) once per process; the hash directories are reused often. */
-export async function ensureDirectory(path: string): Promise<void> {
-  if (made.has(path)) return;
-  try {
-    await mkdir(path, { recursive: true, mode: 0o775 });
-  } catch (cause) {
-    throw ioError(cause, `cannot create directory ${path}`);
+/** Makes the 65,536 hash directories of a volume's `nebulous/` tree ahead of use (the original's mkdirs script). */
+export async function prepareHashDirectories(root: string): Promise<void> {
+  const hex = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+  for (const top of hex) {
+    await mkdir(join(root, top), { recursive: true, mode: 0o775 }).catch((cause: unknown) => { throw ioError(cause, `cannot create ${join(root, top)}`); });
+    await Promise.all(hex.map((sub) => mkdir(join(root, top, sub), { mode: 0o775 }).catch((cause: NodeJS.ErrnoException) => {
+      if (cause.code !== 'EEXIST') throw ioError(cause, `cannot create ${join(root, top, sub)}`);
+    })));
   }
-  if (made.size > 200_000) made.clear();
-  made.add(path);
 }
 
 /** Removes a file, ignoring one that is already gone; other failures are returned, not thrown. */

@@ -99,7 +99,7 @@ export async function fsck(neb: Nebulous, options: FsckOptions = {}): Promise<Fs
   if (only === undefined) replicated += await checkCopies(neb, fix, problems);
 
   // Pass 4: locks of holders that stopped sending heartbeats.
-  const stale = fix ? await neb.sweepLocks() : await staleLocks(neb.db, neb.lockTimeoutMs);
+  const stale = fix ? await neb.sweepLocks() : await staleLocks(neb.db, neb.lockCutoff());
   for (const s of stale) {
     problems.push({ kind: 'stale-lock', key: s.key, detail: `${s.mode} lock of ${s.holder}, no heartbeat since ${s.heartbeatAt}`, fixed: fix });
   }

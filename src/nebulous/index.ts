@@ -10,7 +10,7 @@ export type { KeyPattern, NebKey } from './key.ts';
 export { Nebulous } from './service.ts';
 export type { Caller, NebulousOptions, PlaceOptions } from './service.ts';
 export { startNebulousServer } from './server.ts';
-export type { NebulousServer, NebulousServerOptions } from './server.ts';
+export type { NebulousServer, NebulousServerOptions, NebulousStats } from './server.ts';
 export { NebulousClient } from './client.ts';
 export type { NebulousClientOptions } from './client.ts';
 export { fsck, rebalance, repair } from './housekeeping.ts';

@@ -93,6 +93,15 @@ describe('key patterns', () => {
     assert.equal(compileRegex('topdir').prefix, '');
   });
 
+  it('hands PostgreSQL only the expressions it reads the same way', () => {
+    for (const same of ['ota(11|22|33)\\.fits$', '^gpc1/raw/2010011[0-4]/', 'a{2,3}b{4}c{1,}', '(?:x|y)+?\\d\\w\\s', '[^/]*\\/x']) {
+      assert.equal(compileRegex(same).postgresRegex, same, same);
+    }
+    for (const differs of ['\\bobj', '(?<=a)b', '(?=a)', '(?<n>a)\\k<n>', '[\\d]', '(a)\\1', '\\u0041', '\\p{L}', '[a\\]]']) {
+      assert.equal(compileRegex(differs).postgresRegex, undefined, differs);
+    }
+  });
+
   it('refuses bad patterns with neb_pattern_invalid', () => {
     for (const bad of ['', 'a[', 'a[]', 'a\\', 'x'.repeat(1001), 'a\u0000']) {
       assert.throws(() => compileGlob(bad), code('neb_pattern_invalid'), JSON.stringify(bad));

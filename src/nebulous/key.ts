@@ -111,6 +111,8 @@ export interface KeyPattern {
   readonly sqliteGlob?: string;
   /** A SQL LIKE pattern (escape `\`) every matching key satisfies (globs only). */
   readonly like?: string;
+  /** The same expression for PostgreSQL's `~`, when it certainly means the same there (regexes only). */
+  readonly postgresRegex?: string;
 }
 
 const MAX_PATTERN = 1000;
@@ -176,7 +178,43 @@ export function compileGlob(pattern: string): KeyPattern {
  */
 export function compileRegex(pattern: string): KeyPattern {
   const text = checkPattern(pattern);
-  return { kind: 'regex', source: pattern, regex: compile(text, pattern), prefix: regexPrefix(text) };
+  const regex = compile(text, pattern);
+  return { kind: 'regex', source: pattern, regex, prefix: regexPrefix(text), postgresRegex: portableRegex(text) ? text : undefined };
+}
+
+/**
+ * True when a JavaScript regular expression uses only what PostgreSQL's advanced regular
+ * expressions read the same way (literals, `.`, classes without escapes, groups, alternation,
+ * quantifiers, anchors, \d \w \s and escaped punctuation), so the database can filter with it.
+ * Anything else (\b, lookaround, named groups, back references, \u escapes) is tested here only.
+ */
+function portableRegex(source: string): boolean {
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i];
+    if (c === '\\') {
+      const next = source[++i];
+      if (next === undefined || !/[.\\/\-+*?()[\]{}^$|dDwWsS]/.test(next)) return false;
+    } else if (c === '[') {
+      let j = i + 1;
+      if (source[j] === '^') j++;
+      if (source[j] === ']') return false;
+      for (; j < source.length && source[j] !== ']'; j++) {
+        if (source[j] === '\\' || source[j] === '[') return false;
+      }
+      if (j >= source.length) return false;
+      i = j;
+    } else if (c === '(') {
+      if (source[i + 1] === '?') {
+        if (source[i + 2] !== ':') return false;
+        i += 2;
+      }
+    } else if (c === '{') {
+      const m = /^\{\d+(,\d*)?\}/.exec(source.slice(i));
+      if (!m) return false;
+      i += m[0].length - 1;
+    }
+  }
+  return true;
 }
 
 function checkPattern(pattern: unknown): string {

@@ -99,9 +99,8 @@ export async function locksOf(q: Queryable, soId: number): Promise<LockInfo[]> {
   return rows.map((r) => ({ holder: r.holder, mode: r.mode, acquiredAt: r.acquired_at }));
 }
 
-/** The locks whose holders have sent no heartbeat for `timeoutMs` (what a sweep would release). */
-export async function staleLocks(q: Queryable, timeoutMs: number): Promise<SweptLock[]> {
-  const cutoff = new Date(Date.now() - timeoutMs).toISOString();
+/** The locks whose holders have sent no heartbeat since `cutoff` (what a sweep would release). */
+export async function staleLocks(q: Queryable, cutoff: string): Promise<SweptLock[]> {
   const rows = await q.all<{ ext_id: string; holder: string; mode: LockMode; heartbeat_at: string }>(
     `SELECT o.ext_id, l.holder, l.mode, h.heartbeat_at FROM neb_lock l JOIN neb_holder h ON h.holder = l.holder
      JOIN neb_storage_object o ON o.so_id = l.so_id WHERE h.heartbeat_at < ? ORDER BY l.lock_id`, [cutoff]);
@@ -117,11 +116,10 @@ export interface SweptLock {
 }
 
 /**
- * Releases every lock of holders whose last heartbeat is older than `timeoutMs` (the clients
- * that died holding them) and forgets those holders.
+ * Releases every lock of holders whose last heartbeat is before `cutoff` (an ISO time: the
+ * clients that died holding them) and forgets those holders.
  */
-export async function sweepLocks(db: Database, timeoutMs: number): Promise<SweptLock[]> {
-  const cutoff = new Date(Date.now() - timeoutMs).toISOString();
+export async function sweepLocks(db: Database, cutoff: string): Promise<SweptLock[]> {
   return db.transaction(async (tx) => {
     const stale = await tx.all<{ holder: string; heartbeat_at: string }>(
       `SELECT holder, heartbeat_at FROM neb_holder WHERE heartbeat_at < ? ORDER BY holder${forUpdate(tx)}`, [cutoff]);

@@ -29,6 +29,9 @@ export async function* searchKeys(q: Queryable, pattern: KeyPattern, options: Se
   } else if (q.dialect.engine === 'postgres' && pattern.like !== undefined) {
     where.push("ext_id LIKE ? ESCAPE '\\'");
     fixed.push(pattern.like);
+  } else if (q.dialect.engine === 'postgres' && pattern.postgresRegex !== undefined) {
+    where.push('ext_id ~ ?');
+    fixed.push(pattern.postgresRegex);
   }
   const page = (start: string): string => {
     const inner = `SELECT ext_id FROM neb_storage_object WHERE ${where.join(' AND ').replace('ext_id >= ?', start)} ORDER BY ext_id LIMIT ${chunk}`;

@@ -1,6 +1,6 @@
 // A Nebulous server in a process of its own, for tests that kill it (SIGKILL mid-replicate)
 // and for the benchmarks' load from another process. Arguments: a JSON object
-// { db, volumes?: [{ host, path, state? }], token?, syncData?, logLevel? }.
+// { db, volumes?: [{ host, path, state?, prepare? }], token?, syncData?, logLevel? }.
 // Prints "READY <url>" once it listens; stops on SIGTERM.
 import { createLogger, type LogLevel } from '../common/index.ts';
 import { openDatabase } from '../db/index.ts';
@@ -10,7 +10,7 @@ import type { VolumeState } from './types.ts';
 
 interface FixtureConfig {
   db: string;
-  volumes?: { host: string; path: string; state?: VolumeState }[];
+  volumes?: { host: string; path: string; state?: VolumeState; prepare?: boolean }[];
   token?: string;
   syncData?: boolean;
   logLevel?: LogLevel;
@@ -25,7 +25,7 @@ const server = await startNebulousServer({
 });
 const known = new Set((await server.neb.listVolumes()).map((v) => v.name));
 for (const v of config.volumes ?? []) {
-  if (!known.has(`${v.host}.0`)) await server.neb.addVolume({ host: v.host, volume: '0', path: v.path, state: v.state });
+  if (!known.has(`${v.host}.0`)) await server.neb.addVolume({ host: v.host, volume: '0', path: v.path, state: v.state, prepare: v.prepare });
 }
 process.stdout.write(`READY ${server.url}\n`);
 process.on('SIGTERM', () => {

@@ -23,6 +23,13 @@ export interface NebulousServerOptions extends Omit<NebulousOptions, 'log'> {
   readonly maintenanceMs?: number;
 }
 
+/** The counters of a running server. */
+export interface NebulousStats extends HttpStats {
+  readonly operations: Readonly<Record<string, number>>;
+  /** CPU time of the server process (user + system), in microseconds. */
+  readonly cpuMicros: number;
+}
+
 /** A running Nebulous server. */
 export interface NebulousServer {
   /** `http://host:port` */
@@ -30,8 +37,8 @@ export interface NebulousServer {
   readonly port: number;
   /** The operations behind the API (for housekeeping in the same process and for tests). */
   readonly neb: Nebulous;
-  /** Request counts by status, and calls per operation. */
-  stats(): HttpStats & { readonly operations: Readonly<Record<string, number>> };
+  /** Request counts by status, calls per operation, and the CPU time the process has used. */
+  stats(): NebulousStats;
   /** Stops accepting requests, waits for those in flight, stops the maintenance tick. The database stays open. */
   close(): Promise<void>;
 }
@@ -62,12 +69,13 @@ export async function startNebulousServer(options: NebulousServerOptions): Promi
 
   const routes: HttpRoute[] = [
     route('GET', '/v1/health', 'open', 'health', async () => ({ ok: true, service: 'nebulous' })),
-    route('GET', '/v1/stats', 'read', 'stats', async () => ({ ...service.stats(), operations: { ...operations } })),
+    route('GET', '/v1/stats', 'read', 'stats', async () => stats()),
     route('GET', '/v1/volumes', 'read', 'volumes', async () => ({ volumes: await neb.listVolumes() })),
     route('POST', '/v1/volumes', 'write', 'volume_add', async (_, b) => ({
       volume: await neb.addVolume({
         host: b.str('host'), volume: b.str('volume'), path: b.str('path'),
         state: b.optStr('state') as VolumeState | undefined, capacity: b.optNum('capacity'), free: b.optNum('free'),
+        prepare: b.optBool('prepare'),
       }),
     })),
     route('PUT', '/v1/volumes/:name', 'write', 'volume_set', async (ctx, b) => ({
@@ -119,7 +127,9 @@ export async function startNebulousServer(options: NebulousServerOptions): Promi
     route('POST', '/v1/repair', 'write', 'repair', async (ctx) => exclusive(() => repair(neb, { signal: ctx.signal }))),
     route('POST', '/v1/rebalance', 'write', 'rebalance', async (ctx, b) => exclusive(() =>
       rebalance(neb, { minFree: b.optNum('minFree'), maxMoves: b.optNum('maxMoves'), signal: ctx.signal }))),
-    route('POST', '/v1/sweep-locks', 'write', 'sweep_locks', async (_, b) => ({ released: await neb.sweepLocks(b.optNum('timeoutMs')) })),
+    route('POST', '/v1/sweep-locks', 'write', 'sweep_locks', async (_, b) => ({
+      released: await neb.sweepLocks({ timeoutMs: b.optNum('timeoutMs'), before: b.optStr('before') }),
+    })),
   ];
 
   /** Streams matching keys as JSON lines, then a `{"done":true,"count":N}` line the client checks for. */
@@ -148,6 +158,11 @@ export async function startNebulousServer(options: NebulousServerOptions): Promi
     statusOf: nebStatusOf,
   });
 
+  function stats(): NebulousStats {
+    const cpu = process.cpuUsage();
+    return { ...service.stats(), operations: { ...operations }, cpuMicros: cpu.user + cpu.system };
+  }
+
   const every = options.maintenanceMs ?? 30_000;
   const timer = every > 0 ? setInterval(() => {
     void exclusive(async () => {
@@ -161,7 +176,7 @@ export async function startNebulousServer(options: NebulousServerOptions): Promi
     url: service.url,
     port: service.port,
     neb,
-    stats: () => ({ ...service.stats(), operations: { ...operations } }),
+    stats,
     async close() {
       if (timer) clearInterval(timer);
       await service.close();

@@ -21,7 +21,7 @@ import {
 } from './locks.ts';
 import {
   attributesOf, deleteInstances, forUpdate, insertInstances, insertObjects, instanceInfo, instancePath,
-  instancesByKey, instancesOf, latestObject, liveObject, markDeleted, missingObject, recordDigest,
+  instancesByKeys, instancesOf, latestObject, liveObject, markDeleted, missingObject, recordDigest,
   type InstanceRow, type NewInstance, type NewObject, type ObjectRow,
 } from './objects.ts';
 import { searchKeys, type SearchOptions } from './search.ts';
@@ -74,6 +74,7 @@ export class Nebulous {
   readonly #sync: boolean;
   readonly #random: () => number;
   readonly #creates: CreateBatcher;
+  readonly #lookups: LookupBatcher;
 
   constructor(options: NebulousOptions) {
     this.db = options.db;
@@ -84,6 +85,7 @@ export class Nebulous {
     this.#sync = options.syncData ?? true;
     this.#random = options.random ?? Math.random;
     this.#creates = new CreateBatcher(options.db);
+    this.#lookups = new LookupBatcher(options.db);
   }
 
   // ---- volumes
@@ -353,7 +355,7 @@ export class Nebulous {
   async find(keyText: string, options: { host?: string; volume?: string } = {}): Promise<string[]> {
     const parsed = parseNebKey(keyText, options.volume);
     if (parsed.volume !== undefined && !(await this.volumes.all()).some((v) => v.name === parsed.volume)) throw unknownVolume(parsed.volume);
-    const rows = await instancesByKey(this.db, parsed.key);
+    const rows = await this.#lookups.get(parsed.key);
     if (rows.length === 0) throw await missingObject(this.db, parsed.key);
     let usable = readable(rows);
     if (parsed.hardVolume) {
@@ -479,11 +481,25 @@ export class Nebulous {
     return heartbeat(this.db, checkHolder(holder));
   }
 
-  /** Releases the locks of holders silent for longer than the lock timeout (or `timeoutMs`). */
-  async sweepLocks(timeoutMs = this.lockTimeoutMs): Promise<SweptLock[]> {
-    const swept = await sweepLocks(this.db, timeoutMs);
+  /**
+   * Releases the locks of holders silent for longer than the lock timeout (or `timeoutMs`), or
+   * with no heartbeat since the ISO time `before`.
+   */
+  async sweepLocks(options: { timeoutMs?: number; before?: string } = {}): Promise<SweptLock[]> {
+    const swept = await sweepLocks(this.db, this.lockCutoff(options));
     for (const s of swept) this.log.warn(`released ${s.mode} lock of ${s.holder} on ${s.key} (no heartbeat since ${s.heartbeatAt})`);
     return swept;
+  }
+
+  /** The heartbeat time before which a holder counts as dead. */
+  lockCutoff(options: { timeoutMs?: number; before?: string } = {}): string {
+    if (options.before !== undefined) {
+      if (Number.isNaN(Date.parse(options.before))) throw new NebError('neb_request_invalid', `"${options.before}" is not an ISO time`);
+      return new Date(options.before).toISOString();
+    }
+    const timeout = options.timeoutMs ?? this.lockTimeoutMs;
+    if (!(timeout >= 0)) throw new NebError('neb_request_invalid', `a lock timeout must be zero or more milliseconds, not ${timeout}`);
+    return new Date(Date.now() - timeout).toISOString();
   }
 
   /** Sets (or with `null` removes) a user attribute of an object. */
@@ -606,6 +622,57 @@ class CreateBatcher {
       } catch (error) {
         for (const p of batch) p.reject(error);
       }
+    }
+  }
+}
+
+interface PendingLookup {
+  readonly key: string;
+  resolve(rows: InstanceRow[]): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * The lookups of find, batched: the keys asked for while a query runs are looked up together
+ * by the next one, so many clients finding at once cost one round trip per batch, not per key.
+ */
+class LookupBatcher {
+  readonly #db: Database;
+  #queue: PendingLookup[] = [];
+  #running = false;
+
+  constructor(db: Database) {
+    this.#db = db;
+  }
+
+  /** The instances of a key's live object (none when there is no live object). */
+  get(key: string): Promise<InstanceRow[]> {
+    return new Promise<InstanceRow[]>((resolve, reject) => {
+      this.#queue.push({ key, resolve, reject });
+      if (!this.#running) void this.#drain();
+    });
+  }
+
+  async #drain(): Promise<void> {
+    this.#running = true;
+    try {
+      while (this.#queue.length > 0) {
+        const batch = this.#queue.splice(0, 128);
+        try {
+          const rows = await instancesByKeys(this.#db, [...new Set(batch.map((p) => p.key))]);
+          const byKey = new Map<string, InstanceRow[]>();
+          for (const row of rows) {
+            const list = byKey.get(row.ext_id);
+            if (list) list.push(row);
+            else byKey.set(row.ext_id, [row]);
+          }
+          for (const p of batch) p.resolve(byKey.get(p.key) ?? []);
+        } catch (error) {
+          for (const p of batch) p.reject(error);
+        }
+      }
+    } finally {
+      this.#running = false;
     }
   }
 }

@@ -136,10 +136,11 @@ const serve: Command = {
 const volumeAdd: Command = {
   name: 'add',
   summary: 'register volume HOST.VOLUME at a directory (the original neb-voladd)',
-  usage: 'HOST VOLUME PATH [--state S] [--capacity BYTES --free BYTES]',
+  usage: 'HOST VOLUME PATH [--state S] [--capacity BYTES --free BYTES] [--prepare]',
   description: 'Without --capacity/--free the server measures them from the file system.',
   options: {
     ...client,
+    prepare: { type: 'boolean', help: 'make the 65,536 hash directories now (the original mkdirs step; takes seconds)' },
     state: { type: 'string', value: 'S', help: `${VOLUME_STATES.join(', ')} (default available)` },
     capacity: { type: 'string', value: 'BYTES', help: 'capacity set by hand, e.g. 20T' },
     free: { type: 'string', value: 'BYTES', help: 'free space set by hand' },
@@ -149,6 +150,7 @@ const volumeAdd: Command = {
     const v = await withClient(args, ctx, (c) => c.addVolume({
       host, volume, path: resolve(path), state: volumeState(args.values.state),
       capacity: byteCount('capacity', args.values.capacity), free: byteCount('free', args.values.free),
+      prepare: args.values.prepare === true,
     }));
     say(ctx, `added volume ${v.name} on ${v.host} at ${v.path} (${v.state})`);
     return EXIT.ok;
@@ -590,7 +592,7 @@ const sweepCommand: Command = {
   options: { ...client, timeout: { type: 'string', value: 'SECONDS', help: 'silence that counts as dead (default: the server\'s)' } },
   async run(args, ctx) {
     positionals(args, 0, 0, 'sweep-locks');
-    const released = await withClient(args, ctx, (c) => c.sweepLocks(seconds('timeout', args.values.timeout)));
+    const released = await withClient(args, ctx, (c) => c.sweepLocks({ timeoutMs: seconds('timeout', args.values.timeout) }));
     for (const l of released) say(ctx, `released ${l.mode} lock of ${l.holder} on ${l.key} (last heartbeat ${l.heartbeatAt})`);
     say(ctx, `${released.length} lock(s) released`);
     return EXIT.ok;
