@@ -45,6 +45,8 @@ export interface AddstarOptions {
   readonly maxGroupDetections?: number;
   /** Called as each catalogue is settled. */
   readonly onFile?: (result: FileResult) => void;
+  /** When given, milliseconds spent in each phase are added to it (read, images, load, match, write). */
+  readonly timings?: Record<string, number>;
   /** Test hooks: points in a region's update where a test stops the process. */
   readonly regionHooks?: (region: SkyRegion) => CommitHooks;
 }
@@ -98,6 +100,12 @@ export interface Totals {
   regionsWritten: number;
 }
 
+function timed(options: AddstarOptions, phase: string, since: number): number {
+  const now = performance.now();
+  if (options.timings) options.timings[phase] = (options.timings[phase] ?? 0) + now - since;
+  return now;
+}
+
 /** Ingests catalogues (smf/cmf paths) into the database at `dir`, creating it if needed. */
 export async function addstar(dir: string, paths: readonly string[], options: AddstarOptions = {}): Promise<AddstarResult> {
   const results = new Map<number, FileResult>();
@@ -121,8 +129,10 @@ export async function addstar(dir: string, paths: readonly string[], options: Ad
   for (let at = 0; at < paths.length; at++) {
     options.signal?.throwIfAborted();
     let cat: Catalogue;
+    const t0 = performance.now();
     try {
       cat = await readCatalogue(paths[at], photcodes);
+      timed(options, 'read', t0);
     } catch (error) {
       if (!isIppError(error)) throw error;
       settle(at, { path: paths[at], status: 'failed', images: 0, detections: 0, error: { code: error.code, message: error.message } });
@@ -167,6 +177,7 @@ async function ingestGroup(
   const claims: { claim: Claim; at: number }[] = [];
   const lock = lockOptions(options);
   // Phase 2: register images.
+  const t = performance.now();
   await withLocks(db.dir, ['Images'], 'exclusive', lock, async () => {
     const images = await readImages(db.dir);
     const before = images.length;
@@ -197,17 +208,20 @@ async function ingestGroup(
     }
     if (images.length !== before) await writeImages(db.dir, images);
   });
+  timed(options, 'images', t);
   if (claims.length === 0) return;
   options.signal?.throwIfAborted();
   // Phase 3: the regions.
   const stored = await associate(db, claims.map(({ claim }) => ({ detections: claim.cat.detections, segments: claim.cat.images, imageIds: claim.imageIds })), options, totals);
   // Phase 4: the images are complete.
+  const t4 = performance.now();
   await withLocks(db.dir, ['Images'], 'exclusive', lock, async () => {
     const images: ImageTable = await readImages(db.dir);
     const done: number[] = [];
     for (const { claim } of claims) for (const id of claim.imageIds) if (id) done.push(id);
     if (images.complete(done) > 0) await writeImages(db.dir, images);
   });
+  timed(options, 'images', t4);
   claims.forEach(({ claim, at }, k) => {
     const cat = claim.cat;
     settle(at, {
@@ -304,6 +318,7 @@ export async function associate(db: DvoDatabase, claims: readonly DetectionBatch
   const keys = [...regions.values()].map((r) => r.name);
   const stored = claims.map(() => 0);
   await withLocks(db.dir, keys, 'exclusive', lockOptions(options), async () => {
+    let t = performance.now();
     const views: RegionView[] = [];
     const slotOf = new Map<number, number>();
     let objects = 0;
@@ -316,6 +331,7 @@ export async function associate(db: DvoDatabase, claims: readonly DetectionBatch
       views.push(new RegionView(data));
       objects += data.objects;
     }
+    t = timed(options, 'load', t);
     const incoming = claims.reduce((n, c) => n + c.detections.length, 0);
     const grid = new MatchGrid(maxRadius, objects + incoming);
     let objSlot = new Int32Array(Math.max(16, objects + incoming));
@@ -463,6 +479,7 @@ export async function associate(db: DvoDatabase, claims: readonly DetectionBatch
       stored[k] = n;
       totals.detections += n;
     });
+    t = timed(options, 'match', t);
     for (const v of views) {
       if (!v.data.dirty) continue;
       options.signal?.throwIfAborted();
@@ -473,6 +490,7 @@ export async function associate(db: DvoDatabase, claims: readonly DetectionBatch
       });
       totals.regionsWritten++;
     }
+    timed(options, 'write', t);
   });
   return stored;
 }

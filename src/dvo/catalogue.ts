@@ -40,13 +40,6 @@ const OPTIONAL = [
 ] as const;
 
 const MJD_UNIX = 40587;
-const INT16 = (v: number): number => (Number.isFinite(v) ? Math.max(-32768, Math.min(32767, Math.round(v))) : 0);
-const ANGLE16 = (deg: number): number => {
-  if (!Number.isFinite(deg)) return 0;
-  const u = Math.round((((deg % 360) + 360) % 360) * (0xffff / 360)) & 0xffff;
-  return u > 32767 ? u - 65536 : u;
-};
-
 function lookup(headers: readonly (Header | undefined)[], key: string): string | number | boolean | bigint | null | undefined {
   for (const h of headers) {
     const v = h?.get(key);
@@ -171,71 +164,58 @@ async function readOpen(file: FitsFile, path: string, photcodes: PhotcodeTable):
         return i < 0 ? undefined : b.columns[i].values as NumericArray;
       };
       const idet = c('IPP_IDET')!;
-      const ra = c('RA_PSF')!;
-      const dec = c('DEC_PSF')!;
-      const mag = c('PSF_INST_MAG')!;
-      const magErr = c('PSF_INST_MAG_SIG')!;
       const n = b.rowCount;
-      if (NAN_SOURCE.length < n) NAN_SOURCE = new Float64Array(n).fill(NaN);
-      const f = (name: string): ArrayLike<number> => (c(name) as ArrayLike<number> | undefined) ?? NAN_SOURCE;
-      const [x, y, xs, ys, pa, ps, flux, fluxErr, apMag, apFlux, apFluxErr, calMag, calErr, sky, skyErr, chisq, extns, theta, fwMaj, fwMin, qf, qfp, ndof, npix, mxx, mxy, myy, kf, kfe, flags, flags2] =
-        OPTIONAL.map(f);
-      for (let i = 0; i < n; i++) {
-        const r = at + i;
-        const a = Number(ra[i]);
-        const d = Number(dec[i]);
-        if (!(a >= -360 && a <= 720) || !(d >= -90 && d <= 90)) {
-          throw new DvoError('dvo_bad_coordinates', `${where} row ${r - first + 1} (IPP_IDET ${String(idet[i])}): RA_PSF, DEC_PSF = ${a}, ${d} is not a position on the sky; the catalogue is rejected (fix the chip's astrometry and ingest it again)`);
-        }
-        m.ra[r] = a < 0 ? a + 360 : a >= 360 ? a - 360 : a;
-        m.dec[r] = d;
-        const mi = Number(mag[i]);
-        m.mag[r] = mi;
-        m.magErr[r] = Number(magErr[i]);
-        const cm = Number(calMag[i]);
-        m.cal[r] = Number.isFinite(cm) && Number.isFinite(mi) ? cm - mi : zp + mTime;
-        m.calErr[r] = Number.isFinite(Number(calErr[i])) ? Number(calErr[i]) : zpErr;
-        m.mt[r] = mTime;
-        m.ap[r] = Number(apMag[i]);
-        m.apErr[r] = NaN;
-        const k = Number(kf[i]);
-        m.kron[r] = k > 0 ? -2.5 * Math.log10(k) : NaN;
-        m.kronErr[r] = k > 0 ? 1.0857362 * Number(kfe[i]) / k : NaN;
-        m.fpsf[r] = Number(flux[i]) / exptime;
-        m.fpsfErr[r] = Number(fluxErr[i]) / exptime;
-        m.fkron[r] = k / exptime;
-        m.fkronErr[r] = Number(kfe[i]) / exptime;
-        m.fap[r] = Number(apFlux[i]) / exptime;
-        m.fapErr[r] = Number(apFluxErr[i]) / exptime;
-        m.airmass[r] = airmass;
-        m.x[r] = m.xf[r] = Number(x[i]);
-        m.y[r] = m.yf[r] = Number(y[i]);
-        m.xe[r] = INT16(Number(xs[i]) * 100);
-        m.ye[r] = INT16(Number(ys[i]) * 100);
-        m.sky[r] = Number(sky[i]) / exptime;
-        m.skyErr[r] = Number(skyErr[i]) / exptime;
-        m.t[r] = time;
-        m.tms[r] = msec;
-        m.qf[r] = Number(qf[i]);
-        m.qfp[r] = Number(qfp[i]);
-        m.chisq[r] = Number(chisq[i]);
-        m.ndof[r] = Number.isFinite(Number(ndof[i])) ? Number(ndof[i]) : 0;
-        m.npix[r] = Number.isFinite(Number(npix[i])) ? Number(npix[i]) : 0;
-        m.extns[r] = Number(extns[i]);
-        m.fwx[r] = INT16(Number(fwMaj[i]) * 100);
-        m.fwy[r] = INT16(Number(fwMin[i]) * 100);
-        m.theta[r] = ANGLE16(Number(theta[i]));
-        m.mxx[r] = INT16(Number(mxx[i]) * 100);
-        m.mxy[r] = INT16(Number(mxy[i]) * 100);
-        m.myy[r] = INT16(Number(myy[i]) * 100);
-        m.pa[r] = ANGLE16(Number(pa[i]));
-        m.ps[r] = Number(ps[i]);
-        m.pc[r] = photcode.code;
-        const fl = Number(flags[i]);
-        m.flags[r] = Number.isFinite(fl) ? fl >>> 0 : 0;
-        const fl2 = Number(flags2[i]);
-        m.flags2[r] = Number.isFinite(fl2) ? fl2 | 0 : 0;
+      // Column by column: each helper's loop sees one pair of array types.
+      copyF64(m.ra, at, c('RA_PSF')!, n);
+      copyF64(m.dec, at, c('DEC_PSF')!, n);
+      const bad = checkPositions(m.ra, m.dec, at, n);
+      if (bad >= 0) {
+        throw new DvoError('dvo_bad_coordinates', `${where} row ${at - first + bad + 1} (IPP_IDET ${String(idet[bad])}): RA_PSF, DEC_PSF = ${m.ra[at + bad]}, ${m.dec[at + bad]} is not a position on the sky; the catalogue is rejected (fix the chip's astrometry and ingest it again)`);
       }
+      copyF32(m.mag, at, c('PSF_INST_MAG'), n);
+      copyF32(m.magErr, at, c('PSF_INST_MAG_SIG'), n);
+      copyF32(m.cal, at, c('CAL_PSF_MAG'), n);
+      calibration(m.cal, m.mag, at, n, zp + mTime);
+      copyF32(m.calErr, at, c('CAL_PSF_MAG_SIG'), n);
+      fillNaN(m.calErr, at, n, zpErr);
+      m.mt.fill(mTime, at, at + n);
+      copyF32(m.ap, at, c('AP_MAG'), n);
+      m.apErr.fill(NaN, at, at + n);
+      copyF32(m.fkron, at, c('KRON_FLUX'), n, 1 / exptime);
+      copyF32(m.fkronErr, at, c('KRON_FLUX_ERR'), n, 1 / exptime);
+      kronMags(m.kron, m.kronErr, m.fkron, m.fkronErr, at, n);
+      copyF32(m.fpsf, at, c('PSF_INST_FLUX'), n, 1 / exptime);
+      copyF32(m.fpsfErr, at, c('PSF_INST_FLUX_SIG'), n, 1 / exptime);
+      copyF32(m.fap, at, c('AP_FLUX'), n, 1 / exptime);
+      copyF32(m.fapErr, at, c('AP_FLUX_SIG'), n, 1 / exptime);
+      m.airmass.fill(airmass, at, at + n);
+      copyF32(m.x, at, c('X_PSF'), n);
+      copyF32(m.y, at, c('Y_PSF'), n);
+      m.xf.set(m.x.subarray(at, at + n), at);
+      m.yf.set(m.y.subarray(at, at + n), at);
+      toInt16(m.xe, at, c('X_PSF_SIG'), n, 100);
+      toInt16(m.ye, at, c('Y_PSF_SIG'), n, 100);
+      copyF32(m.sky, at, c('SKY'), n, 1 / exptime);
+      copyF32(m.skyErr, at, c('SKY_SIGMA'), n, 1 / exptime);
+      m.t.fill(time, at, at + n);
+      m.tms.fill(msec, at, at + n);
+      copyF32(m.qf, at, c('PSF_QF'), n);
+      copyF32(m.qfp, at, c('PSF_QF_PERFECT'), n);
+      copyF32(m.chisq, at, c('PSF_CHISQ'), n);
+      toInt32(m.ndof, at, c('PSF_NDOF'), n);
+      toInt32(m.npix, at, c('PSF_NPIX'), n);
+      copyF32(m.extns, at, c('EXT_NSIGMA'), n);
+      toInt16(m.fwx, at, c('PSF_FWHM_MAJ'), n, 100);
+      toInt16(m.fwy, at, c('PSF_FWHM_MIN'), n, 100);
+      toAngle16(m.theta, at, c('PSF_THETA'), n);
+      toInt16(m.mxx, at, c('MOMENTS_XX'), n, 100);
+      toInt16(m.mxy, at, c('MOMENTS_XY'), n, 100);
+      toInt16(m.myy, at, c('MOMENTS_YY'), n, 100);
+      toAngle16(m.pa, at, c('POSANGLE'), n);
+      copyF32(m.ps, at, c('PLTSCALE'), n);
+      m.pc.fill(photcode.code, at, at + n);
+      toUint32(m.flags, at, c('FLAGS'), n);
+      toInt32(m.flags2, at, c('FLAGS2'), n);
       const ids = idet instanceof Uint32Array ? idet : Uint32Array.from(idet as ArrayLike<number>, (v) => Number(v) >>> 0);
       fillDetectionIds(m.ext, at, externId, ids, n);
       unique.check(ids, at - first, () => Array.from(m.ext.subarray(first, at), (v) => Number(v & 0xffffffffn)));
@@ -254,8 +234,93 @@ async function readOpen(file: FitsFile, path: string, photcodes: PhotcodeTable):
   return { path, images, detections: store };
 }
 
-// Stands in for an optional column the catalogue lacks.
-let NAN_SOURCE = new Float64Array(65536).fill(NaN);
+function copyF64(dst: Float64Array, at: number, src: NumericArray, n: number): void {
+  if (src instanceof Float64Array) dst.set(src.subarray(0, n), at);
+  else for (let i = 0; i < n; i++) dst[at + i] = Number(src[i]);
+}
+
+/** Copies a column (times `scale`); NaN where the catalogue lacks it. */
+function copyF32(dst: Float32Array, at: number, src: NumericArray | undefined, n: number, scale = 1): void {
+  if (!src) dst.fill(NaN, at, at + n);
+  else if (src instanceof Float32Array) {
+    if (scale === 1) dst.set(src.subarray(0, n), at);
+    else scaleF32(dst, at, src, n, scale);
+  } else for (let i = 0; i < n; i++) dst[at + i] = Number(src[i]) * scale;
+}
+
+function scaleF32(dst: Float32Array, at: number, src: Float32Array, n: number, scale: number): void {
+  for (let i = 0; i < n; i++) dst[at + i] = src[i] * scale;
+}
+
+/** Index (in the batch) of the first position not on the sky, or -1; RA brought into [0, 360). */
+function checkPositions(ra: Float64Array, dec: Float64Array, at: number, n: number): number {
+  for (let i = at; i < at + n; i++) {
+    const a = ra[i];
+    const d = dec[i];
+    if (!(a >= -360 && a <= 720) || !(d >= -90 && d <= 90)) return i - at;
+    if (a < 0) ra[i] = a + 360;
+    else if (a >= 360) ra[i] = a - 360;
+  }
+  return -1;
+}
+
+/** M_CAL: CAL_PSF_MAG − PSF_INST_MAG where both are known, else the image's zero point term. */
+function calibration(cal: Float32Array, mag: Float32Array, at: number, n: number, fallback: number): void {
+  for (let i = at; i < at + n; i++) {
+    const v = cal[i] - mag[i];
+    cal[i] = v === v ? v : fallback;
+  }
+}
+
+function fillNaN(dst: Float32Array, at: number, n: number, value: number): void {
+  for (let i = at; i < at + n; i++) if (dst[i] !== dst[i]) dst[i] = value;
+}
+
+/** Kron magnitudes from Kron fluxes. */
+function kronMags(mag: Float32Array, err: Float32Array, flux: Float32Array, fluxErr: Float32Array, at: number, n: number): void {
+  for (let i = at; i < at + n; i++) {
+    const k = flux[i];
+    mag[i] = k > 0 ? -2.5 * Math.log10(k) : NaN;
+    err[i] = k > 0 ? (1.0857362 * fluxErr[i]) / k : NaN;
+  }
+}
+
+/** Scaled, rounded and clamped to 16 bits (0 where missing). */
+function toInt16(dst: Int16Array, at: number, src: NumericArray | undefined, n: number, scale: number): void {
+  if (!src) { dst.fill(0, at, at + n); return; }
+  for (let i = 0; i < n; i++) {
+    const v = Number(src[i]) * scale;
+    dst[at + i] = v === v ? (v > 32767 ? 32767 : v < -32768 ? -32768 : Math.round(v)) : 0;
+  }
+}
+
+/** Degrees to the layout's 16-bit angle (0xffff/360 per degree). */
+function toAngle16(dst: Int16Array, at: number, src: NumericArray | undefined, n: number): void {
+  if (!src) { dst.fill(0, at, at + n); return; }
+  for (let i = 0; i < n; i++) {
+    const deg = Number(src[i]);
+    if (!Number.isFinite(deg)) { dst[at + i] = 0; continue; }
+    const u = Math.round((((deg % 360) + 360) % 360) * (0xffff / 360)) & 0xffff;
+    dst[at + i] = u > 32767 ? u - 65536 : u;
+  }
+}
+
+function toInt32(dst: Int32Array, at: number, src: NumericArray | undefined, n: number): void {
+  if (!src) { dst.fill(0, at, at + n); return; }
+  if (src instanceof Int32Array) { dst.set(src.subarray(0, n), at); return; }
+  for (let i = 0; i < n; i++) {
+    const v = Number(src[i]);
+    dst[at + i] = Number.isFinite(v) ? v | 0 : 0;
+  }
+}
+
+function toUint32(dst: Uint32Array, at: number, src: NumericArray | undefined, n: number): void {
+  if (!src) { dst.fill(0, at, at + n); return; }
+  for (let i = 0; i < n; i++) {
+    const v = Number(src[i]);
+    dst[at + i] = Number.isFinite(v) ? v >>> 0 : 0;
+  }
+}
 
 /** Checks that the IPP_IDETs of one table, given batch by batch, never repeat. */
 class UniqueIds {

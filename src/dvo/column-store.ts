@@ -17,13 +17,26 @@ export class ColumnStore {
   private readonly index: Map<string, number>;
   private readonly per: number[];
   private cap: number;
+  private readonly defaults: readonly [number, number][];
 
-  constructor(columns: readonly ColumnInfo[], capacity = 16) {
+  /** `defaults`: values of new rows, by column name (others are zero). */
+  constructor(columns: readonly ColumnInfo[], capacity = 16, defaults: Readonly<Record<string, number>> = {}) {
     this.columns = columns;
     this.cap = Math.max(1, capacity);
     this.per = columns.map((c) => elementsPerRow(c));
     this.values = columns.map((c) => allocColumn(c, this.cap).values);
     this.index = new Map(columns.map((c, i) => [c.name, i]));
+    this.defaults = Object.entries(defaults).map(([name, v]) => {
+      const i = this.index.get(name);
+      if (i === undefined) throw new DvoError('dvo_internal', `no column ${name} for a default`);
+      return [i, v];
+    });
+    this.fillDefaults(0);
+  }
+
+  // Spare rows hold the defaults already, so adding a row costs nothing per column.
+  private fillDefaults(fromRow: number): void {
+    for (const [i, v] of this.defaults) (this.values[i] as Float64Array).fill(v, fromRow * this.per[i]);
   }
 
   /** Rows that fit without growing. */
@@ -85,7 +98,9 @@ export class ColumnStore {
       (out as Uint8Array).set(v as Uint8Array);
       return out;
     });
+    const old = this.cap;
     this.cap = cap;
+    this.fillDefaults(old);
   }
 
   /** Adds `n` zeroed rows at the end; returns the first new row. */
@@ -129,15 +144,26 @@ export class ColumnStore {
     const first = this.grow(n);
     for (let i = 0; i < this.values.length; i++) {
       const per = this.per[i];
-      const s = src.values[i] as unknown as Slots;
-      const d = this.values[i] as unknown as Slots;
-      if (per === 1) {
-        for (let r = 0; r < n; r++) d[first + r] = s[rows[r]];
-      } else {
-        for (let r = 0; r < n; r++) {
-          for (let k = 0; k < per; k++) d[(first + r) * per + k] = s[rows[r] * per + k];
-        }
+      const s = src.values[i];
+      const d = this.values[i];
+      if (Array.isArray(s)) {
+        const ds = d as string[];
+        for (let r = 0; r < n; r++) for (let k = 0; k < per; k++) ds[(first + r) * per + k] = s[rows[r] * per + k];
+        continue;
       }
+      // Copied as unsigned words of the element's width: one loop per width sees one array
+      // type (fast), and float bit patterns (NaN payloads) pass unchanged.
+      const sv = s as NumericArray;
+      const bytes = sv.BYTES_PER_ELEMENT;
+      const words = bytes === 8 ? 2 : 1;
+      const view = bytes === 1 ? Uint8Array : bytes === 2 ? Uint16Array : Uint32Array;
+      const from = new view(sv.buffer as ArrayBuffer, sv.byteOffset, sv.length * words);
+      const dv = d as NumericArray;
+      const to = new view(dv.buffer as ArrayBuffer, dv.byteOffset, dv.length * words);
+      const w = per * words;
+      if (bytes === 1) gather8(from as Uint8Array, to as Uint8Array, rows, n, first, w);
+      else if (bytes === 2) gather16(from as Uint16Array, to as Uint16Array, rows, n, first, w);
+      else gather32(from as Uint32Array, to as Uint32Array, rows, n, first, w);
     }
   }
 
@@ -151,4 +177,27 @@ export class ColumnStore {
       })),
     };
   }
+}
+
+function gather8(from: Uint8Array, to: Uint8Array, rows: ArrayLike<number>, n: number, first: number, w: number): void {
+  if (w === 1) { for (let r = 0; r < n; r++) to[first + r] = from[rows[r]]; return; }
+  for (let r = 0; r < n; r++) for (let k = 0; k < w; k++) to[(first + r) * w + k] = from[rows[r] * w + k];
+}
+
+function gather16(from: Uint16Array, to: Uint16Array, rows: ArrayLike<number>, n: number, first: number, w: number): void {
+  if (w === 1) { for (let r = 0; r < n; r++) to[first + r] = from[rows[r]]; return; }
+  for (let r = 0; r < n; r++) for (let k = 0; k < w; k++) to[(first + r) * w + k] = from[rows[r] * w + k];
+}
+
+function gather32(from: Uint32Array, to: Uint32Array, rows: ArrayLike<number>, n: number, first: number, w: number): void {
+  if (w === 1) { for (let r = 0; r < n; r++) to[first + r] = from[rows[r]]; return; }
+  if (w === 2) {
+    for (let r = 0; r < n; r++) {
+      const a = rows[r] * 2;
+      to[(first + r) * 2] = from[a];
+      to[(first + r) * 2 + 1] = from[a + 1];
+    }
+    return;
+  }
+  for (let r = 0; r < n; r++) for (let k = 0; k < w; k++) to[(first + r) * w + k] = from[rows[r] * w + k];
 }

@@ -1,6 +1,7 @@
 // The spatial index of addstar: objects hashed into cells of a zone grid (zones of declination,
-// each cut in RA into cells at least `cell` degrees wide at the zone's poleward edge), so the
-// objects within `cell` of a position are in the 3×3 cells around it. Cells live in an
+// each cut in RA into cells at least `cell` degrees wide at the zone's poleward edge). Cells
+// are four match radii across, so a query usually looks in one to four cells: the neighbours
+// in RA or declination only when the circle reaches over that edge. Cells live in an
 // open-addressing hash of typed arrays; each cell heads a linked list of entries. When an
 // object's mean position moves into another cell it gets a second entry there (the old one
 // still points at the object and is harmless: distances use the current position).
@@ -29,9 +30,9 @@ export class MatchGrid {
   private cellR: Int32Array;
   private count = 0;
 
-  /** `cell`: the largest match radius to be asked for, in degrees. */
-  constructor(cell: number, expectedObjects = 1024) {
-    this.cell = Math.max(cell, 1e-6);
+  /** `radius`: the largest match radius to be asked for, in degrees. */
+  constructor(radius: number, expectedObjects = 1024) {
+    this.cell = Math.max(4 * radius, 1e-6);
     this.zones = Math.ceil(180 / this.cell);
     this.raCells = new Int32Array(this.zones);
     for (let z = 0; z < this.zones; z++) {
@@ -163,20 +164,28 @@ export class MatchGrid {
    * yet (one object per detection of an image); -1 if none.
    */
   nearest(ra: number, dec: number, radius: number, image: number): number {
+    const zf = (dec + 90) / this.cell;
     const z0 = this.zoneOf(dec);
     const cosd = Math.cos(dec * Math.PI / 180);
     const r2 = radius * radius;
     let best = -1;
     let bestD = r2;
-    const zLo = z0 > 0 ? z0 - 1 : 0;
-    const zHi = z0 < this.zones - 1 ? z0 + 1 : z0;
+    // Neighbouring zones only when the circle reaches over the zone's edge.
+    const rz = radius / this.cell;
+    const zLo = z0 > 0 && zf - z0 < rz ? z0 - 1 : z0;
+    const zHi = z0 < this.zones - 1 && z0 + 1 - zf < rz ? z0 + 1 : z0;
     for (let z = zLo; z <= zHi; z++) {
       const n = this.raCells[z];
-      const c = this.raCellOf(z, ra);
-      const span = n < 3 ? n : 3;
-      for (let k = 0; k < span; k++) {
-        let r = n < 3 ? k : c - 1 + k;
-        if (r < 0) r += n; else if (r >= n) r -= n;
+      const rf = (ra * n) / 360;
+      let c = Math.floor(rf);
+      if (c >= n) c = n - 1;
+      // The circle's half-width in units of this zone's RA cells.
+      const rr = cosd > 1e-9 ? (radius / cosd) * (n / 360) : n;
+      let lo = rf - c < rr ? c - 1 : c;
+      let hi = c + 1 - rf < rr ? c + 1 : c;
+      if (hi - lo + 1 >= n) { lo = 0; hi = n - 1; }
+      for (let k = lo; k <= hi; k++) {
+        const r = k < 0 ? k + n : k >= n ? k - n : k;
         let h = (Math.imul(z, 0x9e3779b1) ^ Math.imul(r + 0x27d4eb2f, 0x85ebca77)) >>> 0;
         h = (h ^ (h >>> 15)) & this.mask;
         let e = EMPTY;
@@ -194,7 +203,7 @@ export class MatchGrid {
           dra *= cosd;
           const ddec = this.dec[o] - dec;
           const d = dra * dra + ddec * ddec;
-          if (d <= bestD && (d < bestD || best < 0 || o < best)) {
+          if (d < bestD || (d === bestD && (best < 0 || o < best))) {
             bestD = d;
             best = o;
           }

@@ -16,6 +16,18 @@ import type { SkyRegion } from './sky-table.ts';
 /** Header keywords of region files. */
 const KEY = { generation: 'DVOGEN', nextObj: 'NEXTOBJ', nextDet: 'NEXTDET', catId: 'CATID', nsec: 'NSECFILT' } as const;
 
+/** Values of a new object's Average row: missing floats are NaN, missing offsets -1. */
+export const AVERAGE_DEFAULTS: Readonly<Record<string, number>> = Object.freeze({
+  ...Object.fromEntries(AVERAGE_COLUMNS.filter((c) => c.type === 'float32' || c.type === 'float64').map((c) => [c.name, NaN])),
+  OFF_MEASURE: -1, OFF_MISSING: -1, OFF_LENSING: -1, OFF_LENSOBJ: -1, OFF_STARPAR: -1, OFF_GALPHOT: -1, PROJECTION_ID: -1,
+});
+
+/** Values of a new object's SecFilt rows. */
+export const SECFILT_DEFAULTS: Readonly<Record<string, number>> = Object.freeze({
+  ...Object.fromEntries(SECFILT_COLUMNS.filter((c) => c.type === 'float32').map((c) => [c.name, NaN])),
+  STACK_PRIMARY_OFF: -1, STACK_BEST_OFF: -1,
+});
+
 /** Measures waiting to be appended to a region: rows of some detection store. */
 interface Pending {
   store: ColumnStore;
@@ -74,17 +86,9 @@ export class RegionData {
 
   /** Adds an object (rows in Average and SecFilt, missing values as NaN); returns its row. */
   newObject(): number {
+    // The stores' spare rows already hold the defaults.
     const row = this.averages.grow(1);
     this.secfilt.grow(this.nsec);
-    for (const info of AVERAGE_COLUMNS) {
-      if (info.type === 'float32' || info.type === 'float64') (this.averages.col(info.name) as Float32Array)[row] = NaN;
-    }
-    for (const name of ['OFF_MEASURE', 'OFF_MISSING', 'OFF_LENSING', 'OFF_LENSOBJ', 'OFF_STARPAR', 'OFF_GALPHOT']) this.averages.i32(name)[row] = -1;
-    this.averages.i16('PROJECTION_ID')[row] = -1;
-    for (const info of SECFILT_COLUMNS) {
-      if (info.type === 'float32') this.secfilt.f32(info.name).fill(NaN, row * this.nsec, (row + 1) * this.nsec);
-    }
-    for (const name of ['STACK_PRIMARY_OFF', 'STACK_BEST_OFF']) this.secfilt.i32(name).fill(-1, row * this.nsec, (row + 1) * this.nsec);
     this.changed = true;
     return row;
   }
@@ -123,21 +127,38 @@ export class RegionData {
     const out = new ColumnStore(MEASURE_COLUMNS, Math.max(1, this.queued));
     const runs: { image: number; first: number; count: number }[] = [];
     for (const p of this.pending) {
+      // A stable counting sort by image: images in order of first appearance.
       const ids = p.store.u32('IMAGE_ID');
-      const order = new Map<number, number[]>();
+      const slot = new Map<number, number>();
+      const order: number[] = [];
+      const which = new Int32Array(p.n);
+      let lastId = -1;
+      let lastSlot = -1;
       for (let k = 0; k < p.n; k++) {
         const id = ids[p.rows[k]];
-        let list = order.get(id);
-        if (!list) order.set(id, list = []);
-        list.push(p.rows[k]);
+        if (id !== lastId) {
+          let s = slot.get(id);
+          if (s === undefined) { s = order.length; slot.set(id, s); order.push(id); }
+          lastId = id;
+          lastSlot = s;
+        }
+        which[k] = lastSlot;
       }
-      for (const [image, rows] of order) {
+      const start = new Int32Array(order.length + 1);
+      for (let k = 0; k < p.n; k++) start[which[k] + 1]++;
+      for (let s = 0; s < order.length; s++) start[s + 1] += start[s];
+      const fill = start.slice(0, order.length);
+      const sorted = new Int32Array(p.n);
+      for (let k = 0; k < p.n; k++) sorted[fill[which[k]]++] = p.rows[k];
+      const base = this.measureRows + out.length;
+      out.appendRows(p.store, sorted, p.n);
+      order.forEach((image, s) => {
+        const first = base + start[s];
+        const count = start[s + 1] - start[s];
         const prev = runs.at(-1);
-        const first = this.measureRows + out.length;
-        out.appendRows(p.store, rows);
-        if (prev && prev.image === image && prev.first + prev.count === first) prev.count += rows.length;
-        else runs.push({ image, first, count: rows.length });
-      }
+        if (prev && prev.image === image && prev.first + prev.count === first) prev.count += count;
+        else runs.push({ image, first, count });
+      });
     }
     this.pending.length = 0;
     return { store: out, runs };
@@ -156,10 +177,10 @@ function checkColumns(path: string, found: readonly ColumnInfo[], wanted: readon
   }
 }
 
-async function readStore(file: FitsFile, extname: string, columns: readonly ColumnInfo[]): Promise<ColumnStore> {
+async function readStore(file: FitsFile, extname: string, columns: readonly ColumnInfo[], defaults: Readonly<Record<string, number>> = {}): Promise<ColumnStore> {
   const table = fitsTable(file, extname);
   checkColumns(file.name, table.columns, columns);
-  const store = new ColumnStore(columns, Math.max(16, table.rowCount ?? 0));
+  const store = new ColumnStore(columns, Math.max(16, table.rowCount ?? 0), defaults);
   for await (const b of table.batches({ columns: columns.map((c) => c.name) })) store.appendBatch(b);
   return store;
 }
@@ -177,7 +198,7 @@ export async function loadRegion(db: string, region: SkyRegion, nsec: number): P
   const present = await Promise.all(REGION_EXTENSIONS.map((e) => exists(paths[e])));
   if (!present.some(Boolean)) {
     return new RegionData(db, region, nsec, {
-      averages: new ColumnStore(AVERAGE_COLUMNS), secfilt: new ColumnStore(SECFILT_COLUMNS), index: new ColumnStore(IMAGE_INDEX_COLUMNS),
+      averages: new ColumnStore(AVERAGE_COLUMNS, 16, AVERAGE_DEFAULTS), secfilt: new ColumnStore(SECFILT_COLUMNS, 16 * nsec, SECFILT_DEFAULTS), index: new ColumnStore(IMAGE_INDEX_COLUMNS),
       generation: 0, nextObj: 1, nextDet: 1, measureRows: 0,
     });
   }
@@ -195,8 +216,8 @@ export async function loadRegion(db: string, region: SkyRegion, nsec: number): P
     }
     const fileNsec = headerInt(cps.hdus[0].header, KEY.nsec, cps.name);
     if (fileNsec !== nsec) throw new DvoError('dvo_damaged', `${cps.name}: NSECFILT = ${fileNsec} but the database has ${nsec} filters`);
-    const averages = await readStore(cpt, EXTNAME.average, AVERAGE_COLUMNS);
-    const secfilt = await readStore(cps, EXTNAME.secfilt, SECFILT_COLUMNS);
+    const averages = await readStore(cpt, EXTNAME.average, AVERAGE_COLUMNS, AVERAGE_DEFAULTS);
+    const secfilt = await readStore(cps, EXTNAME.secfilt, SECFILT_COLUMNS, SECFILT_DEFAULTS);
     if (secfilt.length !== averages.length * nsec) {
       throw new DvoError('dvo_damaged', `${cps.name}: ${secfilt.length} rows for ${averages.length} objects × ${nsec} filters`);
     }
