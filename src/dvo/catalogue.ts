@@ -48,12 +48,26 @@ function lookup(headers: readonly (Header | undefined)[], key: string): string |
   return undefined;
 }
 
-function num(headers: readonly (Header | undefined)[], key: string): number | undefined {
-  const v = lookup(headers, key);
-  if (typeof v === 'number') return v;
-  if (typeof v === 'bigint') return Number(v);
-  if (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))) return Number(v);
-  return undefined;
+// Where each of a table's headers comes from, in look-up order.
+const HEADER_NAMES = ['table', 'chip', 'primary'];
+
+/**
+ * A numeric keyword: the first header holding it, after checking that no header holds it
+ * as something else (a damaged value in any copy rejects the catalogue).
+ */
+function num(headers: readonly (Header | undefined)[], key: string, where: string): number | undefined {
+  let found: number | undefined;
+  for (let i = 0; i < headers.length; i++) {
+    const v = headers[i]?.get(key);
+    if (v === undefined || v === null) continue;
+    const n = typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v)
+      : typeof v === 'string' && /^\s*[-+]?(\d+\.?\d*|\.\d+)([eEdD][-+]?\d+)?\s*$/.test(v) ? Number(v.replace(/[dD]/, 'e')) : NaN;
+    if (!Number.isFinite(n)) {
+      throw new DvoError('dvo_bad_catalogue', `${where}: keyword ${key} in the ${HEADER_NAMES[i]} header is ${JSON.stringify(v)}, not a number; the catalogue is rejected`);
+    }
+    found ??= n;
+  }
+  return found;
 }
 
 function filterOf(headers: readonly (Header | undefined)[], where: string): Filter {
@@ -123,15 +137,15 @@ async function readOpen(file: FitsFile, path: string, photcodes: PhotcodeTable):
     const filter = filterOf(headers, where);
     const skycell = String(lookup(headers, 'SKYCELL') ?? '').trim();
     const photcode = photcodes.byName(chip ? chipPhotcodeName(filter, chip) : stackPhotcodeName(filter), `${where}: `);
-    const mjd = num(headers, 'MJD-OBS');
-    if (mjd === undefined || !Number.isFinite(mjd)) throw new DvoError('dvo_bad_catalogue', `${where}: no MJD-OBS; the exposure time is unknown`);
+    const mjd = num(headers, 'MJD-OBS', where);
+    if (mjd === undefined) throw new DvoError('dvo_bad_catalogue', `${where}: no MJD-OBS; the exposure time is unknown`);
     const unix = (mjd - MJD_UNIX) * 86400;
     const time = Math.floor(unix);
     const msec = Math.min(999, Math.round((unix - time) * 1000));
-    const exptime = num(headers, 'EXPTIME') ?? 1;
-    const airmass = num(headers, 'AIRMASS') ?? NaN;
-    const zp = num(headers, 'ZPT_OBS') ?? num(headers, 'FPA.ZP') ?? photcode.zeroPoint;
-    const zpErr = num(headers, 'ZPT_ERR') ?? NaN;
+    const exptime = num(headers, 'EXPTIME', where) ?? 1;
+    const airmass = num(headers, 'AIRMASS', where) ?? NaN;
+    const zp = num(headers, 'ZPT_OBS', where) ?? num(headers, 'FPA.ZP', where) ?? photcode.zeroPoint;
+    const zpErr = num(headers, 'ZPT_ERR', where) ?? NaN;
     const mTime = exptime > 0 ? 2.5 * Math.log10(exptime) : 0;
     const table = fitsTable(file, h.index);
     const have = new Set(table.columns.map((c) => c.name));
@@ -226,7 +240,7 @@ async function readOpen(file: FitsFile, path: string, photcodes: PhotcodeTable):
     images.push({
       externId, name: `${exposure}:${chip ?? (skycell || extname)}`, photcode: photcode.code, time, exptime, airmass, zeroPoint: zp,
       raCenter: ra, decCenter: dec, radius, nstar: rows,
-      sourceId: num(headers, 'SOURCEID') ?? 0, ccdnum: chip ? Number(chip.slice(2)) : 0,
+      sourceId: num(headers, 'SOURCEID', where) ?? 0, ccdnum: chip ? Number(chip.slice(2)) : 0,
       table: extname, first, count: rows,
     });
   }
