@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { withTempDir } from '../common/index.ts';
 import {
-  DbError, applyMigrations, claimRows, insertRows, openDatabase, parseDbUrl, redact, testEngines,
+  DbError, applyMigrations, claimRows, insertRows, transactionScope, openDatabase, parseDbUrl, redact, testEngines,
   type Migration, type RoomMigrations,
 } from './index.ts';
 import { toNumberedParams } from './placeholders.ts';
@@ -152,6 +152,29 @@ for (const engine of testEngines()) {
           await tx.run('INSERT INTO job (owner) VALUES (?)', [`t${i}-${n!.n}`]);
         })));
         assert.equal((await db.get<{ n: number }>('SELECT COUNT(*) AS n FROM job'))!.n, 11);
+      } finally {
+        await db.close();
+      }
+    }));
+
+    it('runs operations that open their own transactions inside one outer transaction', () => engine.withUrl(async (url) => {
+      const db = await openDatabase(url, { migrations: rooms });
+      try {
+        // An operation written against Database, as the rooms write them.
+        const addJob = (d: typeof db, owner: string) => d.transaction((tx) => tx.run('INSERT INTO job (owner) VALUES (?)', [owner]));
+        await assert.rejects(db.transaction(async (tx) => {
+          const scope = transactionScope(tx, db.url);
+          await addJob(scope, 'one');
+          await addJob(scope, 'two');
+          throw new Error('later step failed');
+        }), /later step failed/);
+        assert.equal((await db.get<{ n: number }>('SELECT COUNT(*) AS n FROM job'))!.n, 0, 'both rolled back with the outer transaction');
+        await db.transaction(async (tx) => {
+          const scope = transactionScope(tx, db.url);
+          await addJob(scope, 'one');
+          await addJob(scope, 'two');
+        });
+        assert.equal((await db.get<{ n: number }>('SELECT COUNT(*) AS n FROM job'))!.n, 2);
       } finally {
         await db.close();
       }

@@ -10,6 +10,7 @@ export type { OpenOptions } from './open-database.ts';
 export { applyMigrations } from './migrate.ts';
 export { insertRows } from './insert-rows.ts';
 export { claimRows } from './claim-rows.ts';
+export { transactionScope } from './transaction-scope.ts';
 export type { ClaimSpec } from './claim-rows.ts';
 export { SQLITE_DIALECT } from './sqlite.ts';
 export { POSTGRES_DIALECT } from './postgres.ts';
