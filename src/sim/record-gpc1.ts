@@ -1,0 +1,161 @@
+// The processing-database rows the pipeline would have written for a simulated survey:
+// registration, chip → camera → fake → warp for every exposure (camProcessedExp naming the
+// smf), and stack → staticsky → skycal for every stack (skycalResult naming the cmf). All of
+// it in one transaction: a survey is recorded whole or not at all.
+import { resolve } from 'node:path';
+import { transactionScope, type Database } from '../db/index.ts';
+import {
+  advance, defineRun, listRuns, mapSkyCells, recordComponents, registerExposures,
+  type ComponentRecord, type ExposureSpec, type StageName,
+} from '../gpc1/index.ts';
+import type { ManifestExposure, SurveyManifest } from './manifest.ts';
+import { skycellAt } from './tessellation.ts';
+
+/** How the survey's runs are labelled in gpc1. */
+export interface RecordOptions {
+  /** The processing label of every run (default `sim.<seed>`). */
+  readonly label?: string;
+  readonly dataGroup?: string;
+  readonly distGroup?: string;
+}
+
+/** What {@link recordSurveyInGpc1} wrote. */
+export interface RecordResult {
+  readonly label: string;
+  readonly exposures: number;
+  readonly runs: Readonly<Record<'chip' | 'camera' | 'fake' | 'warp' | 'stack' | 'staticsky' | 'skycal', number>>;
+}
+
+const MJD_UNIX_EPOCH = 40587;
+
+/** Writes the gpc1 rows of the survey in `dir` (its manifest already read); returns the counts. */
+export async function recordSurveyInGpc1(
+  db: Database, dir: string, manifest: SurveyManifest, options: RecordOptions = {},
+): Promise<RecordResult> {
+  const label = options.label ?? `sim.${manifest.seed}`;
+  const common = { label, data_group: options.dataGroup ?? label, dist_group: options.distGroup ?? null };
+  const tessId = manifest.tessellation.tess_id;
+  const path = (relative: string): string => resolve(dir, relative);
+
+  return db.transaction(async (tx) => {
+    const g = transactionScope(tx, db.url);
+    const step = async (stage: StageName, records: ComponentRecord[]): Promise<void> => {
+      await recordComponents(g, stage, records);
+      await advance(g, { stage, label });
+    };
+    const runsOf = async (stage: StageName, input: string): Promise<Map<number, number>> =>
+      new Map((await listRuns(g, { stage, label })).map((r) => [Number(r.row[input]), r.id]));
+
+    // Registration and chips.
+    const exposures = manifest.exposures;
+    await registerExposures(g, exposures.map((e) => exposureSpec(e, manifest, label, tessId)));
+    const byExp = new Map(exposures.map((e) => [e.exp_id, e]));
+    await defineRun(g, 'chip', { ...common, exp_ids: exposures.map((e) => e.exp_id), end_stage: 'warp', tess_id: tessId });
+    const chipRuns = await runsOf('chip', 'exp_id');
+    await step('chip', [...chipRuns].flatMap(([expId, chipId]) => {
+      const chips = new Map(byExp.get(expId)!.chips.map((c) => [c.class_id, c]));
+      return manifest.camera.chips.map((classId) => {
+        const c = chips.get(classId);
+        return {
+          id: chipId, component: classId,
+          ...(c ? { n_stars: c.n_detections, fwhm_major: c.fwhm_maj, fwhm_minor: c.fwhm_min, bg: c.sky, bg_stdev: c.sky_sigma } : {}),
+        };
+      });
+    }));
+
+    // Camera: one smf per exposure.
+    const camRuns = await runsOf('camera', 'chip_id');
+    const expOfChip = new Map([...chipRuns].map(([expId, chipId]) => [chipId, expId]));
+    await step('camera', [...camRuns].map(([chipId, camId]) => {
+      const e = byExp.get(expOfChip.get(chipId)!)!;
+      const sum = (f: (c: ManifestExposure['chips'][number]) => number): number => e.chips.reduce((s, c) => s + f(c), 0);
+      const n = Math.max(1, e.chips.length);
+      return {
+        id: camId, path_base: path(e.smf), zpt_obs: e.zpt_obs, zpt_stdev: e.zpt_err,
+        fwhm_major: sum((c) => c.fwhm_maj) / n, fwhm_minor: sum((c) => c.fwhm_min) / n,
+        sigma_ra: sum((c) => c.astrom_sigma) / n, sigma_dec: sum((c) => c.astrom_sigma) / n,
+        bg: sum((c) => c.sky) / n, bg_stdev: sum((c) => c.sky_sigma) / n,
+        n_stars: e.n_detections, n_astrom: sum((c) => c.n_astrom),
+      };
+    }));
+
+    // Fake: a pass-through per chip.
+    const fakeRuns = await runsOf('fake', 'cam_id');
+    await step('fake', [...fakeRuns].flatMap(([, fakeId]) => manifest.camera.chips.map((classId) => ({ id: fakeId, component: classId }))));
+
+    // Warp: the skycells of the stacks an exposure feeds, else the skycell under its boresight.
+    const warpRuns = await runsOf('warp', 'fake_id');
+    const chipOfCam = new Map([...camRuns].map(([chipId, camId]) => [camId, chipId]));
+    const expOfFake = new Map([...fakeRuns].map(([camId, fakeId]) => [fakeId, expOfChip.get(chipOfCam.get(camId)!)!]));
+    const warpOfExp = new Map<number, number>();
+    const skycellsOf = new Map<number, Set<string>>();
+    for (const s of manifest.stacks) {
+      for (const expId of s.input_exp_ids) {
+        if (!skycellsOf.has(expId)) skycellsOf.set(expId, new Set());
+        skycellsOf.get(expId)!.add(s.skycell);
+      }
+    }
+    const warpRecords: ComponentRecord[] = [];
+    for (const [fakeId, warpId] of warpRuns) {
+      const e = byExp.get(expOfFake.get(fakeId)!)!;
+      warpOfExp.set(e.exp_id, warpId);
+      const cells = [...skycellsOf.get(e.exp_id) ?? [skycellAt(e.ra, e.dec).name]].sort();
+      await mapSkyCells(g, warpId, cells.map((skycell_id) => ({ skycell_id })));
+      warpRecords.push(...cells.map((skycell_id) => ({ id: warpId, component: skycell_id })));
+    }
+    await step('warp', warpRecords);
+
+    // Stacks, then staticsky per skycell, then skycal per stack (its result names the cmf).
+    const stackIds = new Map<number, number>();
+    for (const s of manifest.stacks) {
+      const [stackId] = await defineRun(g, 'stack', {
+        ...common, skycell_id: s.skycell, tess_id: s.tess_id, filter: s.filter_id,
+        warp_ids: s.input_exp_ids.map((x) => warpOfExp.get(x)!).filter((x) => x !== undefined),
+      });
+      stackIds.set(s.stack_id, stackId!);
+    }
+    await step('stack', manifest.stacks.map((s) => ({ id: stackIds.get(s.stack_id)!, mjd_obs: s.mjd_obs, sources: s.n_detections })));
+    const bySkycell = new Map<string, SurveyManifest['stacks'][number][]>();
+    for (const s of manifest.stacks) bySkycell.set(s.skycell, [...bySkycell.get(s.skycell) ?? [], s]);
+    const skyOfStack = new Map<number, number>();
+    const skyRecords: ComponentRecord[] = [];
+    for (const [skycell, stacks] of bySkycell) {
+      const [skyId] = await defineRun(g, 'staticsky', { ...common, stack_ids: stacks.map((s) => stackIds.get(s.stack_id)!) });
+      for (const s of stacks) skyOfStack.set(s.stack_id, skyId!);
+      skyRecords.push({
+        id: skyId!, path_base: path(`cmf/${skycell}`), num_inputs: stacks.length,
+        sources: stacks.reduce((n, s) => n + s.n_detections, 0),
+      });
+    }
+    await step('staticsky', skyRecords);
+    const skycalRecords: ComponentRecord[] = [];
+    for (const s of manifest.stacks) {
+      const [skycalId] = await defineRun(g, 'skycal', { ...common, sky_id: skyOfStack.get(s.stack_id)!, stack_ids: [stackIds.get(s.stack_id)!] });
+      skycalRecords.push({
+        id: skycalId!, path_base: path(s.cmf), zpt_obs: s.zpt, zpt_stdev: s.zpt_err,
+        fwhm_major: s.fwhm, fwhm_minor: s.fwhm, n_detections: s.n_detections,
+      });
+    }
+    await step('skycal', skycalRecords);
+
+    return {
+      label,
+      exposures: exposures.length,
+      runs: {
+        chip: chipRuns.size, camera: camRuns.size, fake: fakeRuns.size, warp: warpRuns.size,
+        stack: stackIds.size, staticsky: bySkycell.size, skycal: skycalRecords.length,
+      },
+    };
+  });
+}
+
+function exposureSpec(e: ManifestExposure, manifest: SurveyManifest, label: string, tessId: string): ExposureSpec {
+  return {
+    exp_id: e.exp_id, exp_name: e.exp_name, camera: manifest.camera.name, telescope: 'PS1',
+    dateobs: new Date(Math.round((e.mjd_obs - MJD_UNIX_EPOCH) * 86_400_000)).toISOString(),
+    exp_type: 'OBJECT', filter: e.filter_id, obs_mode: e.survey, object: e.object,
+    airmass: e.airmass, ra: e.ra, decl: e.dec, exp_time: e.exptime, posang: e.pos_angle,
+    tess_id: tessId, end_stage: 'warp', label,
+    imfiles: manifest.camera.chips.map((class_id) => ({ class_id })),
+  };
+}
