@@ -10,6 +10,7 @@ import { gpc1Group } from './commands/gpc1.ts';
 import { datastoreGroup } from './commands/datastore.ts';
 import { nebGroup } from './commands/neb.ts';
 import { dvoGroup } from './commands/dvo.ts';
+import { pantasksGroup, pclientCommand } from './commands/pantasks.ts';
 
 /** `ipp fits ...`: the table tools. */
 const fitsGroup: CommandGroup = {
@@ -23,7 +24,7 @@ export const rootGroup: CommandGroup = {
   name: 'ipp',
   summary: 'the survey data system: pipeline catalogues to the science archive',
   commands: [
-    demo, fitsGroup, gpc1Group, datastoreGroup, nebGroup, dvoGroup,
+    demo, fitsGroup, gpc1Group, datastoreGroup, nebGroup, dvoGroup, pantasksGroup, pclientCommand,
     { name: 'sim', summary: 'the survey simulator: smf and cmf catalogues with ground truth', commands: [simSurvey] },
   ],
 };
