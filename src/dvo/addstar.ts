@@ -315,6 +315,15 @@ export async function associate(db: DvoDatabase, claims: readonly DetectionBatch
     }
     homes.push(home);
   }
+  const landing = new Map<number, number>();
+  for (const home of homes) {
+    for (let i = 0; i < home.length;) {
+      let j = i + 1;
+      while (j < home.length && home[j] === home[i]) j++;
+      if (home[i] >= 0) landing.set(home[i], (landing.get(home[i]) ?? 0) + j - i);
+      i = j;
+    }
+  }
   const keys = [...regions.values()].map((r) => r.name);
   const stored = claims.map(() => 0);
   await withLocks(db.dir, keys, 'exclusive', lockOptions(options), async () => {
@@ -327,6 +336,11 @@ export async function associate(db: DvoDatabase, claims: readonly DetectionBatch
       if (how === 'rolled-forward') options.log?.warn(`region ${r.name}: finished an update that a stopped process had committed`);
       if (how === 'cleaned') options.log?.warn(`region ${r.name}: removed files of an update that a stopped process had not committed`);
       const data = await loadRegion(db.dir, r, nsec);
+      // Room for the new objects expected (half the detections landing here: most objects are
+      // seen more than once), so the columns are copied at most once as they grow.
+      const expected = data.objects + Math.ceil((landing.get(r.index) ?? 0) / 2);
+      data.averages.reserve(expected);
+      data.secfilt.reserve(expected * nsec);
       slotOf.set(r.index, views.length);
       views.push(new RegionView(data));
       objects += data.objects;

@@ -5,7 +5,7 @@
 // across a region edge); each holds an index of where each image's rows are, so only those
 // rows are read.
 import { FitsFile, fitsTable } from '../fits/index.ts';
-import { collectTable, columnInfo, type ColumnBatch, type ColumnInfo } from '../table/index.ts';
+import { collectTable, columnInfo, type ColumnBatch, type ColumnInfo, type NumericArray } from '../table/index.ts';
 import type { Logger } from '../common/index.ts';
 import { openDvo } from './database.ts';
 import { DvoError } from './errors.ts';
@@ -14,7 +14,8 @@ import { EXTNAME } from './layouts.ts';
 import { withLocks } from './lock.ts';
 import { readImageIndex } from './region.ts';
 import { regionPath } from './region-files.ts';
-import { readMeasureRows, regionExists, withRegionsRead } from './region-reader.ts';
+import { readMeasureRows, regionsWithData, withRegionsRead } from './region-reader.ts';
+import type { SkyRegion } from './sky-table.ts';
 
 /** The columns of a grab, in order. */
 export const GRAB_COLUMNS: readonly ColumnInfo[] = Object.freeze([
@@ -57,35 +58,63 @@ const MARGIN_DEG = 10 / 3600;
 
 /** Every measure of the image whose catalogue IMAGEID is `externId`. */
 export async function grabImage(dir: string, externId: number, options: GrabOptions = {}): Promise<GrabResult> {
+  return (await grabImages(dir, [externId], options))[0];
+}
+
+/**
+ * Every measure of several images at once (e.g. the 60 chips of an exposure): each region is
+ * read once for all of them, its objects' IDs once, and adjacent runs of rows in one read.
+ */
+export async function grabImages(dir: string, externIds: readonly number[], options: GrabOptions = {}): Promise<GrabResult[]> {
   const db = await openDvo(dir);
   const lock = { ...(options.log ? { log: options.log } : {}), ...(options.lockTimeoutMs !== undefined ? { timeoutMs: options.lockTimeoutMs } : {}), ...(options.signal ? { signal: options.signal } : {}) };
   const images = await withLocks(dir, ['Images'], 'soft', lock, () => readImages(dir));
-  const row = images.rowOfExtern(externId);
-  if (row === undefined) {
-    throw new DvoError('dvo_no_such_image', `IMAGEID ${externId} is not in ${dir}/Images.dat; grab takes the IMAGEID of the smf/cmf header (Images EXTERN_ID), not DVO's internal IMAGE_ID`);
-  }
   const s = images.store;
-  const imageId = s.u32('IMAGE_ID')[row];
-  const pending = (s.u32('FLAGS')[row] & IMAGE_PENDING) !== 0;
-  const regions = db.sky.regionsNear(s.f32('RA_CENTER')[row], s.f32('DEC_CENTER')[row], s.f32('RADIUS')[row] + MARGIN_DEG);
+  const wanted = externIds.map((externId) => {
+    const row = images.rowOfExtern(externId);
+    if (row === undefined) {
+      throw new DvoError('dvo_no_such_image', `IMAGEID ${externId} is not in ${dir}/Images.dat; grab takes the IMAGEID of the smf/cmf header (Images EXTERN_ID), not DVO's internal IMAGE_ID`);
+    }
+    return { externId, row, imageId: s.u32('IMAGE_ID')[row] };
+  });
+  const slot = new Map(wanted.map((w, k) => [w.imageId, k]));
+  const regionSet = new Map<number, SkyRegion>();
+  for (const w of wanted) {
+    for (const r of db.sky.regionsNear(s.f32('RA_CENTER')[w.row], s.f32('DEC_CENTER')[w.row], s.f32('RADIUS')[w.row] + MARGIN_DEG)) regionSet.set(r.index, r);
+  }
+  const regions = [...regionSet.values()].sort((a, b) => a.index - b.index);
+  const have = await regionsWithData(dir, regions);
   const parts: { m: ColumnBatch; ext: BigUint64Array }[] = [];
-  let regionsRead = 0;
-  await withRegionsRead(dir, regions, lock, async () => {
+  const regionsRead = new Array<number>(wanted.length).fill(0);
+  await withRegionsRead(dir, regions.filter((r) => have.has(r.name)), lock, async () => {
     for (const r of regions) {
       options.signal?.throwIfAborted();
-      if (!await regionExists(dir, r)) continue;
+      if (!have.has(r.name)) continue;
       const cpm = await FitsFile.open(regionPath(dir, r, 'cpm'));
       try {
         const index = await readImageIndex(cpm);
         const [ids, firsts, counts] = index.columns.map((c) => c.values as Uint32Array | Int32Array);
         const runs: [number, number][] = [];
-        for (let k = 0; k < index.rowCount; k++) if (ids[k] === imageId) runs.push([firsts[k], counts[k]]);
+        const seen = new Set<number>();
+        for (let k = 0; k < index.rowCount; k++) {
+          const w = slot.get(ids[k]);
+          if (w === undefined || counts[k] === 0) continue;
+          runs.push([firsts[k], counts[k]]);
+          if (!seen.has(w)) { seen.add(w); regionsRead[w]++; }
+        }
         if (runs.length === 0) continue;
-        regionsRead++;
+        // Adjacent runs (the chips of one exposure usually are) in one read.
+        runs.sort((a, b) => a[0] - b[0]);
+        const merged: [number, number][] = [];
+        for (const [f, c] of runs) {
+          const last = merged.at(-1);
+          if (last && last[0] + last[1] === f) last[1] += c;
+          else merged.push([f, c]);
+        }
         const cpt = await FitsFile.open(regionPath(dir, r, 'cpt'));
         try {
           const objExt = (await collectTable(fitsTable(cpt, EXTNAME.average), { columns: ['EXT_ID'] })).columns[0].values as BigUint64Array;
-          for (const [first, count] of runs) parts.push({ m: await readMeasureRows(cpm, first, count, MEASURE_WANTED), ext: objExt });
+          for (const [first, count] of merged) parts.push({ m: await readMeasureRows(cpm, first, count, MEASURE_WANTED), ext: objExt });
         } finally {
           await cpt.close();
         }
@@ -94,35 +123,88 @@ export async function grabImage(dir: string, externId: number, options: GrabOpti
       }
     }
   });
-  const total = parts.reduce((n, p) => n + p.m.rowCount, 0);
-  const out = GRAB_COLUMNS.map((c) => new (c.type === 'uint64' ? BigUint64Array : c.type === 'uint32' ? Uint32Array : c.type === 'float64' ? Float64Array : c.type === 'uint16' ? Uint16Array : Float32Array)(total));
-  let at = 0;
-  for (const { m, ext } of parts) {
-    const [detExt, aveRef, img, ra, dec, mag, magErr, cal, pc, objId, catId] = m.columns.map((c) => c.values);
-    for (let i = 0; i < m.rowCount; i++, at++) {
-      const ref = (aveRef as Uint32Array)[i];
-      if (ref >= ext.length) throw new DvoError('dvo_damaged', `a measure of image ${imageId} points at object row ${ref + 1} of ${ext.length}; run ipp dvo verify`);
-      const id = (detExt as BigUint64Array)[i];
-      (out[0] as BigUint64Array)[at] = id;
-      (out[1] as BigUint64Array)[at] = ext[ref];
-      (out[2] as Uint32Array)[at] = Number(id & 0xffffffffn);
-      (out[3] as Uint32Array)[at] = (img as Uint32Array)[i];
-      (out[4] as Float64Array)[at] = (ra as Float64Array)[i];
-      (out[5] as Float64Array)[at] = (dec as Float64Array)[i];
-      (out[6] as Float32Array)[at] = (mag as Float32Array)[i];
-      (out[7] as Float32Array)[at] = (magErr as Float32Array)[i];
-      (out[8] as Float32Array)[at] = (cal as Float32Array)[i];
-      (out[9] as Uint16Array)[at] = (pc as Uint16Array)[i];
-      (out[10] as Uint32Array)[at] = (objId as Uint32Array)[i];
-      (out[11] as Uint32Array)[at] = (catId as Uint32Array)[i];
+  // Rows per image.
+  const counts = new Array<number>(wanted.length).fill(0);
+  for (const { m } of parts) {
+    const img = m.columns[2].values as Uint32Array;
+    for (let i = 0; i < m.rowCount; i++) {
+      const w = slot.get(img[i]);
+      if (w !== undefined) counts[w]++;
     }
   }
-  // By IPP_IDET, as the catalogue's rows.
-  const order = Uint32Array.from({ length: total }, (_, i) => i).sort((a, b) => (out[2] as Uint32Array)[a] - (out[2] as Uint32Array)[b]);
-  const columns = out.map((a) => {
-    const b = new (a.constructor as new (n: number) => typeof a)(total);
-    for (let i = 0; i < total; i++) (b as Uint32Array)[i] = (a as Uint32Array)[order[i]];
-    return { values: b };
+  const outs = counts.map((n) => GRAB_COLUMNS.map((c) => new (c.type === 'uint64' ? BigUint64Array : c.type === 'uint32' ? Uint32Array : c.type === 'float64' ? Float64Array : c.type === 'uint16' ? Uint16Array : Float32Array)(n)));
+  const at = new Array<number>(wanted.length).fill(0);
+  for (const { m, ext } of parts) {
+    const [detExt, aveRef, img, ra, dec, mag, magErr, cal, pc, objId, catId] = m.columns.map((c) => c.values);
+    for (let i = 0; i < m.rowCount; i++) {
+      const w = slot.get((img as Uint32Array)[i]);
+      if (w === undefined) continue;
+      const out = outs[w];
+      const j = at[w]++;
+      const ref = (aveRef as Uint32Array)[i];
+      if (ref >= ext.length) throw new DvoError('dvo_damaged', `a measure of image ${wanted[w].imageId} points at object row ${ref + 1} of ${ext.length}; run ipp dvo verify`);
+      const id = (detExt as BigUint64Array)[i];
+      (out[0] as BigUint64Array)[j] = id;
+      (out[1] as BigUint64Array)[j] = ext[ref];
+      (out[2] as Uint32Array)[j] = Number(id & 0xffffffffn);
+      (out[3] as Uint32Array)[j] = (img as Uint32Array)[i];
+      (out[4] as Float64Array)[j] = (ra as Float64Array)[i];
+      (out[5] as Float64Array)[j] = (dec as Float64Array)[i];
+      (out[6] as Float32Array)[j] = (mag as Float32Array)[i];
+      (out[7] as Float32Array)[j] = (magErr as Float32Array)[i];
+      (out[8] as Float32Array)[j] = (cal as Float32Array)[i];
+      (out[9] as Uint16Array)[j] = (pc as Uint16Array)[i];
+      (out[10] as Uint32Array)[j] = (objId as Uint32Array)[i];
+      (out[11] as Uint32Array)[j] = (catId as Uint32Array)[i];
+    }
+  }
+  return wanted.map((w, k) => {
+    const out = outs[k];
+    const total = counts[k];
+    // By IPP_IDET, as the catalogue's rows: IDs are unique in an image, so each row's place
+    // is found by counting (no comparison sort).
+    const idet = out[2] as Uint32Array;
+    let max = 0;
+    let sorted = true;
+    for (let i = 0; i < total; i++) {
+      if (idet[i] > max) max = idet[i];
+      if (i > 0 && idet[i] < idet[i - 1]) sorted = false;
+    }
+    let columns: { values: NumericArray }[];
+    if (sorted) columns = out.map((values) => ({ values }));
+    else {
+      const place = new Int32Array(max + 2);
+      for (let i = 0; i < total; i++) place[idet[i] + 1]++;
+      for (let v = 0; v <= max; v++) place[v + 1] += place[v];
+      const order = new Int32Array(total);
+      for (let i = 0; i < total; i++) order[place[idet[i]]++] = i;
+      columns = out.map((a) => ({ values: permute(a, order) }));
+    }
+    return {
+      externId: w.externId, imageId: w.imageId, name: s.str('NAME')[w.row].trim(),
+      pending: (s.u32('FLAGS')[w.row] & IMAGE_PENDING) !== 0, regionsRead: regionsRead[k], rows: { rowCount: total, columns },
+    };
   });
-  return { externId, imageId, name: s.str('NAME')[row].trim(), pending, regionsRead, rows: { rowCount: total, columns } };
+}
+
+/** `a` reordered: element i of the result is a[order[i]] (copied as words of its width). */
+function permute(a: NumericArray, order: Int32Array): NumericArray {
+  const out = new (a.constructor as new (n: number) => NumericArray)(order.length);
+  const words = a.BYTES_PER_ELEMENT === 8 ? 2 : 1;
+  if (a.BYTES_PER_ELEMENT === 2) {
+    const from = new Uint16Array(a.buffer as ArrayBuffer, a.byteOffset, a.length);
+    const to = new Uint16Array(out.buffer as ArrayBuffer);
+    for (let i = 0; i < order.length; i++) to[i] = from[order[i]];
+    return out;
+  }
+  const from = new Uint32Array(a.buffer as ArrayBuffer, a.byteOffset, a.length * words);
+  const to = new Uint32Array(out.buffer as ArrayBuffer);
+  if (words === 1) for (let i = 0; i < order.length; i++) to[i] = from[order[i]];
+  else {
+    for (let i = 0; i < order.length; i++) {
+      to[2 * i] = from[2 * order[i]];
+      to[2 * i + 1] = from[2 * order[i] + 1];
+    }
+  }
+  return out;
 }

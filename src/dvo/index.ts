@@ -21,7 +21,7 @@ export { addstar, associate, DEFAULT_RADIUS } from './addstar.ts';
 export type { AddstarOptions, AddstarResult, FileResult, DetectionBatch } from './addstar.ts';
 export { mergeDvo } from './merge.ts';
 export type { MergeOptions, MergeResult } from './merge.ts';
-export { grabImage, GRAB_COLUMNS } from './grab.ts';
+export { grabImage, grabImages, GRAB_COLUMNS } from './grab.ts';
 export type { GrabResult, GrabOptions } from './grab.ts';
 export { exportBox, openScratch, grabFromScratch, SCRATCH_MIGRATIONS } from './box-export.ts';
 export type { SkyBox, BoxExportResult, BoxExportOptions } from './box-export.ts';
