@@ -18,6 +18,9 @@ for script in fits-read fits-to-csv fits-write fits-compressed-read convert-rss 
   fi
 done
 for script in datastore-download datastore-index datastore-publish; do echo; echo "== $script"; "$NODE" "bench/$script.ts" || failed+=("$script"); done
+echo; echo "== dvo-addstar"; "$NODE" bench/dvo-addstar.ts || failed+=(dvo-addstar)
+echo; echo "== dvo-grab"; "$NODE" bench/dvo-grab.ts || failed+=(dvo-grab)
+echo; echo "== dvo-box"; "$NODE" bench/dvo-box.ts || failed+=(dvo-box)
 echo
 if [ ${#failed[@]} -gt 0 ]; then
   echo "bench: failed: ${failed[*]}"
