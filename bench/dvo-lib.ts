@@ -1,7 +1,7 @@
 // Shared pieces of the DVO benchmarks: a simulated survey (cached under tmp/bench/) and the
 // DVO database built from it.
 import { existsSync } from 'node:fs';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { addstar, type AddstarResult } from '../src/dvo/index.ts';
 import { readSurveyManifest, simulateSurvey, type SurveyManifest } from '../src/sim/index.ts';
@@ -16,7 +16,9 @@ export async function benchSurvey(): Promise<{ dir: string; manifest: SurveyMani
   const stamp = join(BENCH_DIR, 'dvo-survey.args.json');
   const want = JSON.stringify(SURVEY_OPTIONS);
   if (existsSync(join(dir, 'survey.json')) && existsSync(stamp) && (await readFile(stamp, 'utf8')) === want) {
-    return { dir, manifest: await readSurveyManifest(dir) };
+    // A survey written by an older simulator is made again.
+    const manifest = await readSurveyManifest(dir).catch(() => undefined);
+    if (manifest) return { dir, manifest };
   }
   const t0 = performance.now();
   const { manifest } = await simulateSurvey({ out: dir, ...SURVEY_OPTIONS, force: true });
@@ -44,8 +46,10 @@ export async function benchDvo(survey: { dir: string; manifest: SurveyManifest }
   const dir = join(BENCH_DIR, 'dvo-db');
   const stamp = join(BENCH_DIR, 'dvo-db.args.json');
   const want = JSON.stringify({ ...SURVEY_OPTIONS, MAX_OBJECTS });
-  if (existsSync(join(dir, 'SkyTable.fits')) && existsSync(stamp) && (await readFile(stamp, 'utf8')) === want) return dir;
+  const surveyStamp = (await stat(join(survey.dir, 'survey.json'))).mtimeMs;
+  const want2 = `${want}|${surveyStamp}`;
+  if (existsSync(join(dir, 'SkyTable.fits')) && existsSync(stamp) && (await readFile(stamp, 'utf8')) === want2) return dir;
   await buildDvo(dir, survey);
-  await writeFile(stamp, want);
+  await writeFile(stamp, want2);
   return dir;
 }

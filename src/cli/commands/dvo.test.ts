@@ -5,7 +5,10 @@ import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { withTempDir } from '../../common/index.ts';
 import { FitsFile } from '../../fits/index.ts';
-import { advance, defineRun, listRuns, openGpc1, recordComponent, registerExposures } from '../../gpc1/index.ts';
+import { defineRun, listRuns, openGpc1 } from '../../gpc1/index.ts';
+import { simulateSurvey } from '../../sim/index.ts';
+// Not yet in the sim room's index.
+import { recordSurveyInGpc1 } from '../../sim/record-gpc1.ts';
 import { makeStars, writeSmf } from '../../dvo/test-support.ts';
 import { runApp } from '../app.ts';
 import { rootGroup } from '../registry.ts';
@@ -72,41 +75,38 @@ test('ipp dvo: addstar, stats, regions, grab, region, export-box, verify, merge'
   });
 });
 
-test('ipp dvo addstar --from-gpc1: pending addstar runs ingested and recorded, bad catalogues marked with a quality code', async () => {
+test('ipp dvo addstar --from-gpc1: a simulated survey\'s addstar runs ingested and recorded, bad catalogues marked with a quality code', async () => {
   await withTempDir(async (dir) => {
-    const stars = makeStars(300, { ra: 150, dec: 2, size: 0.2 }, 81, 3);
-    const good = join(dir, 'good.smf');
-    const bad = join(dir, 'bad.smf');
-    await writeSmf(good, stars, { expId: 1 });
-    await writeSmf(bad, stars, { expId: 2, filter: 'q.00000' });
+    const survey = join(dir, 'survey');
+    const { manifest } = await simulateSurvey({ out: survey, exposures: 3, stacks: 1, seed: 5, density: 0.02, injectDefects: 'nan-coords' });
     const url = `sqlite:${join(dir, 'gpc1.db')}`;
     const g = await openGpc1(url);
     try {
-      const exps = await registerExposures(g, ['e1', 'e2'].map((name) => ({
-        exp_name: name, camera: 'GPC1', telescope: 'PS1', dateobs: '2010-05-01T10:00:00Z', exp_type: 'object', filter: 'r.00000',
-        exp_time: 30, airmass: 1.1, ra: 150, decl: 2, obs_mode: '3PI', tess_id: 'RINGS.V3', imfiles: [{ class_id: 'XY33', uri: `neb://x/${name}.fits` }],
-      })));
-      for (const chip of await defineRun(g, 'chip', { exp_ids: exps, label: 'lap' })) await recordComponent(g, 'chip', chip, 'XY33');
-      const cams = (await advance(g, { stage: 'chip' })).runs.map((r) => r.queued!.id);
-      await recordComponent(g, 'camera', cams[0], null, { uri: good, path_base: good.replace(/\.smf$/, '') });
-      await recordComponent(g, 'camera', cams[1], null, { uri: bad });
-      await advance(g, { stage: 'camera' });
+      await recordSurveyInGpc1(g, survey, manifest, { label: 'lap' });
+      const cams = (await listRuns(g, { stage: 'camera', label: 'lap' })).map((r) => r.id);
+      const cals = (await listRuns(g, { stage: 'skycal', label: 'lap' })).map((r) => r.id);
       await defineRun(g, 'addstar', { source_stage: 'camera', source_ids: cams, label: 'lap', dvodb: 'dvo' });
+      await defineRun(g, 'addstar', { source_stage: 'skycal', source_ids: cals, label: 'lap', dvodb: 'dvo' });
     } finally {
       await g.close();
     }
     const db = join(dir, 'dvo');
     const r = await ipp('dvo', 'addstar', '--db', db, '--from-gpc1', '--label', 'lap', '--gpc1-db', url);
     assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stderr, /bad\.smf rejected \(quality 3\): \[dvo_unknown_photcode\]/);
+    const bad = manifest.defects[0];
+    assert.match(r.stderr, new RegExp(`${bad.file.replace(/[.]/g, '\\.')} rejected \\(quality 2\\): \\[dvo_bad_coordinates\\]`));
     const h = await openGpc1(url);
     try {
-      const rows = await h.all<{ add_id: number; quality: number; fault: number; dvodb_path: string }>('SELECT add_id, quality, fault, dvodb_path FROM addProcessedExp ORDER BY add_id');
-      assert.deepEqual(rows.map((x) => [x.quality, x.fault, x.dvodb_path]), [[0, 0, db], [3, 0, db]]);
-      assert.equal((await listRuns(h, { stage: 'addstar' })).length, 2);
+      const rows = await h.all<{ quality: number; fault: number; dvodb_path: string }>('SELECT quality, fault, dvodb_path FROM addProcessedExp');
+      assert.equal(rows.length, manifest.exposures.length + manifest.stacks.length);
+      assert.deepEqual(rows.map((x) => x.quality).sort(), [0, 0, 0, 2]);
+      assert.ok(rows.every((x) => x.fault === 0 && x.dvodb_path === db));
     } finally {
       await h.close();
     }
+    const stats = JSON.parse((await ipp('dvo', 'stats', '--db', db, '--json')).stdout);
+    const good = manifest.exposures.filter((e) => e.exp_id !== bad.exp_id);
+    assert.equal(stats.measures, good.reduce((n, e) => n + e.n_detections, 0) + manifest.stacks[0].n_detections);
     // Nothing is pending any more: a second pass does nothing.
     const again = await ipp('dvo', 'addstar', '--db', db, '--from-gpc1', '--label', 'lap', '--gpc1-db', url, '--json');
     assert.equal(again.code, 0, again.stderr);

@@ -90,15 +90,22 @@ function printAddstar(ctx: CommandContext, result: AddstarResult, asJson: boolea
   ctx.stdout.write(`${result.detections} measures (${result.matched} matched, ${result.newObjects} new objects), ${result.regionsWritten} regions written in ${seconds.toFixed(2)} s\n`);
 }
 
-/** The catalogue of an addstar run's source: the component's uri if it names a file, else path_base + .smf/.cmf. */
+/**
+ * The catalogue of an addstar run's source: the component's uri or path_base when it names a
+ * catalogue file, else path_base + .smf (camera) or .cmf (the stack stages). Nebulous keys
+ * (neb://...) are not resolved here.
+ */
 async function sourceCatalogue(db: Awaited<ReturnType<typeof openGpc1>>, stageName: string, stageId: number): Promise<string | undefined> {
   const d = describeStage(parseStage(stageName));
   const row = await db.get<{ uri: string | null; path_base: string | null }>(`SELECT uri, path_base FROM ${d.componentTable} WHERE ${d.key} = ?`, [stageId]);
   if (!row) return undefined;
-  const uri = row.uri?.replace(/^file:\/\//, '');
-  if (uri && /\.(smf|cmf|fits?)$/i.test(uri) && !/^[a-z]+:\/\//i.test(uri)) return uri;
-  if (row.path_base && !/^[a-z]+:\/\//i.test(row.path_base)) return `${row.path_base}${d.name === 'camera' ? '.smf' : '.cmf'}`;
-  return undefined;
+  const local = (v: string | null): string | undefined => {
+    const p = v?.replace(/^file:\/\//, '');
+    return p && !/^[a-z]+:\/\//i.test(p) ? p : undefined;
+  };
+  for (const v of [local(row.uri), local(row.path_base)]) if (v && /\.(smf|cmf|fits?)$/i.test(v)) return v;
+  const base = local(row.path_base);
+  return base ? `${base}${d.name === 'camera' ? '.smf' : '.cmf'}` : undefined;
 }
 
 async function addstarFromGpc1(args: ParsedArgs, ctx: CommandContext, options: AddstarOptions, target: string): Promise<number> {
