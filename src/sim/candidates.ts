@@ -1,84 +1,129 @@
-// The true objects an exposure (or stack) may detect, gathered from the sky tiles and
-// sorted by chip: growable columns reused from exposure to exposure.
+// The true objects an exposure (or stack) may detect: gathered from the sky tiles with their
+// chip (a few columns), then sorted by chip with what the measurement needs of each object.
+// The columns are reused from exposure to exposure and grow as needed. Chip positions and
+// magnitudes are float32, as the catalogue columns they become (RA/Dec stay float64).
 import type { Candidates } from './detections.ts';
+import { objectId, type SkyTile } from './sky-model.ts';
 
-/** Growable candidate columns with the chip of each and where it came from (tile, index). */
-export class CandidateBuffer implements Candidates {
+type Column = Float64Array | Float32Array | Uint8Array | Int16Array | Int32Array;
+
+function grown<T extends Column>(a: T, C: new (n: number) => T, size: number, keep: number): T {
+  const b = new C(size);
+  b.set(a.subarray(0, keep) as never);
+  return b;
+}
+
+/** Objects found on the chips of an exposure, in tile order: chip, position, magnitude, source. */
+export class GatherBuffer {
   length = 0;
-  x = new Float64Array(0);
-  y = new Float64Array(0);
-  ra = new Float64Array(0);
-  dec = new Float64Array(0);
-  cosDec = new Float64Array(0);
-  mag = new Float64Array(0);
-  type = new Uint8Array(0);
-  reff = new Float32Array(0);
-  axisRatio = new Float32Array(0);
-  angle = new Float32Array(0);
-  objId = new Float64Array(0);
+  tiles: SkyTile[] = [];
   chip = new Int16Array(0);
+  x = new Float32Array(0);
+  y = new Float32Array(0);
+  mag = new Float32Array(0);
   srcTile = new Int32Array(0);
   srcIndex = new Int32Array(0);
 
-  constructor(capacity = 65536) {
-    this.grow(capacity);
+  /** Makes room for `n` objects, keeping those held. */
+  ensure(n: number): void {
+    if (n <= this.x.length) return;
+    const size = Math.max(n, Math.ceil(this.x.length * 1.5), 4096);
+    this.chip = grown(this.chip, Int16Array, size, this.length);
+    this.x = grown(this.x, Float32Array, size, this.length);
+    this.y = grown(this.y, Float32Array, size, this.length);
+    this.mag = grown(this.mag, Float32Array, size, this.length);
+    this.srcTile = grown(this.srcTile, Int32Array, size, this.length);
+    this.srcIndex = grown(this.srcIndex, Int32Array, size, this.length);
   }
+}
+
+/** Candidates ordered by chip, with every column the measurement reads. */
+export class CandidateBuffer implements Candidates {
+  length = 0;
+  tiles: SkyTile[] = [];
+  chip = new Int16Array(0);
+  x = new Float32Array(0);
+  y = new Float32Array(0);
+  mag = new Float32Array(0);
+  type = new Uint8Array(0);
+  reff = new Float32Array(0);
+  ra = new Float64Array(0);
+  dec = new Float64Array(0);
+  cosDec = new Float64Array(0);
+  axisRatio = new Float32Array(0);
+  angle = new Float32Array(0);
+  objId = new Float64Array(0);
+  srcTile = new Int32Array(0);
+  srcIndex = new Int32Array(0);
 
   /** Makes room for `n` candidates, keeping those held. */
   ensure(n: number): void {
-    if (n > this.x.length) this.grow(Math.max(n, this.x.length * 2));
+    if (n <= this.x.length) return;
+    const size = Math.max(n, Math.ceil(this.x.length * 1.5), 4096);
+    const keep = this.length;
+    this.chip = grown(this.chip, Int16Array, size, keep);
+    this.x = grown(this.x, Float32Array, size, keep);
+    this.y = grown(this.y, Float32Array, size, keep);
+    this.mag = grown(this.mag, Float32Array, size, keep);
+    this.type = grown(this.type, Uint8Array, size, keep);
+    this.reff = grown(this.reff, Float32Array, size, keep);
+    this.ra = grown(this.ra, Float64Array, size, keep);
+    this.dec = grown(this.dec, Float64Array, size, keep);
+    this.cosDec = grown(this.cosDec, Float64Array, size, keep);
+    this.axisRatio = grown(this.axisRatio, Float32Array, size, keep);
+    this.angle = grown(this.angle, Float32Array, size, keep);
+    this.objId = grown(this.objId, Float64Array, size, keep);
+    this.srcTile = grown(this.srcTile, Int32Array, size, keep);
+    this.srcIndex = grown(this.srcIndex, Int32Array, size, keep);
   }
 
-  private grow(size: number): void {
-    const keep = <T extends Float64Array | Float32Array | Uint8Array | Int16Array | Int32Array>(a: T, C: new (n: number) => T): T => {
-      const b = new C(size);
-      b.set(a.subarray(0, this.length) as never);
-      return b;
-    };
-    this.x = keep(this.x, Float64Array);
-    this.y = keep(this.y, Float64Array);
-    this.ra = keep(this.ra, Float64Array);
-    this.dec = keep(this.dec, Float64Array);
-    this.cosDec = keep(this.cosDec, Float64Array);
-    this.mag = keep(this.mag, Float64Array);
-    this.type = keep(this.type, Uint8Array);
-    this.reff = keep(this.reff, Float32Array);
-    this.axisRatio = keep(this.axisRatio, Float32Array);
-    this.angle = keep(this.angle, Float32Array);
-    this.objId = keep(this.objId, Float64Array);
-    this.chip = keep(this.chip, Int16Array);
-    this.srcTile = keep(this.srcTile, Int32Array);
-    this.srcIndex = keep(this.srcIndex, Int32Array);
+  /** Appends object `k` of tile number `ti` (of `tiles`) at pixel (x, y) on chip `chip`. */
+  push(t: SkyTile, ti: number, k: number, chip: number, x: number, y: number, mag: number): void {
+    const j = this.length++;
+    this.chip[j] = chip;
+    this.x[j] = x;
+    this.y[j] = y;
+    this.mag[j] = mag;
+    this.fill(j, t, ti, k);
+  }
+
+  private fill(j: number, t: SkyTile, ti: number, k: number): void {
+    this.type[j] = t.type[k];
+    this.reff[j] = t.reff[k];
+    this.ra[j] = t.ra[k];
+    this.dec[j] = t.dec[k];
+    this.cosDec[j] = Math.sqrt(1 - t.sinDec[k] * t.sinDec[k]);
+    this.axisRatio[j] = t.axisRatio[k];
+    this.angle[j] = t.angle[k];
+    this.objId[j] = objectId(t, k);
+    this.srcTile[j] = ti;
+    this.srcIndex[j] = k;
   }
 
   /**
-   * Copies the candidates of `from` into this buffer ordered by chip (stable), and returns
-   * where each chip's run starts: `starts[c]..starts[c + 1]`.
+   * Takes the gathered objects ordered by chip (stable), with what the measurement needs of
+   * each read from its tile (in gather order, so each tile is read sequentially), and
+   * returns where each chip's run starts: `starts[c]..starts[c + 1]`.
    */
-  sortByChip(from: CandidateBuffer, chips: number): Int32Array {
+  sortByChip(from: GatherBuffer, chips: number): Int32Array {
     const n = from.length;
     this.length = 0;
     this.ensure(n);
+    this.tiles = from.tiles;
     const starts = new Int32Array(chips + 1);
-    for (let i = 0; i < n; i++) starts[from.chip[i] + 1]++;
+    const chip = from.chip;
+    for (let i = 0; i < n; i++) starts[chip[i] + 1]++;
     for (let c = 0; c < chips; c++) starts[c + 1] += starts[c];
     const next = starts.slice(0, chips);
+    const tiles = from.tiles;
+    const { x, y, mag, srcTile, srcIndex } = from;
     for (let i = 0; i < n; i++) {
-      const j = next[from.chip[i]]++;
-      this.x[j] = from.x[i];
-      this.y[j] = from.y[i];
-      this.ra[j] = from.ra[i];
-      this.dec[j] = from.dec[i];
-      this.cosDec[j] = from.cosDec[i];
-      this.mag[j] = from.mag[i];
-      this.type[j] = from.type[i];
-      this.reff[j] = from.reff[i];
-      this.axisRatio[j] = from.axisRatio[i];
-      this.angle[j] = from.angle[i];
-      this.objId[j] = from.objId[i];
-      this.chip[j] = from.chip[i];
-      this.srcTile[j] = from.srcTile[i];
-      this.srcIndex[j] = from.srcIndex[i];
+      const j = next[chip[i]]++;
+      this.chip[j] = chip[i];
+      this.x[j] = x[i];
+      this.y[j] = y[i];
+      this.mag[j] = mag[i];
+      this.fill(j, tiles[srcTile[i]], srcTile[i], srcIndex[i]);
     }
     this.length = n;
     return starts;

@@ -9,7 +9,7 @@ import { FitsStream, emptyImageHeader, fileHeader, tableHeader, zeroPadding } fr
 import { card, fcard, manifestWcs, wcsCards } from './headers.ts';
 import type { ManifestStack } from './manifest.ts';
 import { Random, hashSeed, hashText } from './random.ts';
-import { FILTERS, objectId, tilesInCircle, type SkyTile } from './sky-model.ts';
+import { FILTERS, tilesInCircle, type SkyTile } from './sky-model.ts';
 import { TRUTH_EXTTYPE, type WriterState } from './smf-writer.ts';
 import { LIMIT_MARGIN, SATURATION, filterId, round, stackLimits, type PlannedStack } from './survey-plan.ts';
 import { SKYCELL_SCALE, TESS_ID } from './tessellation.ts';
@@ -89,37 +89,24 @@ export function cmfPrimaryHeader(s: PlannedStack): Header {
 export async function writeStack(state: WriterState, dir: string, s: PlannedStack): Promise<{ manifest: ManifestStack; bytes: number; spurious: number }> {
   const paths = cmfPaths(s);
   // The skycell's objects, from tiles generated as deep as the stack sees.
-  const c = state.gathered;
+  const c = state.sorted;
   c.length = 0;
   const f = FILTERS.indexOf(s.filter);
   const maxMag = s.limit + LIMIT_MARGIN;
   const limits = stackLimits(s);
   const radius = (Math.SQRT2 * s.skycell.nx * SKYCELL_SCALE) / 3600 / 2 + 0.01;
   const tiles: SkyTile[] = [];
+  c.tiles = tiles;
   for (const id of tilesInCircle(s.skycell.ra, s.skycell.dec, radius)) {
     const t = state.sky.tileTo(id, limits);
     const ti = tiles.push(t) - 1;
-    c.ensure(c.length + t.count);
     for (let k = 0; k < t.count; k++) {
       const m = t.mag[k * 6 + f];
       if (m > maxMag) continue;
       const p = skyToPixel(s.skycell.wcs, t.ra[k], t.dec[k]);
       if (!p || p.x < 0.5 || p.y < 0.5 || p.x >= s.skycell.nx + 0.5 || p.y >= s.skycell.ny + 0.5) continue;
-      const j = c.length++;
-      c.chip[j] = 0;
-      c.x[j] = p.x;
-      c.y[j] = p.y;
-      c.ra[j] = t.ra[k];
-      c.dec[j] = t.dec[k];
-      c.cosDec[j] = Math.sqrt(1 - t.sinDec[k] * t.sinDec[k]);
-      c.mag[j] = m;
-      c.type[j] = t.type[k];
-      c.reff[j] = t.reff[k];
-      c.axisRatio[j] = t.axisRatio[k];
-      c.angle[j] = t.angle[k];
-      c.objId[j] = objectId(t, k);
-      c.srcTile[j] = ti;
-      c.srcIndex[j] = k;
+      c.ensure(c.length + 1);
+      c.push(t, ti, k, 0, p.x, p.y, m);
     }
   }
   const cond = stackConditions(state.seed, s, c.length);

@@ -8,7 +8,7 @@
 // detections. Column by column, because one loop over the rows writing all 57 columns was
 // measured 3-4 times slower: small loops over typed arrays are what the JIT compiles well.
 import { FLAGS, FLAGS2, type CmfLayout, TRUTH_LAYOUT } from './cmf-layout.ts';
-import { STAR } from './sky-model.ts';
+import { STAR, type SkyTile } from './sky-model.ts';
 import type { Random } from './random.ts';
 import { pixelToSky, type TanWcs } from './wcs.ts';
 import { SimError } from './errors.ts';
@@ -51,21 +51,26 @@ export interface ChipConditions {
   readonly apFailRate: number;
 }
 
-/** True objects that may land on a chip: columns over a range of indices. */
+/** True objects that may land on a chip: columns over a range of indices, and where each came from. */
 export interface Candidates {
-  x: Float64Array;
-  y: Float64Array;
+  /** FITS pixel position on the chip. */
+  x: Float32Array;
+  y: Float32Array;
+  /** True magnitude in the filter observed. */
+  mag: Float32Array;
+  type: Uint8Array;
+  /** Half-light radius, arcsec (0 for stars). */
+  reff: Float32Array;
   ra: Float64Array;
   dec: Float64Array;
   cosDec: Float64Array;
-  /** True magnitude in the filter observed. */
-  mag: Float64Array;
-  type: Uint8Array;
-  /** Half-light radius (arcsec), axis ratio, angle (degrees). */
-  reff: Float32Array;
   axisRatio: Float32Array;
   angle: Float32Array;
   objId: Float64Array;
+  srcTile: Int32Array;
+  srcIndex: Int32Array;
+  /** The tiles `srcTile` indexes. */
+  tiles: SkyTile[];
 }
 
 /** What a measured chip gives besides its rows: figures for the headers and the manifest. */

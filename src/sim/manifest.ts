@@ -32,6 +32,8 @@ export interface ManifestChip {
   readonly class_id: string;
   /** IMAGEID of the chip header: 100 × exp_id + OTA number. */
   readonly image_id: number;
+  /** SOURCEID of the chip header (with IMAGEID, it names the chip's image in DVO). */
+  readonly source_id: number;
   /** Index of the chip's `XYnn.psf` table in the smf (its `XYnn.hdr` is one before). */
   readonly hdu: number;
   readonly n_detections: number;
@@ -202,7 +204,7 @@ function object(fields: Record<string, Check>, optional: Record<string, Check> =
 const wcs = object({ crval1: num, crval2: num, crpix1: num, crpix2: num, cd1_1: num, cd1_2: num, cd2_1: num, cd2_2: num });
 const filter = oneOf(FILTERS);
 const chip = object({
-  class_id: str, image_id: int, hdu: int, n_detections: int, n_spurious: int, n_saturated: int, n_astrom: int,
+  class_id: str, image_id: int, source_id: int, hdu: int, n_detections: int, n_spurious: int, n_saturated: int, n_astrom: int,
   sky: num, sky_sigma: num, fwhm_maj: num, fwhm_min: num, fwhm: num, zpt_obs: num, zpt_err: num, astrom_sigma: num,
   nx: int, ny: int, wcs,
 });

@@ -172,7 +172,7 @@ export interface SkyModelOptions {
   readonly mdPatch: SkyCircle;
   /** Faintest r magnitude to generate per type for a tile (must depend on the tile only). */
   readonly limitsFor: (tile: number) => readonly [number, number];
-  /** Bytes of objects kept in memory over all cached tiles (default 256 MiB). */
+  /** Bytes of objects kept in memory over all cached tiles (default 160 MiB). */
   readonly cacheBytes?: number;
 }
 
@@ -205,7 +205,7 @@ export class SkyModel {
 
   constructor(options: SkyModelOptions) {
     this.options = options;
-    this.budget = Math.floor((options.cacheBytes ?? 256 * 1024 * 1024) / BYTES_PER_OBJECT);
+    this.budget = Math.floor((options.cacheBytes ?? 160 * 1024 * 1024) / BYTES_PER_OBJECT);
   }
 
   /** A tile at the depth `limitsFor` gives it, from the cache or generated. */
@@ -332,7 +332,8 @@ export function generateTile(options: Pick<SkyModelOptions, 'seed' | 'density' |
   const angle = f32(total);
   const type = u8();
   const group = u8();
-  const hits = u8();
+  // Not in the tile's buffer: the record of detections outlives the tile.
+  const hits = new Uint8Array(total);
   const tile: SkyTile = {
     id, count: total, limits: [limits[0], limits[1]], groupStart, groupCount, hits,
     group, ra, dec, sinRa, cosRa, sinDec, type, mag, reff, axisRatio, angle,
@@ -414,7 +415,7 @@ export function objectId(tile: SkyTile, k: number): number {
 }
 
 /** Bytes one generated object takes in memory. */
-export const BYTES_PER_OBJECT = 5 * 8 + 6 * 4 + 3 * 4 + 3;
+export const BYTES_PER_OBJECT = 5 * 8 + 6 * 4 + 3 * 4 + 2;
 
 // The inverse CDF of a power law 10^(slope m) over a 0.5-mag slice, as offsets from the
 // slice's bright end at 1024 evenly spaced probabilities (linear interpolation between them

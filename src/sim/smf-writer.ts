@@ -6,7 +6,7 @@
 import { truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Header } from '../fits/index.ts';
-import { CandidateBuffer } from './candidates.ts';
+import { CandidateBuffer, GatherBuffer } from './candidates.ts';
 import { CMF_PS1_V5, TRUTH_LAYOUT } from './cmf-layout.ts';
 import type { DefectKind, DefectRecord } from './defects.ts';
 import { MeasureScratch, SIGN32, maxRows, measureChip, type ChipConditions, type ChipResult } from './detections.ts';
@@ -15,7 +15,7 @@ import { BufferPair, FitsStream, cardOffset, emptyImageHeader, fileHeader, table
 import { card, fcard, manifestWcs, wcsCards } from './headers.ts';
 import type { ManifestChip, ManifestExposure } from './manifest.ts';
 import { Random, hashSeed, hashText } from './random.ts';
-import { FILTERS, objectId, tilesInCircle, type SkyModel, type SkyTile } from './sky-model.ts';
+import { FILTERS, GROUPS, MAG_BRIGHT, MAX_R_MINUS, tilesInCircle, type SkyModel, type SkyTile } from './sky-model.ts';
 import type { TruthObjects } from './truth.ts';
 import { LIMIT_MARGIN, READ_VAR, SATURATION, filterId, round, type PlannedExposure } from './survey-plan.ts';
 
@@ -28,7 +28,7 @@ export const TRUTH_EXTTYPE = TRUTH_LAYOUT.name;
 export class WriterState {
   readonly sky: SkyModel;
   readonly seed: number;
-  readonly gathered = new CandidateBuffer();
+  readonly gathered = new GatherBuffer();
   readonly sorted = new CandidateBuffer();
   readonly measure = new MeasureScratch();
   readonly rows = new BufferPair();
@@ -69,41 +69,42 @@ export function gatherExposure(state: WriterState, e: PlannedExposure): SkyTile[
   const yc = FPA_CENTER.y;
   const out = state.onChipScratch;
   const tiles: SkyTile[] = [];
+  c.tiles = tiles;
   for (const id of tilesInCircle(e.ra, e.dec, FOV_RADIUS)) {
     const t = state.sky.tile(id);
     const ti = tiles.push(t) - 1;
-    c.ensure(c.length + t.count);
-    const mag = t.mag;
-    for (let k = 0; k < t.count; k++) {
-      const m = mag[k * 6 + f];
-      if (m > maxMag) continue;
-      const sa = t.sinRa[k];
-      const ca = t.cosRa[k];
-      const sd = t.sinDec[k];
-      const cd = Math.sqrt(1 - sd * sd);
-      const cosDa = ca * cosA0 + sa * sinA0;
-      const sinDa = sa * cosA0 - ca * sinA0;
-      const cosc = sinD0 * sd + cosD0 * cd * cosDa;
-      if (cosc <= 0) continue;
-      const X = xc - ((cd * sinDa) / cosc) * RAD_TO_PIX;
-      const Y = yc + ((cosD0 * sd - sinD0 * cd * cosDa) / cosc) * RAD_TO_PIX;
-      const chip = locateOnChip(X, Y, out);
-      if (chip < 0) continue;
-      const j = c.length++;
-      c.chip[j] = chip;
-      c.x[j] = out[1];
-      c.y[j] = out[2];
-      c.ra[j] = t.ra[k];
-      c.dec[j] = t.dec[k];
-      c.cosDec[j] = cd;
-      c.mag[j] = m;
-      c.type[j] = t.type[k];
-      c.reff[j] = t.reff[k];
-      c.axisRatio[j] = t.axisRatio[k];
-      c.angle[j] = t.angle[k];
-      c.objId[j] = objectId(t, k);
-      c.srcTile[j] = ti;
-      c.srcIndex[j] = k;
+    const { mag, sinRa, cosRa, sinDec } = t;
+    // Whole magnitude slices too faint for this filter are skipped (objects are stored
+    // slice by slice, brightest first, per type).
+    for (let g = 0; g < GROUPS; g++) {
+      const start = t.groupStart[g];
+      if (start < 0) continue;
+      if (MAG_BRIGHT + (g >> 1) * 0.5 - MAX_R_MINUS[g & 1][f] > maxMag) continue;
+      const end = start + t.groupCount[g];
+      for (let k = start; k < end; k++) {
+        const m = mag[k * 6 + f];
+        if (m > maxMag) continue;
+        const sa = sinRa[k];
+        const ca = cosRa[k];
+        const sd = sinDec[k];
+        const cd = Math.sqrt(1 - sd * sd);
+        const cosDa = ca * cosA0 + sa * sinA0;
+        const sinDa = sa * cosA0 - ca * sinA0;
+        const cosc = sinD0 * sd + cosD0 * cd * cosDa;
+        if (cosc <= 0) continue;
+        const X = xc - ((cd * sinDa) / cosc) * RAD_TO_PIX;
+        const Y = yc + ((cosD0 * sd - sinD0 * cd * cosDa) / cosc) * RAD_TO_PIX;
+        const chip = locateOnChip(X, Y, out);
+        if (chip < 0) continue;
+        if (c.length === c.x.length) c.ensure(c.length + 1);
+        const j = c.length++;
+        c.chip[j] = chip;
+        c.x[j] = out[1];
+        c.y[j] = out[2];
+        c.mag[j] = m;
+        c.srcTile[j] = ti;
+        c.srcIndex[j] = k;
+      }
     }
   }
   return tiles;
@@ -347,6 +348,7 @@ export async function writeExposure(
       chips.push({
         class_id: chip.name,
         image_id: 100 * e.expId + chip.ota,
+        source_id: e.expId,
         hdu: hdu + 1,
         n_detections: r.rows,
         n_spurious: r.spurious,

@@ -120,15 +120,22 @@ export async function simulateSurvey(options: SurveyOptions): Promise<SurveyResu
     let bytes = 0;
     let spurious = 0;
     let done = 0;
-    for (const e of plan.exposures) {
+    // Exposures are written grouped by pointing, so that those sharing sky tiles follow each
+    // other while the tiles are cached (nothing written depends on this order but the order
+    // of the true-object table).
+    const byPointing = [...plan.exposures].sort((a, b) =>
+      Math.round(a.dec) - Math.round(b.dec) || Math.round(a.ra) - Math.round(b.ra) || a.index - b.index);
+    const written = new Map<number, ManifestExposure>();
+    for (const e of byPointing) {
       signal?.throwIfAborted();
       const r = await writeExposure(state, work, e, defectsOf.get(e.index) ?? [], signal);
-      exposures.push(r.manifest);
+      written.set(e.index, r.manifest);
       defects.push(...r.defects);
       bytes += r.bytes;
       spurious += r.spurious;
       progress.update(++done);
     }
+    for (const e of plan.exposures) exposures.push(written.get(e.index)!);
     for (const s of plan.stacks) {
       signal?.throwIfAborted();
       const r = await writeStack(state, work, s);
