@@ -28,6 +28,22 @@ const COMMENTARY = new Set(['COMMENT', 'HISTORY', '']);
 const STANDARD_KEYWORD = /^[A-Z0-9_-]{0,8}$/;
 
 /**
+ * `card` equals `upper` (already upper case) ignoring ASCII case, without allocating: a
+ * look-up in a long header (a table of 70 columns has ~500 cards, looked up ~10 times per
+ * column) compares every card.
+ */
+function sameKeyword(card: string, upper: string): boolean {
+  if (card === upper) return true;
+  if (card.length !== upper.length) return false;
+  for (let i = 0; i < card.length; i++) {
+    let a = card.charCodeAt(i);
+    if (a >= 97 && a <= 122) a -= 32;
+    if (a !== upper.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/**
  * A FITS header: an ordered list of cards with keyword look-up and update in place.
  * Keyword look-up ignores case; HIERARCH keywords (e.g. `FPA.FILTER`) are looked up by
  * their name without the `HIERARCH` prefix.
@@ -43,7 +59,7 @@ export class Header {
   indexOf(keyword: string): number {
     const k = keyword.toUpperCase();
     for (let i = 0; i < this.cards.length; i++) {
-      if (this.cards[i].keyword.toUpperCase() === k) return i;
+      if (sameKeyword(this.cards[i].keyword, k)) return i;
     }
     return -1;
   }
