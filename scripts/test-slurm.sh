@@ -63,7 +63,7 @@ SelectTypeParameters=CR_Core
 ReturnToService=2
 SlurmdParameters=config_overrides
 MinJobAge=600
-SchedulerParameters=defer_batch=0
+SchedulerParameters=batch_sched_delay=0,sched_min_interval=0
 MessageTimeout=20
 SlurmdTimeout=60
 NodeName=$SLURM_NODE NodeAddr=127.0.0.1 CPUs=32 RealMemory=$SLURM_MEM State=UNKNOWN

@@ -2,7 +2,6 @@
 // kills everything it started), at its nice level, with its output kept up to a limit. Used
 // by the scheduler for local jobs and by pclient on every host.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { setPriority } from 'node:os';
 import type { RunEvents, RunRequest } from './job.ts';
 
 /** A running child: kill it (and its process group). */
@@ -61,7 +60,10 @@ export function killGroup(pid: number, signal: NodeJS.Signals = 'SIGKILL'): void
  * it: status 127 when it does not exist, 126 when it cannot be run, with the reason on stderr.
  */
 export function runProcess(req: RunRequest, baseEnv: Readonly<Record<string, string | undefined>>, events: RunEvents): RunningProcess {
-  const argv = typeof req.command === 'string' ? ['/bin/sh', '-c', req.command] : req.command;
+  const command = typeof req.command === 'string' ? ['/bin/sh', '-c', req.command] : req.command;
+  // nice(1) sets the level before the command starts; setting it after spawn would race the
+  // command's first instructions.
+  const argv = req.nice !== 0 ? ['nice', '-n', String(req.nice), ...command] : command;
   const out = req.captureStdout ? new Capture(req.captureLimit) : null;
   const err = req.captureStderr ? new Capture(req.captureLimit) : null;
   let child: ChildProcess;
@@ -95,13 +97,6 @@ export function runProcess(req: RunRequest, baseEnv: Readonly<Record<string, str
   let spawned = false;
   child.once('spawn', () => {
     spawned = true;
-    if (req.nice !== 0 && child.pid !== undefined) {
-      try {
-        setPriority(child.pid, req.nice);
-      } catch {
-        // A nice level the user may not set (below 0 without privileges): run at the default.
-      }
-    }
     events.started(child.pid === undefined ? null : String(child.pid));
   });
   child.once('error', (e: NodeJS.ErrnoException) => {

@@ -301,6 +301,12 @@ export class Scheduler {
     try {
       load = await this.#o.loadModule(module, config, this);
       for (const def of load.tasks) checkTaskDefinition(def);
+      const names = load.tasks.map((d) => d.name);
+      const dup = names.find((n, i) => names.indexOf(n) !== i);
+      if (dup) {
+        await load.close?.();
+        throw new PantasksError('pantasks_duplicate_task', `task module ${module} defines task ${dup} twice`);
+      }
     } catch (error) {
       const message = error instanceof PantasksError ? error.message : `task module ${module} failed: ${(error as Error)?.message ?? String(error)}`;
       const old = this.#modules.get(module);
@@ -310,8 +316,6 @@ export class Scheduler {
     }
     await this.#unloadModule(module);
     const names = load.tasks.map((d) => d.name);
-    const dup = names.find((n, i) => names.indexOf(n) !== i);
-    if (dup) throw new PantasksError('pantasks_duplicate_task', `task module ${module} defines task ${dup} twice`);
     for (const def of load.tasks) this.addTask(def, module);
     this.#modules.set(module, { config, tasks: names, error: null, close: load.close });
     await this.#saveModules();

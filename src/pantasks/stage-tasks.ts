@@ -120,6 +120,33 @@ export function refreshBook(book: Book, rows: readonly { key: string; words: Pag
   return { added, dropped };
 }
 
+/**
+ * One connection per database URL for every module of this process. node:sqlite waits for a
+ * lock synchronously, so a second connection of the same process asking for the write lock
+ * while the first holds it (between two awaits of a transaction) would stop the process for
+ * the whole busy timeout; sharing the connection keeps its transactions in one queue.
+ */
+const shared = new Map<string, { db: Promise<Database>; refs: number }>();
+
+function shareGpc1(url: string): Promise<Database> {
+  let entry = shared.get(url);
+  if (!entry) {
+    const db = openGpc1(url);
+    entry = { db, refs: 0 };
+    shared.set(url, entry);
+    db.catch(() => shared.delete(url));
+  }
+  entry.refs++;
+  return entry.db;
+}
+
+async function releaseGpc1(url: string): Promise<void> {
+  const entry = shared.get(url);
+  if (!entry || --entry.refs > 0) return;
+  shared.delete(url);
+  await (await entry.db).close();
+}
+
 function pageKey(p: PendingComponent): string {
   return `${p.id}/${p.component ?? '-'}`;
 }
@@ -132,14 +159,14 @@ export function stageTasks(config: StageTasksConfig, ctx: StageTasksContext): Ta
   const gpc1Url = config.gpc1;
   let db: Promise<Database> | null = null;
   const database = (): Promise<Database> => {
-    db ??= openGpc1(gpc1Url).catch((error: unknown) => {
+    db ??= shareGpc1(gpc1Url).catch((error: unknown) => {
       db = null;
       throw error;
     });
     return db;
   };
   ctx.onClose(async () => {
-    if (db) await (await db).close().catch(() => {});
+    if (db) await releaseGpc1(gpc1Url).catch(() => {});
   });
   const limit = config.pollLimit ?? 5000;
   const tasks: TaskDefinition[] = [];
