@@ -21,6 +21,7 @@ for script in datastore-download datastore-index datastore-publish; do echo; ech
 echo; echo "== dvo-addstar"; "$NODE" bench/dvo-addstar.ts || failed+=(dvo-addstar)
 echo; echo "== dvo-grab"; "$NODE" bench/dvo-grab.ts || failed+=(dvo-grab)
 echo; echo "== dvo-box"; "$NODE" bench/dvo-box.ts || failed+=(dvo-box)
+echo; echo "== sim-throughput"; "$NODE" bench/sim-throughput.ts || failed+=(sim-throughput)
 echo
 if [ ${#failed[@]} -gt 0 ]; then
   echo "bench: failed: ${failed[*]}"
