@@ -45,7 +45,7 @@ export async function buildDvo(dir: string, survey: { dir: string; manifest: Sur
 export async function benchDvo(survey: { dir: string; manifest: SurveyManifest }): Promise<string> {
   const dir = join(BENCH_DIR, 'dvo-db');
   const stamp = join(BENCH_DIR, 'dvo-db.args.json');
-  const want = JSON.stringify({ ...SURVEY_OPTIONS, MAX_OBJECTS });
+  const want = JSON.stringify({ ...SURVEY_OPTIONS, MAX_OBJECTS, partition: 2 });
   const surveyStamp = (await stat(join(survey.dir, 'survey.json'))).mtimeMs;
   const want2 = `${want}|${surveyStamp}`;
   if (existsSync(join(dir, 'SkyTable.fits')) && existsSync(stamp) && (await readFile(stamp, 'utf8')) === want2) return dir;

@@ -146,9 +146,14 @@ export async function addstar(dir: string, paths: readonly string[], options: Ad
   return { files: [...results.entries()].sort((a, b) => a[0] - b[0]).map(([, r]) => r), ...totals };
 }
 
-/** Expected objects from catalogues: per density cell, the most detections any one catalogue has there. */
+/**
+ * Expected objects from catalogues, per density cell: 1.5 times the most detections any one
+ * catalogue has there (exposures of different depth and pointing see more objects together
+ * than any one alone), but never more than all their detections.
+ */
 function densityOf(cats: readonly Catalogue[]): DensityGrid {
   const grid = new DensityGrid();
+  const sum = new Map<number, number>();
   for (const cat of cats) {
     const ra = cat.detections.f64('RA');
     const dec = cat.detections.f64('DEC');
@@ -157,8 +162,12 @@ function densityOf(cats: readonly Catalogue[]): DensityGrid {
       const c = grid.cellOf(ra[i], dec[i]);
       mine.set(c, (mine.get(c) ?? 0) + 1);
     }
-    for (const [c, n] of mine) if (n > grid.counts[c]) grid.counts[c] = n;
+    for (const [c, n] of mine) {
+      if (n > grid.counts[c]) grid.counts[c] = n;
+      sum.set(c, (sum.get(c) ?? 0) + n);
+    }
   }
+  for (const [c, total] of sum) grid.counts[c] = Math.min(total, 1.5 * grid.counts[c]);
   return grid;
 }
 
