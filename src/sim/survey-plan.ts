@@ -35,8 +35,9 @@ export const FIRST_MJD = 55562;
 /** Exposures per night and the slot each takes (seconds). */
 const PER_NIGHT = 40;
 const SLOT = 300;
-/** First exposure ID and first stack ID. */
+/** The first exposure's ID (rawExp.exp_id); the others follow in plan order. */
 export const FIRST_EXP_ID = 100001;
+/** The first stack's ID (stackRun.stack_id). */
 export const FIRST_STACK_ID = 200001;
 /** The external filter ID of a filter, as the camera configuration maps it (`r` → `r.00000`). */
 export function filterId(filter: FilterName): string {

@@ -9,6 +9,7 @@ function wholeNumber(text: string | undefined, name: string): number | undefined
   return Number(text);
 }
 
+/** `ipp sim survey`. */
 export const simSurvey: Command = {
   name: 'survey',
   summary: 'simulate a survey: GPC1 exposures (smf), stacks (cmf), ground truth and survey.json',
