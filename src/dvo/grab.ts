@@ -77,7 +77,11 @@ export async function grabImages(dir: string, externIds: readonly number[], opti
     }
     return { externId, row, imageId: s.u32('IMAGE_ID')[row] };
   });
-  const slot = new Map(wanted.map((w, k) => [w.imageId, k]));
+  // IMAGE_IDs are small sequence numbers: a typed array finds each row's image without a Map.
+  const maxId = wanted.reduce((m, w) => Math.max(m, w.imageId), 0);
+  const slotOf = new Int32Array(maxId + 1).fill(-1);
+  wanted.forEach((w, k) => { slotOf[w.imageId] = k; });
+  const slot = (id: number): number => (id <= maxId ? slotOf[id] : -1);
   const regionSet = new Map<number, SkyRegion>();
   for (const w of wanted) {
     for (const r of db.sky.regionsNear(s.f32('RA_CENTER')[w.row], s.f32('DEC_CENTER')[w.row], s.f32('RADIUS')[w.row] + MARGIN_DEG)) regionSet.set(r.index, r);
@@ -97,8 +101,8 @@ export async function grabImages(dir: string, externIds: readonly number[], opti
         const runs: [number, number][] = [];
         const seen = new Set<number>();
         for (let k = 0; k < index.rowCount; k++) {
-          const w = slot.get(ids[k]);
-          if (w === undefined || counts[k] === 0) continue;
+          const w = slot(ids[k]);
+          if (w < 0 || counts[k] === 0) continue;
           runs.push([firsts[k], counts[k]]);
           if (!seen.has(w)) { seen.add(w); regionsRead[w]++; }
         }
@@ -128,8 +132,9 @@ export async function grabImages(dir: string, externIds: readonly number[], opti
   for (const { m } of parts) {
     const img = m.columns[2].values as Uint32Array;
     for (let i = 0; i < m.rowCount; i++) {
-      const w = slot.get(img[i]);
-      if (w !== undefined) counts[w]++;
+      const id = img[i];
+      const w = id <= maxId ? slotOf[id] : -1;
+      if (w >= 0) counts[w]++;
     }
   }
   const outs = counts.map((n) => GRAB_COLUMNS.map((c) => new (c.type === 'uint64' ? BigUint64Array : c.type === 'uint32' ? Uint32Array : c.type === 'float64' ? Float64Array : c.type === 'uint16' ? Uint16Array : Float32Array)(n)));
@@ -137,8 +142,9 @@ export async function grabImages(dir: string, externIds: readonly number[], opti
   for (const { m, ext } of parts) {
     const [detExt, aveRef, img, ra, dec, mag, magErr, cal, pc, objId, catId] = m.columns.map((c) => c.values);
     for (let i = 0; i < m.rowCount; i++) {
-      const w = slot.get((img as Uint32Array)[i]);
-      if (w === undefined) continue;
+      const image = (img as Uint32Array)[i];
+      const w = image <= maxId ? slotOf[image] : -1;
+      if (w < 0) continue;
       const out = outs[w];
       const j = at[w]++;
       const ref = (aveRef as Uint32Array)[i];
