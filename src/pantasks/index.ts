@@ -27,7 +27,7 @@ export { Controller } from './controller.ts';
 export type { ControlledJob, ControllerOptions, HostState, HostStatus } from './controller.ts';
 export { checkHostConfig, createHostDriver } from './hosts.ts';
 export type { HostConfig, PclientHostConfig, SlurmHostConfig, SshHostConfig } from './hosts.ts';
-export { JOB_MARKER, Scheduler, killMarkedProcesses } from './scheduler.ts';
+export { JOB_MARKER, LOCAL_MARKER, Scheduler, killMarkedProcesses } from './scheduler.ts';
 export type { BookStatus, JobStatus, ModuleLoad, ModuleStatus, SchedulerOptions, SchedulerStatus } from './scheduler.ts';
 export { fillCommand, refreshBook, stageTasks } from './stage-tasks.ts';
 export type { PeriodicProgram, StageCommands, StageTasksConfig, StageTasksContext } from './stage-tasks.ts';

@@ -30,6 +30,13 @@ import { countTimeRangeRun, timeRangesAllow } from './time-range.ts';
 /** The environment variable that marks a job's processes with its scheduler and job id. */
 export const JOB_MARKER = 'IPP_PANTASKS_JOB';
 
+/**
+ * Marks the scheduler's own children (local jobs) with its instance: a restarted scheduler
+ * kills the processes that carry it. Jobs on hosts do not carry it, since a Slurm job on
+ * this same machine may outlive the scheduler on purpose.
+ */
+export const LOCAL_MARKER = 'IPP_PANTASKS_LOCAL';
+
 /** Options of {@link Scheduler.open}. */
 export interface SchedulerOptions {
   /** The scheduler's own database (books, hosts, modules): `sqlite:...` or `postgres://...`. */
@@ -192,7 +199,7 @@ export class Scheduler {
     this.#o = options;
     this.#log = options.log;
     this.store = store;
-    this.#labels = [...new Set(options.labels ?? [])];
+    this.#labels = [];
     this.#baseEnv = Object.freeze({ ...options.env });
     this.controller = new Controller({
       log: options.log.child('pcontrol'), onChange: () => this.#kick(),
@@ -611,7 +618,7 @@ export class Scheduler {
       if (job.finished) continue;
       this.#localRunning++;
       let startedAt = Date.now();
-      job.local = runProcess(job.req, this.#baseEnv, {
+      job.local = runProcess({ ...job.req, env: { ...job.req.env, [LOCAL_MARKER]: this.instance } }, this.#baseEnv, {
         started: (handle) => {
           startedAt = Date.now();
           this.#started(job, 'local', handle);
@@ -802,8 +809,10 @@ export class Scheduler {
 
   async #recover(): Promise<void> {
     this.#jobSeq = await this.store.lastJobId();
+    // Labels given at start join those of the earlier life, and are kept for the next one.
     const labels = await this.store.getMeta('labels');
     if (labels) for (const l of JSON.parse(labels) as string[]) if (!this.#labels.includes(l)) this.#labels.push(l);
+    if ((this.#o.labels ?? []).length > 0) await this.addLabels(this.#o.labels!);
     const pages = await this.store.load();
     let maxOrd = 0;
     for (const p of pages) {
@@ -813,7 +822,7 @@ export class Scheduler {
     }
     this.books.restoreOrd(maxOrd);
     // Local jobs of an earlier life: their results cannot reach us any more.
-    const killed = await killMarkedProcesses(`${JOB_MARKER}=${this.instance}:`);
+    const killed = await killMarkedProcesses(`${LOCAL_MARKER}=${this.instance}`);
     if (killed > 0) this.#log.warn(`killed ${killed} process(es) left running by an earlier life of this scheduler`);
     const hosts = JSON.parse(await this.store.getMeta('hosts') ?? '[]') as unknown[];
     for (const h of hosts) {
@@ -913,7 +922,7 @@ export async function killMarkedProcesses(marker: string): Promise<number> {
     } catch {
       continue;
     }
-    if (env.includes(`\u0000${marker}`) || env.subarray(0, marker.length).toString() === marker) {
+    if (env.includes(`\u0000${marker}\u0000`) || env.subarray(0, marker.length + 1).toString() === `${marker}\u0000`) {
       killGroup(Number(e));
       killed++;
     }

@@ -9,7 +9,7 @@
 // With --fault-every K, about one component in K records a fault (code 2) and exits 3 the
 // first time it is run (a marker in DIR remembers it), and succeeds once reverted and run
 // again. With --map, it maps the skycells of a warp run instead (the warp overlap step).
-// Every outcome is appended as one line to --log: "STAGE ID COMPONENT ok|fault|map HOST PID".
+// Its start and its outcome are appended as lines to --log: "STAGE ID COMPONENT start|ok|fault|map HOST PID".
 import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -33,8 +33,9 @@ const stage = parseStage(values.stage);
 const id = Number(values.id);
 const component = values.component ?? null;
 const line = (what: string): void => {
-  if (values.log) appendFileSync(values.log, `${stage} ${id} ${component ?? '-'} ${what} ${hostname()} ${process.pid}\n`);
+  if (values.log) appendFileSync(values.log, `${stage} ${id} ${component || '-'} ${what} ${hostname()} ${process.pid}\n`);
 };
+line('start');
 if (values.sleep) await new Promise((r) => setTimeout(r, Number(values.sleep)));
 const db = await openGpc1(values.db);
 try {
