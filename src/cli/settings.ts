@@ -46,3 +46,11 @@ export function serverToken(service: string, args: ParsedArgs, env: Readonly<Rec
   const name = `IPP_${service.toUpperCase()}_TOKEN`;
   return typeof args.values.token === 'string' ? args.values.token : env[name] || undefined;
 }
+
+/** The DVO database directory: `--db`, then `IPP_DVO_DIR`, then `ipp-data/dvo`. */
+export function dvoDirectory(args: ParsedArgs, env: Readonly<Record<string, string | undefined>>): string {
+  const flag = args.values.db;
+  const dir = typeof flag === 'string' ? flag : env.IPP_DVO_DIR || 'ipp-data/dvo';
+  if (dir.trim() === '') throw new UsageError('--db is empty; give the DVO database directory');
+  return dir;
+}

@@ -11,7 +11,7 @@ import {
   type AddstarOptions, type AddstarResult, type SkyBox,
 } from '../../dvo/index.ts';
 import { EXIT, type Command, type CommandContext, type CommandGroup, type OptionSpec, type ParsedArgs } from '../command.ts';
-import { databaseUrl } from '../settings.ts';
+import { databaseUrl, dvoDirectory } from '../settings.ts';
 
 const dbDir: OptionSpec = { type: 'string', value: 'DIR', help: 'the DVO database directory (default $IPP_DVO_DIR or ipp-data/dvo)' };
 const json: OptionSpec = { type: 'boolean', help: 'print JSON instead of text' };
@@ -28,9 +28,7 @@ function str(args: ParsedArgs, name: string): string | undefined {
 }
 
 function dir(args: ParsedArgs, ctx: CommandContext): string {
-  const d = str(args, 'db') ?? ctx.env.IPP_DVO_DIR ?? 'ipp-data/dvo';
-  if (d.trim() === '') throw new UsageError('--db is empty; give the DVO database directory');
-  return d;
+  return dvoDirectory(args, ctx.env);
 }
 
 function positiveNumber(args: ParsedArgs, name: string): number | undefined {
