@@ -153,6 +153,10 @@ export class MeasureScratch {
   r1 = new Float64Array(0);
   flags = new Uint32Array(0);
   flags2 = new Uint32Array(0);
+  // Random deviates drawn in bulk per chip, block by block (see NOISE_* below).
+  gauss = new Float64Array(0);
+  unif = new Float64Array(0);
+  coarse = new Float64Array(0);
 
   /** Makes room for `n` detections. */
   ensure(n: number): void {
@@ -177,8 +181,19 @@ export class MeasureScratch {
     }
     this.flags = new Uint32Array(size);
     this.flags2 = new Uint32Array(size);
+    this.gauss = new Float64Array(size * GAUSS_BLOCKS);
+    this.unif = new Float64Array(size * UNIF_BLOCKS);
+    this.coarse = new Float64Array(size * COARSE_BLOCKS);
   }
 }
+
+// Blocks of the bulk deviates: block b of a chip with n candidates is b·n..(b+1)·n.
+// Gaussian: 0 the selection noise (per candidate), 1-2 centroid x, y, 3 aperture flux.
+const GAUSS_BLOCKS = 4;
+// Uniform: 0 aperture failure, 1-2 PSF coverage, 3 PSF star choice, 4-5 cosmic-ray values.
+const UNIF_BLOCKS = 6;
+// Coarse: 0-4 sky, sky sigma, chi², CR and EXT significances; 5-12 moments; 13-15 Kron.
+const COARSE_BLOCKS = 16;
 
 /** Row bytes needed for `rows` detections plus room for the spurious ones of a chip. */
 export function maxRows(candidates: number, cond: ChipConditions): number {
@@ -252,9 +267,13 @@ export function measureChip(
   const m = modelOf(cond);
   const nSpur = Math.min(rng.poisson(cond.spurious), Math.ceil(cond.spurious * 3 + 20));
   s.ensure(end - start + nSpur);
-  const real = select(m, cond, c, start, end, rng, s);
+  rng.fillNormal(s.gauss, end - start);
+  const real = select(m, cond, c, start, end, s);
   const n = real + spurious(m, cond, rng, s, real, nSpur);
   orderByBrightness(s, n);
+  rng.fillNormal(s.gauss, GAUSS_BLOCKS * n);
+  rng.fillUniform(s.unif, UNIF_BLOCKS * n);
+  rng.fillCoarse(s.coarse, COARSE_BLOCKS * n);
   const detected = new Int32Array(n);
   const saturated = fillRows(m, cond, c, s, n, detected);
   const dv = new DataView(rows.buffer, rows.byteOffset, rows.byteLength);
@@ -263,22 +282,22 @@ export function measureChip(
   s.flags.fill(FLAGS.PSFMODEL | FLAGS.FITTED | FLAGS.LINEAR_FIT, 0, n);
   s.flags2.fill(0, 0, n);
   writeIds(dv, R, o.IPP_IDET, n);
-  writePositions(dv, R, o, cond, s, n, rng);
+  writePositions(dv, R, o, cond, s, n);
   writePsfPhotometry(dv, R, o, cond, m, s, n);
-  writeAperture(dv, R, o, cond, m, s, n, rng);
-  writeFit(dv, R, o, cond, m, s, n, rng);
-  writePsfModel(dv, R, o, cond, m, s, n, rng);
-  writeMoments(dv, R, o, m, s, n, rng);
-  writeKron(dv, R, o, m, s, n, rng);
+  writeAperture(dv, R, o, cond, m, s, n);
+  writeFit(dv, R, o, cond, m, s, n);
+  writePsfModel(dv, R, o, cond, m, s, n);
+  writeMoments(dv, R, o, m, s, n);
+  writeKron(dv, R, o, m, s, n);
   if (o.SKY_LIMIT_RAD >= 0) writeSkyLimit(dv, R, o, m, s, n);
-  const references = writeFlags(dv, R, o, cond, s, n, rng);
+  const references = writeFlags(dv, R, o, cond, s, n);
   writeTruth(new DataView(truth.buffer, truth.byteOffset, truth.byteLength), c, s, n, detected);
   return { rows: n, spurious: n - real, saturated, references, detected };
 }
 
 /** Pass 1: which candidates are detected, and their measured PSF flux. Returns how many. */
-function select(m: Model, cond: ChipConditions, c: Candidates, start: number, end: number, rng: Random, s: MeasureScratch): number {
-  const { sel, trueFlux, selSo2, flux, sigma, noise, sat } = s;
+function select(m: Model, cond: ChipConditions, c: Candidates, start: number, end: number, s: MeasureScratch): number {
+  const { sel, trueFlux, selSo2, flux, sigma, noise, sat, gauss } = s;
   const mag = c.mag;
   const type = c.type;
   const reff = c.reff;
@@ -301,7 +320,7 @@ function select(m: Model, cond: ChipConditions, c: Candidates, start: number, en
       so2 = sp2 + sg2;
     }
     let sig = Math.sqrt(fpsf + V);
-    const z = rng.normal();
+    const z = gauss[i - start];
     const peak = F / (2 * Math.PI * so2) + sky;
     let isSat = 0;
     let fm: number;
@@ -431,7 +450,7 @@ function writeIds(dv: DataView, R: number, o: number, n: number): void {
   for (let j = 0, at = o; j < n; j++, at += R) dv.setUint32(at, (j ^ SIGN32) >>> 0);
 }
 
-function writePositions(dv: DataView, R: number, o: Offsets, cond: ChipConditions, s: MeasureScratch, n: number, rng: Random): void {
+function writePositions(dv: DataView, R: number, o: Offsets, cond: ChipConditions, s: MeasureScratch, n: number): void {
   const oX = o.X_PSF;
   const oY = o.Y_PSF;
   const oXS = o.X_PSF_SIG;
@@ -445,11 +464,11 @@ function writePositions(dv: DataView, R: number, o: Offsets, cond: ChipCondition
   const sysDec = cond.astromDec / 3600;
   const posAngle = cond.posAngle;
   const scale = cond.pixelScale;
-  const { x, y, ra, dec, cosDec, so2, snr, rsat } = s;
+  const { x, y, ra, dec, cosDec, so2, snr, rsat, gauss } = s;
   for (let j = 0, at = 0; j < n; j++, at += R) {
     const sPos = Math.max(0.003, (1.2 * Math.sqrt(so2[j])) / snr[j]) * (rsat[j] === 1 ? 3 : 1);
-    const ex = sPos * rng.normal();
-    const ey = sPos * rng.normal();
+    const ex = sPos * gauss[n + j];
+    const ey = sPos * gauss[2 * n + j];
     dv.setFloat32(at + oX, x[j] + ex);
     dv.setFloat32(at + oY, y[j] + ey);
     dv.setFloat32(at + oXS, sPos);
@@ -482,7 +501,7 @@ function writePsfPhotometry(dv: DataView, R: number, o: Offsets, cond: ChipCondi
 }
 
 // Aperture photometry: a noise correlated with the PSF fit's, failing now and then.
-function writeAperture(dv: DataView, R: number, o: Offsets, cond: ChipConditions, m: Model, s: MeasureScratch, n: number, rng: Random): void {
+function writeAperture(dv: DataView, R: number, o: Offsets, cond: ChipConditions, m: Model, s: MeasureScratch, n: number): void {
   const oAM = o.AP_MAG;
   const oAR = o.AP_MAG_RAW;
   const oAF = o.AP_FLUX;
@@ -492,13 +511,14 @@ function writeAperture(dv: DataView, R: number, o: Offsets, cond: ChipConditions
   const { apR, apNpix, apBg, starApFrac, apCorr } = m;
   const apR2 = apR * apR;
   const fail = cond.apFailRate;
-  const { kind, F, so2, z1, edge, flags } = s;
+  const { kind, F, so2, z1, edge, flags, gauss, unif } = s;
+  const g3 = 3 * n;
   for (let j = 0, at = 0; j < n; j++, at += R) {
     const apFrac = kind[j] === GALAXY_ROW ? 1 - Math.exp(-apR2 / (2 * so2[j])) : starApFrac;
     const apTrue = F[j] * apFrac;
     const apSig = Math.sqrt((apTrue > 0 ? apTrue : 0) + apBg);
-    const apMeas = apTrue + apSig * (0.7 * z1[j] + 0.714 * rng.normal());
-    if (apMeas <= 0 || rng.uniform() < fail) {
+    const apMeas = apTrue + apSig * (0.7 * z1[j] + 0.714 * gauss[g3 + j]);
+    if (apMeas <= 0 || unif[j] < fail) {
       dv.setFloat32(at + oAM, NaN);
       dv.setFloat32(at + oAR, NaN);
       dv.setFloat32(at + oAF, NaN);
@@ -520,7 +540,7 @@ function writeAperture(dv: DataView, R: number, o: Offsets, cond: ChipConditions
 }
 
 // Peak, sky and the quality of the fit: chi², cosmic-ray and extendedness significances.
-function writeFit(dv: DataView, R: number, o: Offsets, cond: ChipConditions, m: Model, s: MeasureScratch, n: number, rng: Random): void {
+function writeFit(dv: DataView, R: number, o: Offsets, cond: ChipConditions, m: Model, s: MeasureScratch, n: number): void {
   const oPeak = o.PEAK_FLUX_AS_MAG;
   const oSky = o.SKY;
   const oSkyS = o.SKY_SIGMA;
@@ -529,38 +549,40 @@ function writeFit(dv: DataView, R: number, o: Offsets, cond: ChipConditions, m: 
   const oExt = o.EXT_NSIGMA;
   const { sp2, starPeakMag, skyRate, skySigRate } = m;
   const saturation3 = 3 * cond.saturation;
-  const { kind, mag, so2, sg2, snr, rsat, F, edge, flags } = s;
+  const { kind, mag, so2, sg2, snr, rsat, F, edge, flags, coarse, unif } = s;
   for (let j = 0, at = 0; j < n; j++, at += R) {
     const k = kind[j];
     const sn = snr[j];
+    const c3 = coarse[3 * n + j];
+    const c4 = coarse[4 * n + j];
     const peakMag = k === GALAXY_ROW
       ? mag[j] + 2.5 * Math.log10(((2 * sp2) / (2 * sp2 + sg2[j])) * 2 * Math.PI * so2[j])
       : k === COSMIC_ROW ? mag[j] + 2.5 * Math.log10(2 * Math.PI * so2[j]) : mag[j] + starPeakMag;
     dv.setFloat32(at + oPeak, peakMag);
-    dv.setFloat32(at + oSky, skyRate * (1 + 0.01 * rng.coarseNormal()));
-    dv.setFloat32(at + oSkyS, skySigRate * (1 + 0.03 * rng.coarseNormal()));
-    const zc = rng.coarseNormal();
+    dv.setFloat32(at + oSky, skyRate * (1 + 0.01 * coarse[j]));
+    dv.setFloat32(at + oSkyS, skySigRate * (1 + 0.03 * coarse[n + j]));
+    const zc = coarse[2 * n + j];
     let chisq: number;
     let crSig: number;
     let extSig: number;
     let f = flags[j];
     if (k === STAR_ROW) {
       chisq = 1 + 0.06 * zc + 0.002 * sn;
-      crSig = 0.7 * rng.coarseNormal();
-      extSig = rng.coarseNormal();
+      crSig = 0.7 * c3;
+      extSig = c4;
     } else if (k === GALAXY_ROW) {
       const ext = sg2[j] / sp2;
       chisq = 1 + 0.06 * zc + 0.02 * sn * ext;
-      crSig = -Math.abs(rng.coarseNormal()) - 2 * ext;
-      extSig = (0.8 * sn * sg2[j]) / (sp2 + sg2[j]) + rng.coarseNormal();
+      crSig = -Math.abs(c3) - 2 * ext;
+      extSig = (0.8 * sn * sg2[j]) / (sp2 + sg2[j]) + c4;
     } else if (k === NOISE_ROW) {
       chisq = 1 + 0.1 * Math.abs(zc);
-      crSig = rng.coarseNormal();
-      extSig = rng.coarseNormal();
+      crSig = c3;
+      extSig = c4;
     } else {
       chisq = 3 + 5 * Math.abs(zc);
-      crSig = 5 + 20 * rng.uniform();
-      extSig = -2 - 2 * rng.uniform();
+      crSig = 5 + 20 * unif[4 * n + j];
+      extSig = -2 - 2 * unif[5 * n + j];
       f |= FLAGS.CR_LIMIT;
     }
     if (rsat[j] === 1) {
@@ -581,7 +603,7 @@ function writeFit(dv: DataView, R: number, o: Offsets, cond: ChipConditions, m: 
 }
 
 // The PSF model at each detection (a slight gradient across the chip) and the fit's coverage.
-function writePsfModel(dv: DataView, R: number, o: Offsets, cond: ChipConditions, m: Model, s: MeasureScratch, n: number, rng: Random): void {
+function writePsfModel(dv: DataView, R: number, o: Offsets, cond: ChipConditions, m: Model, s: MeasureScratch, n: number): void {
   const oMaj = o.PSF_MAJOR;
   const oMin = o.PSF_MINOR;
   const oTh = o.PSF_THETA;
@@ -599,7 +621,7 @@ function writePsfModel(dv: DataView, R: number, o: Offsets, cond: ChipConditions
   const fMaj = cond.fwhmMaj;
   const fMin = cond.fwhmMin;
   const twoFwhm = 2 * fwhm;
-  const { x, edge } = s;
+  const { x, edge, unif } = s;
   for (let j = 0, at = 0; j < n; j++, at += R) {
     const grad = 1 + 0.02 * (x[j] * invNx - 0.5);
     dv.setFloat32(at + oMaj, sMaj * grad);
@@ -612,10 +634,10 @@ function writePsfModel(dv: DataView, R: number, o: Offsets, cond: ChipConditions
     }
     const e = edge[j];
     const inside = e >= twoFwhm ? 1 : e <= 0 ? 0 : e / twoFwhm;
-    const u = rng.uniform();
+    const u = unif[n + j];
     const qf = inside < 1 ? inside : 1 - 0.01 * u * u * u * u;
     dv.setFloat32(at + oQF, qf);
-    dv.setFloat32(at + oQFP, qf * (1 - 0.02 * rng.uniform()));
+    dv.setFloat32(at + oQFP, qf * (1 - 0.02 * unif[2 * n + j]));
     const npix = Math.max(1, Math.round(psfNpix * (inside < 1 ? (inside > 0.3 ? inside : 0.3) : 1)));
     dv.setInt32(at + oNdof, npix > 3 ? npix - 3 : 0);
     dv.setInt32(at + oNpix, npix);
@@ -623,7 +645,7 @@ function writePsfModel(dv: DataView, R: number, o: Offsets, cond: ChipConditions
 }
 
 // Moments: the PSF's plus the galaxy's (an ellipse of axis ratio q at angle phi).
-function writeMoments(dv: DataView, R: number, o: Offsets, m: Model, s: MeasureScratch, n: number, rng: Random): void {
+function writeMoments(dv: DataView, R: number, o: Offsets, m: Model, s: MeasureScratch, n: number): void {
   const oXX = o.MOMENTS_XX;
   const oXY = o.MOMENTS_XY;
   const oYY = o.MOMENTS_YY;
@@ -634,7 +656,8 @@ function writeMoments(dv: DataView, R: number, o: Offsets, m: Model, s: MeasureS
   const oR1 = o.MOMENTS_R1;
   const oRH = o.MOMENTS_RH;
   const { psfXX, psfYY, psfXY } = m;
-  const { kind, sg2, q, phi, so2, snr, r1 } = s;
+  const { kind, sg2, q, phi, so2, snr, r1, coarse } = s;
+  const b = 5 * n;
   for (let j = 0, at = 0; j < n; j++, at += R) {
     const mn = 0.5 / snr[j];
     let mxx = psfXX;
@@ -656,17 +679,17 @@ function writeMoments(dv: DataView, R: number, o: Offsets, m: Model, s: MeasureS
       myy *= 0.25;
       mxy *= 0.25;
     }
-    dv.setFloat32(at + oXX, mxx * (1 + mn * rng.coarseNormal()));
-    dv.setFloat32(at + oXY, mxy + Math.sqrt(mxx * myy) * mn * rng.coarseNormal());
-    dv.setFloat32(at + oYY, myy * (1 + mn * rng.coarseNormal()));
+    dv.setFloat32(at + oXX, mxx * (1 + mn * coarse[b + j]));
+    dv.setFloat32(at + oXY, mxy + Math.sqrt(mxx * myy) * mn * coarse[b + n + j]);
+    dv.setFloat32(at + oYY, myy * (1 + mn * coarse[b + 2 * n + j]));
     const so = Math.sqrt(so2[j]);
     const s3 = so2[j] * so * mn;
     const s4 = so2[j] * so2[j] * mn;
-    dv.setFloat32(at + o3C, s3 * rng.coarseNormal());
-    dv.setFloat32(at + o3S, s3 * rng.coarseNormal());
-    dv.setFloat32(at + o4C, s4 * rng.coarseNormal());
-    dv.setFloat32(at + o4S, s4 * rng.coarseNormal());
-    const rr = 1.2533 * so * (1 + mn * rng.coarseNormal());
+    dv.setFloat32(at + o3C, s3 * coarse[b + 3 * n + j]);
+    dv.setFloat32(at + o3S, s3 * coarse[b + 4 * n + j]);
+    dv.setFloat32(at + o4C, s4 * coarse[b + 5 * n + j]);
+    dv.setFloat32(at + o4S, s4 * coarse[b + 6 * n + j]);
+    const rr = 1.2533 * so * (1 + mn * coarse[b + 7 * n + j]);
     r1[j] = rr;
     dv.setFloat32(at + oR1, rr);
     dv.setFloat32(at + oRH, 0.95 * Math.sqrt(rr > 0 ? rr : 0));
@@ -674,24 +697,25 @@ function writeMoments(dv: DataView, R: number, o: Offsets, m: Model, s: MeasureS
 }
 
 // Kron fluxes: within 2.5 R1, within R1, and in the 2.5-4 R1 annulus.
-function writeKron(dv: DataView, R: number, o: Offsets, m: Model, s: MeasureScratch, n: number, rng: Random): void {
+function writeKron(dv: DataView, R: number, o: Offsets, m: Model, s: MeasureScratch, n: number): void {
   const oK = o.KRON_FLUX;
   const oKE = o.KRON_FLUX_ERR;
   const oKI = o.KRON_FLUX_INNER;
   const oKO = o.KRON_FLUX_OUTER;
   const bg = m.bg;
-  const { kind, F, r1, z1 } = s;
+  const { kind, F, r1, z1, coarse } = s;
+  const b = 13 * n;
   for (let j = 0, at = 0; j < n; j++, at += R) {
     const rk = 2.5 * r1[j];
     const f = F[j];
     const kTrue = f * (kind[j] === GALAXY_ROW ? 0.9 : 0.99);
     const kSig = Math.sqrt((kTrue > 0 ? kTrue : 0) + Math.PI * rk * rk * bg);
-    dv.setFloat32(at + oK, kTrue + kSig * (0.6 * z1[j] + 0.8 * rng.coarseNormal()));
+    dv.setFloat32(at + oK, kTrue + kSig * (0.6 * z1[j] + 0.8 * coarse[b + j]));
     dv.setFloat32(at + oKE, kSig);
     const inner = 0.544 * f;
     const a = Math.PI * r1[j] * r1[j] * bg;
-    dv.setFloat32(at + oKI, inner + Math.sqrt((inner > 0 ? inner : 0) + a) * rng.coarseNormal());
-    dv.setFloat32(at + oKO, 0.0074 * f + Math.sqrt(9.75 * a) * rng.coarseNormal());
+    dv.setFloat32(at + oKI, inner + Math.sqrt((inner > 0 ? inner : 0) + a) * coarse[b + n + j]);
+    dv.setFloat32(at + oKO, 0.0074 * f + Math.sqrt(9.75 * a) * coarse[b + 2 * n + j]);
   }
 }
 
@@ -718,21 +742,21 @@ function writeSkyLimit(dv: DataView, R: number, o: Offsets, m: Model, s: Measure
 }
 
 /** FLAGS, FLAGS2, N_FRAMES and padding; returns the reference stars (S/N above 20). */
-function writeFlags(dv: DataView, R: number, o: Offsets, cond: ChipConditions, s: MeasureScratch, n: number, rng: Random): number {
+function writeFlags(dv: DataView, R: number, o: Offsets, cond: ChipConditions, s: MeasureScratch, n: number): number {
   const oF = o.FLAGS;
   const oF2 = o.FLAGS2;
   const oP2 = o.PADDING2;
   const oN = o.N_FRAMES;
   const oP = o.PADDING;
   const frames = cond.nFrames ^ SIGN16;
-  const { kind, rsat, snr, flags } = s;
+  const { kind, rsat, snr, flags, unif } = s;
   let references = 0;
   for (let j = 0, at = 0; j < n; j++, at += R) {
     let f = flags[j];
     const sn = snr[j];
     if (kind[j] === STAR_ROW && rsat[j] === 0 && sn > 20) {
       references++;
-      if (sn > 30 && rng.uniform() < 0.3) f |= FLAGS.PSFSTAR;
+      if (sn > 30 && unif[3 * n + j] < 0.3) f |= FLAGS.PSFSTAR;
     }
     dv.setUint32(at + oF, (f ^ SIGN32) >>> 0);
     dv.setUint32(at + oF2, ((sn > 20 ? FLAGS2.PASS1_SRC : 0) ^ SIGN32) >>> 0);

@@ -102,6 +102,63 @@ export class Random {
     return result;
   }
 
+  /**
+   * Fills `out[0..n)` with the next `n` words. One tight loop with the state in locals: a
+   * few times cheaper per word than `next32` calls, for the column-at-a-time writers.
+   */
+  fillWords(out: Uint32Array, n: number): void {
+    let a = this.a;
+    let b = this.b;
+    let c = this.c;
+    let d = this.d;
+    for (let i = 0; i < n; i++) {
+      out[i] = Math.imul(rotl(Math.imul(b, 5), 7), 9);
+      const t = b << 9;
+      c ^= a;
+      d ^= b;
+      b ^= c;
+      a ^= d;
+      c ^= t;
+      d = rotl(d, 11);
+    }
+    this.a = a;
+    this.b = b;
+    this.c = c;
+    this.d = d;
+  }
+
+  /** Fills `out[0..n)` with uniform numbers in [0, 1) (one word each). */
+  fillUniform(out: Float64Array, n: number): void {
+    const w = words(n);
+    this.fillWords(w, n);
+    for (let i = 0; i < n; i++) out[i] = w[i] * 2.3283064365386963e-10;
+  }
+
+  /** Fills `out[0..n)` with standard normal deviates, as {@link normal} draws them. */
+  fillNormal(out: Float64Array, n: number): void {
+    const w = words(n);
+    this.fillWords(w, n);
+    for (let i = 0; i < n; i++) {
+      const x = w[i];
+      const bin = x >>> (32 - BINS_LOG2);
+      if (bin === 0 || bin === BINS - 1) {
+        out[i] = normalQuantile((x + 0.5) * 2.3283064365386963e-10);
+        continue;
+      }
+      const lo = TABLE[bin];
+      out[i] = lo + (x & ((1 << (32 - BINS_LOG2)) - 1)) * FRACTION * (TABLE[bin + 1] - lo);
+    }
+  }
+
+  /** Fills `out[0..n)` with coarse normal deviates, as {@link coarseNormal} draws them (four per word). */
+  fillCoarse(out: Float64Array, n: number): void {
+    const count = (n + 3) >>> 2;
+    const w = words(count);
+    this.fillWords(w, count);
+    const bytes = new Uint8Array(w.buffer, 0, count * 4);
+    for (let i = 0; i < n; i++) out[i] = COARSE[bytes[i]];
+  }
+
   /** A uniform number in [0, 1) with 32 bits of resolution. */
   uniform(): number {
     return this.next32() * 2.3283064365386963e-10;
@@ -173,6 +230,14 @@ export class Random {
     }
     return items;
   }
+}
+
+// Scratch words for the fill methods (grown as needed; little-endian byte order does not
+// matter for coarse deviates, every byte is uniform).
+let WORDS = new Uint32Array(1 << 14);
+function words(n: number): Uint32Array {
+  if (WORDS.length < n) WORDS = new Uint32Array(Math.max(n, WORDS.length * 2));
+  return WORDS;
 }
 
 function rotl(x: number, k: number): number {

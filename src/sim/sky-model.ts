@@ -9,7 +9,7 @@
 // stars and 7,000 galaxies per square degree to r = 22, near the observed counts at high
 // latitude. Colours follow a simple stellar locus (one temperature-like parameter) and
 // a red-sequence-like galaxy colour; galaxies have a half-light radius, axis ratio and angle.
-import { COARSE, Random, hashSeed } from './random.ts';
+import { Random, hashSeed } from './random.ts';
 
 /** Filters of the survey, in the order the per-object magnitudes are stored. */
 export const FILTERS = ['g', 'r', 'i', 'z', 'y', 'w'] as const;
@@ -355,13 +355,22 @@ export function generateTile(options: Pick<SkyModelOptions, 'seed' | 'density' |
     groupStart[g.group] = k;
     groupCount[g.group] = g.n;
     const rng = new Random(hashSeed(options.seed, id, g.group, 1));
+    // Each object's uniforms and coarse normals come in fixed slots of bulk draws (cheaper
+    // than one call each); a rejected declination draws again from `extra`.
+    const U = uniforms(g.n * U_SLOTS);
+    rng.fillUniform(U, g.n * U_SLOTS);
+    const C = coarse(g.n * C_SLOTS);
+    rng.fillCoarse(C, g.n * C_SLOTS);
+    let extra: Random | undefined;
     const { slope } = countsLaw(g.type, g.m0);
     const magTable = MAG_TABLES.get(slope)!;
     // Galaxy sizes: 0.7" × 10^(−0.1 (r − 20)) at the slice's bright end, times the rest below.
     const reffBase = 0.7 * Math.exp(-0.2302585 * (g.m0 - 20));
     for (let i = 0; i < g.n; i++, k++) {
+      const u = i * U_SLOTS;
+      const cz = i * C_SLOTS;
       group[k] = g.group;
-      const da = (rng.uniform() - 0.5) * raW;
+      const da = (U[u] - 0.5) * raW;
       let sa: number;
       let ca: number;
       if (smallRa) {
@@ -375,33 +384,36 @@ export function generateTile(options: Pick<SkyModelOptions, 'seed' | 'density' |
       ra[k] = raC + da / DEG;
       sinRa[k] = sinRaC * ca + cosRaC * sa;
       cosRa[k] = cosRaC * ca - sinRaC * sa;
-      let dd: number;
+      let dd = (U[u + 1] - 0.5) * decH;
+      let accept = U[u + 2];
       let sd: number;
       for (;;) {
-        dd = (rng.uniform() - 0.5) * decH;
         const x2 = dd * dd;
         const sx = dd * (1 - (x2 / 6) * (1 - (x2 / 20) * (1 - x2 / 42)));
         const cx = 1 - (x2 / 2) * (1 - (x2 / 12) * (1 - x2 / 30));
         sd = sinDecC * cx + cosDecC * sx;
         const cd = cosDecC * cx - sinDecC * sx;
-        if (rng.uniform() * cosMax <= cd) break;
+        if (accept * cosMax <= cd) break;
+        extra ??= new Random(hashSeed(options.seed, id, g.group, 2));
+        dd = (extra.uniform() - 0.5) * decH;
+        accept = extra.uniform();
       }
       dec[k] = decC + dd / DEG;
       sinDec[k] = sd;
       type[k] = g.type;
       // The magnitude within the slice: the power law's inverse CDF, tabulated.
-      const u = rng.uniform() * MAG_TABLE_STEPS;
-      const b = Math.floor(u);
-      const dm = magTable[b] + (u - b) * (magTable[b + 1] - magTable[b]);
+      const um = U[u + 3] * MAG_TABLE_STEPS;
+      const b = Math.floor(um);
+      const dm = magTable[b] + (um - b) * (magTable[b + 1] - magTable[b]);
       const r = g.m0 + dm;
-      if (g.type === STAR) starColours(rng, r, mag, k * 6);
+      if (g.type === STAR) starColours(U[u + 4], U[u + 5], C[cz], r, mag, k * 6);
       else {
-        galaxyColours(rng, r, mag, k * 6);
+        galaxyColours(C[cz], C[cz + 1], C[cz + 2], C[cz + 3], r, mag, k * 6);
         const x = -0.2302585 * dm;
-        const size = reffBase * (1 + x * (1 + (x / 2) * (1 + (x / 3) * (1 + x / 4)))) * LOGNORMAL_03[rng.byte()];
+        const size = reffBase * (1 + x * (1 + (x / 2) * (1 + (x / 3) * (1 + x / 4)))) * Math.exp(0.3 * C[cz + 4]);
         reff[k] = size < 0.2 ? 0.2 : size > 6 ? 6 : size;
-        axisRatio[k] = 0.25 + 0.75 * rng.uniform();
-        angle[k] = 180 * rng.uniform();
+        axisRatio[k] = 0.25 + 0.75 * U[u + 4];
+        angle[k] = 180 * U[u + 5];
       }
     }
   }
@@ -429,8 +441,6 @@ for (const slope of [STAR_SLOPE, GAL_SLOPE, GAL_FAINT_SLOPE]) {
   t[MAG_TABLE_STEPS + 1] = t[MAG_TABLE_STEPS];
   MAG_TABLES.set(slope, t);
 }
-// exp(0.3 z) for the 256 coarse normal quantiles: the scatter of galaxy sizes.
-const LOGNORMAL_03 = COARSE.map((z) => Math.exp(0.3 * z));
 
 function clamp(x: number, lo: number, hi: number): number {
   return x < lo ? lo : x > hi ? hi : x;
@@ -438,8 +448,8 @@ function clamp(x: number, lo: number, hi: number): number {
 
 // A stellar locus from one parameter t (0 blue, 1 red): g−r saturates near 1.4 while r−i
 // keeps growing for M dwarfs. 40% of stars are blue halo stars, 60% disk stars skewed red.
-function starColours(rng: Random, r: number, mag: Float32Array, at: number): void {
-  const t = rng.uniform() < 0.4 ? clamp(0.15 + 0.07 * rng.coarseNormal(), 0, 1) : Math.sqrt(rng.uniform());
+function starColours(pop: number, red01: number, z: number, r: number, mag: Float32Array, at: number): void {
+  const t = pop < 0.4 ? clamp(0.15 + 0.07 * z, 0, 1) : Math.sqrt(red01);
   const red = Math.max(0, t - 0.75);
   const gr = 0.25 + 1.25 * Math.min(t, 0.95);
   const ri = 0.05 + 0.35 * t + 3.0 * red;
@@ -453,15 +463,31 @@ function starColours(rng: Random, r: number, mag: Float32Array, at: number): voi
   mag[at + 5] = r - 0.1 + 0.15 * gr;
 }
 
-function galaxyColours(rng: Random, r: number, mag: Float32Array, at: number): void {
-  const gr = clamp(0.75 + 0.25 * rng.coarseNormal(), 0.2, 1.6);
-  const ri = clamp(0.25 + 0.35 * gr + 0.06 * rng.coarseNormal(), 0, 0.9);
-  const iz = clamp(0.1 + 0.2 * gr + 0.05 * rng.coarseNormal(), -0.1, 0.6);
-  const zy = clamp(0.05 + 0.1 * gr + 0.05 * rng.coarseNormal(), -0.1, 0.4);
+function galaxyColours(z1: number, z2: number, z3: number, z4: number, r: number, mag: Float32Array, at: number): void {
+  const gr = clamp(0.75 + 0.25 * z1, 0.2, 1.6);
+  const ri = clamp(0.25 + 0.35 * gr + 0.06 * z2, 0, 0.9);
+  const iz = clamp(0.1 + 0.2 * gr + 0.05 * z3, -0.1, 0.6);
+  const zy = clamp(0.05 + 0.1 * gr + 0.05 * z4, -0.1, 0.4);
   mag[at] = r + gr;
   mag[at + 1] = r;
   mag[at + 2] = r - ri;
   mag[at + 3] = r - ri - iz;
   mag[at + 4] = r - ri - iz - zy;
   mag[at + 5] = r - 0.15 + 0.1 * gr;
+}
+
+// Slots of bulk draws per object: uniforms (RA, Dec, Dec acceptance, magnitude, then
+// population and red colour for stars, axis ratio and angle for galaxies) and coarse
+// normals (star colour scatter; galaxy colours and size scatter).
+const U_SLOTS = 6;
+const C_SLOTS = 5;
+let U_SCRATCH = new Float64Array(0);
+let C_SCRATCH = new Float64Array(0);
+function uniforms(n: number): Float64Array {
+  if (U_SCRATCH.length < n) U_SCRATCH = new Float64Array(Math.max(n, 2 * U_SCRATCH.length));
+  return U_SCRATCH;
+}
+function coarse(n: number): Float64Array {
+  if (C_SCRATCH.length < n) C_SCRATCH = new Float64Array(Math.max(n, 2 * C_SCRATCH.length));
+  return C_SCRATCH;
 }
