@@ -81,10 +81,12 @@ for (const engine of testEngines()) {
 
       await recordComponents(db, 'chip', [
         { id: chipA!, component: 'XY01', path_base: 'neb://ipp/a/XY01', n_stars: 812, fwhm_major: 1.1, hostname: 'ipp001' },
-        { id: chipA!, component: 'XY02', quality: 4, path_base: 'neb://ipp/a/XY02' },
+        { id: chipA!, component: 'XY02', quality: 4, path_base: 'neb://ipp/a/XY02', note: 'saturated: no stars found' },
         { id: chipA!, component: 'XY03', fault: 2 },
         ...chips.map((c) => ({ id: chipB!, component: c })),
       ]);
+      const noted = await db.get<{ note: string }>("SELECT note FROM chipProcessedImfile WHERE chip_id = ? AND class_id = 'XY02'", [chipA!]);
+      assert.equal(noted!.note, 'saturated: no stars found', 'the reason is kept beside the quality code');
       let result = await advance(db, { stage: 'chip' });
       assert.deepEqual(result.runs.map((r) => [r.id, r.queued, r.stopped]), [[chipB!, null, 'end_stage']], 'a faulted run is not advanced; end_stage=chip stops at chip');
       assert.deepEqual(await pendingComponents(db, 'chip'), [], 'a faulted chip is not pending until reverted');

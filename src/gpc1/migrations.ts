@@ -452,8 +452,20 @@ CREATE TABLE lapExp (
 CREATE INDEX lapExp_exp ON lapExp (exp_id);`,
 };
 
+const COMPONENT_TABLES = [
+  'chipProcessedImfile', 'camProcessedExp', 'fakeProcessedImfile', 'warpSkyfile', 'stackSumSkyfile', 'staticskyResult',
+  'skycalResult', 'fullForceResult', 'diffSkyfile', 'addProcessedExp', 'publishDone',
+];
+
+const componentNotes: Migration = {
+  version: 5,
+  name: 'component notes',
+  // Why a component faulted or was marked bad, in words (fault and quality are codes).
+  up: () => COMPONENT_TABLES.map((t) => `ALTER TABLE ${t} ADD COLUMN note TEXT;`).join('\n'),
+};
+
 /** The gpc1 room's migrations, applied on open by {@link openGpc1} (or any `openDatabase` given them). */
 export const GPC1_MIGRATIONS: RoomMigrations = Object.freeze({
   room: 'gpc1',
-  migrations: Object.freeze([registration, exposureStages, skyStages, laterStages]),
+  migrations: Object.freeze([registration, exposureStages, skyStages, laterStages, componentNotes]),
 });

@@ -55,7 +55,7 @@ export interface StageDescriptor {
 }
 
 const COMMON_METRICS: Record<string, ColumnKind> = {
-  path_base: 'text', uri: 'text', hostname: 'text', dtime_script: 'real', software_ver: 'text',
+  path_base: 'text', uri: 'text', hostname: 'text', dtime_script: 'real', software_ver: 'text', note: 'text',
 };
 
 function metrics(own: Record<string, ColumnKind>): Readonly<Record<string, ColumnKind>> {

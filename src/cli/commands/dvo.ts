@@ -121,7 +121,7 @@ async function addstarFromGpc1(args: ParsedArgs, ctx: CommandContext, options: A
       const path = run ? await sourceCatalogue(db, run.stage, Number(run.stage_id)) : undefined;
       if (!path) {
         ctx.log.warn(`addstar run ${p.id}: no catalogue file for its ${run?.stage ?? 'source'} run ${run?.stage_id ?? ''}; marked bad (quality ${QUALITY.dvo_no_catalogue})`);
-        records.push({ id: p.id, component: null, quality: QUALITY.dvo_no_catalogue, dvodb_path: target });
+        records.push({ id: p.id, component: null, quality: QUALITY.dvo_no_catalogue, dvodb_path: target, note: 'no catalogue file for the source run' });
         continue;
       }
       if (!idOfPath.has(path)) paths.push(path);
@@ -133,7 +133,7 @@ async function addstarFromGpc1(args: ParsedArgs, ctx: CommandContext, options: A
       result = await addstar(target, paths, options);
     } catch (error) {
       // A passing failure (a lock, the disk): every run is faulted, to be retried after a revert.
-      if (paths.length) await recordComponents(db, 'addstar', paths.flatMap((p) => idOfPath.get(p)!.map((id) => ({ id, component: null, fault: 1, dvodb_path: target }))));
+      if (paths.length) await recordComponents(db, 'addstar', paths.flatMap((p) => idOfPath.get(p)!.map((id) => ({ id, component: null, fault: 1, dvodb_path: target, note: String((error as Error).message ?? error).slice(0, 1000) }))));
       throw error;
     }
     const seconds = (performance.now() - t0) / 1000;
@@ -141,7 +141,7 @@ async function addstarFromGpc1(args: ParsedArgs, ctx: CommandContext, options: A
       for (const id of idOfPath.get(f.path) ?? []) {
         records.push({
           id, component: null, dvodb_path: target, dtime_addstar: seconds / Math.max(1, result.files.length), path_base: f.path,
-          ...(f.status === 'failed' ? { quality: QUALITY[f.error!.code] ?? 9 } : {}),
+          ...(f.status === 'failed' ? { quality: QUALITY[f.error!.code] ?? 9, note: `[${f.error!.code}] ${f.error!.message}`.slice(0, 1000) } : {}),
         });
         if (f.status === 'failed') ctx.log.warn(`addstar run ${id}: ${f.path} rejected (quality ${QUALITY[f.error!.code] ?? 9}): [${f.error!.code}] ${f.error!.message}`);
       }
