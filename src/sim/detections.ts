@@ -5,8 +5,8 @@
 // (psphot's order, IPP_IDET = row) and the table is written column by column straight into
 // the big-endian row bytes, with the truth rows beside it. Everything a row needs derives
 // from a few random draws and the object's true flux, so the cost is linear in the
-// detections. Column by column, because one loop over the rows writing all 57 columns was
-// measured 3-4 times slower: small loops over typed arrays are what the JIT compiles well.
+// detections. Column by column, because one loop over the rows writing all 57 columns
+// measured slower: small loops over typed arrays are what the JIT compiles well.
 import { FLAGS, FLAGS2, type CmfLayout, TRUTH_LAYOUT } from './cmf-layout.ts';
 import { STAR, type SkyTile } from './sky-model.ts';
 import type { Random } from './random.ts';
