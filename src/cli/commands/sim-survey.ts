@@ -1,7 +1,12 @@
 // `ipp sim survey`: writes a simulated survey (smf and cmf catalogues, truth, survey.json).
+import { rm } from 'node:fs/promises';
 import { createProgress } from '../../common/index.ts';
-import { SURVEY_DEFAULTS, SimError, parseRange, simulateSurvey, type SurveyOptions } from '../../sim/index.ts';
+import { listRuns, openGpc1 } from '../../gpc1/index.ts';
+import {
+  SURVEY_DEFAULTS, SimError, parseRange, recordSurveyInGpc1, resolveSurveyOptions, simulateSurvey, type RecordResult, type SurveyOptions,
+} from '../../sim/index.ts';
 import { EXIT, type Command } from '../command.ts';
+import { databaseUrl, dbOption } from '../settings.ts';
 
 function wholeNumber(text: string | undefined, name: string): number | undefined {
   if (text === undefined) return undefined;
@@ -13,7 +18,7 @@ function wholeNumber(text: string | undefined, name: string): number | undefined
 export const simSurvey: Command = {
   name: 'survey',
   summary: 'simulate a survey: GPC1 exposures (smf), stacks (cmf), ground truth and survey.json',
-  usage: '--out DIR [--exposures N] [--stacks M] [--ra A:B --dec C:D] [--seed S] [--filters grizy] [--density X] [--inject-defects LIST] [--json]',
+  usage: '--out DIR [--db URL | --no-db] [--label L] [--exposures N] [--stacks M] [--ra A:B --dec C:D] [--seed S] [--filters grizy] [--density X] [--inject-defects LIST] [--json]',
   description: [
     'Writes a reproducible survey into DIR (same arguments, byte-identical files): a true sky of',
     'stars and galaxies with a medium-deep patch, N exposures of the 60-OTA GPC1 focal plane',
@@ -25,6 +30,12 @@ export const simSurvey: Command = {
     '--inject-defects takes a comma-separated list of truncated-smf, missing-chip,',
     'corrupt-keyword, nan-coords, duplicate-idet, each optionally with :count; survey.json',
     'lists under "defects" which file, chip and rows were damaged.',
+    '',
+    'The gpc1 rows the pipeline would have written are recorded in the database --db names',
+    '(registration, chip → camera → fake → warp with camProcessedExp naming each smf, stack →',
+    'staticsky → skycal with skycalResult naming each cmf), all in one transaction, labelled',
+    '--label (default sim.SEED). The database is opened before anything is written; if the rows',
+    'cannot be recorded the new survey directory is removed again.',
   ].join('\n'),
   options: {
     out: { type: 'string', value: 'DIR', help: 'the survey directory to write' },
@@ -37,6 +48,9 @@ export const simSurvey: Command = {
     density: { type: 'string', value: 'X', help: 'scale of the sky object counts (default 1; e.g. 0.05 for a quick small survey)' },
     'inject-defects': { type: 'string', value: 'LIST', help: 'defects to inject, e.g. truncated-smf,missing-chip:2' },
     force: { type: 'boolean', help: 'replace DIR even if it is not a simulated survey' },
+    db: dbOption('gpc1'),
+    'no-db': { type: 'boolean', help: 'write the files only; record nothing in gpc1' },
+    label: { type: 'string', value: 'L', help: 'the gpc1 label of the survey\'s runs (default sim.SEED)' },
     json: { type: 'boolean', help: 'print the result as JSON' },
   },
   async run(args, ctx) {
@@ -71,18 +85,44 @@ export const simSurvey: Command = {
         label: 'sim survey', total: exposuresPlanned + (stacks ?? SURVEY_DEFAULTS.stacks), unit: 'files', stream: ctx.stderr,
       }),
     };
-    const { dir, manifest } = await simulateSurvey(options);
+    const label = str('label') ?? `sim.${seed ?? SURVEY_DEFAULTS.seed}`;
+    resolveSurveyOptions(options); // bad arguments are refused before the database is touched
+    // Open the database next: an unreachable one must fail before any file is written.
+    const gpc1 = v['no-db'] ? null : await openGpc1(databaseUrl('gpc1', args, ctx.env));
+    let recorded: RecordResult | null = null;
+    let dir: string;
+    let manifest;
+    try {
+      if (gpc1 && (await listRuns(gpc1, { stage: 'chip', label, limit: 1 })).length > 0) {
+        throw new SimError('sim_label_taken', `gpc1 ${gpc1.url} already has runs labelled ${label}; give another --label, another --db, or --no-db`);
+      }
+      ({ dir, manifest } = await simulateSurvey(options));
+      if (gpc1) {
+        try {
+          recorded = await recordSurveyInGpc1(gpc1, dir, manifest, { label });
+        } catch (error) {
+          await rm(dir, { recursive: true, force: true });
+          throw new SimError('sim_record_failed', `the survey could not be recorded in gpc1 ${gpc1.url}, so ${dir} was removed again: ${(error as Error).message}`, { cause: error });
+        }
+      }
+    } finally {
+      await gpc1?.close();
+    }
     const t = manifest.totals;
     if (v.json) {
       ctx.stdout.write(`${JSON.stringify({
         dir, exposures: manifest.exposures.length, stacks: manifest.stacks.length, defects: manifest.defects.length,
         detections: t.detections, stack_detections: t.stack_detections, objects: manifest.sky.n_objects, bytes: t.bytes,
+        gpc1: recorded,
       }, null, 2)}\n`);
     } else {
       ctx.stdout.write([
         `${dir}: ${manifest.exposures.length} smf, ${manifest.stacks.length} cmf, ${manifest.defects.length} defects`,
         `  ${t.detections} detections in exposures, ${t.stack_detections} in stacks (${t.spurious} spurious), ${manifest.sky.n_objects} true objects`,
         `  ${(t.bytes / 1e6).toFixed(1)} MB; see ${dir}/survey.json`,
+        recorded
+          ? `  gpc1: ${recorded.exposures} exposures registered, runs labelled ${recorded.label}: ${Object.entries(recorded.runs).map(([k, n]) => `${n} ${k}`).join(', ')} (all full)`
+          : '  gpc1: nothing recorded (--no-db)',
         '',
       ].join('\n'));
     }
