@@ -68,8 +68,11 @@ describe('task options with real child processes', () => {
     const err = join(dir, 'err.log');
     s.addTask({ name: 'files', command: 'echo to-out; echo to-err >&2', nmax: 2, period: 0.01, stdout: out, stderr: err });
     s.addTask({ name: 'dropped', command: 'echo gone; echo also-gone >&2', nmax: 1, stdout: null, stderr: null });
+    // A word with a newline cannot go through the line-based launchers: started directly instead.
+    s.addTask({ name: 'newline', command: ['printf', '%s', 'two\nlines'], nmax: 1 });
     await s.run();
-    await s.until(() => done.jobs.length === 6, 10_000, 'six jobs');
+    await s.until(() => done.jobs.length === 7, 10_000, 'seven jobs');
+    assert.equal(done.of('newline')[0]!.result.stdout, 'two\nlines');
     assert.ok(s.status().tasks.find((t) => t.name === 'sometimes')!.declined >= 2);
     assert.equal(done.of('nice')[0]!.result.stdout, '7\n', 'the job ran at nice 7');
     assert.equal(await readFile(out, 'utf8'), 'to-out\nto-out\n');
