@@ -18,6 +18,7 @@ for script in fits-read fits-to-csv fits-write fits-compressed-read convert-rss 
   fi
 done
 for script in datastore-download datastore-index datastore-publish; do echo; echo "== $script"; "$NODE" "bench/$script.ts" || failed+=("$script"); done
+echo; echo "== pantasks-dispatch"; "$NODE" bench/pantasks-dispatch.ts || failed+=(pantasks-dispatch)
 echo; echo "== dvo-addstar"; "$NODE" bench/dvo-addstar.ts || failed+=(dvo-addstar)
 echo; echo "== dvo-grab"; "$NODE" bench/dvo-grab.ts || failed+=(dvo-grab)
 echo; echo "== dvo-box"; "$NODE" bench/dvo-box.ts || failed+=(dvo-box)
