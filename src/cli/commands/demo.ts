@@ -1,145 +1,153 @@
-// `ipp demo`: the main job. Until the survey chain exists it runs the most complete thing that
-// works, the table layer: write a multi-chip detection catalogue, tile-compress it, verify
-// both files, read the compressed one back and compare every value, convert to CSV and VOTable.
-import { mkdir, stat } from 'node:fs/promises';
+// `ipp demo`: the main job on embedded defaults. It runs the chain as far as it is built, each
+// step through the same `ipp` commands a person would type (so the demo exercises exactly the
+// code paths that are tested): simulate a survey and record it in gpc1, ingest its catalogues
+// into DVO from gpc1, check DVO and grab one exposure's detections, then publish the
+// catalogues on a datastore server and fetch one fileset back with its md5 checked.
+import { mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { IppError, UsageError } from '../../common/index.ts';
-import {
-  FitsFile, Header, fitsTable, verifyFits, writeCompressedFits, writeFits,
-} from '../../fits/index.ts';
-import { collectTable, columnInfo, getCell, memoryTable, writeCsv, type ColumnBatch, type Table } from '../../table/index.ts';
-import { writeVOTable } from '../../votable/index.ts';
-import { EXIT, type Command } from '../command.ts';
+import { openDatabase } from '../../db/index.ts';
+import { DatastoreClient, startDatastoreServer } from '../../datastore/index.ts';
+import { listRuns, openGpc1 } from '../../gpc1/index.ts';
+import { readSurveyManifest } from '../../sim/index.ts';
+import { runApp } from '../app.ts';
+import { EXIT, type Command, type CommandContext, type CommandGroup } from '../command.ts';
 
-const CHIPS = ['XY01', 'XY02', 'XY10', 'XY11', 'XY33', 'XY44', 'XY55', 'XY76'];
+const LABEL = 'demo';
 
 export const demo: Command = {
   name: 'demo',
-  summary: 'run the main job on embedded defaults (for now: the table layer, end to end)',
-  usage: '[--dir DIR] [--rows N]',
+  summary: 'run the main job on embedded defaults: simulate a survey and carry it through the chain built so far',
+  usage: '[--dir DIR] [--exposures N] [--stacks M] [--density X] [--seed S]',
   description: [
-    'The survey chain (simulator, DVO, ippToPsps, datastore, archive) is not built yet, so the',
-    'demo runs the table layer: it writes a detection catalogue with one binary table per chip',
-    '(synthetic values, HIERARCH keywords such as FPA.FILTER), tile-compresses it (RICE_1 for',
-    'integers, GZIP_2 for floats), verifies both files (structure, checksums, every value),',
-    'reads the compressed file back and compares every value, and converts one chip table to',
-    'CSV and VOTable.',
+    'Runs, in DIR (replaced if it holds an earlier demo), with SQLite databases and no server',
+    'to set up:',
+    '  1. ipp sim survey: a simulated GPC1 survey (smf per exposure, cmf per stack, truth),',
+    '     recorded in the processing database (gpc1) as the pipeline would have: chip → camera',
+    '     → fake → warp, stack → staticsky → skycal, all full.',
+    '  2. ipp gpc1 define addstar + ipp dvo addstar --from-gpc1: the camera and skycal',
+    '     catalogues ingested into a DVO database; the addstar runs recorded in gpc1.',
+    '  3. ipp dvo verify / stats / grab: the object database checked, one exposure\'s detections',
+    '     looked up by IMAGEID with their objIDs and detection IDs.',
+    '  4. a datastore server on loopback: the smf files published as filesets of a product,',
+    '     listed through the plain-text index, one fileset downloaded and md5-checked.',
+    'ippToPsps, the archive side, Nebulous and the scheduler join the demo as they are built.',
   ].join('\n'),
   options: {
-    dir: { type: 'string', value: 'DIR', help: 'where to write the files', default: 'ipp-demo' },
-    rows: { type: 'string', value: 'N', help: 'detections per chip', default: '20000' },
+    dir: { type: 'string', value: 'DIR', help: 'where to write everything', default: 'ipp-demo' },
+    exposures: { type: 'string', value: 'N', help: 'exposures to simulate', default: '8' },
+    stacks: { type: 'string', value: 'M', help: 'stacks (skycell x filter) to simulate', default: '2' },
+    density: { type: 'string', value: 'X', help: 'scale of the sky object counts (1: realistic)', default: '0.3' },
+    seed: { type: 'string', value: 'S', help: 'seed of the simulation', default: '1' },
   },
   async run(args, ctx) {
     const dir = resolve(String(args.values.dir));
-    const rows = Number(args.values.rows);
-    if (!Number.isInteger(rows) || rows < 1 || rows > 10_000_000) {
-      throw new UsageError(`--rows "${args.values.rows}" must be a whole number from 1 to 10000000`);
-    }
-    await mkdir(dir, { recursive: true });
+    const whole = (name: string, max: number): string => {
+      const text = String(args.values[name]);
+      if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > max) throw new UsageError(`--${name} "${text}" must be a whole number from 1 to ${max}`);
+      return text;
+    };
+    const exposures = whole('exposures', 1000);
+    const stacks = whole('stacks', 100);
+    const seed = whole('seed', 2 ** 31);
+    const density = String(args.values.density);
+    if (!(Number(density) > 0 && Number(density) <= 10)) throw new UsageError(`--density "${density}" must be a number above 0, at most 10`);
+
+    const { rootGroup } = await import('../registry.ts');
     const say = (s: string) => ctx.stdout.write(`${s}\n`);
-    const plain = join(dir, 'catalogue.fits');
-    const packed = join(dir, 'catalogue.fits.fz');
-    const primary = new Header()
-      .set('IMAGEID', 1234567, 'exposure image ID')
-      .set('SOURCEID', 7, 'source of the image')
-      .set('MJD-OBS', 56789.123456, 'start of exposure (MJD)')
-      .set('EXPTIME', 45, 'exposure time (s)', { float: true })
-      .set('AIRMASS', 1.134)
-      .set('FPA.FILTER', 'r.00000', 'filter (HIERARCH keyword)');
-    const tables = CHIPS.map((chip, i) => chipTable(chip, rows, i + 1));
-    say(`ipp demo: the table layer (the survey chain comes in later issues); files in ${dir}`);
+    const ipp = (...argv: string[]) => runStep(rootGroup, argv, ctx);
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+    const gpc1Url = `sqlite:${join(dir, 'gpc1.db')}`;
+    const survey = join(dir, 'survey');
+    const dvo = join(dir, 'dvo');
+    say(`ipp demo: a simulated survey carried through the chain built so far; everything in ${dir}`);
 
-    await writeFits(plain, tables.map((table) => ({ table })), { primaryHeader: primary, signal: ctx.signal });
-    say(`1. wrote ${plain}: ${CHIPS.length} chip tables x ${rows} detections, ${await mb(plain)}`);
+    say('\n1. simulate a survey and record it in gpc1');
+    await ipp('sim', 'survey', '--out', survey, '--db', gpc1Url, '--label', LABEL, '--exposures', exposures,
+      '--stacks', stacks, '--density', density, '--seed', seed);
+    await ipp('gpc1', 'summary', '--db', gpc1Url, '--label', LABEL);
 
-    await writeCompressedFits(packed, tables.map((table) => ({ table, compress: { algorithm: 'auto' as const } })), { primaryHeader: primary, signal: ctx.signal });
-    say(`2. tile-compressed it to ${packed}: ${await mb(packed)} (RICE_1 integers, GZIP_2 floats, GZIP_1 strings)`);
-
-    for (const path of [plain, packed]) {
-      const r = await verifyFits(path, { signal: ctx.signal });
-      if (r.errors > 0) throw new IppError('demo_failed', `verification of ${path} failed: ${r.problems.map((p) => p.message).join('; ')}`);
-      say(`3. verified ${path}: ${r.hdus} HDUs, ${r.checksumsChecked} checksums, ${r.rowsDecoded} rows decoded, 0 errors`);
+    say('\n2. ingest the camera (smf) and skycal (cmf) catalogues into DVO, from gpc1');
+    const gpc1 = await openGpc1(gpc1Url);
+    let camIds: number[];
+    let skycalIds: number[];
+    try {
+      camIds = (await listRuns(gpc1, { stage: 'camera', label: LABEL, state: 'full' })).map((r) => r.id);
+      skycalIds = (await listRuns(gpc1, { stage: 'skycal', label: LABEL, state: 'full' })).map((r) => r.id);
+    } finally {
+      await gpc1.close();
     }
+    await ipp('gpc1', 'define', 'addstar', '--db', gpc1Url, '--label', LABEL, '--source-stage', 'camera', '--source-id', camIds.join(','));
+    if (skycalIds.length > 0) {
+      await ipp('gpc1', 'define', 'addstar', '--db', gpc1Url, '--label', LABEL, '--source-stage', 'skycal', '--source-id', skycalIds.join(','));
+    }
+    await ipp('dvo', 'addstar', '--db', dvo, '--from-gpc1', '--label', LABEL, '--gpc1-db', gpc1Url);
+    await ipp('gpc1', 'advance', '--db', gpc1Url, '--stage', 'addstar', '--label', LABEL);
 
-    {
-      await using file = await FitsFile.open(packed);
-      let compared = 0;
-      for (let i = 0; i < CHIPS.length; i++) {
-        const back = await collectTable(fitsTable(file, `${CHIPS[i]}.psf`));
-        const orig = await collectTable(tables[i]);
-        compared += compareBatches(tables[i], orig, back);
+    say('\n3. check the object database and look up one exposure by IMAGEID');
+    await ipp('dvo', 'verify', '--db', dvo);
+    await ipp('dvo', 'stats', '--db', dvo);
+    const manifest = await readSurveyManifest(survey);
+    const first = manifest.exposures[0]!;
+    const chip = first.chips[0]!;
+    const grabbed = await runStep(rootGroup, ['dvo', 'grab', '--db', dvo, String(chip.image_id), '--json'], ctx, { quiet: true });
+    const rows = parseGrab(grabbed);
+    say(`  ipp dvo grab ${chip.image_id} (exposure ${first.exp_name}, chip ${chip.class_id}): ${rows.length} measurements`
+      + (rows[0] ? `, e.g. IPP_IDET ${rows[0].IPP_IDET} → objID ${rows[0].OBJ_ID}, detection ID ${rows[0].DET_ID}` : ''));
+
+    say('\n4. publish the smf catalogues on a datastore server and fetch one fileset back');
+    const storeDb = await openDatabase(`sqlite:${join(dir, 'datastore.db')}`);
+    const server = await startDatastoreServer({ root: join(dir, 'datastore'), db: storeDb });
+    try {
+      const url = server.url;
+      await ipp('datastore', 'product', 'add', 'gpc1-smf', '--type', 'smf', '--description', 'camera-stage catalogues of the simulated survey', '--url', url);
+      for (const e of manifest.exposures.slice(0, 3)) {
+        await ipp('datastore', 'publish', 'gpc1-smf', e.exp_name, join(survey, e.smf), '--url', url);
       }
-      say(`4. read the compressed file back: ${compared} values identical to what was written`);
+      await ipp('datastore', 'ls', 'gpc1-smf', '--url', url);
+      await ipp('datastore', 'get', 'gpc1-smf', first.exp_name, '--out', join(dir, 'download'), '--url', url);
+      const client = new DatastoreClient({ url });
+      const filesets = await client.filesets('gpc1-smf');
+      say(`  the product lists ${filesets.length} filesets; ${first.exp_name} downloaded to ${join(dir, 'download')} with its md5 checked`);
+    } finally {
+      await server.close();
+      await storeDb.close();
     }
 
-    const csv = join(dir, 'XY01.psf.csv');
-    const vot = join(dir, 'XY01.psf.vot');
-    await writeCsv(tables[0], csv, { signal: ctx.signal });
-    await writeVOTable(vot, [tables[0]], { signal: ctx.signal });
-    say(`5. converted chip XY01 to ${csv} (${await mb(csv)}) and ${vot} (${await mb(vot)})`);
-    say('');
-    say('Look at the results with:');
-    say(`  npx ipp fits info ${packed}`);
-    say(`  npx ipp fits header '${packed}[XY01.psf]'`);
-    say(`  npx ipp fits dump '${packed}[XY33.psf]' --columns IPP_IDET,RA_PSF,DEC_PSF,PSF_INST_MAG --rows 0:5`);
+    say('\nLook further with:');
+    say(`  npx ipp gpc1 runs --db ${gpc1Url} --stage camera --label ${LABEL}`);
+    say(`  npx ipp fits info ${join(survey, first.smf)}`);
+    say(`  npx ipp fits dump '${join(survey, first.smf)}[${chip.class_id}.psf]' --columns IPP_IDET,RA_PSF,DEC_PSF,PSF_INST_MAG --rows 0:5`);
+    say(`  npx ipp dvo grab --db ${dvo} ${chip.image_id}`);
+    say(`  npx ipp dvo regions --db ${dvo}`);
     return EXIT.ok;
   },
 };
 
-async function mb(path: string): Promise<string> {
-  return `${((await stat(path)).size / 1e6).toFixed(2)} MB`;
-}
-
-/** A chip's detections: a few of the smf columns (CMF_PS1_V5 names), synthetic values. */
-function chipTable(chip: string, rows: number, seed: number): Table {
-  const columns = [
-    columnInfo('IPP_IDET', 'uint32', { description: 'detection index on the chip' }),
-    columnInfo('X_PSF', 'float32', { unit: 'pix' }),
-    columnInfo('Y_PSF', 'float32', { unit: 'pix' }),
-    columnInfo('RA_PSF', 'float64', { unit: 'deg' }),
-    columnInfo('DEC_PSF', 'float64', { unit: 'deg' }),
-    columnInfo('PSF_INST_MAG', 'float32', { unit: 'mag' }),
-    columnInfo('PSF_INST_MAG_SIG', 'float32', { unit: 'mag' }),
-    columnInfo('AP_NPIX', 'int32', { nullValue: -1 }),
-    columnInfo('FLAGS', 'uint32'),
-    columnInfo('N_FRAMES', 'uint16'),
-  ];
-  let s = seed * 2654435761;
-  const next = () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 4294967296;
-  };
-  const ra0 = 30 + seed * 0.2;
-  const batch: ColumnBatch = {
-    rowCount: rows,
-    columns: [
-      { values: Uint32Array.from({ length: rows }, (_, i) => i) },
-      { values: Float32Array.from({ length: rows }, () => next() * 4846) },
-      { values: Float32Array.from({ length: rows }, () => next() * 4868) },
-      { values: Float64Array.from({ length: rows }, () => ra0 + next() * 0.2) },
-      { values: Float64Array.from({ length: rows }, () => 10 + next() * 0.2) },
-      { values: Float32Array.from({ length: rows }, () => (next() < 0.01 ? Number.NaN : -16 + next() * 8)) },
-      { values: Float32Array.from({ length: rows }, () => next() * 0.3) },
-      { values: Int32Array.from({ length: rows }, () => (next() < 0.02 ? -1 : Math.floor(next() * 400))) },
-      { values: Uint32Array.from({ length: rows }, () => (next() < 0.1 ? 0x1000 : 0)) },
-      { values: Uint16Array.from({ length: rows }, () => 1) },
-    ],
-  };
-  return memoryTable(columns, [batch], { name: `${chip}.psf`, params: [{ name: 'EXTTYPE', value: 'PS1_V5', description: 'detection format' }] });
-}
-
-function compareBatches(table: Table, a: ColumnBatch, b: ColumnBatch): number {
-  let n = 0;
-  table.columns.forEach((info, c) => {
-    for (let r = 0; r < a.rowCount; r++) {
-      const x = getCell(info, a.columns[c], r);
-      const y = getCell(info, b.columns[c], r);
-      // A null reads back as null whether it was written as NaN or as the column's null value.
-      const isNull = (v: unknown) => v === null || (typeof v === 'number' && Number.isNaN(v)) || (info.nullValue !== undefined && v === info.nullValue);
-      const same = x === y || (isNull(x) && isNull(y));
-      if (!same) throw new IppError('demo_failed', `${table.name} column ${info.name} row ${r}: wrote ${String(x)}, read back ${String(y)}`);
-      n++;
-    }
+/** Runs one `ipp` command in this process, showing it and its output indented; a failure stops the demo. */
+async function runStep(root: CommandGroup, argv: string[], ctx: CommandContext, options: { quiet?: boolean } = {}): Promise<string> {
+  let out = '';
+  // Logs, progress bars and error messages of the step go straight to the demo's stderr.
+  const code = await runApp(root, argv, {
+    stdout: { write: (s: string) => { out += s; return true; } },
+    stderr: ctx.stderr,
+    signal: ctx.signal,
+    env: ctx.env,
   });
-  return n;
+  if (!options.quiet) {
+    ctx.stdout.write(`  $ ipp ${argv.map((a) => (/[\s'"]/.test(a) ? `'${a}'` : a)).join(' ')}\n`);
+    for (const line of out.trimEnd().split('\n')) if (line) ctx.stdout.write(`    ${line}\n`);
+  }
+  if (code !== 0) {
+    if (code === EXIT.interrupted) throw Object.assign(new Error('interrupted'), { name: 'AbortError' });
+    throw new IppError('demo_failed', `step "ipp ${argv.join(' ')}" failed (exit ${code}); its message is above`);
+  }
+  return out;
+}
+
+interface GrabRow { IPP_IDET: number; OBJ_ID: string; DET_ID: string }
+
+function parseGrab(text: string): GrabRow[] {
+  return (JSON.parse(text) as { measures: GrabRow[] }).measures;
 }
