@@ -75,6 +75,7 @@ for (const engine of testEngines()) {
         // Other clients keep creating; once they are under way, replicate to node03 and kill
         // the server as soon as the copy's temporary file appears.
         let creating = true;
+        const failures: unknown[] = [];
         const creators = Array.from({ length: 4 }, async (_, c) => {
           for (let i = 0; creating; i++) {
             const k = `crash/during/${c}/${i}`;
@@ -82,12 +83,14 @@ for (const engine of testEngines()) {
               const placed = await client.create(k);
               await writeFile(placed.path, k);
               acknowledged.set(k, k);
-            } catch {
+            } catch (error) {
+              failures.push(error);
               return;
             }
           }
         });
-        while (acknowledged.size < 28) await new Promise((r) => setTimeout(r, 2));
+        while (acknowledged.size < 28 && failures.length === 0) await new Promise((r) => setTimeout(r, 2));
+        assert.deepEqual(failures, [], 'creates before the kill succeed');
         const replicating = client.replicate('crash/big.fits', { volume: '~node03.0' }).then(() => 'finished', () => 'failed');
         let part: string | undefined;
         for (let tries = 0; tries < 4000 && !part; tries++) {

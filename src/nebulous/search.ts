@@ -10,14 +10,14 @@ import { prefixUpperBound, type KeyPattern } from './key.ts';
 export interface SearchOptions {
   /** Stop after this many matches (default: all). */
   readonly limit?: number;
-  /** Keys per database round trip (default 50,000). */
+  /** Keys per database round trip (default 100,000). */
   readonly chunk?: number;
   readonly signal?: AbortSignal;
 }
 
 /** The live keys that match a pattern, in key order, a batch at a time. */
 export async function* searchKeys(q: Queryable, pattern: KeyPattern, options: SearchOptions = {}): AsyncGenerator<string[]> {
-  const chunk = Math.max(1, Math.floor(options.chunk ?? 50_000));
+  const chunk = Math.max(1, Math.floor(options.chunk ?? 100_000));
   let remaining = options.limit ?? Infinity;
   const upper = pattern.prefix === '' ? undefined : prefixUpperBound(pattern.prefix);
   const where: string[] = ['tomb = 0', 'ext_id >= ?'];
@@ -35,9 +35,10 @@ export async function* searchKeys(q: Queryable, pattern: KeyPattern, options: Se
   }
   const page = (start: string): string => {
     const inner = `SELECT ext_id FROM neb_storage_object WHERE ${where.join(' AND ').replace('ext_id >= ?', start)} ORDER BY ext_id LIMIT ${chunk}`;
+    // The page is already in key order; an ORDER BY inside the aggregate would sort it again (2-3x slower on SQLite).
     return q.dialect.engine === 'postgres'
-      ? `SELECT string_agg(ext_id, E'\\n' ORDER BY ext_id) AS keys, count(*) AS n, max(ext_id) AS last FROM (${inner}) AS page`
-      : `SELECT group_concat(ext_id, char(10) ORDER BY ext_id) AS keys, count(*) AS n, max(ext_id) AS last FROM (${inner})`;
+      ? `SELECT string_agg(ext_id, E'\\n') AS keys, count(*) AS n, max(ext_id) AS last FROM (${inner}) AS page`
+      : `SELECT group_concat(ext_id, char(10)) AS keys, count(*) AS n, max(ext_id) AS last FROM (${inner})`;
   };
   const first = page('ext_id >= ?');
   const next = page('ext_id > ?');

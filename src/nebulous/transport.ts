@@ -54,7 +54,20 @@ export function createJsonTransport(options: JsonTransportOptions): JsonTranspor
   const baseUrl = base.toString().replace(/\/$/, '');
   const prefix = base.pathname.replace(/\/$/, '');
 
-  function send(call: TransportCall): Promise<IncomingMessage> {
+  /**
+   * Sends a call; when a kept-alive connection turns out to have been closed by the server
+   * just as it was reused (the server saw nothing), sends it once more on a fresh one.
+   */
+  async function send(call: TransportCall): Promise<IncomingMessage> {
+    try {
+      return await sendOnce(call);
+    } catch (error) {
+      if (!(error instanceof StaleSocket)) throw error;
+      return sendOnce(call);
+    }
+  }
+
+  function sendOnce(call: TransportCall): Promise<IncomingMessage> {
     const body = call.body === undefined ? undefined : Buffer.from(JSON.stringify(call.body));
     const headers: Record<string, string> = { accept: 'application/json' };
     if (options.token) headers.authorization = `Bearer ${options.token}`;
@@ -70,6 +83,7 @@ export function createJsonTransport(options: JsonTransportOptions): JsonTranspor
       req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
       req.on('error', (cause: NodeJS.ErrnoException) => {
         if (call.signal?.aborted) reject(cause);
+        else if (req.reusedSocket && (cause.code === 'ECONNRESET' || cause.code === 'EPIPE')) reject(new StaleSocket());
         else reject(new IppError('service_unreachable', `cannot reach the ${options.name} at ${baseUrl}: ${cause.code ?? cause.message}; check the URL and that the server runs`, { cause }));
       });
       req.end(body);
@@ -115,3 +129,6 @@ export function createJsonTransport(options: JsonTransportOptions): JsonTranspor
     close: () => agent.destroy(),
   };
 }
+
+/** A kept-alive connection the server had closed: the call never reached it. */
+class StaleSocket extends Error {}
