@@ -16,8 +16,10 @@ import { NebulousClient } from './client.ts';
 const FIXTURE = fileURLToPath(new URL('./server.fixture.ts', import.meta.url));
 const BIG = 96 << 20;
 
-async function startServer(config: object): Promise<{ child: ChildProcess; url: string }> {
+async function startServer(config: object): Promise<{ child: ChildProcess; url: string; exited: Promise<unknown> }> {
   const child = spawn(process.execPath, [FIXTURE, JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Listened for at once: the exit may come before anyone awaits it.
+  const exited = new Promise((resolve) => child.once('exit', resolve));
   let errors = '';
   child.stderr!.on('data', (d: Buffer) => { errors += d.toString(); });
   const url = await new Promise<string>((resolve, reject) => {
@@ -27,9 +29,9 @@ async function startServer(config: object): Promise<{ child: ChildProcess; url: 
       const m = /READY (\S+)/.exec(out);
       if (m) resolve(m[1]);
     });
-    child.on('exit', (status) => reject(new Error(`server fixture exited (${status}): ${errors}`)));
+    void exited.then((status) => reject(new Error(`server fixture exited (${String(status)}): ${errors}`)));
   });
-  return { child, url };
+  return { child, url, exited };
 }
 
 async function findPart(dir: string): Promise<string | undefined> {
@@ -102,7 +104,7 @@ for (const engine of testEngines()) {
         assert.ok(part, 'the copy was caught in flight');
         assert.equal(await replicating, 'failed');
         await Promise.all(creators);
-        await new Promise((r) => server.child.once('exit', r));
+        await server.exited;
         client.close();
 
         server = await startServer(config);
