@@ -40,7 +40,7 @@ async function killAndRestart(dir: string, host: string, hostConfig: HostConfig 
   const db = `sqlite:${join(dir, 'pantasks.db')}`;
   const logFile = join(dir, 'stand-in.log');
   await registerNight(gpc1, EXPOSURES, CHIPS);
-  const full = nightConfig({ dir, gpc1, skycells: ['s1'], host, faultEvery: 0, extra: ['--sleep', '2500'] });
+  const full = nightConfig({ dir, gpc1, skycells: ['s1'], host, faultEvery: 0, extra: ['--sleep', '4000', '--slow-dir', join(dir, 'slow')] });
   const config = { ...full, stages: { chip: { ...full.stages.chip!, advance: true } } };
   let server: ServerProcess = await startServerProcess(dir, db, ['--label', 'night'], env);
   try {

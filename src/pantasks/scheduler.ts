@@ -9,7 +9,7 @@
 // found by the marker in their environment and killed; pages in RUN whose jobs are gone go
 // back to INIT and their books are marked stale (a stage task refreshes them from the
 // processing database before running them again); Slurm jobs that still run are taken back.
-import { appendFile, readdir, readFile } from 'node:fs/promises';
+import { appendFile, readdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Logger } from '../common/index.ts';
 import { parseDbUrl } from '../db/index.ts';
@@ -848,6 +848,7 @@ export class Scheduler {
     // Local jobs of an earlier life: their results cannot reach us any more.
     const killed = await killMarkedProcesses(`${LOCAL_MARKER}=${this.instance}`);
     if (killed > 0) this.#log.warn(`killed ${killed} process(es) left running by an earlier life of this scheduler`);
+    await rm(join(this.#spoolRoot(), `local-${this.instance}`), { recursive: true, force: true });
     const hosts = JSON.parse(await this.store.getMeta('hosts') ?? '[]') as unknown[];
     for (const h of hosts) {
       try {

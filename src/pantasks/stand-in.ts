@@ -4,7 +4,7 @@
 // purpose now and then. Usage:
 //
 //   node stand-in.ts --db URL --stage STAGE --id N [--component C] [--log FILE]
-//                    [--fault-every K --fault-dir DIR] [--map SKYCELL,SKYCELL...] [--sleep MS]
+//                    [--fault-every K --fault-dir DIR] [--map SKYCELL,SKYCELL...] [--sleep MS [--slow-dir DIR]]
 //
 // With --fault-every K, about one component in K records a fault (code 2) and exits 3 the
 // first time it is run (a marker in DIR remembers it), and succeeds once reverted and run
@@ -21,7 +21,7 @@ const { values } = parseArgs({
   options: {
     db: { type: 'string' }, stage: { type: 'string' }, id: { type: 'string' }, component: { type: 'string' },
     log: { type: 'string' }, 'fault-every': { type: 'string' }, 'fault-dir': { type: 'string' }, map: { type: 'string' },
-    sleep: { type: 'string' },
+    sleep: { type: 'string' }, 'slow-dir': { type: 'string' },
   },
   strict: true,
 });
@@ -36,7 +36,17 @@ const line = (what: string): void => {
   if (values.log) appendFileSync(values.log, `${stage} ${id} ${component || '-'} ${what} ${hostname()} ${process.pid}\n`);
 };
 line('start');
-if (values.sleep) await new Promise((r) => setTimeout(r, Number(values.sleep)));
+if (values.sleep) {
+  // With --slow-dir, only the first run of a component is slow (a marker remembers it).
+  const marker = values['slow-dir'] ? join(values['slow-dir'], `${stage}.${id}.${component || '-'}`) : null;
+  if (marker === null || !existsSync(marker)) {
+    if (marker) {
+      mkdirSync(values['slow-dir']!, { recursive: true });
+      writeFileSync(marker, '');
+    }
+    await new Promise((r) => setTimeout(r, Number(values.sleep)));
+  }
+}
 const db = await openGpc1(values.db);
 try {
   if (values.map !== undefined) {
