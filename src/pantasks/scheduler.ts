@@ -663,7 +663,9 @@ export class Scheduler {
     if (job.page && this.#pageOf(job) && (job.page.jobHost !== host || this.controller.driver(host)?.adopt)) {
       this.books.existing(job.page.book).setState(job.page, PAGE_STATES.run, { id: job.id, host, handle });
     }
-    if (job.timeout > 0 && !job.timer) {
+    // A job started again elsewhere (its host went down) gets its whole timeout again.
+    if (job.timeout > 0 && !job.timedOut) {
+      if (job.timer) clearTimeout(job.timer);
       job.timer = setTimeout(() => this.#timeOut(job), job.timeout * 1000);
       job.timer.unref();
     }
@@ -872,50 +874,46 @@ export class Scheduler {
     if (await this.store.getMeta('running') === 'true') this.#running = true;
   }
 
-  /** Pages in RUN: jobs that outlive us (Slurm) are taken back; the others' pages go back to INIT. */
+  /**
+   * Pages in RUN: jobs that outlive us (Slurm) are taken back; the others' pages go back to
+   * INIT. Every back-end that can adopt is asked about every RUN page (a job queued for
+   * anyhost may have reached Slurm just before the crash, before its page learnt where), and
+   * cancels the jobs of ours that no page waits for.
+   */
   async #adoptOrReset(): Promise<void> {
-    const byHost = new Map<string, Page[]>();
-    for (const book of this.books.all()) {
-      for (const p of book.inState(PAGE_STATES.run)) {
-        const host = p.jobHost ?? 'local';
-        let list = byHost.get(host);
-        if (!list) byHost.set(host, (list = []));
-        list.push(p);
+    const running: Page[] = [];
+    for (const book of this.books.all()) running.push(...book.inState(PAGE_STATES.run));
+    const alive = new Set<Page>();
+    for (const host of this.#hostConfigs.keys()) {
+      const driver = this.controller.driver(host);
+      if (!driver?.adopt) continue;
+      const candidates = running.filter((p) => p.jobId !== null && !alive.has(p));
+      const byJob = new Map(candidates.map((p) => [p.jobId!, p]));
+      const jobs = new Map<number, Job>();
+      const answers = await driver.adopt(candidates.map((p) => ({ jobId: p.jobId!, handle: p.jobHost === host ? p.jobHandle : null })), (jobId) => {
+        const job = this.#adoptedJob(byJob.get(jobId)!, host);
+        jobs.set(jobId, job);
+        job.controlled = this.#controlled(job);
+        return this.controller.adoptRunning(host, job.controlled);
+      });
+      for (const a of answers) {
+        if (a.state !== 'running') continue;
+        const job = jobs.get(a.jobId)!;
+        job.handle = a.handle;
+        this.#jobs.set(job.id, job);
+        alive.add(byJob.get(a.jobId)!);
+        if (job.page && job.page.jobHost !== host) this.books.existing(job.page.book).setState(job.page, PAGE_STATES.run, { id: job.id, host, handle: a.handle });
       }
     }
     let reset = 0;
-    let adopted = 0;
-    for (const [host, pages] of byHost) {
-      const driver = host === 'local' ? undefined : this.controller.driver(host);
-      const alive = new Set<number>();
-      if (driver?.adopt) {
-        const withJobs = pages.filter((p) => p.jobId !== null);
-        const jobs = new Map<number, Job>();
-        const answers = await driver.adopt(withJobs.map((p) => ({ jobId: p.jobId!, handle: p.jobHandle })), (jobId) => {
-          const page = withJobs.find((p) => p.jobId === jobId)!;
-          const job = this.#adoptedJob(page, host);
-          jobs.set(jobId, job);
-          job.controlled = this.#controlled(job);
-          return this.controller.adoptRunning(host, job.controlled);
-        });
-        for (const a of answers) {
-          if (a.state !== 'running') continue;
-          alive.add(a.jobId);
-          const job = jobs.get(a.jobId)!;
-          job.handle = a.handle;
-          this.#jobs.set(job.id, job);
-          adopted++;
-        }
-      }
-      for (const p of pages) {
-        if (p.jobId !== null && alive.has(p.jobId)) continue;
-        const book = this.books.existing(p.book);
-        book.setState(p, PAGE_STATES.init);
-        book.stale = true;
-        reset++;
-      }
+    for (const p of running) {
+      if (alive.has(p)) continue;
+      const book = this.books.existing(p.book);
+      book.setState(p, PAGE_STATES.init);
+      book.stale = true;
+      reset++;
     }
-    if (reset + adopted > 0) this.#log.warn(`restart: ${adopted} running job(s) taken back, ${reset} page(s) whose jobs are gone reset to INIT`);
+    if (running.length > 0) this.#log.warn(`restart: ${alive.size} running job(s) taken back, ${reset} page(s) whose jobs are gone reset to INIT`);
   }
 
   #adoptedJob(page: Page, host: string): Job {
