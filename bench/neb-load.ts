@@ -1,13 +1,14 @@
 // Load for bench/neb-metadata.ts from a process of its own: `concurrency` calls in flight at
 // once over kept-alive connections, `count` calls in all. Argument: a JSON object
-// { url, token, op: 'create' | 'find' | 'stat' | 'health', count, concurrency, prefix, keys, offset }.
+// { url, token, op: 'create' | 'find' | 'find-many' | 'stat' | 'health', count, concurrency, prefix, keys, offset }.
+// find-many asks for 100 keys a call; `count` counts keys.
 // Prints one JSON line: { ops, seconds, errors }.
 import { NebulousClient } from '../src/nebulous/index.ts';
 
 interface LoadConfig {
   url: string;
   token?: string;
-  op: 'create' | 'find' | 'stat' | 'health';
+  op: 'create' | 'find' | 'find-many' | 'stat' | 'health';
   count: number;
   concurrency: number;
   /** Keys are `${prefix}/${i % 1000}/obj${i}.fits`. */
@@ -32,6 +33,12 @@ await Promise.all(Array.from({ length: config.concurrency }, async () => {
       if (config.op === 'create') await client.create(key((config.offset ?? 0) + i));
       else if (config.op === 'find') await client.find(key((i * 7919) % config.keys!));
       else if (config.op === 'stat') await client.stat(key((i * 7919) % config.keys!));
+      else if (config.op === 'find-many') {
+        next += 99;
+        const keys = Array.from({ length: 100 }, (_, j) => key(((i + j) * 7919) % config.keys!));
+        const found = await client.findMany(keys);
+        if (found.some((f) => !('paths' in f))) throw new Error('a key was not found');
+      }
       else await client.health();
     } catch (error) {
       errors++;

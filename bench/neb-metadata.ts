@@ -74,6 +74,7 @@ async function metadata(engine: string, url: string, client: NebulousClient): Pr
   const create = await phase(url, client, 'create', CREATES, 0);
   const find = await phase(url, client, 'find', 2 * CREATES, CREATES);
   const stat = await phase(url, client, 'stat', CREATES, CREATES);
+  const many = await phase(url, client, 'find-many', 20 * CREATES, CREATES);
   const line = (name: string, p: Phase) => reportRate(`neb ${name} (${engine})`, p.rate, 'bare HTTP round trip', peer.rate, 'ops/s');
   console.log(`  bare round trip: ${peer.rate.toFixed(0)}/s, server CPU ${peer.cpuPerOp.toFixed(0)} µs each`);
   line('create', create);
@@ -84,7 +85,9 @@ async function metadata(engine: string, url: string, client: NebulousClient): Pr
   target('≥ 10,000 finds/s', find.rate >= 10_000);
   line('stat', stat);
   console.log(`  server CPU ${stat.cpuPerOp.toFixed(0)} µs per stat; ${stat.errors} errors`);
-  check(create.errors + find.errors + stat.errors === 0, `no call failed (${create.firstError ?? find.firstError ?? stat.firstError ?? ''})`);
+  line('find, 100 keys a call', many);
+  console.log(`  server CPU ${many.cpuPerOp.toFixed(1)} µs per key found; ${many.errors} errors`);
+  check(create.errors + find.errors + stat.errors + many.errors === 0, `no call failed (${create.firstError ?? find.firstError ?? stat.firstError ?? ''})`);
 }
 
 interface Phase { rate: number; cpuPerOp: number; errors: number; firstError?: string }

@@ -7,6 +7,7 @@ import { IppError } from '../common/index.ts';
 import type { FsckOptions, RebalanceOptions } from './housekeeping.ts';
 import type { SweptLock } from './locks.ts';
 import type { NebulousStats } from './server.ts';
+import type { FoundPaths } from './service.ts';
 import { createJsonTransport, type JsonTransport } from './transport.ts';
 import type {
   FsckReport, HousekeepingReport, ObjectStat, PlacedInstance, VolumeInfo, VolumeState,
@@ -98,6 +99,11 @@ export class NebulousClient {
   /** The readable instances' paths, best first (`host`/`volume` preferred; `~VOL` required). */
   async find(key: string, options: { host?: string; volume?: string } = {}): Promise<string[]> {
     return (await this.#get<{ paths: string[] }>('/v1/find', { key, ...options })).paths;
+  }
+
+  /** {@link find} for many keys in one call (at most 10,000): each key's paths, or its error. */
+  async findMany(keys: readonly string[], options: { host?: string; volume?: string } = {}): Promise<FoundPaths[]> {
+    return (await this.#post<{ results: FoundPaths[] }>('/v1/find-many', { keys, ...options })).results;
   }
 
   /** Opens for read (the best instance's path) or write (other instances culled, checksum cleared). */

@@ -40,9 +40,11 @@ export async function copyVerified(source: string, dest: string, options: CopyOp
     throw new NebError('neb_source_missing', `cannot read ${source}: ${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}`, { cause });
   }
   let output: FileHandle | undefined;
+  let created = false;
   try {
     output = await openExclusive(part);
-    const digest = await pump(input, output, source, part, options.signal);
+    created = true;
+    const digest = await pump(input, output, source, part, options.sync ?? true, options.signal);
     if (options.expect && options.expect !== digest.checksum) {
       throw new NebError('neb_checksum_mismatch', `${source} has SHA-256 ${digest.checksum} but the object's recorded checksum is ${options.expect}: this copy is damaged`);
     }
@@ -53,38 +55,55 @@ export async function copyVerified(source: string, dest: string, options: CopyOp
     return digest;
   } catch (error) {
     await output?.close().catch(() => undefined);
-    await rm(part, { force: true }).catch(() => undefined);
+    // Only a temporary file this copy made is removed; one in the way belongs to another copy.
+    if (created) await rm(part, { force: true }).catch(() => undefined);
     throw error;
   } finally {
     await input.close().catch(() => undefined);
   }
 }
 
-async function pump(input: FileHandle, output: FileHandle, source: string, part: string, signal?: AbortSignal): Promise<Digest> {
+/** Bytes written between flushes started while copying, so that the disk works while the copy goes on. */
+const FLUSH_EVERY = 64 << 20;
+
+async function pump(input: FileHandle, output: FileHandle, source: string, part: string, sync: boolean, signal?: AbortSignal): Promise<Digest> {
   const hash = createHash('sha256');
   const buffers = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
   let size = 0;
   let current = 0;
+  let unflushed = 0;
+  let flushing: Promise<void> = Promise.resolve();
   const read = (b: Buffer) => input.read(b, 0, CHUNK, null).catch((cause: unknown) => { throw ioError(cause, `cannot read ${source}`); });
   let pending = read(buffers[current]);
-  // Reading the next chunk overlaps writing this one.
-  for (;;) {
-    const { bytesRead } = await pending;
-    if (bytesRead === 0) break;
-    signal?.throwIfAborted();
-    const chunk = buffers[current].subarray(0, bytesRead);
-    hash.update(chunk);
-    size += bytesRead;
-    const written = writeAll(output, chunk).catch((cause: unknown) => { throw ioError(cause, `cannot write ${part}`); });
-    current ^= 1;
-    pending = read(buffers[current]);
-    try {
+  try {
+    // While a chunk is written (by the thread pool) it is hashed here, and the next chunk is
+    // read into the other buffer: the three overlap.
+    for (;;) {
+      const { bytesRead } = await pending;
+      if (bytesRead === 0) break;
+      signal?.throwIfAborted();
+      const chunk = buffers[current].subarray(0, bytesRead);
+      size += bytesRead;
+      const written = writeAll(output, chunk).catch((cause: unknown) => { throw ioError(cause, `cannot write ${part}`); });
+      current ^= 1;
+      pending = read(buffers[current]);
+      hash.update(chunk);
       await written;
-    } catch (error) {
-      await pending.catch(() => undefined);
-      throw error;
+      unflushed += bytesRead;
+      if (sync && unflushed >= FLUSH_EVERY) {
+        unflushed = 0;
+        // One flush at a time, not awaited here: the next chunks are copied meanwhile. A
+        // failure is kept for the await below (the catch only marks it as seen).
+        flushing = flushing.then(() => output.datasync());
+        flushing.catch(() => undefined);
+      }
     }
+  } catch (error) {
+    // Nothing may still run on the files when the caller closes them.
+    await Promise.allSettled([pending, flushing]);
+    throw error;
   }
+  await flushing.catch((cause: unknown) => { throw ioError(cause, `cannot flush ${part}`); });
   return { size, checksum: hash.digest('hex') };
 }
 

@@ -7,8 +7,8 @@ export {
   MAX_KEY_BYTES, compileGlob, compileRegex, instanceRelPath, parseNebKey, parseVolumeRequest, prefixUpperBound,
 } from './key.ts';
 export type { KeyPattern, NebKey } from './key.ts';
-export { Nebulous } from './service.ts';
-export type { Caller, NebulousOptions, PlaceOptions } from './service.ts';
+export { MAX_FIND_MANY, Nebulous } from './service.ts';
+export type { Caller, FoundPaths, NebulousOptions, PlaceOptions } from './service.ts';
 export { startNebulousServer } from './server.ts';
 export type { NebulousServer, NebulousServerOptions, NebulousStats } from './server.ts';
 export { NebulousClient } from './client.ts';

@@ -235,6 +235,11 @@ for (const engine of testEngines()) {
       const p2 = (await client.replicate('t08/foo', { volume: '~node02.0' })).path;
       const p3 = (await client.replicate('t08/foo', { volume: '~node03.0' })).path;
       assert.deepEqual(await client.find('t08/foo'), [p1, p2, p3]);
+      assert.deepEqual(await client.findMany(['t08/foo', 't08/none', 'bad/../key']), [
+        { key: 't08/foo', paths: [p1, p2, p3] },
+        { key: 't08/none', error: { code: 'neb_not_found', message: 'no storage object has the key t08/none' } },
+        { key: 'bad/../key', error: { code: 'neb_key_invalid', message: 'key "bad/../key" contains ".."; keys name files inside Nebulous and may not climb out of a directory' } },
+      ]);
       assert.deepEqual(await client.find('t08/foo', { host: 'node03' }), [p3, p1, p2]);
       assert.deepEqual(await client.find('t08/foo', { volume: 'node02.0' }), [p2, p1, p3]);
       assert.deepEqual(await client.find('t08/foo', { volume: '~node02.0' }), [p2]);

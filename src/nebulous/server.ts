@@ -93,6 +93,8 @@ export async function startNebulousServer(options: NebulousServerOptions): Promi
     route('POST', '/v1/delete', 'write', 'delete', async (_, b) => neb.delete(b.str('key'), { holder: b.optStr('holder') })),
     route('GET', '/v1/find', 'read', 'find', async (_, b) =>
       ({ paths: await neb.find(b.str('key'), { host: b.optStr('host'), volume: b.optStr('volume') }) })),
+    route('POST', '/v1/find-many', 'read', 'find_many', async (_, b) =>
+      ({ results: await neb.findMany(b.strList('keys'), { host: b.optStr('host'), volume: b.optStr('volume') }) })),
     route('GET', '/v1/open', 'read', 'open_read', async (_, b) =>
       neb.open(b.str('key'), 'read', { host: b.optStr('host'), volume: b.optStr('volume') })),
     route('POST', '/v1/open', 'write', 'open_write', async (_, b) =>
@@ -234,7 +236,12 @@ class Body {
   optStrList(name: string): string[] | undefined {
     const v = this.#data[name];
     if (v === undefined || v === null) return undefined;
-    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw this.#bad(name, 'a list of names');
+    return this.strList(name);
+  }
+
+  strList(name: string): string[] {
+    const v = this.#data[name];
+    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw this.#bad(name, 'a list of text');
     return v as string[];
   }
 

@@ -46,6 +46,14 @@ export interface NebulousOptions {
   readonly random?: () => number;
 }
 
+/** The most keys one find-many call takes. */
+export const MAX_FIND_MANY = 10_000;
+
+/** One key's answer in a find-many: its paths, best first, or why there are none. */
+export type FoundPaths =
+  | { readonly key: string; readonly paths: string[] }
+  | { readonly key: string; readonly error: { readonly code: string; readonly message: string } };
+
 /** Who asks: a lock holder's name (defaults to none, which owns no locks). */
 export interface Caller {
   readonly holder?: string;
@@ -364,6 +372,19 @@ export class Nebulous {
     }
     if (usable.length === 0) throw noInstance(parsed.key, rows);
     return rank(usable, options.host, parsed.volume).map(instancePath);
+  }
+
+  /** {@link find} for many keys at once: each key's paths, or its error's code and message. */
+  async findMany(keys: readonly string[], options: { host?: string; volume?: string } = {}): Promise<FoundPaths[]> {
+    if (!Array.isArray(keys) || keys.length > MAX_FIND_MANY) {
+      throw new NebError('neb_request_invalid', `find-many takes a list of at most ${MAX_FIND_MANY} keys`);
+    }
+    return Promise.all(keys.map((key) => this.find(key, options).then(
+      (paths): FoundPaths => ({ key, paths }),
+      (error: unknown): FoundPaths => {
+        if (!(error instanceof NebError)) throw error;
+        return { key, error: { code: error.code, message: error.message } };
+      })));
   }
 
   /**

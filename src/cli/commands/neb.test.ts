@@ -74,6 +74,10 @@ test('ipp neb: serve, volumes, create, find, replicate, stat, glob, locks, renam
     assert.ok(copy.startsWith(join(dir, 'node02')));
     assert.deepEqual((await neb('find', 'cli/chip.fits')).stdout.trim().split('\n'), [path, copy]);
     assert.deepEqual((await neb('find', 'cli/chip.fits', '--host', 'node02')).stdout.trim().split('\n'), [copy, path]);
+    const many = await neb('find', 'cli/chip.fits', 'cli/none.fits');
+    assert.equal(many.code, 1);
+    assert.equal(many.stdout, `cli/chip.fits ${path} ${copy}\n`);
+    assert.match(many.stderr, /cli\/none\.fits: error \[neb_not_found\]/);
     const stat = await neb('stat', 'cli/chip.fits');
     assert.match(stat.stdout, /^key:\s+cli\/chip\.fits$/m);
     assert.match(stat.stdout, /^sha256:\s+[0-9a-f]{64}$/m);

@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { UsageError } from '../../common/index.ts';
 import { openDatabase } from '../../db/index.ts';
 import {
-  NEBULOUS_MIGRATIONS, NebulousClient, VOLUME_STATES, startNebulousServer,
+  MAX_FIND_MANY, NEBULOUS_MIGRATIONS, NebulousClient, VOLUME_STATES, startNebulousServer,
   type FsckReport, type HousekeepingReport, type ObjectStat, type VolumeState,
 } from '../../nebulous/index.ts';
 import { EXIT, type Command, type CommandContext, type CommandGroup, type OptionSpec, type ParsedArgs } from '../command.ts';
@@ -279,13 +279,27 @@ const del: Command = {
 const find: Command = {
   name: 'find',
   summary: 'print the path of every readable instance, best first (the original neb-locate)',
-  usage: 'KEY [--host H] [--volume VOL]',
+  usage: 'KEY... [--host H] [--volume VOL]',
+  description: 'With one KEY, one path per line. With several, one line per key: the key, then its paths (asked in one call).',
   options: { ...client, host: { type: 'string', value: 'HOST', help: 'prefer instances on this host' }, volume: volumeOption },
   async run(args, ctx) {
-    const [key] = positionals(args, 1, 1, 'find KEY [--host H]');
-    const paths = await withClient(args, ctx, (c) => c.find(key, { host: str(args, 'host'), volume: str(args, 'volume') }));
-    say(ctx, paths.join('\n'));
-    return EXIT.ok;
+    const keys = positionals(args, 1, MAX_FIND_MANY, 'find KEY... [--host H]');
+    const where = { host: str(args, 'host'), volume: str(args, 'volume') };
+    if (keys.length === 1) {
+      say(ctx, (await withClient(args, ctx, (c) => c.find(keys[0], where))).join('\n'));
+      return EXIT.ok;
+    }
+    const results = await withClient(args, ctx, (c) => c.findMany(keys, where));
+    let failed = false;
+    for (const r of results) {
+      if ('paths' in r) {
+        say(ctx, `${r.key} ${r.paths.join(' ')}`);
+      } else {
+        ctx.stderr.write(`ipp neb find: ${r.key}: error [${r.error.code}]: ${r.error.message}\n`);
+        failed = true;
+      }
+    }
+    return failed ? EXIT.failed : EXIT.ok;
   },
 };
 
