@@ -157,6 +157,28 @@ for (const engine of testEngines()) {
       }
     }));
 
+    it('lets two handles of one process write to the same database at once', () => engine.withUrl(async (url) => {
+      const a = await openDatabase(url, { migrations: rooms });
+      const b = await openDatabase(url, { migrations: rooms });
+      try {
+        // On SQLite a second connection would wait synchronously for the first one's write lock: a deadlock.
+        await Promise.all([
+          a.transaction(async (tx) => {
+            await tx.run('INSERT INTO job (owner) VALUES (?)', ['a1']);
+            await new Promise((r) => setTimeout(r, 30));
+            await tx.run('INSERT INTO job (owner) VALUES (?)', ['a2']);
+          }),
+          b.run('INSERT INTO job (owner) VALUES (?)', ['b1']),
+        ]);
+        await a.close();
+        assert.equal((await b.get<{ n: number }>('SELECT COUNT(*) AS n FROM job'))!.n, 3, 'the other handle stays open');
+        await assert.rejects(a.get('SELECT 1 AS x'), (e: unknown) => e instanceof DbError && (e.code === 'db_closed' || e.code === 'db_unreachable' || e.code === 'db_statement_failed'));
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    }));
+
     it('runs operations that open their own transactions inside one outer transaction', () => engine.withUrl(async (url) => {
       const db = await openDatabase(url, { migrations: rooms });
       try {

@@ -136,7 +136,9 @@ export class PostgresDatabase implements Database {
     }
   }
 
+  /** Closes the pool; closing twice is harmless. */
   async close(): Promise<void> {
+    if (this.#pool.ending) return;
     await this.#pool.end();
   }
 }

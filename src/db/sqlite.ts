@@ -18,8 +18,23 @@ const BUSY_TIMEOUT_MS = 30_000;
 const STATEMENT_CACHE = 500;
 type Param = null | number | bigint | string | Uint8Array;
 
+/** One connection to a file, shared by every handle this process opened on it. */
+interface Connection {
+  readonly db: DatabaseSync;
+  readonly statements: Map<string, StatementSync>;
+  queue: Promise<unknown>;
+  handles: number;
+}
+
 /**
- * The embedded engine (`node:sqlite`). One connection per process; statements and
+ * Connections by file. Two connections of one process to one file would deadlock: node:sqlite
+ * waits for the write lock synchronously, so the connection holding it could never go on.
+ * Handles of one file therefore share one connection (and its queue).
+ */
+const connections = new Map<string, Connection>();
+
+/**
+ * The embedded engine (`node:sqlite`). One connection per file per process; statements and
  * transactions of this process take turns (a promise queue), and transactions of other
  * processes are kept apart by SQLite's write lock, taken at BEGIN IMMEDIATE and waited for up
  * to 30 s. WAL mode lets readers go on while one process writes.
@@ -27,29 +42,39 @@ type Param = null | number | bigint | string | Uint8Array;
 export class SqliteDatabase implements Database {
   readonly dialect = SQLITE_DIALECT;
   readonly url: string;
+  readonly #path: string;
+  readonly #connection: Connection;
   readonly #db: DatabaseSync;
-  readonly #statements = new Map<string, StatementSync>();
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #statements: Map<string, StatementSync>;
   #closed = false;
 
-  private constructor(db: DatabaseSync, url: string) {
-    this.#db = db;
+  private constructor(path: string, connection: Connection, url: string) {
+    this.#path = path;
+    this.#connection = connection;
+    this.#db = connection.db;
+    this.#statements = connection.statements;
     this.url = url;
   }
 
-  /** Opens (creating if needed) the database file at `path`, or `:memory:`. */
+  /** Opens (creating if needed) the database file at `path`, or `:memory:` (never shared). */
   static open(path: string, display: string): SqliteDatabase {
-    let db: DatabaseSync;
-    try {
-      if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-      db = new DatabaseSync(path, { timeout: BUSY_TIMEOUT_MS });
-      db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;');
-    } catch (cause) {
-      throw new DbError('db_unreachable',
-        `cannot open SQLite database ${display}: ${(cause as Error).message}; check that the directory exists and is writable`,
-        { cause });
+    let connection = path === ':memory:' ? undefined : connections.get(path);
+    if (connection === undefined) {
+      let db: DatabaseSync;
+      try {
+        if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+        db = new DatabaseSync(path, { timeout: BUSY_TIMEOUT_MS });
+        db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;');
+      } catch (cause) {
+        throw new DbError('db_unreachable',
+          `cannot open SQLite database ${display}: ${(cause as Error).message}; check that the directory exists and is writable`,
+          { cause });
+      }
+      connection = { db, statements: new Map(), queue: Promise.resolve(), handles: 0 };
+      if (path !== ':memory:') connections.set(path, connection);
     }
-    return new SqliteDatabase(db, display);
+    connection.handles++;
+    return new SqliteDatabase(path, connection, display);
   }
 
   all<T extends Row = Row>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
@@ -107,20 +132,25 @@ export class SqliteDatabase implements Database {
 
   async close(): Promise<void> {
     await this.#turn(async () => {
-      if (this.#closed) return;
       this.#closed = true;
-      this.#statements.clear();
-      this.#db.close();
+      const c = this.#connection;
+      if (--c.handles > 0) return;
+      if (connections.get(this.#path) === c) connections.delete(this.#path);
+      c.statements.clear();
+      c.db.close();
+    }).catch((error: unknown) => {
+      if (!(error instanceof DbError && error.code === 'db_closed')) throw error;
     });
   }
 
-  /** Runs `fn` after everything queued before it, so one connection is never shared by two callers at once. */
+  /** Runs `fn` after everything queued before it on this connection, so it is never used by two callers at once. */
   #turn<T>(fn: () => T | Promise<T>): Promise<T> {
-    const result = this.#queue.then(() => {
+    const c = this.#connection;
+    const result = c.queue.then(() => {
       if (this.#closed) throw new DbError('db_closed', `database ${this.url} is closed`);
       return fn();
     });
-    this.#queue = result.catch(() => undefined);
+    c.queue = result.catch(() => undefined);
     return result;
   }
 
