@@ -6,32 +6,22 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { withTempDir } from '../../common/index.ts';
 import { parseFilesetIndex, parseProductIndex, parseRootIndex } from '../../datastore/index.ts';
 import { testEngines } from '../../db/index.ts';
-import { runApp } from '../app.ts';
-import { rootGroup } from '../registry.ts';
+import { runIpp, startIpp } from '../testing.ts';
 
-function capture() {
-  let text = '';
-  return { stream: { write: (s: string) => { text += s; } }, text: () => text };
-}
 
-async function ipp(env: Record<string, string>, ...args: string[]) {
-  const out = capture();
-  const err = capture();
-  const code = await runApp(rootGroup, args, { stdout: out.stream, stderr: err.stream, env });
-  return { code, stdout: out.text(), stderr: err.text() };
-}
+const ipp = (env: Record<string, string>, ...args: string[]) => runIpp(args, env);
 
 for (const engine of testEngines()) {
   describe(`ipp datastore on ${engine.name}`, { skip: engine.skip }, () => {
     it('serves until interrupted; product add/ls/show, publish, ls, get, rm through the CLI', () => engine.withUrl((pgUrl) => withTempDir(async (dir) => {
       const root = join(dir, 'root');
       const controller = new AbortController();
-      const out = capture();
-      const err = capture();
       const dbArgs = engine.name === 'postgres' ? ['--db', pgUrl] : [];
-      const serving = runApp(rootGroup, ['datastore', 'serve', '--root', root, '--port', '0', ...dbArgs], {
-        stdout: out.stream, stderr: err.stream, signal: controller.signal, env: { IPP_DATASTORE_TOKEN: 'cli-secret' },
+      const serving = startIpp(['datastore', 'serve', '--root', root, '--port', '0', ...dbArgs], {
+        signal: controller.signal, env: { IPP_DATASTORE_TOKEN: 'cli-secret' },
       });
+      const out = { text: serving.stdout };
+      const err = { text: serving.stderr };
       let url: string | undefined;
       for (let i = 0; i < 400 && url === undefined; i++) {
         url = /at (http:\/\/\S+) /.exec(out.text())?.[1];
@@ -102,7 +92,7 @@ for (const engine of testEngines()) {
       } finally {
         controller.abort();
       }
-      assert.equal(await serving, 0, err.text());
+      assert.equal(await serving.done, 0, err.text());
       assert.match(out.text(), /datastore: stopped/);
       if (engine.name === 'sqlite') assert.ok((await stat(join(root, '.datastore.db'))).isFile(), 'the default database lives in the root');
       await assert.rejects(stat(join(root, '.lock')), { code: 'ENOENT' });

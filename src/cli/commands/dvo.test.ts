@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { withTempDir } from '../../common/index.ts';
 import { FitsFile } from '../../fits/index.ts';
@@ -10,19 +9,9 @@ import { simulateSurvey } from '../../sim/index.ts';
 // Not yet in the sim room's index.
 import { recordSurveyInGpc1 } from '../../sim/record-gpc1.ts';
 import { makeStars, writeSmf } from '../../dvo/test-support.ts';
-import { runApp } from '../app.ts';
-import { rootGroup } from '../registry.ts';
+import { runIpp } from '../testing.ts';
 
-async function ipp(...args: string[]) {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  const chunks: Buffer[] = [];
-  const errs: Buffer[] = [];
-  out.on('data', (c: Buffer) => chunks.push(c));
-  err.on('data', (c: Buffer) => errs.push(c));
-  const code = await runApp(rootGroup, args, { stdout: out, stderr: err, env: {} });
-  return { code, stdout: Buffer.concat(chunks).toString(), stderr: Buffer.concat(errs).toString() };
-}
+const ipp = (...args: string[]) => runIpp(args);
 
 test('ipp dvo: addstar, stats, regions, grab, region, export-box, verify, merge', async () => {
   await withTempDir(async (dir) => {

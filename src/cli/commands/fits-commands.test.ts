@@ -1,24 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PassThrough } from 'node:stream';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runApp } from '../app.ts';
+import { runIpp } from '../testing.ts';
 import { rootGroup } from '../registry.ts';
 import { FitsFile, Header, writeFits } from '../../fits/index.ts';
 import { collectTable, columnInfo, getCell, memoryTable } from '../../table/index.ts';
 import { withTempDir } from '../../common/index.ts';
 
-async function ipp(...args: string[]) {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  const chunks: Buffer[] = [];
-  const errs: Buffer[] = [];
-  out.on('data', (c: Buffer) => chunks.push(c));
-  err.on('data', (c: Buffer) => errs.push(c));
-  const code = await runApp(rootGroup, args, { stdout: out, stderr: err });
-  return { code, stdout: Buffer.concat(chunks).toString(), stderr: Buffer.concat(errs).toString() };
-}
+const ipp = (...args: string[]) => runIpp(args);
 
 const withDir = (fn: (dir: string) => Promise<void>) => withTempDir(fn, 'ipp-cli-');
 

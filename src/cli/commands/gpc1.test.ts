@@ -1,25 +1,14 @@
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import { withTempDir } from '../../common/index.ts';
 import { testEngines } from '../../db/index.ts';
-import { runApp } from '../app.ts';
+import { runIpp } from '../testing.ts';
 import { isGroup } from '../command.ts';
-import { rootGroup } from '../registry.ts';
 import { gpc1Group } from './gpc1.ts';
 
-async function ipp(...args: string[]) {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  const chunks: Buffer[] = [];
-  const errs: Buffer[] = [];
-  out.on('data', (c: Buffer) => chunks.push(c));
-  err.on('data', (c: Buffer) => errs.push(c));
-  const code = await runApp(rootGroup, args, { stdout: out, stderr: err });
-  return { code, stdout: Buffer.concat(chunks).toString(), stderr: Buffer.concat(errs).toString() };
-}
+const ipp = (...args: string[]) => runIpp(args);
 
 async function ok(...args: string[]): Promise<string> {
   const r = await ipp(...args);

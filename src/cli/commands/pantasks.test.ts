@@ -4,20 +4,10 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { withTempDir } from '../../common/index.ts';
-import { runApp } from '../app.ts';
-import { rootGroup } from '../registry.ts';
+import { runIpp, startIpp } from '../testing.ts';
 
-function capture() {
-  let text = '';
-  return { stream: { write: (s: string) => { text += s; } }, text: () => text };
-}
 
-async function ipp(env: Record<string, string>, ...args: string[]) {
-  const out = capture();
-  const err = capture();
-  const code = await runApp(rootGroup, args, { stdout: out.stream, stderr: err.stream, env });
-  return { code, stdout: out.text(), stderr: err.text() };
-}
+const ipp = (env: Record<string, string>, ...args: string[]) => runIpp(args, env);
 
 async function until(what: string, check: () => Promise<boolean>): Promise<void> {
   for (let i = 0; i < 400; i++) {
@@ -29,12 +19,12 @@ async function until(what: string, check: () => Promise<boolean>): Promise<void>
 
 describe('ipp pantasks', () => {
   it('server until shutdown; client load, run, status, jobs, book, task, labels, host, stop', () => withTempDir(async (dir) => {
-    const out = capture();
-    const err = capture();
     const urlFile = join(dir, 'url');
-    const serving = runApp(rootGroup, ['pantasks', 'server', '--db', `sqlite:${join(dir, 'p.db')}`, '--url-file', urlFile, '--label', 'night'], {
-      stdout: out.stream, stderr: err.stream, env: { PATH: process.env.PATH ?? '' },
+    const serving = startIpp(['pantasks', 'server', '--db', `sqlite:${join(dir, 'p.db')}`, '--url-file', urlFile, '--label', 'night'], {
+      env: { PATH: process.env.PATH ?? '' },
     });
+    const out = { text: serving.stdout };
+    const err = { text: serving.stderr };
     let url = '';
     await until('the server URL', async () => (url = (await readFile(urlFile, 'utf8').catch(() => '')).trim()) !== '');
     const env = { IPP_PANTASKS_URL: url };
@@ -108,14 +98,14 @@ describe('ipp pantasks', () => {
 
       r = await ipp(env, 'pantasks', 'client', 'shutdown');
       assert.equal(r.code, 0, r.stderr);
-      assert.equal(await serving, 0, err.text());
+      assert.equal(await serving.done, 0, err.text());
       assert.match(out.text(), /pantasks server stopped/);
       r = await ipp(env, 'pantasks', 'client', 'status');
       assert.equal(r.code, 1);
       assert.match(r.stderr, /service_unreachable/);
     } finally {
       await ipp(env, 'pantasks', 'client', 'shutdown');
-      await serving;
+      await serving.done;
     }
   }));
 

@@ -1,24 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PassThrough } from 'node:stream';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runApp } from '../app.ts';
-import { rootGroup } from '../registry.ts';
+import { runIpp } from '../testing.ts';
 import { withTempDir } from '../../common/index.ts';
 import { readSurveyManifest } from '../../sim/index.ts';
 import { openGpc1, summary } from '../../gpc1/index.ts';
 
-async function ipp(...args: string[]) {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  const o: Buffer[] = [];
-  const e: Buffer[] = [];
-  out.on('data', (c: Buffer) => o.push(c));
-  err.on('data', (c: Buffer) => e.push(c));
-  const code = await runApp(rootGroup, args, { stdout: out, stderr: err });
-  return { code, stdout: Buffer.concat(o).toString(), stderr: Buffer.concat(e).toString() };
-}
+const ipp = (...args: string[]) => runIpp(args);
 
 test('ipp sim survey writes a survey, records it in gpc1 and reports it, as text and as JSON', () => withTempDir((dbDir) => withTempDir(async (root) => {
     const out = join(root, 'survey');

@@ -1,0 +1,51 @@
+// Test support for the command tests: run `ipp` in this process with its output captured.
+import { PassThrough } from 'node:stream';
+import { runApp } from './app.ts';
+import { rootGroup } from './registry.ts';
+
+/** What one `ipp` run printed, and its exit code. */
+export interface IppRun {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** A command still running (a server): its output so far, and its exit code when it ends. */
+export interface IppProcess {
+  stdout(): string;
+  stderr(): string;
+  readonly done: Promise<number>;
+}
+
+/** Options of {@link startIpp}. */
+export interface IppOptions {
+  /** The environment the command sees (default: none). */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Aborting it is Ctrl-C. */
+  readonly signal?: AbortSignal;
+}
+
+/** Starts `ipp ARGS...` in this process and returns at once (for servers, stopped by the signal). */
+export function startIpp(args: readonly string[], options: IppOptions = {}): IppProcess {
+  // Real streams: some commands pipe into stdout and wait for it to drain.
+  const out = new PassThrough();
+  const err = new PassThrough();
+  let stdout = '';
+  let stderr = '';
+  out.setEncoding('utf8').on('data', (c: string) => { stdout += c; });
+  err.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
+  const done = runApp(rootGroup, args, {
+    stdout: out,
+    stderr: err,
+    env: options.env ?? {},
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  return { stdout: () => stdout, stderr: () => stderr, done };
+}
+
+/** Runs `ipp ARGS...` in this process to the end, with the environment given (default: none). */
+export async function runIpp(args: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): Promise<IppRun> {
+  const run = startIpp(args, { env });
+  const code = await run.done;
+  return { code, stdout: run.stdout(), stderr: run.stderr() };
+}
