@@ -9,6 +9,9 @@ import { DvoError } from './errors.ts';
 // Any column's values indexed alike (typed arrays and string arrays), for generic copies.
 type Slots = Record<number, number | bigint | string>;
 
+/** Rows of defaults written ahead at a time. */
+const FILL_CHUNK = 1024;
+
 /** A table's columns in memory, `length` rows used of `capacity`. */
 export class ColumnStore {
   readonly columns: readonly ColumnInfo[];
@@ -18,6 +21,8 @@ export class ColumnStore {
   private readonly per: number[];
   private cap: number;
   private readonly defaults: readonly [number, number][];
+  // Rows below this hold data or the defaults; rows past it are still zero.
+  private filled = 0;
 
   /** `defaults`: values of new rows, by column name (others are zero). */
   constructor(columns: readonly ColumnInfo[], capacity = 16, defaults: Readonly<Record<string, number>> = {}) {
@@ -31,12 +36,15 @@ export class ColumnStore {
       if (i === undefined) throw new DvoError('dvo_internal', `no column ${name} for a default`);
       return [i, v];
     });
-    this.fillDefaults(0);
   }
 
-  // Spare rows hold the defaults already, so adding a row costs nothing per column.
-  private fillDefaults(fromRow: number): void {
-    for (const [i, v] of this.defaults) (this.values[i] as Float64Array).fill(v, fromRow * this.per[i]);
+  // Defaults are written a chunk of rows ahead of `length` (a fill per row would cost a call
+  // per column), never over the whole spare capacity, which is often never used.
+  private fillDefaults(toRow: number): void {
+    if (toRow <= this.filled) return;
+    const end = Math.min(this.cap, Math.max(toRow, this.filled + FILL_CHUNK));
+    for (const [i, v] of this.defaults) (this.values[i] as Float64Array).fill(v, this.filled * this.per[i], end * this.per[i]);
+    this.filled = end;
   }
 
   /** Rows that fit without growing. */
@@ -82,9 +90,13 @@ export class ColumnStore {
 
   /** Makes room for `rows` rows in all (keeps the values); column arrays may be replaced, so fetch them again after. */
   reserve(rows: number): void {
+    this.resize(rows, rows);
+  }
+
+  // Capacity `cap` when `rows` do not fit: exactly what was asked by reserve, doubling as rows
+  // are added one by one.
+  private resize(rows: number, cap: number): void {
     if (rows <= this.cap) return;
-    let cap = this.cap;
-    while (cap < rows) cap *= 2;
     this.values = this.values.map((v, i) => {
       const info = this.columns[i];
       const n = cap * this.per[i];
@@ -98,17 +110,29 @@ export class ColumnStore {
       (out as Uint8Array).set(v as Uint8Array);
       return out;
     });
-    const old = this.cap;
     this.cap = cap;
-    this.fillDefaults(old);
   }
 
-  /** Adds `n` zeroed rows at the end; returns the first new row. */
+  /** Adds `n` rows holding the defaults at the end; returns the first new row. */
   grow(n: number): number {
+    const first = this.extend(n);
+    this.fillDefaults(this.length);
+    return first;
+  }
+
+  // Adds `n` rows that the caller overwrites in every column (no defaults written).
+  private extend(n: number): number {
     const first = this.length;
-    this.reserve(first + n);
+    let cap = this.cap;
+    while (cap < first + n) cap *= 2;
+    this.resize(first + n, cap);
     this.length += n;
     return first;
+  }
+
+  // Rows [from, length) were written in every column by the caller.
+  private overwritten(from: number): void {
+    if (from <= this.filled && this.length > this.filled) this.filled = this.length;
   }
 
   /** Appends the rows of a batch with the same columns. */
@@ -116,7 +140,7 @@ export class ColumnStore {
     if (batch.columns.length !== this.columns.length) {
       throw new DvoError('dvo_internal', `a batch of ${batch.columns.length} columns cannot go into a table of ${this.columns.length}`);
     }
-    const first = this.grow(batch.rowCount);
+    const first = this.extend(batch.rowCount);
     batch.columns.forEach((data, i) => {
       const dst = this.values[i];
       const at = first * this.per[i];
@@ -127,6 +151,7 @@ export class ColumnStore {
         (dst as Uint8Array).set(data.values as Uint8Array, at);
       }
     });
+    this.overwritten(first);
   }
 
   /** Copies row `from` of `src` (same columns) to row `to` of this store. */
@@ -141,7 +166,7 @@ export class ColumnStore {
 
   /** Appends the rows `rows` of `src` (same columns), in that order. */
   appendRows(src: ColumnStore, rows: ArrayLike<number>, n = rows.length): void {
-    const first = this.grow(n);
+    const first = this.extend(n);
     for (let i = 0; i < this.values.length; i++) {
       const per = this.per[i];
       const s = src.values[i];
@@ -165,6 +190,7 @@ export class ColumnStore {
       else if (bytes === 2) gather16(from as Uint16Array, to as Uint16Array, rows, n, first, w);
       else gather32(from as Uint32Array, to as Uint32Array, rows, n, first, w);
     }
+    this.overwritten(first);
   }
 
   /** The rows in use as a batch (sharing memory with the store). */
