@@ -4,8 +4,8 @@
 // primaryHeader) and carry CHECKSUM/DATASUM like every file the project writes.
 import { open, type FileHandle } from 'node:fs/promises';
 import {
-  BLOCK, CARD, Checksum, Header, bintableHeader, columnDefsFromInfos, encodeChecksum, padToBlock,
-  primaryHeader, setChecksums, type FitsColumnDef,
+  BLOCK, CARD, Checksum, Header, bintableHeader, columnDefsFromInfos, encodeChecksum, formatCard, isStructuralKeyword,
+  padToBlock, primaryHeader, type FitsColumnDef,
 } from '../fits/index.ts';
 import { layoutColumns, type CmfLayout } from './cmf-layout.ts';
 import { SimError } from './errors.ts';
@@ -23,9 +23,83 @@ export function layoutDefs(layout: CmfLayout): FitsColumnDef[] {
   return defs;
 }
 
-/** The header of a binary table of `rows` rows in a layout, with EXTNAME and extra cards. */
-export function tableHeader(layout: CmfLayout, rows: number, extname: string, extra: Header): Header {
-  return bintableHeader(layoutDefs(layout), rows, 0, { name: extname, extra });
+/**
+ * The header of a binary table of `rows` rows in a layout, with EXTNAME and extra cards:
+ * what `bintableHeader` makes, formatted from a per-layout template (see {@link TableHead}).
+ */
+export function tableHeader(layout: CmfLayout, rows: number, extname: string, extra: Header): TableHead {
+  return new TableHead(layout, rows, extname, extra);
+}
+
+/** A layout's column cards, formatted once: the same for every table of the layout. */
+interface TableTemplate {
+  /** The header of a table of 0 rows without name or extra cards (for keyword look-ups). */
+  readonly header: Header;
+  /** The cards before NAXIS2, as text. */
+  readonly before: string;
+  /** The cards after NAXIS2 (TFIELDS and the column cards), as text. */
+  readonly after: string;
+}
+
+const TEMPLATES = new WeakMap<CmfLayout, TableTemplate>();
+
+function templateOf(layout: CmfLayout): TableTemplate {
+  let t = TEMPLATES.get(layout);
+  if (!t) {
+    const header = bintableHeader(layoutDefs(layout), 0, 0, {});
+    const i = header.indexOf('NAXIS2');
+    const text = (from: number, to: number): string => header.cards.slice(from, to).map(formatCard).join('');
+    t = { header, before: text(0, i), after: text(i + 1, header.cards.length) };
+    TEMPLATES.set(layout, t);
+  }
+  return t;
+}
+
+/**
+ * A binary-table header not yet formatted. Formatting some 200 column cards per chip cost
+ * as much as measuring the chip's detections, so the column cards come from a template and
+ * only NAXIS2, EXTNAME, the extra cards and the checksums are formatted each time. Extra
+ * cards the template could not place as `bintableHeader` would (structural, commentary, or
+ * a keyword the template has) take the general way, through {@link TableHead.header}.
+ */
+export class TableHead {
+  readonly layout: CmfLayout;
+  readonly rows: number;
+  readonly extname: string;
+  readonly extra: Header;
+
+  constructor(layout: CmfLayout, rows: number, extname: string, extra: Header) {
+    this.layout = layout;
+    this.rows = rows;
+    this.extname = extname;
+    this.extra = extra;
+  }
+
+  /** The whole header as a Header (the general way). */
+  header(): Header {
+    return bintableHeader(layoutDefs(this.layout), this.rows, 0, { name: this.extname, extra: this.extra });
+  }
+
+  /** The header's bytes with CHECKSUM and DATASUM for `datasum` (the same bytes as `headerBytes(this.header(), datasum)`). */
+  bytes(datasum: number): Uint8Array {
+    const t = templateOf(this.layout);
+    if (this.extname === '' || !this.extra.cards.every((c) => c.value !== undefined && !isStructuralKeyword(c.keyword) && !t.header.has(c.keyword))) {
+      return headerBytes(this.header(), datasum);
+    }
+    // The cards after the column cards, added as bintableHeader and setChecksums add them.
+    const tail = new Header().set('EXTNAME', this.extname, 'name of this table');
+    for (const c of this.extra.cards) tail.set(c.keyword, c.value!, c.comment, c.float ? { float: true } : {});
+    addChecksumCards(tail, datasum);
+    const naxis2 = formatCard(new Header().set('NAXIS2', this.rows, 'number of rows in table').cards[0]);
+    const head = t.before + naxis2 + t.after;
+    let text = head;
+    for (const c of tail.cards) text += formatCard(c);
+    text += 'END'.padEnd(CARD);
+    const bytes = Buffer.from(text.padEnd(padToBlock(text.length), ' '), 'latin1');
+    const at = head.length + cardOffset(bytes.subarray(head.length), 'CHECKSUM');
+    sealChecksum(tail, bytes, at, datasum);
+    return bytes;
+  }
 }
 
 /**
@@ -56,20 +130,36 @@ export function fileHeader(extra: Header): Header {
 /** A change made to a header's bytes after it is formatted (the corrupt-keyword defect). */
 export type HeaderPatch = (bytes: Uint8Array) => void;
 
+const CHECKSUM_ZEROS = '0000000000000000';
+
+/** The CHECKSUM (a placeholder) and DATASUM cards, placed as `setChecksums` places them. */
+function addChecksumCards(header: Header, datasum: number): void {
+  if (!header.has('CHECKSUM')) header.set('CHECKSUM', CHECKSUM_ZEROS, 'HDU checksum');
+  header.set('DATASUM', String(datasum >>> 0), 'data unit checksum');
+  header.set('CHECKSUM', CHECKSUM_ZEROS);
+}
+
+/**
+ * Writes the checksum into formatted header bytes whose CHECKSUM card (at `at`) holds the
+ * placeholder: the value has a fixed width, so the bytes are those `setChecksums` would
+ * format, without formatting the header twice. The header gets the value too.
+ */
+function sealChecksum(header: Header, bytes: Uint8Array, at: number, datasum: number): void {
+  const sum = new Checksum().add(bytes, 0).addSum(datasum >>> 0).sum;
+  const value = encodeChecksum(~sum >>> 0);
+  bytes.set(Buffer.from(value, 'latin1'), at + 11); // the quoted value's first character
+  header.set('CHECKSUM', value);
+}
+
 /**
  * The bytes of a header with CHECKSUM and DATASUM for `datasum`. With a patch (a damaged
  * card), CHECKSUM is computed over the damaged bytes, so that only the card is wrong.
  */
 export function headerBytes(header: Header, datasum: number, patch?: HeaderPatch): Uint8Array {
-  setChecksums(header, datasum);
+  addChecksumCards(header, datasum);
   const bytes = header.toBytes();
-  if (!patch) return bytes;
-  patch(bytes);
-  const at = cardOffset(bytes, 'CHECKSUM');
-  const field = at + 11; // the quoted value's first character
-  bytes.set(Buffer.from('0000000000000000', 'latin1'), field);
-  const sum = new Checksum().add(bytes, 0).addSum(datasum >>> 0).sum;
-  bytes.set(Buffer.from(encodeChecksum(~sum >>> 0), 'latin1'), field);
+  patch?.(bytes);
+  sealChecksum(header, bytes, cardOffset(bytes, 'CHECKSUM'), datasum);
   return bytes;
 }
 
@@ -116,9 +206,9 @@ export class FitsStream {
    * `data`, padded with zeros to a whole block. `data` must hold zeros from `dataBytes` to
    * the next block boundary (see {@link zeroPadding}). Returns where the data start.
    */
-  async writeHdu(header: Header, data: Uint8Array | null, dataBytes: number, patch?: HeaderPatch): Promise<number> {
+  async writeHdu(header: Header | TableHead, data: Uint8Array | null, dataBytes: number, patch?: HeaderPatch): Promise<number> {
     const datasum = data && dataBytes > 0 ? new Checksum().add(data.subarray(0, dataBytes), 0).sum : 0;
-    const head = headerBytes(header, datasum, patch);
+    const head = header instanceof TableHead && !patch ? header.bytes(datasum) : headerBytes(header instanceof TableHead ? header.header() : header, datasum, patch);
     const padded = padToBlock(dataBytes);
     const pieces: Uint8Array[] = [head];
     if (padded > 0) {
@@ -137,8 +227,8 @@ export class FitsStream {
    * Writes an HDU whose data come in chunks (read from elsewhere, one at a time) and whose
    * sum is already known: the header, the chunks in order, then the zero padding.
    */
-  async writeHduStreamed(header: Header, datasum: number, dataBytes: number, chunks: AsyncIterable<Uint8Array>): Promise<void> {
-    const head = headerBytes(header, datasum);
+  async writeHduStreamed(header: Header | TableHead, datasum: number, dataBytes: number, chunks: AsyncIterable<Uint8Array>): Promise<void> {
+    const head = header instanceof TableHead ? header.bytes(datasum) : headerBytes(header, datasum);
     await this.pending;
     let at = this.position;
     await writeAll(this.handle, [head], at);
