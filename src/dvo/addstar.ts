@@ -366,6 +366,7 @@ export async function associate(db: DvoDatabase, claims: readonly DetectionBatch
         objRow[g] = row;
       }
     });
+    const holds = new Uint8Array(views.length);
     claims.forEach((claim, k) => {
       options.signal?.throwIfAborted();
       const s = claim.detections;
@@ -382,6 +383,8 @@ export async function associate(db: DvoDatabase, claims: readonly DetectionBatch
         if (!imageId) continue;
         const im = claim.segments[m];
         D.imageId.fill(imageId, im.first, im.first + im.count);
+        // Which regions already hold this image (a resumed ingest), once per image, not per detection.
+        for (let slot = 0; slot < views.length; slot++) holds[slot] = views[slot].data.images.has(imageId) ? 1 : 0;
         for (let i = im.first; i < im.first + im.count; i++) {
           const ra = D.ra[i];
           const dec = D.dec[i];
@@ -390,14 +393,14 @@ export async function associate(db: DvoDatabase, claims: readonly DetectionBatch
           let v: RegionView;
           let row: number;
           if (g >= 0) {
+            if (holds[objSlot[g]]) { totals.skipped++; continue; }
             v = views[objSlot[g]];
-            if (v.data.images.has(imageId)) { totals.skipped++; continue; }
             row = objRow[g];
             totals.matched++;
           } else {
             const slot = slotOf.get(home[i])!;
+            if (holds[slot]) { totals.skipped++; continue; }
             v = views[slot];
-            if (v.data.images.has(imageId)) { totals.skipped++; continue; }
             row = v.data.newObject();
             v.refresh();
             v.ra[row] = ra;

@@ -54,6 +54,8 @@ export class RegionData {
   /** Objects as loaded (those past it are new). */
   readonly loadedObjects: number;
   private readonly pending: Pending[] = [];
+  // Measures arrive in runs from one store: its queue without a search.
+  private lastPending: Pending | undefined;
   private changed = false;
 
   constructor(db: string, region: SkyRegion, nsec: number, fields: {
@@ -95,10 +97,14 @@ export class RegionData {
 
   /** Queues row `row` of `store` (Measure columns, IDs filled in) to be appended. */
   addMeasure(store: ColumnStore, row: number): void {
-    let p = this.pending.find((x) => x.store === store);
-    if (!p) {
-      p = { store, rows: new Int32Array(64), n: 0 };
-      this.pending.push(p);
+    let p = this.lastPending;
+    if (p?.store !== store) {
+      p = this.pending.find((x) => x.store === store);
+      if (!p) {
+        p = { store, rows: new Int32Array(64), n: 0 };
+        this.pending.push(p);
+      }
+      this.lastPending = p;
     }
     if (p.n === p.rows.length) {
       const bigger = new Int32Array(p.rows.length * 2);
@@ -161,6 +167,7 @@ export class RegionData {
       });
     }
     this.pending.length = 0;
+    this.lastPending = undefined;
     return { store: out, runs };
   }
 }
@@ -274,10 +281,28 @@ export async function saveRegion(data: RegionData, options: SaveRegionOptions = 
   const compress = options.compress ? {} : false as const;
   const write = (ext: 'cpt' | 'cps' | 'cpm', header: Header, hdus: CompressedHduInput[]) =>
     writeCompressedFits(`${regionPath(db, region, ext)}.new`, hdus, { primaryHeader: header, ...(options.signal ? { signal: options.signal } : {}) });
-  await write('cpt', common.clone().set(KEY.nextObj, data.nextObj, 'next OBJ_ID in this region').set('NOBJ', data.objects, 'objects'),
-    [{ table: memoryTable(AVERAGE_COLUMNS, [data.averages.toBatch()], { name: EXTNAME.average }), compress }]);
-  await write('cps', common.clone().set(KEY.nsec, data.nsec, 'filters (SEC photcodes) per object'),
-    [{ table: memoryTable(SECFILT_COLUMNS, [data.secfilt.toBatch()], { name: EXTNAME.secfilt }), compress }]);
+  // The three files are written at once: one's encoding overlaps another's writes and fsync.
+  // All of them are complete before the journal, as before; a failure leaves only .new files,
+  // which the next lock holder removes.
+  const writes = [
+    write('cpt', common.clone().set(KEY.nextObj, data.nextObj, 'next OBJ_ID in this region').set('NOBJ', data.objects, 'objects'),
+      [{ table: memoryTable(AVERAGE_COLUMNS, [data.averages.toBatch()], { name: EXTNAME.average }), compress }]),
+    write('cps', common.clone().set(KEY.nsec, data.nsec, 'filters (SEC photcodes) per object'),
+      [{ table: memoryTable(SECFILT_COLUMNS, [data.secfilt.toBatch()], { name: EXTNAME.secfilt }), compress }]),
+    writeMeasures(data, added, runs, common, compress, write),
+  ];
+  const settled = await Promise.allSettled(writes);
+  for (const s of settled) if (s.status === 'rejected') throw s.reason;
+  await commitRegion(db, region, REGION_EXTENSIONS, options.hooks ?? {});
+  data.generation = gen;
+}
+
+/** Writes a region's new Measure file: the old measures streamed from the current file, then the new ones, then the image index. */
+async function writeMeasures(
+  data: RegionData, added: ColumnStore, runs: readonly { image: number; first: number; count: number }[], common: Header,
+  compress: false | Record<string, never>, write: (ext: 'cpm', header: Header, hdus: CompressedHduInput[]) => Promise<void>,
+): Promise<void> {
+  const { db, region } = data;
   // The old measures are streamed from the current file into the new one.
   const cpmPath = regionPath(db, region, 'cpm');
   const old = data.measureRows > 0 ? await FitsFile.open(cpmPath) : undefined;
@@ -305,8 +330,6 @@ export async function saveRegion(data: RegionData, options: SaveRegionOptions = 
   } finally {
     await old?.close();
   }
-  await commitRegion(db, region, REGION_EXTENSIONS, options.hooks ?? {});
-  data.generation = gen;
 }
 
 /** Reads a region's image index without loading the rest (for look-ups by image). */
