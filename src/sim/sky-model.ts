@@ -300,7 +300,7 @@ export function generateTile(options: Pick<SkyModelOptions, 'seed' | 'density' |
   const raC = (b.raLo + b.raHi) / 2;
   const decC = (b.decLo + b.decHi) / 2;
   // Pass 1: the count of every (slice, type) group, each from its own seed.
-  const groups: { group: number; type: number; m0: number; m1: number; n: number }[] = [];
+  const groups: TileGroup[] = [];
   let total = 0;
   for (let type = 0; type < 2; type++) {
     const slices = Math.ceil((Math.min(limits[type], MAG_FAINTEST) - MAG_BRIGHT) / SLICE - 1e-9);
@@ -349,75 +349,106 @@ export function generateTile(options: Pick<SkyModelOptions, 'seed' | 'density' |
   const sinDecC = Math.sin(decC * DEG);
   const cosDecC = Math.cos(decC * DEG);
   const cosMax = Math.max(Math.cos(b.decLo * DEG), Math.cos(b.decHi * DEG), b.decLo < 0 && b.decHi > 0 ? 1 : 0);
-  const smallRa = raW / 2 <= 0.02;
+  const frame: TileFrame = { raC, decC, raW, decH, sinRaC, cosRaC, sinDecC, cosDecC, cosMax, smallRa: raW / 2 <= 0.02 };
   let k = 0;
-  for (const g of groups) {
-    groupStart[g.group] = k;
-    groupCount[g.group] = g.n;
-    const rng = new Random(hashSeed(options.seed, id, g.group, 1));
-    // Each object's uniforms and coarse normals come in fixed slots of bulk draws (cheaper
-    // than one call each); a rejected declination draws again from `extra`.
-    const U = uniforms(g.n * U_SLOTS);
-    rng.fillUniform(U, g.n * U_SLOTS);
-    const C = coarse(g.n * C_SLOTS);
-    rng.fillCoarse(C, g.n * C_SLOTS);
-    let extra: Random | undefined;
-    const { slope } = countsLaw(g.type, g.m0);
-    const magTable = MAG_TABLES.get(slope)!;
-    // Galaxy sizes: 0.7" × 10^(−0.1 (r − 20)) at the slice's bright end, times the rest below.
-    const reffBase = 0.7 * Math.exp(-0.2302585 * (g.m0 - 20));
-    for (let i = 0; i < g.n; i++, k++) {
-      const u = i * U_SLOTS;
-      const cz = i * C_SLOTS;
-      group[k] = g.group;
-      const da = (U[u] - 0.5) * raW;
-      let sa: number;
-      let ca: number;
-      if (smallRa) {
-        const x2 = da * da;
-        sa = da * (1 - (x2 / 6) * (1 - (x2 / 20) * (1 - x2 / 42)));
-        ca = 1 - (x2 / 2) * (1 - (x2 / 12) * (1 - x2 / 30));
-      } else {
-        sa = Math.sin(da);
-        ca = Math.cos(da);
-      }
-      ra[k] = raC + da / DEG;
-      sinRa[k] = sinRaC * ca + cosRaC * sa;
-      cosRa[k] = cosRaC * ca - sinRaC * sa;
-      let dd = (U[u + 1] - 0.5) * decH;
-      let accept = U[u + 2];
-      let sd: number;
-      for (;;) {
-        const x2 = dd * dd;
-        const sx = dd * (1 - (x2 / 6) * (1 - (x2 / 20) * (1 - x2 / 42)));
-        const cx = 1 - (x2 / 2) * (1 - (x2 / 12) * (1 - x2 / 30));
-        sd = sinDecC * cx + cosDecC * sx;
-        const cd = cosDecC * cx - sinDecC * sx;
-        if (accept * cosMax <= cd) break;
-        extra ??= new Random(hashSeed(options.seed, id, g.group, 2));
-        dd = (extra.uniform() - 0.5) * decH;
-        accept = extra.uniform();
-      }
-      dec[k] = decC + dd / DEG;
-      sinDec[k] = sd;
-      type[k] = g.type;
-      // The magnitude within the slice: the power law's inverse CDF, tabulated.
-      const um = U[u + 3] * MAG_TABLE_STEPS;
-      const b = Math.floor(um);
-      const dm = magTable[b] + (um - b) * (magTable[b + 1] - magTable[b]);
-      const r = g.m0 + dm;
-      if (g.type === STAR) starColours(U[u + 4], U[u + 5], C[cz], r, mag, k * 6);
-      else {
-        galaxyColours(C[cz], C[cz + 1], C[cz + 2], C[cz + 3], r, mag, k * 6);
-        const x = -0.2302585 * dm;
-        const size = reffBase * (1 + x * (1 + (x / 2) * (1 + (x / 3) * (1 + x / 4)))) * Math.exp(0.3 * C[cz + 4]);
-        reff[k] = size < 0.2 ? 0.2 : size > 6 ? 6 : size;
-        axisRatio[k] = 0.25 + 0.75 * U[u + 4];
-        angle[k] = 180 * U[u + 5];
-      }
+  for (const g of groups) k = fillGroup(options.seed, id, tile, g, k, frame);
+  return tile;
+}
+
+/** Where a tile lies: what placing its objects needs. */
+interface TileFrame {
+  readonly raC: number;
+  readonly decC: number;
+  readonly raW: number;
+  readonly decH: number;
+  readonly sinRaC: number;
+  readonly cosRaC: number;
+  readonly sinDecC: number;
+  readonly cosDecC: number;
+  readonly cosMax: number;
+  readonly smallRa: boolean;
+}
+
+/** One (slice, type) group of a tile's objects. */
+interface TileGroup {
+  readonly group: number;
+  readonly type: number;
+  readonly m0: number;
+  readonly m1: number;
+  readonly n: number;
+}
+
+// One call per group rather than a loop inside generateTile: there the loop ran in
+// on-stack-replaced code, left at every exit from an inner loop, boxing its doubles.
+/** Generates a group's objects from index `k` of the tile; returns the index after them. */
+function fillGroup(seed: number, id: number, tile: SkyTile, g: TileGroup, k: number, frame: TileFrame): number {
+  const { groupStart, groupCount, group, ra, dec, sinRa, cosRa, sinDec, type, mag, reff, axisRatio, angle } = tile;
+  const { raC, decC, raW, decH, sinRaC, cosRaC, sinDecC, cosDecC, cosMax, smallRa } = frame;
+  groupStart[g.group] = k;
+  groupCount[g.group] = g.n;
+  const rng = new Random(hashSeed(seed, id, g.group, 1));
+  // Each object's uniforms and coarse normals come in fixed slots of bulk draws (cheaper
+  // than one call each); a rejected declination draws again from `extra`.
+  const U = uniforms(g.n * U_SLOTS);
+  rng.fillUniform(U, g.n * U_SLOTS);
+  const C = coarse(g.n * C_SLOTS);
+  rng.fillCoarse(C, g.n * C_SLOTS);
+  let extra: Random | undefined;
+  const { slope } = countsLaw(g.type, g.m0);
+  const magTable = MAG_TABLES.get(slope)!;
+  // Galaxy sizes: 0.7" × 10^(−0.1 (r − 20)) at the slice's bright end, times the rest below.
+  const reffBase = 0.7 * Math.exp(-0.2302585 * (g.m0 - 20));
+  for (let i = 0; i < g.n; i++, k++) {
+    const u = i * U_SLOTS;
+    const cz = i * C_SLOTS;
+    group[k] = g.group;
+    const da = (U[u] - 0.5) * raW;
+    let sa: number;
+    let ca: number;
+    if (smallRa) {
+      const x2 = da * da;
+      sa = da * (1 - (x2 / 6) * (1 - (x2 / 20) * (1 - x2 / 42)));
+      ca = 1 - (x2 / 2) * (1 - (x2 / 12) * (1 - x2 / 30));
+    } else {
+      sa = Math.sin(da);
+      ca = Math.cos(da);
+    }
+    ra[k] = raC + da / DEG;
+    sinRa[k] = sinRaC * ca + cosRaC * sa;
+    cosRa[k] = cosRaC * ca - sinRaC * sa;
+    let dd = (U[u + 1] - 0.5) * decH;
+    let accept = U[u + 2];
+    let sd: number;
+    for (;;) {
+      const x2 = dd * dd;
+      const sx = dd * (1 - (x2 / 6) * (1 - (x2 / 20) * (1 - x2 / 42)));
+      const cx = 1 - (x2 / 2) * (1 - (x2 / 12) * (1 - x2 / 30));
+      sd = sinDecC * cx + cosDecC * sx;
+      const cd = cosDecC * cx - sinDecC * sx;
+      if (accept * cosMax <= cd) break;
+      extra ??= new Random(hashSeed(seed, id, g.group, 2));
+      dd = (extra.uniform() - 0.5) * decH;
+      accept = extra.uniform();
+    }
+    dec[k] = decC + dd / DEG;
+    sinDec[k] = sd;
+    type[k] = g.type;
+    // The magnitude within the slice: the power law's inverse CDF, tabulated.
+    const um = U[u + 3] * MAG_TABLE_STEPS;
+    const b = Math.floor(um);
+    const dm = magTable[b] + (um - b) * (magTable[b + 1] - magTable[b]);
+    const r = g.m0 + dm;
+    if (g.type === STAR) starColours(U[u + 4], U[u + 5], C[cz], r, mag, k * 6);
+    else {
+      galaxyColours(C[cz], C[cz + 1], C[cz + 2], C[cz + 3], r, mag, k * 6);
+      const x = -0.2302585 * dm;
+      const size = reffBase * (1 + x * (1 + (x / 2) * (1 + (x / 3) * (1 + x / 4)))) * Math.exp(0.3 * C[cz + 4]);
+      reff[k] = size < 0.2 ? 0.2 : size > 6 ? 6 : size;
+      axisRatio[k] = 0.25 + 0.75 * U[u + 4];
+      angle[k] = 180 * U[u + 5];
     }
   }
-  return tile;
+  return k;
 }
 
 /** The ID of object `k` of a tile: tile × 2^24 + group × 2^16 + index in its group. */
