@@ -2,7 +2,7 @@
 // once over kept-alive connections, `count` calls in all. Argument: a JSON object
 // { url, token, op: 'create' | 'find' | 'find-many' | 'stat' | 'health', count, concurrency, prefix, keys, offset }.
 // find-many asks for 100 keys a call; `count` counts keys.
-// Prints one JSON line: { ops, seconds, errors }.
+// Prints one JSON line: { ops, seconds, errors, cpuMicros }.
 import { NebulousClient } from '../src/nebulous/index.ts';
 
 interface LoadConfig {
@@ -26,6 +26,7 @@ let next = 0;
 let errors = 0;
 let firstError: string | undefined;
 const started = performance.now();
+const cpuBefore = process.cpuUsage();
 await Promise.all(Array.from({ length: config.concurrency }, async () => {
   while (next < config.count) {
     const i = next++;
@@ -47,5 +48,6 @@ await Promise.all(Array.from({ length: config.concurrency }, async () => {
   }
 }));
 const seconds = (performance.now() - started) / 1000;
+const cpu = process.cpuUsage(cpuBefore);
 client.close();
-process.stdout.write(`${JSON.stringify({ ops: config.count, seconds, errors, firstError })}\n`);
+process.stdout.write(`${JSON.stringify({ ops: config.count, seconds, errors, firstError, cpuMicros: cpu.user + cpu.system })}\n`);

@@ -27,10 +27,11 @@ export async function* searchKeys(q: Queryable, pattern: KeyPattern, options: Se
     where.push('ext_id GLOB ?');
     fixed.push(pattern.sqliteGlob);
   } else if (q.dialect.engine === 'postgres' && pattern.like !== undefined) {
-    where.push("ext_id LIKE ? ESCAPE '\\'");
+    // `ext_id || ''` is what the trigram index holds (see migrations.ts).
+    where.push("(ext_id || '') LIKE ? ESCAPE '\\'");
     fixed.push(pattern.like);
   } else if (q.dialect.engine === 'postgres' && pattern.postgresRegex !== undefined) {
-    where.push('ext_id ~ ?');
+    where.push("(ext_id || '') ~ ?");
     fixed.push(pattern.postgresRegex);
   }
   const page = (start: string): string => {
