@@ -23,6 +23,8 @@ echo; echo "== dvo-addstar"; "$NODE" bench/dvo-addstar.ts || failed+=(dvo-addsta
 echo; echo "== dvo-grab"; "$NODE" bench/dvo-grab.ts || failed+=(dvo-grab)
 echo; echo "== dvo-box"; "$NODE" bench/dvo-box.ts || failed+=(dvo-box)
 echo; echo "== sim-throughput"; "$NODE" bench/sim-throughput.ts || failed+=(sim-throughput)
+echo; echo "== neb-metadata"; "$NODE" bench/neb-metadata.ts || failed+=(neb-metadata)
+echo; echo "== neb-replicate"; "$NODE" bench/neb-replicate.ts || failed+=(neb-replicate)
 echo
 if [ ${#failed[@]} -gt 0 ]; then
   echo "bench: failed: ${failed[*]}"
