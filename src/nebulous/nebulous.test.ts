@@ -3,6 +3,7 @@
 // lock, unlock, find instances, delete instance, stat, valid volume names, valid keys, find by
 // wildcard, rename, swap) are marked with the original test's number.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { appendFile, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -14,6 +15,17 @@ import { withNebWorld, type NebWorld } from './testing.ts';
 
 const code = (c: string) => (e: unknown) => isIppError(e) && e.code === c;
 const sha256 = (b: string | Buffer) => createHash('sha256').update(b).digest('hex');
+
+/** True where this process may mount a small tmpfs (root), for the full-disk test. */
+function canMount(): boolean {
+  if (process.getuid?.() !== 0) return false;
+  try {
+    execFileSync('mount', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** Every file under the volumes' nebulous/ trees, relative to the world's directory. */
 async function filesOnVolumes(w: NebWorld): Promise<string[]> {
@@ -440,6 +452,25 @@ for (const engine of testEngines()) {
       assert.equal((await client.volumes()).find((v) => v.name === 'node01.0')!.free, 10 ** 13 + 3 * 'content of bal/1'.length);
       assert.equal((await client.fsck({ graceMs: 0 })).clean, true);
     }, { server: { random: () => 0 } }));
+
+    it('a full disk: the copy fails with neb_volume_full and leaves nothing', { skip: canMount() ? false : 'needs root to mount a small tmpfs' },
+      () => withNebWorld(engine, async (w) => {
+        const mnt = join(w.dir, 'tiny');
+        const { mkdir } = await import('node:fs/promises');
+        await mkdir(mnt);
+        execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt]);
+        try {
+          // The volume claims room it does not have, so the copy itself meets the full disk.
+          await w.client.addVolume({ host: 'tiny', volume: '0', path: mnt, capacity: 10 ** 12, free: 10 ** 12 });
+          const path = await put(w.client, 'full/big', 'x'.repeat(3 << 20), '~node01.0');
+          await assert.rejects(w.client.replicate('full/big', { volume: '~tiny.0' }), code('neb_volume_full'));
+          assert.deepEqual(await w.client.find('full/big'), [path]);
+          assert.deepEqual((await readdir(mnt, { recursive: true })).filter((f) => !f.endsWith('/') && /\.|:/.test(f)), []);
+          assert.equal((await w.client.fsck({ graceMs: 0 })).clean, true);
+        } finally {
+          execFileSync('umount', [mnt]);
+        }
+      }, { volumes: [{ host: 'node01' }] }));
 
     it('fsck reports and fixes missing, damaged, orphan and temporary files', () => withNebWorld(engine, async (w) => {
       const { client } = w;

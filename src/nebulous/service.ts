@@ -179,8 +179,10 @@ export class Nebulous {
     const instances = await instancesOf(this.db, object.so_id);
     const sources = readable(instances);
     if (sources.length === 0) throw noInstance(parsed.key, instances);
+    // Before its size is recorded, the object is as large as its file is now.
+    const need = object.size ?? await statFile(instancePath(sources[0])).then((s) => s.size, () => 0);
     const volume = chooseVolume(await this.volumes.all(), {
-      name: parsed.volume, hard: parsed.hardVolume, what: printable(parsed.key), need: object.size ?? 0,
+      name: parsed.volume, hard: parsed.hardVolume, what: printable(parsed.key), need: Number(need),
       excludeVolumes: new Set(instances.map((i) => Number(i.vol_id))),
       avoidHosts: new Set(instances.map((i) => i.vol_host)), distinctHost: options.distinctHost,
     }, this.#random);
