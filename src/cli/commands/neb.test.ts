@@ -1,48 +1,31 @@
 import assert from 'node:assert/strict';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { withTempDir } from '../../common/index.ts';
 import { writeFits } from '../../fits/index.ts';
 import { columnInfo, memoryTable } from '../../table/index.ts';
-import { runApp } from '../app.ts';
 import { resolveFileRef, resolveInputPath } from '../file-ref.ts';
-import { rootGroup } from '../registry.ts';
+import { runIpp, startIpp } from '../testing.ts';
 
-async function ipp(env: Record<string, string>, ...args: string[]) {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  const chunks: Buffer[] = [];
-  const errs: Buffer[] = [];
-  out.on('data', (c: Buffer) => chunks.push(c));
-  err.on('data', (c: Buffer) => errs.push(c));
-  const code = await runApp(rootGroup, args, { stdout: out, stderr: err, env });
-  return { code, stdout: Buffer.concat(chunks).toString(), stderr: Buffer.concat(errs).toString() };
-}
+const ipp = (env: Record<string, string>, ...args: string[]) => runIpp(args, env);
 
 /** Runs `ipp neb serve` until the callback is done; gives it the server's URL. */
 async function withServe(dir: string, fn: (url: string) => Promise<void>): Promise<void> {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let text = '';
-  out.on('data', (c: Buffer) => { text += c.toString(); });
-  err.resume();
   const stop = new AbortController();
-  const running = runApp(rootGroup, ['neb', 'serve', '--db', `sqlite:${join(dir, 'neb.db')}`, '--port', '0', '--token', 'tok', '--log-level', 'warn'],
-    { stdout: out, stderr: err, signal: stop.signal, env: {} });
+  const serve = startIpp(['neb', 'serve', '--db', `sqlite:${join(dir, 'neb.db')}`, '--port', '0', '--token', 'tok', '--log-level', 'warn'], { signal: stop.signal });
   let url: string | undefined;
   for (let i = 0; i < 500 && !url; i++) {
-    url = /serving at (http:\/\/\S+)/.exec(text)?.[1];
+    url = /serving at (http:\/\/\S+)/.exec(serve.stdout())?.[1];
     if (!url) await new Promise((r) => setTimeout(r, 10));
   }
-  assert.ok(url, `serve printed its URL: ${text}`);
+  assert.ok(url, `serve printed its URL: ${serve.stdout()} ${serve.stderr()}`);
   try {
     await fn(url);
   } finally {
     stop.abort();
-    assert.equal(await running, 0);
-    assert.match(text, /nebulous: stopped/);
+    assert.equal(await serve.done, 0);
+    assert.match(serve.stdout(), /nebulous: stopped/);
   }
 }
 
