@@ -2,7 +2,7 @@ import { UsageError } from '../../common/index.ts';
 import { COMPRESSION_CHOICES, type CompressionChoice } from '../../fits/index.ts';
 import { createProgress } from '../../common/index.ts';
 import { EXIT, type Command } from '../command.ts';
-import { parseFileRef } from '../file-ref.ts';
+import { resolveFileRef } from '../file-ref.ts';
 import { formatFromName, formatOption, openTables, writeTables } from './table-io.ts';
 
 export const fitsConvert: Command = {
@@ -35,7 +35,7 @@ export const fitsConvert: Command = {
     const outFormat = formatOption(args.values['out-format'] as string | undefined, '--out-format') ?? formatFromName(out);
     if (!outFormat) throw new UsageError(`cannot tell the output format from "${out}"; use a .fits, .csv or .vot name, or --out-format`);
     const inFormat = formatOption(args.values['in-format'] as string | undefined, '--in-format');
-    const ref = parseFileRef(inText);
+    const ref = await resolveFileRef(inText, ctx.env);
     const opened = await openTables(ref, { ...(inFormat ? { format: inFormat } : {}), all: outFormat === 'fits' || outFormat === 'votable' });
     try {
       // A total only when every table knows its row count: counting would read the input twice.

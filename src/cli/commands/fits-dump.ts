@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { UsageError } from '../../common/index.ts';
 import { formatFloat32, getCell, rowRange, writeCsv, columnIndexes, type CellValue, type Table } from '../../table/index.ts';
 import { EXIT, type Command, type CommandContext } from '../command.ts';
-import { parseColumnList, parseFileRef, parseRowRange } from '../file-ref.ts';
+import { parseColumnList, parseRowRange, resolveFileRef } from '../file-ref.ts';
 import { openTables } from './table-io.ts';
 
 export const fitsDump: Command = {
@@ -19,7 +19,7 @@ export const fitsDump: Command = {
     if (args.positionals.length !== 1) throw new UsageError('give one file: ipp fits dump FILE[EXT]');
     const format = String(args.values.format);
     if (format !== 'csv' && format !== 'json') throw new UsageError(`--format "${format}" is not csv or json`);
-    const opened = await openTables(parseFileRef(args.positionals[0]));
+    const opened = await openTables(await resolveFileRef(args.positionals[0], ctx.env));
     try {
       let table = opened.tables[0];
       const columns = parseColumnList(args.values.columns as string | undefined);

@@ -1,7 +1,7 @@
 import { FitsFile, formatCard } from '../../fits/index.ts';
 import { UsageError } from '../../common/index.ts';
 import { EXIT, type Command } from '../command.ts';
-import { parseFileRef } from '../file-ref.ts';
+import { resolveFileRef } from '../file-ref.ts';
 import { resolveHdu } from './fits-shared.ts';
 
 export const fitsHeader: Command = {
@@ -16,7 +16,7 @@ export const fitsHeader: Command = {
   },
   async run(args, ctx) {
     if (args.positionals.length !== 1) throw new UsageError('give one file: ipp fits header FILE[EXT]');
-    const ref = parseFileRef(args.positionals[0]);
+    const ref = await resolveFileRef(args.positionals[0], ctx.env);
     await using file = await FitsFile.open(ref.path);
     const hdus = args.values.all ? [...file.hdus] : [resolveHdu(file, ref, 0)];
     const keyword = args.values.keyword as string | undefined;

@@ -1,6 +1,7 @@
 import { FitsFile, type HduInfo } from '../../fits/index.ts';
 import { EXIT, type Command } from '../command.ts';
 import { UsageError } from '../../common/index.ts';
+import { resolveInputPath } from '../file-ref.ts';
 
 /** One HDU as `ipp fits info` reports it. */
 export interface HduSummary {
@@ -40,7 +41,7 @@ export const fitsInfo: Command = {
   options: { json: { type: 'boolean', help: 'print a JSON list of HDUs' } },
   async run(args, ctx) {
     if (args.positionals.length !== 1) throw new UsageError('give one FITS file: ipp fits info FILE');
-    await using file = await FitsFile.open(args.positionals[0]);
+    await using file = await FitsFile.open(await resolveInputPath(args.positionals[0], ctx.env));
     const rows = file.hdus.map(summariseHdu);
     if (args.values.json) {
       ctx.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);

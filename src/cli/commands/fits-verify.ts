@@ -1,6 +1,7 @@
 import { verifyFits } from '../../fits/index.ts';
 import { UsageError } from '../../common/index.ts';
 import { EXIT, type Command } from '../command.ts';
+import { resolveInputPath } from '../file-ref.ts';
 
 export const fitsVerify: Command = {
   name: 'verify',
@@ -16,7 +17,7 @@ export const fitsVerify: Command = {
     let failed = false;
     const reports = [];
     for (const path of args.positionals) {
-      const report = await verifyFits(path, {
+      const report = await verifyFits(await resolveInputPath(path, ctx.env), {
         decode: !args.values['no-decode'], signal: ctx.signal,
       });
       if (report.errors > 0) failed = true;

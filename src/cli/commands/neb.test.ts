@@ -70,8 +70,16 @@ test('ipp neb: serve, volumes, create, find, replicate, stat, glob, locks, renam
     assert.deepEqual(await resolveFileRef('neb:///cli/chip.fits[XY01.psf]', env), { path, hdu: 'XY01.psf' });
     assert.equal(await resolveInputPath('neb://node02.0/cli/chip.fits', env), copy);
     assert.equal(await resolveInputPath('plain/file.fits', env), 'plain/file.fits');
-    const info = await ipp(env, 'fits', 'info', await resolveInputPath('neb:///cli/chip.fits', env));
+    const info = await ipp(env, 'fits', 'info', 'neb:///cli/chip.fits');
+    assert.equal(info.code, 0, info.stderr);
     assert.match(info.stdout, /XY01\.psf\s+bintable\s+2\s+1/);
+    const dump = await ipp(env, 'fits', 'dump', 'neb://node02.0/cli/chip.fits[XY01.psf]', '--format', 'csv');
+    assert.equal(dump.code, 0, dump.stderr);
+    assert.equal(dump.stdout, 'X\n1\n2\n');
+    assert.equal((await ipp(env, 'fits', 'verify', 'neb:///cli/chip.fits')).code, 0);
+    const noServer = await ipp({}, 'fits', 'header', 'neb:///cli/chip.fits');
+    assert.equal(noServer.code, 2);
+    assert.match(noServer.stderr, /IPP_NEB_URL/);
     await assert.rejects(resolveFileRef('neb:///cli/chip.fits', {}), /IPP_NEB_URL/);
     await assert.rejects(resolveInputPath('neb:///cli/none.fits', env), (e: unknown) => (e as { code?: string }).code === 'neb_not_found');
 
