@@ -5,13 +5,14 @@
 // Usage: node bench/neb-metadata.ts [--creates N] [--clients P] [--concurrency C] [--keys N]
 //   [--engines sqlite,postgres] [--phases metadata,search]
 // PostgreSQL needs IPP_TEST_PG_URL (an admin URL; a throw-away database is made in it).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { openDatabase, testEngines, type Database } from '../src/db/index.ts';
 import { NEBULOUS_MIGRATIONS, NebulousClient } from '../src/nebulous/index.ts';
+import { startServerProcess } from '../src/nebulous/testing.ts';
 import { BENCH_DIR, check, reportRate, report, target } from './lib.ts';
 
 const { values } = parseArgs({
@@ -28,7 +29,6 @@ const CREATES = Number(values.creates);
 const CLIENTS = Number(values.clients);
 const CONCURRENCY = Number(values.concurrency);
 const KEYS = Number(values.keys);
-const FIXTURE = fileURLToPath(new URL('../src/nebulous/server.fixture.ts', import.meta.url));
 const LOAD = fileURLToPath(new URL('./neb-load.ts', import.meta.url));
 const TOKEN = 'bench';
 
@@ -48,7 +48,7 @@ for (const engine of testEngines()) {
     // Prepared volumes, as in production (the original's mkdirs step): no create pays for a mkdir.
     const volumes = ['a', 'b', 'c'].map((host) => ({ host, path: join(dir, host), prepare: true }));
     for (const v of volumes) mkdirSync(v.path);
-    const server = await startServer({ db: dbUrl, volumes, token: TOKEN, logLevel: 'warn' });
+    const server = await startServerProcess({ db: dbUrl, volumes, token: TOKEN, logLevel: 'warn' }, { inheritStderr: true });
     const client = new NebulousClient({ url: server.url, token: TOKEN });
     try {
       const phases = String(values.phases).split(',');
@@ -122,19 +122,6 @@ async function runLoad(config: object): Promise<{ errors: number; firstError?: s
   return JSON.parse(out.trim().split('\n').pop()!) as { errors: number; firstError?: string; cpuMicros: number };
 }
 
-async function startServer(config: object): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [FIXTURE, JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /READY (\S+)/.exec(out);
-      if (m) resolve(m[1]);
-    });
-    child.once('exit', (s) => reject(new Error(`server exited (${s})`)));
-  });
-  return { child, url };
-}
 
 /** The key of the i-th bench object: 60 chips of an exposure, 100 exposures a night. */
 function benchKey(i: number): string {

@@ -2,19 +2,18 @@
 // name, flush, rename, record) against a plain copy of the same file in the same run: `cp`
 // followed by `sync FILE` (flushed, like ours), and `cp` alone against ours without the flush.
 // Usage: node bench/neb-replicate.ts [--mb 512] [--runs 3]
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { NebulousClient } from '../src/nebulous/index.ts';
+import { startServerProcess } from '../src/nebulous/testing.ts';
 import { BENCH_DIR, check, mb, reportRate, rng, timeCommand } from './lib.ts';
 
 const { values } = parseArgs({ options: { mb: { type: 'string', default: '512' }, runs: { type: 'string', default: '3' } } });
 const BYTES = Number(values.mb) * 1e6;
 const RUNS = Number(values.runs);
-const FIXTURE = fileURLToPath(new URL('../src/nebulous/server.fixture.ts', import.meta.url));
 const dir = join(BENCH_DIR, 'neb-replicate');
 rmSync(dir, { recursive: true, force: true });
 mkdirSync(dir, { recursive: true });
@@ -39,7 +38,7 @@ for (const syncData of [true, false]) {
   const root = join(dir, syncData ? 'flushed' : 'unflushed');
   const volumes = ['a', 'b'].map((host) => ({ host, path: join(root, host) }));
   for (const v of volumes) mkdirSync(v.path, { recursive: true });
-  const server = await startServer({ db: `sqlite:${join(root, 'neb.db')}`, volumes, token: 'bench', syncData });
+  const server = await startServerProcess({ db: `sqlite:${join(root, 'neb.db')}`, volumes, token: 'bench', syncData }, { inheritStderr: true });
   const client = new NebulousClient({ url: server.url, token: 'bench' });
   try {
     const t0 = performance.now();
@@ -78,17 +77,3 @@ async function sha256(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
-async function startServer(config: object): Promise<{ child: ChildProcess; url: string; exited: Promise<unknown> }> {
-  const child = spawn(process.execPath, [FIXTURE, JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /READY (\S+)/.exec(out);
-      if (m) resolve(m[1]);
-    });
-    void exited.then((s) => reject(new Error(`server exited (${String(s)})`)));
-  });
-  return { child, url, exited };
-}

@@ -1,6 +1,7 @@
 // Helpers for the DVO tests and benchmarks: small smf-shaped catalogues written with the fits
 // writer (only the columns addstar reads), from a known list of stars, so that every
 // detection's true star is known.
+import { mulberry32 } from '../common/index.ts';
 import { Header, writeFits, type FitsHduInput } from '../fits/index.ts';
 import { columnInfo, memoryTable, type ColumnBatch } from '../table/index.ts';
 
@@ -13,14 +14,8 @@ export interface Stars {
 
 /** A seeded uniform generator on [0, 1). */
 export function uniform(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
+  const next = mulberry32(seed);
+  return () => next() / 2 ** 32;
 }
 
 /** A standard normal deviate from a uniform source. */

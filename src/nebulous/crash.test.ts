@@ -3,36 +3,17 @@
 // perhaps a created file whose rows never committed), fixes it, and is clean afterwards;
 // every object whose creation or replication was acknowledged is still there, intact.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { withTempDir } from '../common/index.ts';
 import { testEngines } from '../db/index.ts';
 import { NebulousClient } from './client.ts';
+import { startServerProcess } from './testing.ts';
 
-const FIXTURE = fileURLToPath(new URL('./server.fixture.ts', import.meta.url));
 const BIG = 96 << 20;
 
-async function startServer(config: object): Promise<{ child: ChildProcess; url: string; exited: Promise<unknown> }> {
-  const child = spawn(process.execPath, [FIXTURE, JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  // Listened for at once: the exit may come before anyone awaits it.
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  let errors = '';
-  child.stderr!.on('data', (d: Buffer) => { errors += d.toString(); });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /READY (\S+)/.exec(out);
-      if (m) resolve(m[1]);
-    });
-    void exited.then((status) => reject(new Error(`server fixture exited (${String(status)}): ${errors}`)));
-  });
-  return { child, url, exited };
-}
 
 async function findPart(dir: string): Promise<string | undefined> {
   const walk = async (d: string): Promise<string | undefined> => {
@@ -56,7 +37,7 @@ for (const engine of testEngines()) {
       const volumes = ['node01', 'node02', 'node03'].map((host) => ({ host, path: join(dir, `${host}.0`) }));
       for (const v of volumes) await mkdir(v.path);
       const config = { db, volumes, token: 'secret', syncData: true };
-      let server = await startServer(config);
+      let server = await startServerProcess(config);
       const acknowledged = new Map<string, string>();
       let client = new NebulousClient({ url: server.url, token: 'secret' });
       try {
@@ -107,7 +88,7 @@ for (const engine of testEngines()) {
         await server.exited;
         client.close();
 
-        server = await startServer(config);
+        server = await startServerProcess(config);
         client = new NebulousClient({ url: server.url, token: 'secret' });
         const report = await client.fsck({ graceMs: 0, checksum: true });
         assert.equal(report.clean, false);

@@ -7,16 +7,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { PantasksError } from './errors.ts';
 import { loadTaskModule } from './task-module.ts';
-import { collect, sleep, testLogger, withScheduler } from './test-support.ts';
+import { alive, collect, sleep, testLogger, withScheduler } from './test-support.ts';
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('faults', () => {
   it('a throwing exec or handler is counted and shown; other tasks go on', () => withScheduler(async (s) => {

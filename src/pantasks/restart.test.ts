@@ -9,7 +9,7 @@ import { withTempDir } from '../common/index.ts';
 import { PantasksClient } from './client.ts';
 import type { HostConfig } from './hosts.ts';
 import {
-  chainRuns, nightConfig, readStandInLog, registerNight, sleep, startServerProcess, type ServerProcess,
+  alive, chainRuns, nightConfig, readStandInLog, registerNight, sleep, startServerProcess, type ServerProcess,
 } from './test-support.ts';
 
 const CHIPS = ['XY01', 'XY02'];
@@ -17,14 +17,6 @@ const EXPOSURES = 2;
 const env = { ...process.env, NODE_COMPILE_CACHE: '/tmp/ipp-pantasks-node-cache' };
 const slurmSkip = process.env.IPP_TEST_SLURM === '1' ? false : 'IPP_TEST_SLURM is not set (scripts/test-slurm.sh starts a single-node Slurm and sets it)';
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function waitFor(what: string, ms: number, check: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + ms;

@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { SshHostConfig } from './hosts.ts';
-import { collect, sleep, withScheduler } from './test-support.ts';
+import { alive, collect, sleep, withScheduler } from './test-support.ts';
 
 const env = process.env;
 const skip = env.IPP_TEST_SSH_PORT && env.IPP_TEST_SSH_KEY ? false
@@ -22,14 +22,6 @@ function sshHost(name: string, extra: Partial<SshHostConfig> = {}): SshHostConfi
   };
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** A loopback port nothing listens on. */
 async function closedPort(): Promise<number> {

@@ -60,7 +60,17 @@ export function maxOverlap(results: readonly Pick<JobResult, 'startedAt' | 'ende
   return most;
 }
 
-/** Waits `ms`. */
+/** True while a process with this pid exists. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Resolves after `ms` milliseconds. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
