@@ -44,15 +44,11 @@ export class SqliteDatabase implements Database {
   readonly url: string;
   readonly #path: string;
   readonly #connection: Connection;
-  readonly #db: DatabaseSync;
-  readonly #statements: Map<string, StatementSync>;
   #closed = false;
 
   private constructor(path: string, connection: Connection, url: string) {
     this.#path = path;
     this.#connection = connection;
-    this.#db = connection.db;
-    this.#statements = connection.statements;
     this.url = url;
   }
 
@@ -120,7 +116,7 @@ export class SqliteDatabase implements Database {
           this.#exec('COMMIT');
           return result;
         } catch (error) {
-          try { this.#db.exec('ROLLBACK'); } catch { /* the transaction may already be gone */ }
+          try { this.#connection.db.exec('ROLLBACK'); } catch { /* the transaction may already be gone */ }
           if (attempt < retries && isBusy(error)) continue;
           throw error;
         } finally {
@@ -155,16 +151,16 @@ export class SqliteDatabase implements Database {
   }
 
   #statement(sql: string): StatementSync {
-    let statement = this.#statements.get(sql);
+    let statement = this.#connection.statements.get(sql);
     if (statement === undefined) {
       try {
-        statement = this.#db.prepare(sql);
+        statement = this.#connection.db.prepare(sql);
       } catch (cause) {
         throw statementError(cause, sql, this.url);
       }
       statement.setReadBigInts(true);
-      if (this.#statements.size >= STATEMENT_CACHE) this.#statements.clear();
-      this.#statements.set(sql, statement);
+      if (this.#connection.statements.size >= STATEMENT_CACHE) this.#connection.statements.clear();
+      this.#connection.statements.set(sql, statement);
     }
     return statement;
   }
@@ -197,7 +193,7 @@ export class SqliteDatabase implements Database {
 
   #exec(sql: string): void {
     try {
-      this.#db.exec(sql);
+      this.#connection.db.exec(sql);
     } catch (cause) {
       throw statementError(cause, sql, this.url);
     }
