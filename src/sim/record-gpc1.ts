@@ -13,7 +13,7 @@ import { skycellAt } from './tessellation.ts';
 
 /** How the survey's runs are labelled in gpc1. */
 export interface RecordOptions {
-  /** The processing label of every run (default `sim.<seed>`). */
+  /** The processing label of every run (default {@link defaultSurveyLabel}). */
   readonly label?: string;
   readonly dataGroup?: string;
   readonly distGroup?: string;
@@ -28,11 +28,16 @@ export interface RecordResult {
 
 const MJD_UNIX_EPOCH = 40587;
 
+/** The gpc1 label of a survey's runs when none is given: `sim.<seed>`. */
+export function defaultSurveyLabel(seed: number): string {
+  return `sim.${seed}`;
+}
+
 /** Writes the gpc1 rows of the survey in `dir` (its manifest already read); returns the counts. */
 export async function recordSurveyInGpc1(
   db: Database, dir: string, manifest: SurveyManifest, options: RecordOptions = {},
 ): Promise<RecordResult> {
-  const label = options.label ?? `sim.${manifest.seed}`;
+  const label = options.label ?? defaultSurveyLabel(manifest.seed);
   const common = { label, data_group: options.dataGroup ?? label, dist_group: options.distGroup ?? null };
   const tessId = manifest.tessellation.tess_id;
   const path = (relative: string): string => resolve(dir, relative);
@@ -70,10 +75,11 @@ export async function recordSurveyInGpc1(
       const e = byExp.get(expOfChip.get(chipId)!)!;
       const sum = (f: (c: ManifestExposure['chips'][number]) => number): number => e.chips.reduce((s, c) => s + f(c), 0);
       const n = Math.max(1, e.chips.length);
+      const astromSigma = sum((c) => c.astrom_sigma) / n;
       return {
         id: camId, path_base: path(e.smf), zpt_obs: e.zpt_obs, zpt_stdev: e.zpt_err,
         fwhm_major: sum((c) => c.fwhm_maj) / n, fwhm_minor: sum((c) => c.fwhm_min) / n,
-        sigma_ra: sum((c) => c.astrom_sigma) / n, sigma_dec: sum((c) => c.astrom_sigma) / n,
+        sigma_ra: astromSigma, sigma_dec: astromSigma,
         bg: sum((c) => c.sky) / n, bg_stdev: sum((c) => c.sky_sigma) / n,
         n_stars: e.n_detections, n_astrom: sum((c) => c.n_astrom),
       };

@@ -3,7 +3,7 @@ import { rm } from 'node:fs/promises';
 import { createProgress } from '../../common/index.ts';
 import { listRuns, openGpc1 } from '../../gpc1/index.ts';
 import {
-  SURVEY_DEFAULTS, SimError, parseRange, recordSurveyInGpc1, resolveSurveyOptions, simulateSurvey, type RecordResult, type SurveyOptions,
+  SURVEY_DEFAULTS, SimError, defaultSurveyLabel, parseRange, recordSurveyInGpc1, resolveSurveyOptions, simulateSurvey, type RecordResult, type SurveyOptions,
 } from '../../sim/index.ts';
 import { EXIT, type Command } from '../command.ts';
 import { databaseUrl, dbOption } from '../settings.ts';
@@ -85,7 +85,7 @@ export const simSurvey: Command = {
         label: 'sim survey', total: exposuresPlanned + (stacks ?? SURVEY_DEFAULTS.stacks), unit: 'files', stream: ctx.stderr,
       }),
     };
-    const label = str('label') ?? `sim.${seed ?? SURVEY_DEFAULTS.seed}`;
+    const label = str('label') ?? defaultSurveyLabel(seed ?? SURVEY_DEFAULTS.seed);
     resolveSurveyOptions(options); // bad arguments are refused before the database is touched
     // Open the database next: an unreachable one must fail before any file is written.
     const gpc1 = v['no-db'] ? null : await openGpc1(databaseUrl('gpc1', args, ctx.env));
