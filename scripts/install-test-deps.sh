@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests need (the checkers of our output and the servers the
-# tests start), only when missing, with one apt-get update.
+# tests start), only when missing, with one apt-get update. The scripts that start the test
+# servers call it too when their binaries are missing, so this is the one place that installs.
 set -euo pipefail
 need=()
 command -v fitsverify >/dev/null || need+=(fitsverify)

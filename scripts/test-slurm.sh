@@ -7,15 +7,8 @@
 # IPP_TEST_SLURM_SKIP, when the cluster does not come up.
 set -euo pipefail
 
-need=()
-command -v slurmctld >/dev/null || need+=(slurm-wlm)
-command -v sbatch >/dev/null || need+=(slurm-client)
-command -v munged >/dev/null || need+=(munge)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "== installing Debian packages: ${need[*]}"
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+if ! command -v slurmctld >/dev/null || ! command -v sbatch >/dev/null || ! command -v munged >/dev/null; then
+  bash "$(dirname "${BASH_SOURCE[0]}")/install-test-deps.sh"
 fi
 
 SLURM_TEST_DIR=$(mktemp -d /tmp/ipp-test-slurm.XXXXXX)

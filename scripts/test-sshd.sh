@@ -6,10 +6,7 @@
 set -euo pipefail
 
 if [ ! -x /usr/sbin/sshd ]; then
-  echo "== installing Debian package: openssh-server"
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends openssh-server >/dev/null
+  bash "$(dirname "${BASH_SOURCE[0]}")/install-test-deps.sh"
 fi
 
 SSH_TEST_DIR=$(mktemp -d /tmp/ipp-test-sshd.XXXXXX)
