@@ -4,6 +4,7 @@ export { createLogger, silentLogger, LOG_LEVELS } from './log.ts';
 export type { Logger, LogLevel, LogSink, LoggerOptions } from './log.ts';
 export { createProgress, noProgress } from './progress.ts';
 export type { Progress, ProgressOptions } from './progress.ts';
+export { PACKAGE_ROOT, PSPS_SCHEMA_DIR } from './paths.ts';
 export { PYTHON, withTempDir, runPython, mulberry32 } from './testing.ts';
 export { HttpError, startHttpService, send } from './http-server.ts';
 export type {
