@@ -16,6 +16,8 @@ export interface AppIo {
   signal?: AbortSignal;
   /** The environment settings are read from (default: none). */
   env?: Readonly<Record<string, string | undefined>>;
+  /** Interactive input (default: none). */
+  stdin?: CommandContext['stdin'];
 }
 
 /** Runs `ipp` with the given arguments; resolves to the exit code. Never throws. */
@@ -74,6 +76,7 @@ export async function runApp(root: CommandGroup, argv: readonly string[], io: Ap
       signal: io.signal ?? new AbortController().signal,
       verbose: Boolean(values.verbose),
       env: io.env ?? {},
+      stdin: io.stdin,
     };
     return await command.run({ values, positionals: parsed.positionals }, context);
   } catch (error) {

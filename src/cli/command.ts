@@ -20,6 +20,8 @@ export interface CommandContext {
   readonly verbose: boolean;
   /** The environment, read only through settings.ts. */
   readonly env: Readonly<Record<string, string | undefined>>;
+  /** Where interactive answers come from (prompts such as `ipp queue edit`); absent when none. */
+  readonly stdin?: AsyncIterable<string | Uint8Array> & { isTTY?: boolean };
 }
 
 /** Parsed arguments: option values by name and the positionals in order. */

@@ -19,6 +19,6 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
 });
 
 const code = await runApp(rootGroup, process.argv.slice(2), {
-  stdout: process.stdout, stderr: process.stderr, signal: controller.signal, env: process.env,
+  stdout: process.stdout, stderr: process.stderr, signal: controller.signal, env: process.env, stdin: process.stdin,
 });
 process.exitCode = code;

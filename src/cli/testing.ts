@@ -1,5 +1,5 @@
 // Test support for the command tests: run `ipp` in this process with its output captured.
-import { PassThrough } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { runApp } from './app.ts';
 import { rootGroup } from './registry.ts';
 
@@ -23,6 +23,8 @@ export interface IppOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Aborting it is Ctrl-C. */
   readonly signal?: AbortSignal;
+  /** What the user types, line by line (for interactive prompts). */
+  readonly input?: readonly string[];
 }
 
 /** Starts `ipp ARGS...` in this process and returns at once (for servers, stopped by the signal). */
@@ -38,6 +40,7 @@ export function startIpp(args: readonly string[], options: IppOptions = {}): Ipp
     stdout: out,
     stderr: err,
     env: options.env ?? {},
+    ...(options.input ? { stdin: Readable.from(options.input.map((l) => `${l}\n`)) } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   });
   return { stdout: () => stdout, stderr: () => stderr, done };
