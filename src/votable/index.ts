@@ -15,3 +15,5 @@ export type {
 } from './fields.ts';
 export { XmlTokenizer, XmlSyntaxError } from './xml-tokenizer.ts';
 export type { XmlHandler, XmlTokenizerOptions } from './xml-tokenizer.ts';
+export { readTableSchemas, parseTableSchemas, schemaFileMd5, MERGE_MODES, SCHEMA_DATATYPES } from './schema.ts';
+export type { TableSchema, SchemaColumn, TableReference, MergeMode, SchemaValue } from './schema.ts';
