@@ -1,10 +1,16 @@
-// Local jobs, started by small /bin/sh launchers rather than by the scheduler itself. Starting a
-// process copies the parent's page tables; from a Node process holding 100,000 pages that
-// costs milliseconds per job, from a shell a fraction of one, so a launcher starts local jobs
-// several times faster (see bench/pantasks-dispatch.ts). The scheduler sends each launcher
-// one line per job: `J ID COMMAND-LINE` (the line is built and quoted here: cd, the job's
-// environment, setsid so the job leads its own process group, nice, the command, its redirections) and `K PGID` to
-// kill one; the launcher answers `S ID PID` when it started and `D ID STATUS` when it ended.
+// Local jobs, started by small long-lived launchers rather than by the scheduler itself.
+// Starting a process copies the parent's page tables; from a Node process holding 100,000
+// pages that costs milliseconds per job, from a small launcher a fraction of one, so a
+// launcher starts local jobs several times faster (see bench/pantasks-dispatch.ts). The
+// launcher is a short Perl program (perl-base is part of every Debian system): per job it
+// forks once, and the child makes itself a session leader (its own process group, so a kill
+// reaches everything it starts), sets its nice level, directory, environment and redirections
+// itself and execs the command: one fork and one exec per job, as `xargs -P` does, where a
+// shell launcher needed a subshell, a waiter and separate setsid and nice programs.
+// The scheduler sends one line per job: `J ID NICE CWD OUT ERR NENV ENV... ARGV...` (every
+// word but the numbers hex-encoded behind an `x`, `-` for none) and `K PGID` to kill one; the
+// launcher answers `S ID PID` when it started and `D ID STATUS` when it ended (the status as a
+// shell gives it: the exit code, 128 + the signal, 127 not found, 126 cannot run).
 // Output goes to files in a spool directory, read back (up to the capture limit) at the end.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -16,29 +22,89 @@ import type { RunEvents, RunRequest } from './job.ts';
 import { lineSplitter } from './pclient.ts';
 import type { RunningProcess } from './process-runner.ts';
 
-// Each job runs in a background brace group that waits for it and reports; dash reaps finished
-// background jobs as it goes, so none is left a zombie.
-const SCRIPT = `
-while IFS= read -r line; do
-  case $line in
-    "J "*) rest=\${line#J }; id=\${rest%% *}; cmd=\${rest#* }
-      { eval "$cmd &"; q=$!; echo "S $id $q"; wait "$q"; echo "D $id $?"; } &
-      ;;
-    "K "*) kill -KILL -- "-\${line#K }" 2>/dev/null || kill -KILL "\${line#K }" 2>/dev/null ;;
-  esac
-done
+const PERL = '/usr/bin/perl';
+
+// SIGCHLD writes a byte to a pipe that select() watches with stdin, so no exit is missed
+// between a reap and the next wait. At the end of its input (the scheduler closed it, or
+// died) the launcher stays until its jobs have ended, reaping them: an orphan would be left
+// to an init that may never reap it (a container's).
+const SCRIPT = String.raw`
+use strict; use warnings; use POSIX ();
+$| = 1; $SIG{PIPE} = 'IGNORE';
+pipe(my $wake_r, my $wake_w) or die "pipe: $!";
+my $old = select($wake_w); $| = 1; select($old);
+$SIG{CHLD} = sub { syswrite($wake_w, 'c') };
+my %job;
+sub word { my $w = shift; return $w eq '-' ? undef : pack('H*', substr($w, 1)) }
+sub reap {
+  while ((my $pid = waitpid(-1, POSIX::WNOHANG())) > 0) {
+    my $id = delete $job{$pid};
+    next unless defined $id;
+    my $st = $?;
+    my $code = ($st & 127) ? 128 + ($st & 127) : ($st >> 8);
+    print "D $id $code
+";
+  }
+}
+sub start {
+  my ($id, $nice, $cwd, $out, $err, $nenv, @rest) = @_;
+  my @env = map { word($_) } splice(@rest, 0, $nenv);
+  my @argv = map { word($_) } @rest;
+  my $pid = fork();
+  if (!defined $pid) { print "D $id 126
+"; return; }
+  if ($pid == 0) {
+    $SIG{CHLD} = 'DEFAULT'; $SIG{PIPE} = 'DEFAULT';
+    close($wake_r); close($wake_w);
+    POSIX::setsid();
+    POSIX::nice($nice) if $nice != 0;
+    if (defined(my $d = word($cwd))) { chdir($d) or POSIX::_exit(126); }
+    for my $kv (@env) { my ($k, $v) = split(/=/, $kv, 2); $ENV{$k} = $v; }
+    open(STDIN, '<', '/dev/null') or POSIX::_exit(126);
+    open(STDOUT, '>', word($out) // '/dev/null') or POSIX::_exit(126);
+    open(STDERR, '>', word($err) // '/dev/null') or POSIX::_exit(126);
+    { no warnings; exec { $argv[0] } @argv; }
+    POSIX::_exit($!{ENOENT} ? 127 : 126);
+  }
+  $job{$pid} = $id;
+  print "S $id $pid
+";
+}
+my $buf = '';
+my $rin = '';
+vec($rin, fileno(STDIN), 1) = 1;
+vec($rin, fileno($wake_r), 1) = 1;
+my $eof = 0;
+while (!$eof || %job) {
+  my $n = select(my $rout = $rin, undef, undef, undef);
+  if ($n < 0) { next if $!{EINTR}; last; }
+  if (vec($rout, fileno($wake_r), 1)) { sysread($wake_r, my $drain, 4096); reap(); }
+  next if $eof || !vec($rout, fileno(STDIN), 1);
+  my $got = sysread(STDIN, my $chunk, 65536);
+  if (!$got) { $eof = 1; vec($rin, fileno(STDIN), 1) = 0; next; }
+  $buf .= $chunk;
+  while ((my $i = index($buf, "
+")) >= 0) {
+    my $line = substr($buf, 0, $i);
+    substr($buf, 0, $i + 1) = '';
+    my @w = split(/ /, $line);
+    my $tag = shift(@w) // '';
+    if ($tag eq 'J') { start(@w); }
+    elsif ($tag eq 'K') { kill('KILL', -$w[0]) or kill('KILL', $w[0]); }
+  }
+}
 `;
+
+/** A word of the launcher protocol: `x` + hex, or `-` for none. */
+function protocolWord(s: string | null): string {
+  return s === null ? '-' : `x${Buffer.from(s, 'utf8').toString('hex')}`;
+}
 
 const SIGNALS = new Map(Object.entries(constants.signals).map(([name, n]) => [n, name]));
 
-/** Quotes one word for /bin/sh. */
-export function shellWord(s: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
-}
-
-/** Whether the launchers can run here (a POSIX shell and util-linux setsid). */
+/** Whether the launchers can run here (Debian's perl-base). */
 export function launcherAvailable(): boolean {
-  return existsSync('/bin/sh') && (existsSync('/usr/bin/setsid') || existsSync('/bin/setsid'));
+  return existsSync(PERL);
 }
 
 interface Flight {
@@ -80,12 +146,12 @@ export class LocalLauncher {
     this.#o = options;
   }
 
-  /** Whether a command can go through a launcher (one line: no newline in any word; environment names the shell can export). */
+  /** Whether a command can go through a launcher (no NUL in any word, environment names without `=`), as exec allows. */
   accepts(req: RunRequest): boolean {
     const words = typeof req.command === 'string' ? [req.command] : req.command;
     const all = [...words, ...Object.entries(req.env).flat(), req.cwd ?? ''];
-    return !this.#closed && all.every((w) => !w.includes('\n') && !w.includes('\r') && !w.includes('\u0000'))
-      && Object.keys(req.env).every((k) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(k));
+    return !this.#closed && words.length > 0 && all.every((w) => !w.includes('\u0000'))
+      && Object.keys(req.env).every((k) => k !== '' && !k.includes('='));
   }
 
   /** Starts a job; events as from {@link runProcess}. */
@@ -96,12 +162,12 @@ export class LocalLauncher {
     const flight: Flight = { req, events, launcher, pid: null, killWanted: false, out, err };
     this.#jobs.set(req.id, flight);
     const argv = typeof req.command === 'string' ? ['/bin/sh', '-c', req.command] : req.command;
-    const exports = Object.entries(req.env).map(([k, v]) => `export ${k}=${shellWord(v)}; `).join('');
-    const nice = req.nice !== 0 ? ['nice', '-n', String(req.nice)] : [];
-    const line = `(${req.cwd ? `cd ${shellWord(req.cwd)} || exit 126; ` : ''}${exports}exec setsid ${[...nice, ...argv.map(shellWord)].join(' ')})`
-      + ` </dev/null >${out ? shellWord(out) : '/dev/null'} 2>${err ? shellWord(err) : '/dev/null'}`;
+    const env = Object.entries(req.env).map(([k, v]) => protocolWord(`${k}=${v}`));
+    const line = [
+      'J', req.id, req.nice, protocolWord(req.cwd ?? null), protocolWord(out), protocolWord(err), env.length, ...env, ...argv.map(protocolWord),
+    ].join(' ');
     const send = (): void => {
-      if (launcher.alive) launcher.child.stdin!.write(`J ${req.id} ${line}\n`);
+      if (launcher.alive) launcher.child.stdin!.write(`${line}\n`);
     };
     if (out || err) {
       this.#spoolReady ??= mkdir(this.#o.spoolDir, { recursive: true }).then(() => {});
@@ -135,7 +201,7 @@ export class LocalLauncher {
     this.#launchers = this.#launchers.filter((l) => l.alive);
     const want = this.#o.launchers ?? 2;
     if (this.#launchers.length < want) {
-      const child = spawn('/bin/sh', ['-c', SCRIPT], { stdio: ['pipe', 'pipe', 'ignore'], env: this.#o.env as NodeJS.ProcessEnv, detached: true });
+      const child = spawn(PERL, ['-e', SCRIPT], { stdio: ['pipe', 'pipe', 'ignore'], env: this.#o.env as NodeJS.ProcessEnv, detached: true });
       const launcher: Launcher = { child, alive: true };
       child.stdin!.on('error', () => {});
       child.stdout!.on('data', lineSplitter((l) => this.#onLine(l), () => {}));

@@ -50,7 +50,7 @@ export interface SchedulerOptions {
   /** Most local jobs running at once (default 64); more wait as pending. */
   readonly maxLocalJobs?: number;
   /**
-   * Start local jobs through /bin/sh launchers (default, where setsid exists) rather than from
+   * Start local jobs through Perl launchers (default, where /usr/bin/perl exists) rather than from
    * the scheduler's own process: several times faster (see local-launcher.ts).
    */
   readonly localLaunchers?: number | false;
