@@ -12,3 +12,12 @@ export type {
 } from './http-server.ts';
 export { RemoteError, createHttpClient, urlPath } from './http-client.ts';
 export type { HttpClient, HttpClientOptions, HttpClientRequest } from './http-client.ts';
+export { encodePng, encodeIndexedPng } from './png.ts';
+export type { PngOptions, RgbaImage } from './png.ts';
+export {
+  Canvas, EMPTY_CELL, FONT_CELL, SERIES_COLOURS, binSky, formatTick, niceTicks, plotPng, rampColour, renderDensityMap,
+  renderLineChart, textWidth, timeTicks,
+} from './plot.ts';
+export type { ChartSeries, DensityMapOptions, LineChartOptions, Rgb, SkyGrid, SkyGridSpec, TextOptions } from './plot.ts';
+export { checkPng } from './png-check.ts';
+export type { CheckedPng } from './png-check.ts';
