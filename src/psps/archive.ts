@@ -1,0 +1,204 @@
+// The archive database: the PS1 tables created from the schema files (SQLite by default,
+// PostgreSQL with Q3C for scale), bookkeeping of merged batches, queries and cone searches.
+import { openDatabase, parseDbUrl, type Database, type Dialect, type Row, type SqlValue } from '../db/index.ts';
+import { PSPS_SCHEMA_DIR, silentLogger, type Logger } from '../common/index.ts';
+import { PspsError } from './errors.ts';
+import { findTable, readArchiveSchema, type ArchiveSchema, type ArchiveTable } from './schema.ts';
+import { sqlType } from './sql.ts';
+
+/** The column every archive table gets besides the schema's: the batch that brought the row. */
+export const BATCH_COLUMN = 'odm_batch';
+
+/** Options of {@link openArchive}. */
+export interface ArchiveOptions {
+  /** The schema files (default: the package's schema/psps). */
+  readonly schemaDir?: string;
+  readonly log?: Logger;
+  /** Resolves relative SQLite paths. */
+  readonly cwd?: string;
+  /** PostgreSQL connections kept open (default 4). */
+  readonly maxConnections?: number;
+}
+
+/** An open archive database. */
+export interface Archive {
+  readonly db: Database;
+  readonly schema: ArchiveSchema;
+  readonly dialect: Dialect;
+  /** The URL without its password. */
+  readonly url: string;
+  /** For PostgreSQL: the connection string (COPY needs a connection of its own). */
+  readonly connectionString?: string;
+  /** True when positions are indexed with Q3C (PostgreSQL with the extension). */
+  readonly q3c: boolean;
+  /** The archive table of a name (case ignored); `psps_unknown_table` otherwise. */
+  table(name: string): ArchiveTable;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens (creating when needed) the archive database a URL names and makes its tables match
+ * the schema files: every table of every file (columns united), primary keys, indexes on
+ * reference columns and the batch column, and positions (ra, dec) indexed with Q3C on
+ * PostgreSQL when the extension is there (a plain dec index and a warning otherwise).
+ */
+export async function openArchive(url: string, options: ArchiveOptions = {}): Promise<Archive> {
+  const log = options.log ?? silentLogger;
+  const schema = await readArchiveSchema(options.schemaDir ?? PSPS_SCHEMA_DIR);
+  const location = parseDbUrl(url, options.cwd);
+  const db = await openDatabase(url, { ...(options.cwd ? { cwd: options.cwd } : {}), maxConnections: options.maxConnections ?? 4 });
+  try {
+    const q3c = await ensureArchive(db, schema, log);
+    return {
+      db, schema, dialect: db.dialect, url: db.url, q3c,
+      ...(location.engine === 'postgres' ? { connectionString: location.connectionString } : {}),
+      table: (name) => {
+        const t = findTable(schema.tables, name);
+        if (!t) throw new PspsError('psps_unknown_table', `the archive has no table "${name}"; it has ${schema.tables.map((x) => x.name).join(', ')}`);
+        return t;
+      },
+      close: () => db.close(),
+    };
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+}
+
+async function ensureArchive(db: Database, schema: ArchiveSchema, log: Logger): Promise<boolean> {
+  let q3c = false;
+  if (db.dialect.engine === 'postgres') {
+    try {
+      await db.exec('CREATE EXTENSION IF NOT EXISTS q3c');
+      q3c = true;
+    } catch (error) {
+      log.warn(`archive: the q3c extension is not available (${(error as Error).message}); positions get a plain dec index and cone searches a slower scan. Install Debian's postgresql-15-q3c for sky indexing.`);
+    }
+  }
+  await db.transaction(async (tx) => {
+    if (tx.dialect.engine === 'postgres') await tx.get("SELECT pg_advisory_xact_lock(hashtext('ipp_psps_archive'))");
+    await tx.exec(`CREATE TABLE IF NOT EXISTS archive_merge (
+      batch TEXT PRIMARY KEY, generation INTEGER NOT NULL, batch_type TEXT NOT NULL, merged_at TEXT NOT NULL, rows_json TEXT NOT NULL)`);
+    await tx.exec(`CREATE TABLE IF NOT EXISTS archive_schema (file TEXT PRIMARY KEY, md5 TEXT NOT NULL, applied_at TEXT NOT NULL)`);
+    for (const table of schema.tables) {
+      const existing = await existingColumns(tx, table.name);
+      if (existing.size === 0) {
+        const cols = table.columns.map((c) => `${c.name} ${sqlType(c.datatype, tx.dialect)}${table.primaryKey.includes(c.name) ? ' NOT NULL' : ''}`);
+        cols.push(`${BATCH_COLUMN} TEXT`);
+        if (table.primaryKey.length > 0) cols.push(`PRIMARY KEY (${table.primaryKey.join(', ')})`);
+        await tx.exec(`CREATE TABLE ${table.name} (${cols.join(', ')})`);
+      } else {
+        for (const c of table.columns) {
+          if (!existing.has(c.name.toLowerCase())) await tx.exec(`ALTER TABLE ${table.name} ADD COLUMN ${c.name} ${sqlType(c.datatype, tx.dialect)}`);
+        }
+        if (!existing.has(BATCH_COLUMN)) await tx.exec(`ALTER TABLE ${table.name} ADD COLUMN ${BATCH_COLUMN} TEXT`);
+      }
+      const lower = table.name.toLowerCase();
+      await tx.exec(`CREATE INDEX IF NOT EXISTS ${lower}_${BATCH_COLUMN}_idx ON ${table.name} (${BATCH_COLUMN})`);
+      for (const r of table.references) {
+        if (table.primaryKey[0] === r.column) continue;
+        await tx.exec(`CREATE INDEX IF NOT EXISTS ${lower}_${r.column.toLowerCase()}_idx ON ${table.name} (${r.column})`);
+      }
+      if (hasPosition(table)) {
+        if (q3c) await tx.exec(`CREATE INDEX IF NOT EXISTS ${lower}_q3c_idx ON ${table.name} (q3c_ang2ipix(ra, dec))`);
+        else await tx.exec(`CREATE INDEX IF NOT EXISTS ${lower}_dec_idx ON ${table.name} (dec)`);
+      }
+    }
+    // referenced columns that are not a whole primary key need an index for the checks
+    for (const table of schema.tables) {
+      for (const r of table.references) {
+        const target = findTable(schema.tables, r.table);
+        if (!target) throw new PspsError('psps_bad_schema', `TABLE ${table.name}: references ${r.table}.${r.refColumn}, but no schema file has a table ${r.table}`);
+        if (!target.columns.some((c) => c.name === r.refColumn)) throw new PspsError('psps_bad_schema', `TABLE ${table.name}: references ${r.table}.${r.refColumn}, which is not a column of ${r.table}`);
+        if (target.primaryKey.length === 1 && target.primaryKey[0] === r.refColumn) continue;
+        await tx.exec(`CREATE INDEX IF NOT EXISTS ${target.name.toLowerCase()}_${r.refColumn.toLowerCase()}_idx ON ${target.name} (${r.refColumn})`);
+      }
+    }
+    const now = new Date().toISOString();
+    for (const b of schema.batches) {
+      await tx.run(`INSERT INTO archive_schema (file, md5, applied_at) VALUES (?, ?, ?)
+        ON CONFLICT (file) DO UPDATE SET md5 = excluded.md5, applied_at = excluded.applied_at`, [b.file, b.md5, now]);
+    }
+  });
+  return q3c;
+}
+
+async function existingColumns(tx: { dialect: Dialect; all<T extends Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]> }, table: string): Promise<Set<string>> {
+  if (tx.dialect.engine === 'postgres') {
+    const rows = await tx.all<{ column_name: string }>(
+      'SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ?', [table.toLowerCase()]);
+    return new Set(rows.map((r) => r.column_name.toLowerCase()));
+  }
+  const rows = await tx.all<{ name: string }>(`SELECT name FROM pragma_table_info(?)`, [table]);
+  return new Set(rows.map((r) => r.name.toLowerCase()));
+}
+
+/** True when a table has `ra` and `dec` columns (its rows are positions on the sky). */
+export function hasPosition(table: ArchiveTable): boolean {
+  return table.columns.some((c) => c.name === 'ra') && table.columns.some((c) => c.name === 'dec');
+}
+
+/** Options of {@link coneSearch}. */
+export interface ConeOptions {
+  /** The table (default ObjectThin). */
+  readonly table?: string;
+  /** At most this many rows, nearest first (default 10,000). */
+  readonly limit?: number;
+}
+
+/**
+ * The rows of a table within `radius` degrees of (ra, dec), nearest first, each with its
+ * distance in arcseconds (`distance_arcsec`). Q3C's radial query on PostgreSQL; elsewhere a
+ * dec band and RA window that an index can serve, then the exact angular distance.
+ */
+export async function coneSearch(archive: Archive, ra: number, dec: number, radius: number, options: ConeOptions = {}): Promise<Row[]> {
+  if (!Number.isFinite(ra) || ra < 0 || ra >= 360) throw new PspsError('psps_bad_cone', `RA ${ra} must be a number of degrees in [0, 360)`);
+  if (!Number.isFinite(dec) || dec < -90 || dec > 90) throw new PspsError('psps_bad_cone', `Dec ${dec} must be a number of degrees in [-90, 90]`);
+  if (!Number.isFinite(radius) || radius <= 0 || radius > 180) throw new PspsError('psps_bad_cone', `radius ${radius} must be a number of degrees in (0, 180]`);
+  const table = archive.table(options.table ?? 'ObjectThin');
+  if (!hasPosition(table)) throw new PspsError('psps_bad_cone', `table ${table.name} has no ra and dec columns`);
+  const limit = options.limit ?? 10_000;
+  if (archive.q3c) {
+    return archive.db.all(
+      `SELECT *, q3c_dist(ra, dec, ?, ?) * 3600 AS distance_arcsec FROM ${table.name}
+       WHERE q3c_radial_query(ra, dec, ?, ?, ?) ORDER BY distance_arcsec LIMIT ?`,
+      [ra, dec, ra, dec, radius, limit]);
+  }
+  const lo = dec - radius;
+  const hi = dec + radius;
+  const conditions = ['dec BETWEEN ? AND ?'];
+  const params: SqlValue[] = [lo, hi];
+  const extreme = Math.max(Math.abs(lo), Math.abs(hi));
+  if (extreme < 90 && radius < 90) {
+    // widest RA half-extent of the cap, plus a little for rounding
+    const half = rad2deg(Math.asin(Math.min(1, Math.sin(deg2rad(radius)) / Math.cos(deg2rad(extreme))))) + 1e-9;
+    if (half < 180) {
+      const a = ra - half;
+      const b = ra + half;
+      if (a < 0) { conditions.push('(ra >= ? OR ra <= ?)'); params.push(a + 360, b); }
+      else if (b >= 360) { conditions.push('(ra >= ? OR ra <= ?)'); params.push(a, b - 360); }
+      else { conditions.push('ra BETWEEN ? AND ?'); params.push(a, b); }
+    }
+  }
+  const rows = await archive.db.all(`SELECT * FROM ${table.name} WHERE ${conditions.join(' AND ')}`, params);
+  const out: Row[] = [];
+  for (const row of rows) {
+    const d = angularDistance(ra, dec, Number(row.ra), Number(row.dec));
+    if (d <= radius) out.push({ ...row, distance_arcsec: d * 3600 });
+  }
+  out.sort((x, y) => (x.distance_arcsec as number) - (y.distance_arcsec as number));
+  return out.slice(0, limit);
+}
+
+/** The angle between two positions, in degrees (haversine: exact for small angles too). */
+export function angularDistance(ra1: number, dec1: number, ra2: number, dec2: number): number {
+  const d1 = deg2rad(dec1);
+  const d2 = deg2rad(dec2);
+  const s1 = Math.sin((d2 - d1) / 2);
+  const s2 = Math.sin(deg2rad(ra2 - ra1) / 2);
+  const h = s1 * s1 + Math.cos(d1) * Math.cos(d2) * s2 * s2;
+  return rad2deg(2 * Math.asin(Math.min(1, Math.sqrt(h))));
+}
+
+function deg2rad(d: number): number { return (d * Math.PI) / 180; }
+function rad2deg(r: number): number { return (r * 180) / Math.PI; }

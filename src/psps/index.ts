@@ -1,0 +1,21 @@
+// The archive side (PSPS): the archive database, the ODM (loader, validator, merger and
+// status service) and the DXLayer (datastore → CSV → ODM).
+export { PspsError, pspsStatus } from './errors.ts';
+export { readArchiveSchema, readBatchSchema, batchSchemaOf, findTable, parseSchemaText } from './schema.ts';
+export type {
+  ArchiveSchema, ArchiveTable, ArchiveColumn, ArchiveDatatype, ArchiveReference, BatchSchema, MergePolicy, RangeBound,
+} from './schema.ts';
+export { openArchive, coneSearch, angularDistance, hasPosition, BATCH_COLUMN } from './archive.ts';
+export type { Archive, ArchiveOptions, ConeOptions } from './archive.ts';
+export { PSPS_MIGRATIONS } from './migrations.ts';
+export { Odm, ODM_STATES } from './odm.ts';
+export type { OdmBatchStatus, OdmBatchQuery, OdmOptions, OdmState, OdmSubmission, OdmTableFile } from './odm.ts';
+export { startOdmServer } from './odm-server.ts';
+export type { OdmServerOptions } from './odm-server.ts';
+export { OdmClient } from './odm-client.ts';
+export type { OdmHealth } from './odm-client.ts';
+export { validateBatch } from './validate.ts';
+export { mergeBatch } from './merge.ts';
+export { stageTable, stagingName } from './stage.ts';
+export { ProblemList, formatProblem } from './problems.ts';
+export type { Problem } from './problems.ts';

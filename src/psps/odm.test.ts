@@ -1,0 +1,184 @@
+import assert from 'node:assert/strict';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { RemoteError, withTempDir } from '../common/index.ts';
+import { openDatabase, testEngines, type Database } from '../db/index.ts';
+import { openArchive, type Archive } from './archive.ts';
+import { PSPS_MIGRATIONS } from './migrations.ts';
+import { Odm } from './odm.ts';
+import { OdmClient } from './odm-client.ts';
+import { startOdmServer } from './odm-server.ts';
+import { p2Batch, obBatch, writeBatchCsv, writeTestSchema, type TestTable } from './test-support.ts';
+
+interface Fixture { dir: string; archive: Archive; db: Database; odm: Odm; client: OdmClient }
+
+async function withOdm(engine: ReturnType<typeof testEngines>[number], fn: (f: Fixture) => Promise<void>): Promise<void> {
+  await engine.withUrl((url) => withTempDir(async (dir) => {
+    const schemaDir = await writeTestSchema(join(dir, 'schema'));
+    const archiveUrl = engine.name === 'sqlite' ? `sqlite:${join(dir, 'archive.db')}` : url;
+    const dbUrl = engine.name === 'sqlite' ? `sqlite:${join(dir, 'psps.db')}` : url;
+    const archive = await openArchive(archiveUrl, { schemaDir });
+    const db = await openDatabase(dbUrl, { migrations: [PSPS_MIGRATIONS] });
+    const odm = await Odm.start({ db, archive, maxReasons: 5, retryMs: 50 });
+    const server = await startOdmServer({ odm, tokens: { write: 'w' } });
+    const client = new OdmClient({ url: server.url, token: 'w' });
+    try {
+      await fn({ dir, archive, db, odm, client });
+    } finally {
+      await server.close();
+      await odm.close();
+      await db.close();
+      await archive.close();
+    }
+  }, 'ipp-odm-'));
+}
+
+async function hand(f: Fixture, name: string, type: string, tables: TestTable[], md5: string) {
+  const dir = join(f.dir, 'dx', name);
+  const files = await writeBatchCsv(dir, tables);
+  return f.client.submit({ name, product: 'PSPS_test', type, md5, dir, tables: files });
+}
+
+async function settled(f: Fixture, name: string) {
+  await f.odm.idle();
+  return f.client.batch(name);
+}
+
+async function count(f: Fixture, sql: string): Promise<number> {
+  const row = await f.archive.db.get<{ n: number }>(sql);
+  return Number(row?.n);
+}
+
+const MD5 = (i: number) => i.toString(16).padStart(32, '0');
+
+for (const engine of testEngines()) {
+  describe(`ODM on ${engine.name}`, { skip: engine.skip }, () => {
+    it('creates the archive from the schema files: tables united, keys, q3c on PostgreSQL', () => withOdm(engine, async (f) => {
+      const cols = engine.name === 'postgres'
+        ? (await f.archive.db.all<{ c: string }>("SELECT column_name AS c FROM information_schema.columns WHERE table_name = 'objectthin' ORDER BY ordinal_position")).map((r) => r.c)
+        : (await f.archive.db.all<{ c: string }>("SELECT name AS c FROM pragma_table_info('ObjectThin')")).map((r) => r.c);
+      assert.deepEqual(cols.map((c) => c.toLowerCase()), ['objid', 'ra', 'dec', 'ndetections', 'qualityflag', 'odm_batch']);
+      assert.equal(f.archive.q3c, engine.name === 'postgres');
+      await assert.rejects(f.archive.db.run('INSERT INTO Filter (filterID, filterType) VALUES (1, NULL), (1, NULL)'), { code: 'db_constraint' });
+    }));
+
+    it('loads, validates and merges a batch; the status API reports each state with times and rows', () => withOdm(engine, async (f) => {
+      await assert.rejects(f.client.batch('B00000001'), (e: unknown) => e instanceof RemoteError && e.status === 404 && e.code === 'unknown_batch');
+      const first = await hand(f, 'B00000001', 'P2', p2Batch(7, 300), MD5(1));
+      assert.equal(first.state, 'received');
+      const s = await settled(f, 'B00000001');
+      assert.equal(s.state, 'merged', JSON.stringify(s.reasons));
+      assert.deepEqual(s.rows, { FrameMeta: 1, Detection: 300, ObjectThin: 300 });
+      for (const t of [s.receivedAt, s.loadedAt, s.mergeWorthyAt, s.mergedAt]) assert.match(String(t), /^\d{4}-\d\d-\d\dT/);
+      assert.equal(s.failedAt, null);
+      assert.equal(await count(f, 'SELECT count(*) AS n FROM Detection'), 300);
+      // defaults: psfFlux -999 stays -999 (the default is allowed), no NULLs
+      assert.equal(await count(f, 'SELECT count(*) AS n FROM Detection WHERE psfFlux IS NULL'), 0);
+      // the same hand-over again (a DXLayer repeating itself after a crash) changes nothing
+      const again = await hand(f, 'B00000001', 'P2', p2Batch(7, 300), MD5(1));
+      assert.equal(again.state, 'merged');
+      assert.equal(again.generation, 1);
+      const listed = await f.client.batches({ state: 'merged', type: 'P2' });
+      assert.deepEqual(listed.map((b) => b.name), ['B00000001']);
+      assert.deepEqual(await f.client.batches({ state: 'failed' }), []);
+      assert.equal((await f.client.health()).batches.merged, 1);
+    }));
+
+    it('fails a batch with impossible values, listing the offending rows; the fixed batch reloads and merges once', () => withOdm(engine, async (f) => {
+      await hand(f, 'B00000002', 'P2', p2Batch(8, 200, { badRa: [3, 50, 51, 52, 53, 54, 55] }), MD5(2));
+      let s = await settled(f, 'B00000002');
+      assert.equal(s.state, 'failed');
+      assert.match(String(s.failedAt), /^\d{4}-/);
+      assert.equal(s.reasons[0], 'Detection.ra row 4: "403" breaks range (must lie in [0, 360])');
+      assert.equal(s.reasons.length, 6);
+      assert.match(s.reasons[5], /and 2 more problems/);
+      assert.equal(await count(f, 'SELECT count(*) AS n FROM Detection'), 0);
+      // a type error: text where a number belongs, and an over-long string
+      const bad = p2Batch(8, 20);
+      (bad[1].columns[5].values as (number | string)[])[9] = 'bright';
+      await hand(f, 'B00000002', 'P2', bad, MD5(3));
+      s = await settled(f, 'B00000002');
+      assert.equal(s.state, 'failed');
+      assert.equal(s.generation, 2);
+      assert.deepEqual(s.reasons, ['Detection.psfFlux row 10: "bright" breaks type (must be a number (float))']);
+      // fixed and re-published: merged, each row once
+      await hand(f, 'B00000002', 'P2', p2Batch(8, 200), MD5(4));
+      s = await settled(f, 'B00000002');
+      assert.equal(s.state, 'merged', JSON.stringify(s.reasons));
+      assert.deepEqual(s.reasons, []);
+      assert.equal(await count(f, 'SELECT count(*) AS n FROM Detection'), 200);
+      // reloading the merged batch with other rows replaces what it brought
+      await hand(f, 'B00000002', 'P2', p2Batch(8, 150), MD5(5));
+      s = await settled(f, 'B00000002');
+      assert.equal(s.state, 'merged');
+      assert.equal(await count(f, 'SELECT count(*) AS n FROM Detection'), 150);
+      assert.equal(await count(f, 'SELECT count(*) AS n FROM FrameMeta'), 1);
+      assert.equal(await count(f, 'SELECT count(*) AS n FROM ObjectThin'), 200);
+    }));
+
+    it('checks references, keys and required values against the archive and the batch', () => withOdm(engine, async (f) => {
+      await hand(f, 'B00000010', 'P2', p2Batch(9, 50), MD5(10));
+      assert.equal((await settled(f, 'B00000010')).state, 'merged');
+      // detections of objects that neither the archive nor the batch has
+      const orphan = p2Batch(10, 30);
+      orphan.pop(); // no ObjectThin stubs
+      orphan.push({ name: 'ObjectThin', columns: [{ name: 'objID', datatype: 'long', values: [] }, { name: 'ra', datatype: 'double', values: [] }, { name: 'dec', datatype: 'double', values: [] }] });
+      (orphan[1].columns[2].values as bigint[])[0] = 900_000n; // objID of B00000010's first object: fine
+      await hand(f, 'B00000011', 'P2', orphan, MD5(11));
+      let s = await settled(f, 'B00000011');
+      assert.equal(s.state, 'failed');
+      assert.equal(s.reasons[0], 'Detection.objID row 2: "1000001" breaks reference (must exist in ObjectThin.objID, merged already or in this batch)');
+      assert.match(s.reasons.at(-1)!, /and 24 more problems/);
+      // a detectID that another batch merged already (insert policy), a duplicate key, a missing frame
+      const clash = p2Batch(11, 10, { firstDetect: 900_049 });
+      (clash[1].columns[0].values as bigint[])[5] = 900_053n;
+      (clash[0].columns[0].values as bigint[])[0] = 12n;
+      await hand(f, 'B00000012', 'P2', clash, MD5(12));
+      s = await settled(f, 'B00000012');
+      assert.equal(s.state, 'failed');
+      assert.deepEqual(s.reasons.slice(0, 3), [
+        'Detection.detectID: "900053" breaks unique (the primary key appears 2 times in the batch)',
+        'Detection.detectID row 1: "900049" breaks exists (the key is in the archive already (from batch B00000010); this table\'s rows are inserted, never replaced)',
+        'Detection.frameID row 1: "11" breaks reference (must exist in FrameMeta.frameID, merged already or in this batch)',
+      ]);
+      assert.match(s.reasons.at(-1)!, /and 7 more problems/);
+      // a missing table file and an empty required value
+      const files = await writeBatchCsv(join(f.dir, 'dx', 'B00000013'), p2Batch(13, 5));
+      await writeFile(files[0].path, 'frameID,expTime,filterID\n13,,\n');
+      await f.client.submit({ name: 'B00000013', product: 'PSPS_test', type: 'P2', tables: files.slice(0, 2) });
+      s = await settled(f, 'B00000013');
+      assert.deepEqual(s.reasons, ['ObjectThin: breaks file (the batch has no CSV file for this table)']);
+      await f.client.submit({ name: 'B00000013', product: 'PSPS_test', type: 'P2', tables: files });
+      s = await settled(f, 'B00000013');
+      assert.deepEqual(s.reasons, ['FrameMeta.filterID row 1: "" breaks required (the column has no default; a value is required)']);
+    }));
+
+    it('merges OB batches over the stubs (replace) and deletes the DXLayer copy on request', () => withOdm(engine, async (f) => {
+      await hand(f, 'B00000020', 'P2', p2Batch(20, 40), MD5(20));
+      await hand(f, 'B00000021', 'OB', obBatch(2_000_000, 60), MD5(21));
+      assert.equal((await settled(f, 'B00000020')).state, 'merged');
+      assert.equal((await settled(f, 'B00000021')).state, 'merged');
+      assert.equal(await count(f, 'SELECT count(*) AS n FROM ObjectThin'), 60);
+      assert.equal(await count(f, 'SELECT count(*) AS n FROM ObjectThin WHERE nDetections = 3'), 60);
+      // a later P2 stub never overwrites a full row (keep)
+      await hand(f, 'B00000022', 'P2', p2Batch(21, 10, { firstObj: 2_000_000 }), MD5(22));
+      assert.equal((await settled(f, 'B00000022')).state, 'merged');
+      assert.equal(await count(f, "SELECT count(*) AS n FROM ObjectThin WHERE odm_batch = 'B00000021'"), 60);
+      assert.equal(await count(f, 'SELECT count(*) AS n FROM MeanObject'), 60);
+      const copy = join(f.dir, 'dx', 'B00000020');
+      assert.ok((await stat(copy)).isDirectory());
+      assert.deepEqual(await f.client.deleteCopy('B00000020'), { name: 'B00000020', deleted: true });
+      await assert.rejects(stat(copy));
+      assert.deepEqual(await f.client.deleteCopy('B00000020'), { name: 'B00000020', deleted: false });
+      assert.ok((await f.client.batch('B00000020')).copyDeletedAt);
+      await assert.rejects(f.client.deleteCopy('B09999999'), (e: unknown) => e instanceof RemoteError && e.status === 404);
+      // writes need the token
+      const anonymous = new OdmClient({ url: f.client.url });
+      await assert.rejects(anonymous.deleteCopy('B00000021'), (e: unknown) => e instanceof RemoteError && e.status === 401);
+      await mkdir(join(f.dir, 'x'));
+      await assert.rejects(f.client.submit({ name: '../x', product: 'p', type: 'P2', tables: [] }), { code: 'psps_bad_batch' });
+      await assert.rejects(f.client.submit({ name: 'B1', product: 'p', type: 'XX', tables: [] }), { code: 'psps_unknown_batch_type' });
+    }));
+  });
+}

@@ -1,0 +1,230 @@
+// Loading a batch's CSV files into staging tables of the archive database, one per table and
+// batch (`stg_<batch>_<table>`), so that a reload of the batch simply replaces them. PostgreSQL
+// gets the file through COPY (typed columns; a value COPY refuses sends the file through the
+// value checker to list every offending row); SQLite gets chunked INSERTs, each value checked
+// on the way.
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { columnInfo, readCsv, type ColumnBatch } from '../table/index.ts';
+import type { Queryable, SqlValue } from '../db/index.ts';
+import type { Archive } from './archive.ts';
+import { PspsError } from './errors.ts';
+import { ProblemList } from './problems.ts';
+import type { ArchiveColumn, ArchiveDatatype, ArchiveTable } from './schema.ts';
+import { sqlType } from './sql.ts';
+
+/** A batch name the ODM accepts: it becomes part of table names, so letters, digits and _. */
+export const BATCH_NAME = /^[A-Za-z0-9_]{1,32}$/;
+
+/** The staging table of a batch's table. */
+export function stagingName(batch: string, table: string): string {
+  if (!BATCH_NAME.test(batch)) throw new PspsError('psps_bad_batch', `batch name "${batch}" must be 1-32 letters, digits or _`);
+  const name = `stg_${batch}_${table}`.toLowerCase();
+  if (name.length > 63) throw new PspsError('psps_bad_batch', `staging table name ${name} is longer than 63 characters; use a shorter batch name`);
+  return name;
+}
+
+/** One CSV file of a batch. */
+export interface StageInput {
+  readonly table: ArchiveTable;
+  readonly path: string;
+}
+
+/** Creates an empty staging table (dropping an older one of the same name). */
+export async function createStagingTable(q: Queryable, batch: string, table: ArchiveTable): Promise<string> {
+  const name = stagingName(batch, table.name);
+  await q.exec(`DROP TABLE IF EXISTS ${name}`);
+  await q.exec(`CREATE TABLE ${name} (${table.columns.map((c) => `${c.name} ${sqlType(c.datatype, q.dialect)}`).join(', ')})`);
+  return name;
+}
+
+/** Drops every staging table of a batch (after its merge, or when it failed). */
+export async function dropStaging(q: Queryable, batch: string, tables: readonly ArchiveTable[]): Promise<void> {
+  for (const t of tables) await q.exec(`DROP TABLE IF EXISTS ${stagingName(batch, t.name)}`);
+}
+
+/**
+ * Loads one CSV file into its staging table (created afresh); returns the rows loaded, or 0
+ * with `problems` filled when the file's header or values do not fit the table.
+ */
+export async function stageTable(archive: Archive, batch: string, input: StageInput, problems: ProblemList, signal?: AbortSignal): Promise<number> {
+  const { table, path } = input;
+  const header = await readHeader(path, table.name);
+  const want = table.columns.map((c) => c.name);
+  if (header.length !== want.length || header.some((h, i) => h !== want[i])) {
+    problems.add({
+      table: table.name, column: '', row: 0, value: header.join(','), rule: 'columns',
+      detail: `the CSV's columns must be the schema's, in order: ${want.join(',')}`,
+    });
+    return 0;
+  }
+  if (archive.dialect.engine === 'postgres') return copyTable(archive, batch, input, problems, signal);
+  return insertTable(archive, batch, input, problems, signal);
+}
+
+async function readHeader(path: string, table: string): Promise<string[]> {
+  let handle;
+  try {
+    handle = await open(path, 'r');
+  } catch (cause) {
+    throw new PspsError('psps_cannot_read', `${table}: cannot read ${path}: ${(cause as Error).message}`, { cause });
+  }
+  try {
+    const buf = Buffer.alloc(64 * 1024);
+    const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+    const text = buf.subarray(0, bytesRead).toString('utf8');
+    const end = text.indexOf('\n');
+    const line = (end < 0 ? text : text.slice(0, end)).replace(/\r$/, '');
+    return line === '' ? [] : line.split(',').map((s) => s.replace(/^"(.*)"$/, '$1').trim());
+  } finally {
+    await handle.close();
+  }
+}
+
+async function copyTable(archive: Archive, batch: string, input: StageInput, problems: ProblemList, signal?: AbortSignal): Promise<number> {
+  const name = await createStagingTable(archive.db, batch, input.table);
+  const client = new pg.Client({ connectionString: archive.connectionString });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+  } catch (cause) {
+    throw new PspsError('db_unreachable', `cannot connect to ${archive.url} for COPY: ${(cause as Error).message}`, { cause });
+  }
+  try {
+    // the bulk load needs no durability of its own: the batch's state moves on only after it
+    await client.query('SET synchronous_commit = off');
+    const cols = input.table.columns.map((c) => c.name).join(', ');
+    const copy = client.query(copyFrom(`COPY ${name} (${cols}) FROM STDIN WITH (FORMAT csv, HEADER true)`));
+    try {
+      const source = createReadStream(input.path, { highWaterMark: 1 << 20 });
+      await (signal ? pipeline(source, copy, { signal }) : pipeline(source, copy));
+    } catch (error) {
+      const state = (error as { code?: string }).code ?? '';
+      if (!state.startsWith('22')) throw error;
+      // a value PostgreSQL cannot take: find every offending row with the checker
+      const before = problems.total;
+      await checkFile(input, problems, signal);
+      if (problems.total === before) {
+        problems.add({ table: input.table.name, column: '', row: 0, value: '', rule: 'type', detail: `PostgreSQL refused the file: ${(error as Error).message}` });
+      }
+      return 0;
+    }
+    return copy.rowCount;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+// Rows per INSERT statement: under SQLite's 32,766 parameters.
+const MAX_PARAMS = 30_000;
+
+async function insertTable(archive: Archive, batch: string, input: StageInput, problems: ProblemList, signal?: AbortSignal): Promise<number> {
+  const { table, path } = input;
+  const ncol = table.columns.length;
+  const perStatement = Math.max(1, Math.floor(MAX_PARAMS / ncol));
+  const tuple = `(${table.columns.map(() => '?').join(',')})`;
+  const checkers = table.columns.map((c) => valueChecker(c));
+  const booleans = table.columns.map((c) => c.datatype === 'boolean');
+  const csv = await readCsv(path, { schema: table.columns.map((c) => columnInfo(c.name, 'string')), ...(signal ? { signal } : {}) });
+  const before = problems.total;
+  return archive.db.transaction(async (tx) => {
+    const name = await createStagingTable(tx, batch, table);
+    const full = `INSERT INTO ${name} VALUES ${Array(perStatement).fill(tuple).join(',')}`;
+    let rows = 0;
+    for await (const b of csv.batches({ batchRows: perStatement * 8, ...(signal ? { signal } : {}) })) {
+      const bad = checkBatch(table, b, checkers, rows, problems);
+      if (bad || problems.total > before) { rows += b.rowCount; continue; }
+      for (let start = 0; start < b.rowCount; start += perStatement) {
+        const n = Math.min(perStatement, b.rowCount - start);
+        const params: SqlValue[] = new Array(n * ncol);
+        let k = 0;
+        for (let r = start; r < start + n; r++) {
+          for (let c = 0; c < ncol; c++) {
+            const col = b.columns[c];
+            const v = col.valid !== undefined && col.valid[r] === 0 ? null : (col.values as string[])[r];
+            params[k++] = v !== null && booleans[c] ? (TRUE_TEXT.test(v) ? 1 : 0) : v;
+          }
+        }
+        await tx.run(n === perStatement ? full : `INSERT INTO ${name} VALUES ${Array(n).fill(tuple).join(',')}`, params);
+      }
+      rows += b.rowCount;
+    }
+    return problems.total > before ? 0 : rows;
+  }, { retries: 0 });
+}
+
+const TRUE_TEXT = /^\s*(t|true|1|y|yes|on)\s*$/i;
+
+// Checks every value of a batch of rows (strings); true when one is bad.
+function checkBatch(table: ArchiveTable, b: ColumnBatch, checkers: readonly ((s: string) => string | undefined)[], rowBase: number, problems: ProblemList): boolean {
+  let bad = false;
+  for (let c = 0; c < checkers.length; c++) {
+    const col = b.columns[c];
+    const values = col.values as string[];
+    const valid = col.valid;
+    const check = checkers[c];
+    for (let r = 0; r < b.rowCount; r++) {
+      if (valid !== undefined && valid[r] === 0) continue;
+      const why = check(values[r]);
+      if (why === undefined) continue;
+      bad = true;
+      problems.add({ table: table.name, column: table.columns[c].name, row: rowBase + r + 1, value: values[r], rule: 'type', detail: why });
+    }
+  }
+  return bad;
+}
+
+/** Sends a whole file through the value checker, adding every bad value to `problems`. */
+export async function checkFile(input: StageInput, problems: ProblemList, signal?: AbortSignal): Promise<void> {
+  const { table, path } = input;
+  const checkers = table.columns.map((c) => valueChecker(c));
+  const csv = await readCsv(path, { schema: table.columns.map((c) => columnInfo(c.name, 'string')), ...(signal ? { signal } : {}) });
+  let rows = 0;
+  for await (const b of csv.batches(signal ? { signal } : {})) {
+    checkBatch(table, b, checkers, rows, problems);
+    rows += b.rowCount;
+  }
+}
+
+const INTEGER = /^\s*[+-]?\d+\s*$/;
+const FLOAT = /^\s*[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|nan|inf|infinity)\s*$/i;
+const BOOLEAN = /^\s*(t|true|f|false|1|0|y|yes|n|no|on|off)\s*$/i;
+const INT_LIMITS: Partial<Record<ArchiveDatatype, [bigint, bigint]>> = {
+  long: [-(2n ** 63n), 2n ** 63n - 1n],
+  int: [-(2n ** 31n), 2n ** 31n - 1n],
+  short: [-32768n, 32767n],
+  unsignedByte: [-32768n, 32767n], // stored as SMALLINT: 0..255 is a range rule, checked after loading
+};
+const FLOAT32_MAX = 3.4028234663852886e38;
+
+/** A function that says why a CSV value is not of a column's type (undefined when it is). */
+export function valueChecker(column: ArchiveColumn): (text: string) => string | undefined {
+  const d = column.datatype;
+  const limits = INT_LIMITS[d];
+  if (limits) {
+    const [lo, hi] = limits;
+    const what = `must be an integer from ${lo} to ${hi} (${d})`;
+    return (s) => {
+      if (!INTEGER.test(s)) return what;
+      if (s.length < 10) return undefined;
+      const v = BigInt(s.trim());
+      return v < lo || v > hi ? what : undefined;
+    };
+  }
+  if (d === 'float' || d === 'double') {
+    const what = `must be a number (${d})`;
+    return (s) => {
+      if (!FLOAT.test(s)) return what;
+      if (d === 'float') {
+        const v = Math.abs(Number(s));
+        if (Number.isFinite(v) && v > FLOAT32_MAX) return `must fit a 32-bit float (${d})`;
+      }
+      return undefined;
+    };
+  }
+  if (d === 'boolean') return (s) => (BOOLEAN.test(s) ? undefined : 'must be true or false (boolean)');
+  return () => undefined;
+}

@@ -1,0 +1,146 @@
+// Validation of a staged batch, set-based in SQL: required columns, declared ranges, string
+// widths, primary keys unique within the batch, keys already in the archive (insert policy),
+// and references to rows merged already or arriving in the same batch.
+import type { Queryable, Row, SqlValue } from '../db/index.ts';
+import { BATCH_COLUMN, type Archive } from './archive.ts';
+import { ProblemList } from './problems.ts';
+import { findTable, type ArchiveColumn, type ArchiveTable, type BatchSchema } from './schema.ts';
+import { defaultLiteral, isNumeric, quoteText } from './sql.ts';
+import { stagingName } from './stage.ts';
+
+/** A check of one column's values, written against the value as `v`. */
+interface ColumnRule {
+  readonly column: ArchiveColumn;
+  readonly rule: string;
+  readonly detail: string;
+  readonly condition: string;
+}
+
+function columnRules(table: ArchiveTable, archive: Archive): ColumnRule[] {
+  const rules: ColumnRule[] = [];
+  const d = archive.dialect;
+  for (const c of table.columns) {
+    if (c.required || table.primaryKey.includes(c.name)) {
+      rules.push({ column: c, rule: 'required', detail: 'the column has no default; a value is required', condition: 'v IS NULL' });
+    }
+    const dflt = c.defaultText === undefined ? undefined : defaultLiteral(c, d);
+    const notDefault = dflt === undefined ? '' : ` AND v <> ${dflt}`;
+    if (isNumeric(c.datatype)) {
+      const min = c.min ?? (c.datatype === 'unsignedByte' ? { value: 0, inclusive: true } : undefined);
+      const max = c.max ?? (c.datatype === 'unsignedByte' ? { value: 255, inclusive: true } : undefined);
+      if (min || max) {
+        const outside: string[] = [];
+        if (min) outside.push(`v ${min.inclusive ? '<' : '<='} ${min.value}`);
+        if (max) outside.push(`v ${max.inclusive ? '>' : '>='} ${max.value}`);
+        // NaN on PostgreSQL sorts above every number: caught by the MAX test, as it should be
+        const range = `${min ? `${min.inclusive ? '[' : '('}${min.value}` : '(-inf'}, ${max ? `${max.value}${max.inclusive ? ']' : ')'}` : 'inf)'}`;
+        rules.push({
+          column: c, rule: 'range', detail: `must lie in ${range}${dflt !== undefined ? ` or be the default ${c.defaultText}` : ''}`,
+          condition: `v IS NOT NULL${notDefault} AND (${outside.join(' OR ')})`,
+        });
+      }
+    }
+    if (c.datatype === 'char' && c.width !== undefined) {
+      rules.push({ column: c, rule: 'width', detail: `at most ${c.width} characters`, condition: `length(v) > ${c.width}` });
+    }
+  }
+  return rules;
+}
+
+/** The row-number expression of a staging table: file order (one COPY or one run of INSERTs). */
+function rowNumber(q: Queryable): string {
+  return q.dialect.engine === 'postgres' ? 'row_number() OVER (ORDER BY ctid)' : 'rowid';
+}
+
+function text(v: unknown): string {
+  return v === null || v === undefined ? '' : String(v);
+}
+
+/**
+ * Validates a staged batch of a schema; returns what is wrong (empty when the batch is
+ * merge-worthy), the first `limit` offending rows listed.
+ */
+export async function validateBatch(archive: Archive, batch: string, schema: BatchSchema, limit = 20): Promise<ProblemList> {
+  const problems = new ProblemList(limit);
+  const q = archive.db;
+  const inBatch = new Set(schema.tables.map((t) => t.name.toLowerCase()));
+  for (const table of schema.tables) {
+    const stg = stagingName(batch, table.name);
+    const rn = rowNumber(q);
+    // one pass for every column rule, details only for the rules something broke
+    const rules = columnRules(table, archive);
+    if (rules.length > 0) {
+      const sums = rules.map((r, i) => `SUM(CASE WHEN ${r.condition.replaceAll(/\bv\b/g, r.column.name)} THEN 1 ELSE 0 END) AS n${i}`);
+      const counts = (await q.get<Row>(`SELECT ${sums.join(', ')} FROM ${stg}`)) ?? {};
+      for (let i = 0; i < rules.length; i++) {
+        const n = Number(counts[`n${i}`] ?? 0);
+        if (n === 0) continue;
+        const r = rules[i];
+        const rows = await q.all<{ rn: number; v: unknown }>(
+          `SELECT rn, v FROM (SELECT ${rn} AS rn, ${r.column.name} AS v FROM ${stg}) x WHERE ${r.condition} ORDER BY rn LIMIT ?`, [problems.room]);
+        for (const row of rows) problems.add({ table: table.name, column: r.column.name, row: Number(row.rn), value: text(row.v), rule: r.rule, detail: r.detail });
+        problems.addUncounted(n - rows.length);
+      }
+    }
+    if (table.primaryKey.length > 0) await checkUnique(q, table, stg, problems);
+    const archived = findTable(archive.schema.tables, table.name)!;
+    if (table.merge === 'insert' && table.primaryKey.length > 0) await checkNotArchived(q, batch, archived, table, stg, problems);
+    for (const ref of table.references) {
+      const col = table.columns.find((c) => c.name === ref.column)!;
+      const target = findTable(archive.schema.tables, ref.table)!;
+      const skip = col.defaultText !== undefined ? ` AND x.v <> ${defaultLiteral(col, q.dialect)}` : '';
+      const alsoStaged = inBatch.has(target.name.toLowerCase())
+        ? ` AND NOT EXISTS (SELECT 1 FROM ${stagingName(batch, target.name)} b WHERE b.${ref.refColumn} = x.v)` : '';
+      const where = `x.v IS NOT NULL${skip} AND NOT EXISTS (SELECT 1 FROM ${target.name} a WHERE a.${ref.refColumn} = x.v)${alsoStaged}`;
+      const count = await q.get<{ n: number }>(`SELECT count(*) AS n FROM (SELECT ${ref.column} AS v FROM ${stg}) x WHERE ${where}`);
+      const n = Number(count?.n ?? 0);
+      if (n === 0) continue;
+      const rows = await q.all<{ rn: number; v: unknown }>(
+        `SELECT rn, v FROM (SELECT ${rn} AS rn, ${ref.column} AS v FROM ${stg}) x WHERE ${where} ORDER BY rn LIMIT ?`, [problems.room]);
+      for (const row of rows) {
+        problems.add({
+          table: table.name, column: ref.column, row: Number(row.rn), value: text(row.v), rule: 'reference',
+          detail: `must exist in ${target.name}.${ref.refColumn}, merged already or in this batch`,
+        });
+      }
+      problems.addUncounted(n - rows.length);
+    }
+  }
+  return problems;
+}
+
+async function checkUnique(q: Queryable, table: ArchiveTable, stg: string, problems: ProblemList): Promise<void> {
+  const key = table.primaryKey.join(', ');
+  const dups = await q.all<Row>(
+    `SELECT ${table.primaryKey.map((k, i) => `${k} AS k${i}`).join(', ')}, count(*) AS n FROM ${stg} GROUP BY ${key} HAVING count(*) > 1 LIMIT ?`,
+    [Math.max(1, problems.room)]);
+  if (dups.length === 0) return;
+  const total = await q.get<{ n: number }>(`SELECT count(*) AS n FROM (SELECT 1 FROM ${stg} GROUP BY ${key} HAVING count(*) > 1) d`);
+  for (const d of dups) {
+    const value = table.primaryKey.map((_, i) => text(d[`k${i}`])).join(',');
+    problems.add({ table: table.name, column: table.primaryKey.join(','), row: 0, value, rule: 'unique', detail: `the primary key appears ${Number(d.n)} times in the batch` });
+  }
+  problems.addUncounted(Number(total?.n ?? 0) - dups.length);
+}
+
+// Insert policy: a key already merged from another batch is an error (a reload of the same
+// batch replaces its own rows, so those do not count).
+async function checkNotArchived(q: Queryable, batch: string, archived: ArchiveTable, table: ArchiveTable, stg: string, problems: ProblemList): Promise<void> {
+  const on = table.primaryKey.map((k) => `a.${k} = s.${k}`).join(' AND ');
+  const other = `(a.${BATCH_COLUMN} IS NULL OR a.${BATCH_COLUMN} <> ${quoteText(batch)})`;
+  const count = await q.get<{ n: number }>(`SELECT count(*) AS n FROM ${stg} s JOIN ${archived.name} a ON ${on} WHERE ${other}`);
+  const n = Number(count?.n ?? 0);
+  if (n === 0) return;
+  const rn = rowNumber(q);
+  const cols = table.primaryKey.map((k, i) => `s.${k} AS k${i}`).join(', ');
+  const rows = await q.all<Row>(
+    `SELECT s.rn AS rn, ${cols}, a.${BATCH_COLUMN} AS owner FROM (SELECT ${rn} AS rn, * FROM ${stg}) s JOIN ${archived.name} a ON ${on} WHERE ${other} ORDER BY s.rn LIMIT ?`,
+    [problems.room] as SqlValue[]);
+  for (const r of rows) {
+    problems.add({
+      table: table.name, column: table.primaryKey.join(','), row: Number(r.rn), value: table.primaryKey.map((_, i) => text(r[`k${i}`])).join(','),
+      rule: 'exists', detail: `the key is in the archive already (from batch ${text(r.owner) || 'unknown'}); this table's rows are inserted, never replaced`,
+    });
+  }
+  problems.addUncounted(n - rows.length);
+}
