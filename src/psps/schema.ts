@@ -1,10 +1,10 @@
 // The archive's tables as the schema files describe them (schema/psps/{IN,P2,ST,OB}.xml:
 // VOTable, no data, one TABLE per archive table, PARAMs primaryKey / references / merge).
-// Read with the votable room's XML tokenizer; only what loading and validating need is kept.
+// Read with the votable room's schema reader; only what loading and validating need is kept.
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { XmlSyntaxError, XmlTokenizer } from '../votable/index.ts';
+import { parseTableSchemas, VOTableError, type TableSchema } from '../votable/index.ts';
 import { PspsError } from './errors.ts';
 
 /** The FIELD datatypes an archive column may have. */
@@ -109,112 +109,49 @@ export async function readBatchSchema(path: string): Promise<BatchSchema> {
   };
 }
 
-interface FieldDraft {
-  name: string; datatype: string; arraysize?: string; unit?: string;
-  nullText?: string; min?: RangeBound; max?: RangeBound;
-}
-
-interface TableDraft { name: string; fields: FieldDraft[]; params: Map<string, string> }
-
-/** Parses the text of a schema file (exported for tests). */
+/** Parses the text of a schema file with the votable room's reader, then checks what the archive needs. */
 export function parseSchemaText(bytes: Uint8Array, file: string): ArchiveTable[] {
-  const drafts: TableDraft[] = [];
-  let table: TableDraft | undefined;
-  let field: FieldDraft | undefined;
-  const bad = (what: string): PspsError => new PspsError('psps_bad_schema', `${file}${table ? `: TABLE ${table.name}` : ''}${field ? ` FIELD ${field.name}` : ''}: ${what}`);
-  const bound = (attrs: Record<string, string>, kind: string): RangeBound => {
-    const value = Number(attrs.value);
-    if (attrs.value === undefined || attrs.value.trim() === '' || !Number.isFinite(value)) throw bad(`${kind} value "${attrs.value ?? ''}" is not a number`);
-    return { value, inclusive: (attrs.inclusive ?? 'yes') !== 'no' };
-  };
-  const tokenizer = new XmlTokenizer({
-    start(name, attrs, selfClosing) {
-      if (name === 'TABLE') {
-        table = { name: attrs.name ?? '', fields: [], params: new Map() };
-        if (!NAME.test(table.name)) throw bad(`table name "${table.name}" must be letters, digits and _ (at most 63)`);
-        drafts.push(table);
-        if (selfClosing) table = undefined;
-      } else if (name === 'FIELD' && table) {
-        field = { name: attrs.name ?? '', datatype: attrs.datatype ?? '', arraysize: attrs.arraysize, unit: attrs.unit };
-        if (!NAME.test(field.name)) throw bad(`column name "${field.name}" must be letters, digits and _ (at most 63)`);
-        table.fields.push(field);
-        if (selfClosing) field = undefined;
-      } else if (name === 'VALUES' && field) {
-        if (attrs.null !== undefined) field.nullText = attrs.null;
-      } else if (name === 'MIN' && field) {
-        field.min = bound(attrs, 'MIN');
-      } else if (name === 'MAX' && field) {
-        field.max = bound(attrs, 'MAX');
-      } else if (name === 'PARAM' && table && !field) {
-        if (attrs.name !== undefined) table.params.set(attrs.name, attrs.value ?? '');
-      }
-    },
-    end(name) {
-      if (name === 'FIELD') field = undefined;
-      else if (name === 'TABLE') table = undefined;
-    },
-    text() { /* descriptions are not needed here */ },
-  });
-  tokenizer.skipText = true;
+  let tables: TableSchema[];
   try {
-    tokenizer.feed(bytes);
-    tokenizer.finish();
+    tables = parseTableSchemas(bytes, file);
   } catch (error) {
-    if (error instanceof XmlSyntaxError) throw new PspsError('psps_bad_schema', `${file}: byte ${error.offset}: ${error.message}`, { cause: error });
+    if (error instanceof VOTableError) throw new PspsError('psps_bad_schema', error.message, { cause: error });
     throw error;
   }
-  if (drafts.length === 0) throw new PspsError('psps_bad_schema', `${file}: no TABLE`);
-  return drafts.map((d) => finishTable(d, file));
+  return tables.map((t) => toArchiveTable(t, file));
 }
 
-function finishTable(d: TableDraft, file: string): ArchiveTable {
-  const where = `${file}: TABLE ${d.name}`;
+function toArchiveTable(t: TableSchema, file: string): ArchiveTable {
+  const where = `${file}: TABLE ${t.name}`;
   const bad = (what: string) => new PspsError('psps_bad_schema', `${where}: ${what}`);
-  if (d.fields.length === 0) throw bad('no FIELD');
-  const columns = d.fields.map((f): ArchiveColumn => {
-    if (!DATATYPES.includes(f.datatype as ArchiveDatatype)) {
-      throw bad(`FIELD ${f.name}: datatype "${f.datatype}" is not one of ${DATATYPES.join(', ')}`);
-    }
-    const datatype = f.datatype as ArchiveDatatype;
-    let width: number | undefined;
-    if (datatype === 'char') {
-      const m = /^(\d+)\*?$|^\*$/.exec(f.arraysize ?? '1');
-      if (!m) throw bad(`FIELD ${f.name}: arraysize "${f.arraysize}" must be N, N* or *`);
-      width = m[1] !== undefined && Number(m[1]) > 0 ? Number(m[1]) : undefined;
-    } else if (f.arraysize !== undefined && f.arraysize !== '1') {
-      throw bad(`FIELD ${f.name}: array columns (arraysize "${f.arraysize}") are not archive columns`);
-    }
-    if (f.nullText !== undefined && datatype !== 'char' && datatype !== 'boolean' && !Number.isFinite(Number(f.nullText))) {
-      throw bad(`FIELD ${f.name}: VALUES null "${f.nullText}" is not a number`);
-    }
+  // names become unquoted SQL identifiers
+  if (!NAME.test(t.name)) throw bad('the table name must be letters, digits and _ (at most 63)');
+  const columns = t.columns.map((c): ArchiveColumn => {
+    if (!NAME.test(c.name)) throw bad(`column name "${c.name}" must be letters, digits and _ (at most 63)`);
+    const datatype = (c.votable?.datatype ?? '') as ArchiveDatatype;
+    if (!DATATYPES.includes(datatype)) throw bad(`FIELD ${c.name}: datatype "${datatype}" is not one of ${DATATYPES.join(', ')}`);
+    if (datatype !== 'char' && (c.shape.length > 0 || c.variable)) throw bad(`FIELD ${c.name}: array columns are not archive columns`);
+    const dflt = c.defaultValue;
     return {
-      name: f.name, datatype,
-      ...(width !== undefined ? { width } : {}),
-      ...(f.unit !== undefined ? { unit: f.unit } : {}),
-      ...(f.nullText !== undefined ? { defaultText: f.nullText } : {}),
-      required: f.nullText === undefined,
-      ...(f.min ? { min: f.min } : {}),
-      ...(f.max ? { max: f.max } : {}),
+      name: c.name, datatype,
+      ...(datatype === 'char' && c.width !== undefined && c.width > 0 ? { width: c.width } : {}),
+      ...(c.unit !== undefined ? { unit: c.unit } : {}),
+      ...(dflt !== undefined ? { defaultText: String(dflt) } : {}),
+      required: c.required,
+      ...(c.min !== undefined ? { min: { value: c.min, inclusive: c.minInclusive ?? true } } : {}),
+      ...(c.max !== undefined ? { max: { value: c.max, inclusive: c.maxInclusive ?? true } } : {}),
     };
   });
   const names = new Set<string>();
   for (const c of columns) {
-    if (names.has(c.name.toLowerCase())) throw bad(`column ${c.name} appears twice`);
+    if (names.has(c.name.toLowerCase())) throw bad(`column ${c.name} appears twice (names are compared without case)`);
     names.add(c.name.toLowerCase());
   }
-  const has = (n: string) => columns.some((c) => c.name === n);
-  const primaryKey = (d.params.get('primaryKey') ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
-  for (const k of primaryKey) if (!has(k)) throw bad(`primaryKey names ${k}, which is not a FIELD`);
-  const references = (d.params.get('references') ?? '').split(';').map((s) => s.trim()).filter((s) => s !== '').map((text): ArchiveReference => {
-    const m = /^([A-Za-z_]\w*)\s+([A-Za-z_]\w*)\.([A-Za-z_]\w*)$/.exec(text);
-    if (!m) throw bad(`references "${text}" must read "column Table.column"`);
-    if (!has(m[1])) throw bad(`references names ${m[1]}, which is not a FIELD`);
-    return { column: m[1], table: m[2], refColumn: m[3] };
-  });
-  const merge = (d.params.get('merge') ?? 'insert').trim();
-  if (merge !== 'insert' && merge !== 'replace' && merge !== 'keep') throw bad(`merge "${merge}" must be insert, replace or keep`);
-  if (merge !== 'insert' && primaryKey.length === 0) throw bad(`merge "${merge}" needs a primaryKey`);
-  return { name: d.name, columns, primaryKey, references, merge };
+  if (t.merge !== 'insert' && t.primaryKey.length === 0) throw bad(`merge "${t.merge}" needs a primaryKey`);
+  return {
+    name: t.name, columns, primaryKey: [...t.primaryKey], merge: t.merge,
+    references: t.references.map((r) => ({ column: r.column, table: r.table, refColumn: r.targetColumn })),
+  };
 }
 
 // A table in several files (ObjectThin: stubs in P2/ST, full in OB) is one archive table
