@@ -1,0 +1,437 @@
+// The in-process scratch store: an archive table held as typed-array columns, one part per
+// source unit (a chip, a stack, a region), in exactly the schema's shape. This is the role
+// the original's scratch MySQL tables played: columns are created from the schema, filled
+// from the source, defaults put where the source has nothing, then validated (required
+// columns, declared ranges, unique keys, references) before the FITS file is written.
+import {
+  columnInfo, memoryTable, type ColumnBatch, type ColumnInfo, type NumericArray, type Table,
+} from '../../table/index.ts';
+import type { SchemaColumn, TableSchema } from '../../votable/index.ts';
+import { IppToPspsError } from '../errors.ts';
+
+/** The values of one archive column in a part. */
+export type ArchiveColumn = NumericArray | string[];
+
+/** Where a part's rows come from, for messages: the file, the HDU, and how to name a row. */
+export interface RowOrigin {
+  readonly file: string;
+  readonly hdu?: string;
+  /** Names row i of the part (e.g. "row 12 (IPP_IDET 11)"); default "row i+1". */
+  readonly describeRow?: (i: number) => string;
+}
+
+/** The 64-bit default of a column as a bigint (for BigInt64Array columns). */
+function bigDefault(c: SchemaColumn): bigint {
+  const d = c.defaultValue;
+  if (typeof d === 'bigint') return d;
+  if (typeof d === 'number' && Number.isInteger(d)) return BigInt(d);
+  return 0n;
+}
+
+function numDefault(c: SchemaColumn): number {
+  const d = c.defaultValue;
+  if (typeof d === 'number') return d;
+  if (typeof d === 'bigint') return Number(d);
+  if (typeof d === 'boolean') return d ? 1 : 0;
+  return c.type === 'float32' || c.type === 'float64' ? NaN : 0;
+}
+
+function allocFilled(c: SchemaColumn, rows: number): ArchiveColumn {
+  switch (c.type) {
+    case 'string': return new Array<string>(rows).fill(typeof c.defaultValue === 'string' ? c.defaultValue : '');
+    case 'int64': return new BigInt64Array(rows).fill(bigDefault(c));
+    case 'float64': return new Float64Array(rows).fill(numDefault(c));
+    case 'float32': return new Float32Array(rows).fill(numDefault(c));
+    case 'int32': return new Int32Array(rows).fill(numDefault(c));
+    case 'int16': return new Int16Array(rows).fill(numDefault(c));
+    case 'uint8': case 'boolean': return new Uint8Array(rows).fill(numDefault(c));
+    default:
+      throw new IppToPspsError('batch_bad_schema', `column ${c.name}: type ${c.type} is not an archive column type`);
+  }
+}
+
+/**
+ * The rows of one archive table that come from one source unit. Columns start at their
+ * defaults (required float columns at NaN, i.e. missing); the builder puts what the source
+ * has; `provided` records which columns it filled, so that a required column the builder
+ * cannot fill (a schema change the code does not know) fails clearly.
+ */
+export class TablePart {
+  readonly schema: TableSchema;
+  readonly rows: number;
+  readonly origin: RowOrigin;
+  readonly columns: ArchiveColumn[];
+  readonly provided = new Set<string>();
+  readonly #index: Map<string, number>;
+
+  constructor(schema: TableSchema, rows: number, origin: RowOrigin, index?: Map<string, number>) {
+    this.schema = schema;
+    this.rows = rows;
+    this.origin = origin;
+    this.#index = index ?? columnIndex(schema);
+    this.columns = schema.columns.map((c) => allocFilled(c, rows));
+  }
+
+  /** The column's description and values, or undefined when the schema has no such column. */
+  column(name: string): { info: SchemaColumn; values: ArchiveColumn } | undefined {
+    const i = this.#index.get(name);
+    if (i === undefined) return undefined;
+    this.provided.add(name);
+    return { info: this.schema.columns[i], values: this.columns[i] };
+  }
+
+  /**
+   * Puts numbers into a column: `values[i] * scale + offset`, where a missing source value
+   * (NaN, ±Infinity) gives the column's default (NaN, i.e. missing, for a required float).
+   * 64-bit columns take bigints: use {@link putBig}. Does nothing when the schema lacks the column.
+   */
+  put(name: string, values: ArrayLike<number>, scale = 1, offset = 0): void {
+    const c = this.column(name);
+    if (!c) return;
+    const out = c.values;
+    if (Array.isArray(out)) throw new IppToPspsError('batch_bad_schema', `${this.schema.name}.${name} is a string column in the schema; the builder puts numbers there`);
+    if (out instanceof BigInt64Array) {
+      const big = new BigInt64Array(this.rows);
+      const def = bigDefault(c.info);
+      for (let i = 0; i < this.rows; i++) {
+        const v = values[i] * scale + offset;
+        big[i] = Number.isFinite(v) ? BigInt(Math.trunc(v)) : def;
+      }
+      out.set(big);
+      return;
+    }
+    const def = numDefault(c.info);
+    const o = out as Float64Array;
+    const n = this.rows;
+    if (scale === 1 && offset === 0) {
+      for (let i = 0; i < n; i++) {
+        const v = values[i];
+        o[i] = v - v === 0 ? v : def;
+      }
+    } else {
+      for (let i = 0; i < n; i++) {
+        const v = values[i] * scale + offset;
+        o[i] = v - v === 0 ? v : def;
+      }
+    }
+  }
+
+  /** Puts one number into every row (a header value); a missing value gives the default. */
+  fill(name: string, value: number | bigint | undefined): void {
+    const c = this.column(name);
+    if (!c) return;
+    const out = c.values;
+    if (Array.isArray(out)) throw new IppToPspsError('batch_bad_schema', `${this.schema.name}.${name} is a string column in the schema; the builder puts a number there`);
+    if (out instanceof BigInt64Array) {
+      out.fill(value === undefined || (typeof value === 'number' && !Number.isFinite(value)) ? bigDefault(c.info) : BigInt(typeof value === 'number' ? Math.trunc(value) : value));
+      return;
+    }
+    const v = typeof value === 'bigint' ? Number(value) : value;
+    (out as Float64Array).fill(v !== undefined && Number.isFinite(v) ? v : numDefault(c.info));
+  }
+
+  /** Puts a string into every row; undefined gives the default. */
+  fillText(name: string, value: string | undefined): void {
+    const c = this.column(name);
+    if (!c) return;
+    if (!Array.isArray(c.values)) throw new IppToPspsError('batch_bad_schema', `${this.schema.name}.${name} is not a string column in the schema; the builder puts text there`);
+    c.values.fill(value ?? (typeof c.info.defaultValue === 'string' ? c.info.defaultValue : ''));
+  }
+
+  /** Puts one string per row. */
+  putText(name: string, values: readonly string[]): void {
+    const c = this.column(name);
+    if (!c) return;
+    if (!Array.isArray(c.values)) throw new IppToPspsError('batch_bad_schema', `${this.schema.name}.${name} is not a string column in the schema; the builder puts text there`);
+    for (let i = 0; i < this.rows; i++) c.values[i] = values[i];
+  }
+
+  /** Puts 64-bit values into a column (IDs). */
+  putBig(name: string, values: BigInt64Array): void {
+    const c = this.column(name);
+    if (!c) return;
+    if (c.values instanceof BigInt64Array) {
+      c.values.set(values.subarray(0, this.rows));
+      return;
+    }
+    if (Array.isArray(c.values)) throw new IppToPspsError('batch_bad_schema', `${this.schema.name}.${name} is a string column in the schema; the builder puts IDs there`);
+    const o = c.values as Float64Array;
+    for (let i = 0; i < this.rows; i++) o[i] = Number(values[i]);
+  }
+
+  /** Names row i in messages. */
+  describeRow(i: number): string {
+    return this.origin.describeRow ? this.origin.describeRow(i) : `row ${i + 1}`;
+  }
+
+  /** Where the part comes from, for messages. */
+  where(): string {
+    return this.origin.hdu ? `${this.origin.file}: ${this.origin.hdu}` : this.origin.file;
+  }
+
+  /** A part holding only the rows where `keep[i]` is 1. */
+  filter(keep: Uint8Array): TablePart {
+    let n = 0;
+    for (let i = 0; i < this.rows; i++) n += keep[i];
+    const map = new Int32Array(n);
+    for (let i = 0, k = 0; i < this.rows; i++) if (keep[i]) map[k++] = i;
+    const describe = this.origin.describeRow;
+    const out = new TablePart(this.schema, 0, { ...this.origin, describeRow: (i) => (describe ? describe(map[i]) : `row ${map[i] + 1}`) }, this.#index);
+    const columns = this.columns.map((col) => {
+      if (Array.isArray(col)) return Array.from(map, (i) => col[i]);
+      const o = new (col.constructor as new (n: number) => NumericArray)(n);
+      for (let k = 0; k < n; k++) (o as Float64Array)[k] = (col as Float64Array)[map[k]];
+      return o;
+    });
+    Object.assign(out, { rows: n, columns });
+    for (const p of this.provided) out.provided.add(p);
+    return out;
+  }
+}
+
+/** Column name → index of a schema's columns. */
+export function columnIndex(schema: TableSchema): Map<string, number> {
+  return new Map(schema.columns.map((c, i) => [c.name, i]));
+}
+
+/** An archive table of a batch: its schema and its parts, in order. */
+export interface ArchiveTable {
+  readonly schema: TableSchema;
+  readonly parts: TablePart[];
+}
+
+/** Rows of a table (all parts). */
+export function tableRows(t: ArchiveTable): number {
+  return t.parts.reduce((n, p) => n + p.rows, 0);
+}
+
+/** What validation did without failing: rows dropped (test mode) and duplicate rows discarded. */
+export interface ValidationNotes {
+  readonly warnings: string[];
+}
+
+function fail(code: string, part: TablePart, column: string, row: number, what: string): never {
+  throw new IppToPspsError(code, `${part.where()}: table ${part.schema.name}: column ${column}: ${part.describeRow(row)}: ${what}`);
+}
+
+function inRange(c: SchemaColumn, v: number): boolean {
+  if (c.min !== undefined && (c.minInclusive === false ? !(v > c.min) : !(v >= c.min))) return false;
+  if (c.max !== undefined && (c.maxInclusive === false ? !(v < c.max) : !(v <= c.max))) return false;
+  return true;
+}
+
+/**
+ * Rows with a missing required value, per part (1 = missing somewhere). Only floats (NaN)
+ * and strings ('') can be missing: integers always hold what the builder put.
+ */
+export function missingRequired(part: TablePart): { mask: Uint8Array; count: number; first?: { column: string; row: number } } {
+  const mask = new Uint8Array(part.rows);
+  let count = 0;
+  let first: { column: string; row: number } | undefined;
+  part.schema.columns.forEach((c, k) => {
+    if (!c.required) return;
+    const v = part.columns[k];
+    if (Array.isArray(v)) {
+      for (let i = 0; i < part.rows; i++) {
+        if (v[i] === '' && !mask[i]) { mask[i] = 1; count++; first ??= { column: c.name, row: i }; }
+      }
+    } else if (v instanceof Float32Array || v instanceof Float64Array) {
+      for (let i = 0; i < part.rows; i++) {
+        const x = v[i];
+        if (x - x !== 0 && !mask[i]) { mask[i] = 1; count++; first ??= { column: c.name, row: i }; }
+      }
+    }
+  });
+  return { mask, count, ...(first ? { first } : {}) };
+}
+
+/**
+ * Validates a table: every required column filled (provided by the builder, no missing
+ * values), every value in its declared range (or the default), the primary key unique
+ * (rows identical in every column are duplicates and are discarded, with a warning).
+ * Throws IppToPspsError naming file, HDU, table, column and row.
+ */
+export function validateTable(t: ArchiveTable, notes: ValidationNotes): void {
+  const s = t.schema;
+  for (const part of t.parts) {
+    if (part.rows === 0) continue;
+    s.columns.forEach((c, k) => {
+      if (c.required && !part.provided.has(c.name)) {
+        throw new IppToPspsError('batch_required_column', `${part.where()}: table ${s.name}: column ${c.name} is required by the schema but the batch builder has no source for it; give it a default (VALUES null) in the schema file or fill it in the builder`);
+      }
+      const v = part.columns[k];
+      if (Array.isArray(v)) {
+        if (c.required) for (let i = 0; i < part.rows; i++) if (v[i] === '') fail('batch_missing_value', part, c.name, i, 'the value is missing and the column is required');
+        const width = c.width ?? Infinity;
+        for (let i = 0; i < part.rows; i++) {
+          if (v[i].length > width || !/^[\x20-\x7e]*$/.test(v[i])) fail('batch_bad_value', part, c.name, i, `"${v[i]}" is not printable ASCII of at most ${width} characters`);
+        }
+        return;
+      }
+      const isFloat = v instanceof Float32Array || v instanceof Float64Array;
+      if (isFloat && c.required) {
+        for (let i = 0; i < part.rows; i++) {
+          const x = v[i] as number;
+          if (x - x !== 0) fail('batch_missing_value', part, c.name, i, `the value is missing (${x}) and the column is required`);
+        }
+      }
+      if (c.min === undefined && c.max === undefined) return;
+      const def = c.defaultValue;
+      if (v instanceof BigInt64Array) {
+        const d = typeof def === 'bigint' ? def : undefined;
+        for (let i = 0; i < part.rows; i++) {
+          const x = v[i];
+          if (x === d) continue;
+          if (!inRange(c, Number(x))) fail('batch_out_of_range', part, c.name, i, `${x} is outside the declared range ${rangeText(c)}`);
+        }
+        return;
+      }
+      const d = typeof def === 'number' ? def : NaN;
+      for (let i = 0; i < part.rows; i++) {
+        const x = (v as Float64Array)[i];
+        if (x === d) continue;
+        if (!inRange(c, x)) fail('batch_out_of_range', part, c.name, i, `${x} is outside the declared range ${rangeText(c)}`);
+      }
+    });
+  }
+  discardDuplicates(t, notes);
+}
+
+function rangeText(c: SchemaColumn): string {
+  const lo = c.min === undefined ? '(' : `${c.minInclusive === false ? '(' : '['}${c.min}`;
+  const hi = c.max === undefined ? ')' : `${c.max}${c.maxInclusive === false ? ')' : ']'}`;
+  return `${lo}..${hi}${c.defaultValue !== undefined ? ` (or the default ${String(c.defaultValue)})` : ''}`;
+}
+
+function rowsEqual(a: TablePart, i: number, b: TablePart, j: number): boolean {
+  for (let k = 0; k < a.columns.length; k++) {
+    const x = a.columns[k][i];
+    const y = b.columns[k][j];
+    if (x !== y && !(typeof x === 'number' && typeof y === 'number' && Number.isNaN(x) && Number.isNaN(y))) return false;
+  }
+  return true;
+}
+
+// The key of every row as one sortable value: a single 64-bit or numeric key column sorts as
+// a typed array (no object per row); composite keys use text (small tables only).
+function keyOrder(t: ArchiveTable): { part: Int32Array; row: Int32Array; same: (a: number, b: number) => boolean; text: (k: number) => string } {
+  const s = t.schema;
+  const n = tableRows(t);
+  const part = new Int32Array(n);
+  const row = new Int32Array(n);
+  const idx = s.primaryKey.map((k) => s.columns.findIndex((c) => c.name === k));
+  const cols = (p: number) => idx.map((k) => t.parts[p].columns[k]);
+  let at = 0;
+  t.parts.forEach((p, pi) => { for (let i = 0; i < p.rows; i++) { part[at] = pi; row[at] = i; at++; } });
+  const first = t.parts[0]?.columns[idx[0]];
+  if (idx.length === 1 && first && !Array.isArray(first)) {
+    // Sort (key, position) pairs by key: keys as float64 or int64 in one typed array.
+    const big = first instanceof BigInt64Array;
+    const keys = big ? new BigInt64Array(n) : new Float64Array(n);
+    at = 0;
+    for (const p of t.parts) {
+      (keys as Float64Array).set(p.columns[idx[0]] as Float64Array, at);
+      at += p.rows;
+    }
+    const sorted = keys.slice().sort() as BigInt64Array | Float64Array;
+    let dup = false;
+    for (let i = 1; i < n && !dup; i++) if (sorted[i] === sorted[i - 1]) dup = true;
+    if (!dup) return { part: new Int32Array(0), row: new Int32Array(0), same: () => false, text: () => '' };
+    const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => (keys[a] < keys[b] ? -1 : keys[a] > keys[b] ? 1 : a - b));
+    return {
+      part: Int32Array.from(order, (o) => part[o]), row: Int32Array.from(order, (o) => row[o]),
+      same: (a, b) => keys[order[a]] === keys[order[b]],
+      text: (k) => String(keys[order[k]]),
+    };
+  }
+  const texts = new Array<string>(n);
+  at = 0;
+  t.parts.forEach((p, pi) => {
+    const cs = cols(pi);
+    for (let i = 0; i < p.rows; i++) texts[at++] = cs.map((c) => String(c[i])).join('\u0000');
+  });
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => (texts[a] < texts[b] ? -1 : texts[a] > texts[b] ? 1 : a - b));
+  return {
+    part: Int32Array.from(order, (o) => part[o]), row: Int32Array.from(order, (o) => row[o]),
+    same: (a, b) => texts[order[a]] === texts[order[b]],
+    text: (k) => texts[order[k]].split('\u0000').join(','),
+  };
+}
+
+/**
+ * Discards rows whose key repeats an earlier row's and whose every value is the same (the
+ * guide's "discarding duplicates"); a repeated key with different values fails the batch.
+ */
+function discardDuplicates(t: ArchiveTable, notes: ValidationNotes): void {
+  const o = keyOrder(t);
+  if (o.part.length === 0) return;
+  const drop = t.parts.map((p) => new Uint8Array(p.rows));
+  let dropped = 0;
+  for (let k = 1; k < o.part.length; k++) {
+    if (!o.same(k, k - 1)) continue;
+    // Compare with the first row of this key.
+    let f = k - 1;
+    while (f > 0 && o.same(f, f - 1)) f--;
+    const a = t.parts[o.part[f]];
+    const b = t.parts[o.part[k]];
+    if (!rowsEqual(a, o.row[f], b, o.row[k])) {
+      throw new IppToPspsError('batch_duplicate_key', `${b.where()}: table ${t.schema.name}: column ${t.schema.primaryKey.join(',')}: ${b.describeRow(o.row[k])}: key ${o.text(k)} repeats ${a.where() === b.where() ? '' : `${a.where()}: `}${a.describeRow(o.row[f])} with different values; the key must be unique`);
+    }
+    drop[o.part[k]][o.row[k]] = 1;
+    dropped++;
+  }
+  if (dropped === 0) return;
+  notes.warnings.push(`table ${t.schema.name}: ${dropped} duplicate row${dropped === 1 ? '' : 's'} discarded (same key, same values)`);
+  t.parts.forEach((p, i) => {
+    if (!drop[i].some((x) => x === 1)) return;
+    const keep = drop[i].map((x) => 1 - x);
+    t.parts[i] = p.filter(keep);
+  });
+}
+
+/** The key set of a table's single key column (for references within the batch). */
+export function keySet(t: ArchiveTable, column: string): Set<bigint | number | string> {
+  const k = t.schema.columns.findIndex((c) => c.name === column);
+  const out = new Set<bigint | number | string>();
+  if (k < 0) return out;
+  for (const p of t.parts) {
+    const v = p.columns[k] as ArrayLike<bigint | number | string>;
+    for (let i = 0; i < p.rows; i++) out.add(v[i]);
+  }
+  return out;
+}
+
+/**
+ * Checks the references whose target table is in the batch (others are the archive's to
+ * check at load): every value of the column is a key of the target.
+ */
+export function checkReferences(tables: readonly ArchiveTable[]): void {
+  const byName = new Map(tables.map((t) => [t.schema.name, t]));
+  for (const t of tables) {
+    for (const ref of t.schema.references) {
+      const target = byName.get(ref.table);
+      if (!target) continue;
+      const keys = keySet(target, ref.targetColumn);
+      const k = t.schema.columns.findIndex((c) => c.name === ref.column);
+      for (const p of t.parts) {
+        const v = p.columns[k] as ArrayLike<bigint | number | string>;
+        for (let i = 0; i < p.rows; i++) {
+          if (!keys.has(v[i])) fail('batch_bad_reference', p, ref.column, i, `${String(v[i])} is not a ${ref.table}.${ref.targetColumn} of the batch`);
+        }
+      }
+    }
+  }
+}
+
+/** A FITS-ready Table of an archive table: the schema's columns, the parts as batches. */
+export function toFitsTable(t: ArchiveTable): Table {
+  // Descriptions stay in the schema file: TCOMM cards for a hundred columns add nothing the
+  // reader lacks. Units, UCDs and string widths go to the FITS header.
+  const columns: ColumnInfo[] = t.schema.columns.map((c) => columnInfo(c.name, c.type, {
+    ...(c.unit !== undefined ? { unit: c.unit } : {}),
+    ...(c.ucd !== undefined ? { ucd: c.ucd } : {}),
+    ...(c.width !== undefined ? { width: c.width } : {}),
+  }));
+  const batches: ColumnBatch[] = t.parts.filter((p) => p.rows > 0).map((p) => ({ rowCount: p.rows, columns: p.columns.map((values) => ({ values })) }));
+  return memoryTable(columns, batches, { name: t.schema.name });
+}
