@@ -19,3 +19,7 @@ export { mergeBatch } from './merge.ts';
 export { stageTable, stagingName } from './stage.ts';
 export { ProblemList, formatProblem } from './problems.ts';
 export type { Problem } from './problems.ts';
+export { runDxlayer, dxlayerPass, dxlayerCursor } from './dxlayer.ts';
+export type { DxlayerOptions } from './dxlayer.ts';
+export { batchToCsv } from './batch-csv.ts';
+export type { BatchCsvFile, BatchHeader } from './batch-csv.ts';

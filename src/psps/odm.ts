@@ -64,6 +64,8 @@ export interface OdmSubmission {
   /** The DXLayer's directory holding this batch (deleted by `DELETE /batches/:name/copy`). */
   readonly dir?: string;
   readonly tables: readonly OdmTableFile[];
+  /** Set when the DXLayer could not convert the batch: the batch is failed at once with this reason. */
+  readonly error?: string;
 }
 
 /** Which batches a listing wants. */
@@ -133,7 +135,7 @@ export class Odm {
    */
   async submit(s: OdmSubmission): Promise<{ status: OdmBatchStatus; accepted: boolean }> {
     checkSubmission(s);
-    batchSchemaOf(this.archive.schema, s.type);
+    if (s.error === undefined) batchSchemaOf(this.archive.schema, s.type);
     const now = new Date().toISOString();
     const accepted = await this.db.transaction(async (tx) => {
       const old = await tx.get<BatchRow>('SELECT * FROM odm_batch WHERE name = ?', [s.name]);
@@ -149,6 +151,10 @@ export class Odm {
           VALUES (?, ?, ?, 'received', ?, ?, ?, ?, ?, ?)`, [...values, s.name]);
       }
       await tx.run('DELETE FROM odm_reason WHERE name = ?', [s.name]);
+      if (s.error !== undefined) {
+        await tx.run(`UPDATE odm_batch SET state = 'failed', failed_at = ? WHERE name = ?`, [now, s.name]);
+        await tx.run('INSERT INTO odm_reason (name, seq, reason) VALUES (?, 1, ?)', [s.name, `the DXLayer could not convert the batch: ${s.error}`]);
+      }
       return true;
     });
     if (accepted) {
@@ -397,6 +403,7 @@ function checkSubmission(s: OdmSubmission): void {
   if (typeof s.type !== 'string' || s.type === '') throw bad('type must be a batch type such as P2');
   if (s.md5 !== undefined && (typeof s.md5 !== 'string' || !/^[0-9a-f]{32}$/.test(s.md5))) throw bad('md5 must be 32 lower-case hex digits');
   if (s.dir !== undefined && (typeof s.dir !== 'string' || !isAbsolute(s.dir))) throw bad('dir must be an absolute path');
+  if (s.error !== undefined && typeof s.error !== 'string') throw bad('error must be a string');
   if (!Array.isArray(s.tables)) throw bad('tables must be a list of { name, path }');
   for (const t of s.tables) {
     if (typeof t?.name !== 'string' || typeof t.path !== 'string' || !isAbsolute(t.path)) throw bad('each table needs a name and an absolute path');
