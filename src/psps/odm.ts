@@ -6,7 +6,7 @@
 // (steps are redone from the last recorded state on start; a merge is recorded in the
 // archive in its own transaction and never repeated).
 import { rm, stat } from 'node:fs/promises';
-import { basename, isAbsolute } from 'node:path';
+import { basename, isAbsolute, resolve, sep } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { silentLogger, type Logger } from '../common/index.ts';
 import { DbError, type Database, type SqlValue } from '../db/index.ts';
@@ -88,6 +88,8 @@ export interface OdmOptions {
   readonly maxReasons?: number;
   /** Wait before retrying after the database was unreachable (default 1000 ms). */
   readonly retryMs?: number;
+  /** When set, DELETE /batches/:name/copy only removes directories inside this one (the DXLayer's root on the shared disk). */
+  readonly copyRoot?: string;
 }
 
 type BatchRow = {
@@ -105,6 +107,7 @@ export class Odm {
   readonly #log: Logger;
   readonly #maxReasons: number;
   readonly #retryMs: number;
+  readonly #copyRoot: string | undefined;
   readonly #stop = new AbortController();
   #wake: (() => void) | undefined;
   #loop: Promise<void> = Promise.resolve();
@@ -117,6 +120,7 @@ export class Odm {
     this.#log = options.log ?? silentLogger;
     this.#maxReasons = options.maxReasons ?? 20;
     this.#retryMs = options.retryMs ?? 1000;
+    this.#copyRoot = options.copyRoot === undefined ? undefined : resolve(options.copyRoot);
   }
 
   /** Starts the ODM: its worker picks up any batch a previous run left unfinished. */
@@ -207,6 +211,10 @@ export class Odm {
     for (const dir of dirs) {
       // only a directory named after the batch is ever removed
       if (!isAbsolute(dir) || basename(dir) !== name) continue;
+      if (this.#copyRoot !== undefined && !resolve(dir).startsWith(`${this.#copyRoot}${sep}`)) {
+        this.#log.warn(`odm: not deleting ${dir}: it is outside the DXLayer directory ${this.#copyRoot}`);
+        continue;
+      }
       const there = await stat(dir).then((s) => s.isDirectory(), () => false);
       if (!there) continue;
       await rm(dir, { recursive: true, force: true });

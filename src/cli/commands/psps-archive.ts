@@ -1,0 +1,104 @@
+// `ipp archive init|query|cone`: the archive database for users: create its tables from the
+// schema files, run SQL, search a cone on the sky.
+import { UsageError } from '../../common/index.ts';
+import { coneSearch, openArchive } from '../../psps/index.ts';
+import { EXIT, type Command, type CommandGroup, type OptionSpec } from '../command.ts';
+import { archiveUrl, rowsToCsv, rowsToText, say, schemaDir, schemaDirOption, toJson } from './psps-shared.ts';
+
+const dbOpt: OptionSpec = {
+  type: 'string', value: 'URL',
+  help: 'the archive database: sqlite:PATH or postgres://user@host/db (default $IPP_ARCHIVE_DB, $IPP_DB, or sqlite:ipp-data/archive.db)',
+};
+
+const init: Command = {
+  name: 'init',
+  summary: 'create the archive tables from the schema files (idempotent; adds new columns)',
+  usage: '[--db URL] [--schema-dir DIR]',
+  options: { db: dbOpt, 'schema-dir': schemaDirOption },
+  async run(args, ctx) {
+    if (args.positionals.length > 0) throw new UsageError('usage: ipp archive init [--db URL]');
+    const archive = await openArchive(archiveUrl(args, ctx.env, 'db'), { schemaDir: schemaDir(args), log: ctx.log });
+    try {
+      say(ctx, `archive ${archive.url}: ${archive.schema.tables.length} tables (${archive.schema.tables.map((t) => t.name).join(', ')}); positions indexed with ${archive.q3c ? 'Q3C' : 'a dec index'}`);
+    } finally {
+      await archive.close();
+    }
+    return EXIT.ok;
+  },
+};
+
+const output: Record<string, OptionSpec> = {
+  json: { type: 'boolean', help: 'print the rows as JSON' },
+  csv: { type: 'boolean', help: 'print the rows as CSV' },
+};
+
+function print(ctx: Parameters<Command['run']>[1], rows: Record<string, unknown>[], json: boolean, csv: boolean): void {
+  const columns = rows.length > 0 ? Object.keys(rows[0]) : [];
+  if (json) say(ctx, toJson(rows));
+  else if (csv) ctx.stdout.write(rowsToCsv(rows, columns));
+  else say(ctx, rowsToText(rows, columns));
+}
+
+const query: Command = {
+  name: 'query',
+  summary: 'run one SQL statement on the archive and print its rows',
+  usage: '"SQL" [--json|--csv] [--db URL]',
+  description: 'Example: ipp archive query "SELECT filterID, count(*) AS n FROM Detection GROUP BY filterID"',
+  options: { db: dbOpt, 'schema-dir': schemaDirOption, ...output },
+  async run(args, ctx) {
+    if (args.positionals.length !== 1) throw new UsageError('usage: ipp archive query "SQL" [--json|--csv]');
+    if (args.values.json && args.values.csv) throw new UsageError('choose one of --json and --csv');
+    const archive = await openArchive(archiveUrl(args, ctx.env, 'db'), { schemaDir: schemaDir(args), log: ctx.log });
+    try {
+      const rows = await archive.db.all(args.positionals[0]);
+      print(ctx, rows, Boolean(args.values.json), Boolean(args.values.csv));
+    } finally {
+      await archive.close();
+    }
+    return EXIT.ok;
+  },
+};
+
+/** An angle in degrees, or with a unit suffix: `d` (degrees), `m` (arcmin), `s` (arcsec). */
+function angle(name: string, text: string): number {
+  const m = /^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)([dms]?)$/.exec(text.trim());
+  if (!m) throw new UsageError(`${name} "${text}" must be a number of degrees (or with a unit: 30s, 2m, 0.5d)`);
+  const v = Number(m[1]);
+  return m[2] === 's' ? v / 3600 : m[2] === 'm' ? v / 60 : v;
+}
+
+const cone: Command = {
+  name: 'cone',
+  summary: 'rows of a table within RADIUS of RA DEC (degrees), nearest first',
+  usage: 'RA DEC RADIUS [--table T] [--limit N] [--json|--csv]',
+  description: 'RA and DEC in degrees; RADIUS in degrees, or 30s (arcsec) / 2m (arcmin). Uses Q3C on PostgreSQL.',
+  options: {
+    db: dbOpt, 'schema-dir': schemaDirOption, ...output,
+    table: { type: 'string', value: 'T', help: 'the table (default ObjectThin)' },
+    limit: { type: 'string', value: 'N', help: 'at most N rows (default 10000)' },
+  },
+  async run(args, ctx) {
+    if (args.positionals.length !== 3) throw new UsageError('usage: ipp archive cone RA DEC RADIUS');
+    const [ra, dec, radius] = args.positionals;
+    const limit = args.values.limit === undefined ? undefined : Number(args.values.limit);
+    if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw new UsageError(`--limit "${String(args.values.limit)}" must be a whole number above 0`);
+    const archive = await openArchive(archiveUrl(args, ctx.env, 'db'), { schemaDir: schemaDir(args), log: ctx.log });
+    try {
+      const rows = await coneSearch(archive, angle('RA', ra), angle('DEC', dec), angle('RADIUS', radius), {
+        ...(typeof args.values.table === 'string' ? { table: args.values.table } : {}),
+        ...(limit !== undefined ? { limit } : {}),
+      });
+      print(ctx, rows, Boolean(args.values.json), Boolean(args.values.csv));
+    } finally {
+      await archive.close();
+    }
+    return EXIT.ok;
+  },
+};
+
+/** `ipp archive ...`. */
+export const archiveGroup: CommandGroup = {
+  name: 'archive',
+  summary: 'the archive database (PSPS): init from the schema files, SQL queries, cone searches',
+  commands: [init, query, cone],
+};
