@@ -71,7 +71,7 @@ const cone: Command = {
   name: 'cone',
   summary: 'rows of a table within RADIUS of RA DEC (degrees), nearest first',
   usage: 'RA DEC RADIUS [--table T] [--limit N] [--json|--csv]',
-  description: 'RA and DEC in degrees; RADIUS in degrees, or 30s (arcsec) / 2m (arcmin). Uses Q3C on PostgreSQL.',
+  description: 'RA and DEC in degrees; RADIUS in degrees, or 30s (arcsec) / 2m (arcmin). Uses Q3C on PostgreSQL.\nA negative DEC goes after --, e.g. ipp archive cone --json -- 10.5 -5.2 30s',
   options: {
     db: dbOpt, 'schema-dir': schemaDirOption, ...output,
     table: { type: 'string', value: 'T', help: 'the table (default ObjectThin)' },
