@@ -1,0 +1,23 @@
+// ippToPsps: the tracking database, loading configs, clients and the program runner, the
+// queue, the loader and publishing (batch building itself is in ./batch).
+export { IppToPspsError } from './errors.ts';
+export { IPPTOPSPS_MIGRATIONS, BATCH_STAGES } from './migrations.ts';
+export type { BatchStage, StageState } from './migrations.ts';
+export { openIppToPsps, DEFAULT_TRACKING_DB } from './tracking-db.ts';
+export {
+  CONFIG_FIELDS, QUEUED_BATCH_TYPES, DELETION_TRIGGERS, RESERVED_CONFIG_NAMES,
+  configField, configFieldText, configNameProblem, configToJson, findConfig, getConfig, listConfigs,
+  parseConfigValue, saveConfig, setConfigActive, toConfig,
+} from './configs.ts';
+export type { AnyBatchType, BatchType, ConfigField, LoadingConfig } from './configs.ts';
+export {
+  findClient, heartbeatClient, listClients, markClientExited, markLostClients, registerClient, requestClient,
+  requestClients, setClientItem,
+} from './clients.ts';
+export type { ClientIdentity, ClientRecord, ClientRequest, ClientState } from './clients.ts';
+export { DEFAULT_SETTINGS, SETTINGS_FIELDS, readSettingsFile } from './settings.ts';
+export type { IppToPspsSettings, SettingsField, SettingsFileValues } from './settings.ts';
+export { LineReader, editConfig } from './prompt.ts';
+export type { PromptIo } from './prompt.ts';
+export { runProgram, isAbort, sleepUnlessStopped } from './program.ts';
+export type { ProgramBody, ProgramContext, ProgramOptions, ProgramResult } from './program.ts';
