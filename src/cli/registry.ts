@@ -11,6 +11,7 @@ import { datastoreGroup } from './commands/datastore.ts';
 import { nebGroup } from './commands/neb.ts';
 import { dvoGroup } from './commands/dvo.ts';
 import { pantasksGroup, pclientCommand } from './commands/pantasks.ts';
+import { ippToPspsConfigGroup } from './commands/ipptopsps-config.ts';
 import { archiveGroup } from './commands/psps-archive.ts';
 import { odmGroup } from './commands/psps-odm.ts';
 import { dxlayerCommand } from './commands/psps-dxlayer.ts';
@@ -28,6 +29,7 @@ export const rootGroup: CommandGroup = {
   summary: 'the survey data system: pipeline catalogues to the science archive',
   commands: [
     demo, fitsGroup, gpc1Group, datastoreGroup, nebGroup, dvoGroup, pantasksGroup, pclientCommand,
+    ippToPspsConfigGroup,
     dxlayerCommand, odmGroup, archiveGroup,
     { name: 'sim', summary: 'the survey simulator: smf and cmf catalogues with ground truth', commands: [simSurvey] },
   ],
