@@ -1,0 +1,85 @@
+// Reading batch rows and moving a batch's stage, always with its batch_event row in the same
+// transaction: the event log is the record that every change (and every deletion) happened.
+import type { Queryable, Row } from '../../db/index.ts';
+import { IppToPspsError } from '../errors.ts';
+import type { BatchStage, StageState } from '../migrations.ts';
+
+/** The columns of a batch row the lifecycle programs use. */
+export interface BatchRow {
+  readonly batch_id: number;
+  readonly name: string;
+  readonly config: string;
+  readonly batch_type: string;
+  readonly item_id: number | null;
+  readonly source_id: number | null;
+  readonly created_at: string;
+  readonly local_path: string | null;
+  readonly n_rows: number | null;
+  readonly purged: number;
+  readonly reason: string | null;
+  readonly stages: Readonly<Record<BatchStage, StageState | null>>;
+  readonly times: Readonly<Record<BatchStage, string | null>>;
+}
+
+/** Every stage column, in order (the contract's list). */
+export const STAGES: readonly BatchStage[] = Object.freeze([
+  'processed', 'loaded_to_datastore', 'loaded_to_odm', 'merge_worthy', 'merged',
+  'deleted_datastore', 'deleted_dxlayer', 'deleted_local',
+]);
+
+/** The stage columns of a batch row, for SELECT lists. */
+export const BATCH_COLUMNS = [
+  'batch_id', 'name', 'config', 'batch_type', 'item_id', 'source_id', 'created_at', 'local_path', 'n_rows', 'purged', 'reason',
+  ...STAGES.flatMap((s) => [s, `${s}_at`]),
+].join(', ');
+
+const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+
+/** A batch row as read from the database. */
+export function toBatchRow(row: Row): BatchRow {
+  const stages: Record<string, StageState | null> = {};
+  const times: Record<string, string | null> = {};
+  for (const s of STAGES) {
+    stages[s] = (row[s] as StageState | null) ?? null;
+    times[s] = (row[`${s}_at`] as string | null) ?? null;
+  }
+  return {
+    batch_id: Number(row.batch_id),
+    name: String(row.name),
+    config: String(row.config),
+    batch_type: String(row.batch_type),
+    item_id: num(row.item_id),
+    source_id: num(row.source_id),
+    created_at: String(row.created_at),
+    local_path: (row.local_path as string | null) ?? null,
+    n_rows: num(row.n_rows),
+    purged: Number(row.purged ?? 0),
+    reason: (row.reason as string | null) ?? null,
+    stages: stages as BatchRow['stages'],
+    times: times as BatchRow['times'],
+  };
+}
+
+/** Reads one batch row inside a transaction, locking it on PostgreSQL (SQLite's transaction already holds the write lock). */
+export async function lockBatch(q: Queryable, batchId: number): Promise<BatchRow | undefined> {
+  const lock = q.dialect.engine === 'postgres' ? ' FOR UPDATE' : '';
+  const row = await q.get(`SELECT ${BATCH_COLUMNS} FROM batch WHERE batch_id = ?${lock}`, [batchId]);
+  return row ? toBatchRow(row) : undefined;
+}
+
+/** One change of a stage. */
+export interface StageChange {
+  readonly stage: BatchStage;
+  readonly state: StageState;
+  readonly at: string;
+  readonly detail?: string | null;
+}
+
+/** Sets a stage's state and time and records the event (call inside a transaction). */
+export async function setStage(q: Queryable, batchId: number, change: StageChange): Promise<void> {
+  // The column name comes from the fixed list, never from input.
+  if (!STAGES.includes(change.stage)) throw new IppToPspsError('bad_stage', `"${change.stage}" is not a batch stage (${STAGES.join(', ')})`);
+  await q.run(`UPDATE batch SET ${change.stage} = ?, ${change.stage}_at = ? WHERE batch_id = ?`, [change.state, change.at, batchId]);
+  await q.run('INSERT INTO batch_event (batch_id, stage, state, at, detail) VALUES (?, ?, ?, ?, ?)',
+    [batchId, change.stage, change.state, change.at, change.detail ?? null]);
+}
