@@ -209,7 +209,7 @@ for (const engine of testEngines()) {
         assert.deepEqual(first.deleted, { datastore: 0, dxlayer: 0, local: 2 });
         const row = (await db.get('SELECT * FROM batch WHERE name = ?', [a.name]))!;
         assert.deepEqual([row.deleted_datastore, row.deleted_dxlayer, row.deleted_local], ['failed', 'failed', 'succeeded']);
-        const details = await db.all(`SELECT stage, detail FROM batch_event WHERE batch_id = ? AND state = 'failed' ORDER BY stage`, [row.batch_id]);
+        const details = await db.all(`SELECT stage, detail FROM batch_event WHERE batch_id = ? AND state = 'failed' ORDER BY stage`, [Number(row.batch_id)]);
         assert.match(String(details[0].detail), /cannot reach the datastore/);
         assert.match(String(details[1].detail), /no ODM URL/);
         assert.deepEqual(await readdir(shared), ['other.fits']);

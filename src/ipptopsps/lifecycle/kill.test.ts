@@ -82,11 +82,11 @@ describe('SIGKILL of pollodm and cleanup at seeded points', () => {
           for (let i = 1; i <= N; i++) {
             const name = batchName(i);
             const r = (await db.get('SELECT * FROM batch WHERE name = ?', [name]))!;
-            const events = (await db.all('SELECT stage, state FROM batch_event WHERE batch_id = ? ORDER BY event_id', [r.batch_id])).map((e) => `${e.stage}:${e.state}`);
+            const events = (await db.all('SELECT stage, state FROM batch_event WHERE batch_id = ? ORDER BY event_id', [Number(r.batch_id)])).map((e) => `${e.stage}:${e.state}`);
             if (bad.has(i)) {
               assert.deepEqual([r.loaded_to_odm, r.merge_worthy, r.merged], ['succeeded', 'failed', null], `${label}: ${name}`);
               assert.deepEqual(events, ['loaded_to_odm:succeeded', 'merge_worthy:failed'], `${label}: ${name} events`);
-              const item = (await db.get('SELECT state, attempts FROM queue_item WHERE item_id = ?', [r.item_id]))!;
+              const item = (await db.get('SELECT state, attempts FROM queue_item WHERE item_id = ?', [Number(r.item_id)]))!;
               assert.deepEqual([item.state, Number(item.attempts)], ['pending', 1], `${label}: ${name} item`);
             } else {
               assert.deepEqual([r.loaded_to_odm, r.merge_worthy, r.merged], ['succeeded', 'succeeded', 'succeeded'], `${label}: ${name}`);
@@ -152,7 +152,7 @@ describe('SIGKILL of pollodm and cleanup at seeded points', () => {
             assert.equal(await exists(m.local), !gone.local, `${label}: ${m.name} local`);
             for (const copy of ['datastore', 'dxlayer', 'local'] as const) {
               const stage = `deleted_${copy}`;
-              const succeeded = Number((await db.get(`SELECT COUNT(*) AS n FROM batch_event WHERE batch_id = ? AND stage = ? AND state = 'succeeded'`, [r.batch_id, stage]))!.n);
+              const succeeded = Number((await db.get(`SELECT COUNT(*) AS n FROM batch_event WHERE batch_id = ? AND stage = ? AND state = 'succeeded'`, [Number(r.batch_id), stage]))!.n);
               assert.equal(succeeded, gone[copy] ? 1 : 0, `${label}: ${m.name} ${stage} recorded once`);
               assert.equal(r[stage], gone[copy] ? 'succeeded' : null, `${label}: ${m.name} ${stage}`);
             }
