@@ -21,3 +21,4 @@ export { LineReader, editConfig } from './prompt.ts';
 export type { PromptIo } from './prompt.ts';
 export { runProgram, isAbort, sleepUnlessStopped } from './program.ts';
 export type { ProgramBody, ProgramContext, ProgramOptions, ProgramResult } from './program.ts';
+export * from './lifecycle/index.ts';
