@@ -1,0 +1,9 @@
+// `ipp console`: the web page for running a loading campaign (configs, clients, batches,
+// metrics and plots over the tracking database).
+export { startConsoleServer, consoleFields } from './server.ts';
+export type {
+  ConfigJson, ConsoleErrorBody, ConsoleOverview, ConsolePlot, ConsolePlotSource, ConsoleServer, ConsoleServerOptions, ConsoleWrites,
+} from './server.ts';
+export { consoleStatus } from './errors.ts';
+export { clientViews, failedBatches, failedItems, latestBatches, latestMetrics, stageTable } from './queries.ts';
+export type { BatchView, ClientView, FailedItemView, MetricsView, StageCounts, StageRow } from './queries.ts';
