@@ -15,6 +15,7 @@ import { ippToPspsConfigGroup } from './commands/ipptopsps-config.ts';
 import { archiveGroup } from './commands/psps-archive.ts';
 import { odmGroup } from './commands/psps-odm.ts';
 import { dxlayerCommand } from './commands/psps-dxlayer.ts';
+import { consoleCommand } from './commands/console.ts';
 
 /** `ipp fits ...`: the table tools. */
 const fitsGroup: CommandGroup = {
@@ -30,6 +31,7 @@ export const rootGroup: CommandGroup = {
   commands: [
     demo, fitsGroup, gpc1Group, datastoreGroup, nebGroup, dvoGroup, pantasksGroup, pclientCommand,
     ippToPspsConfigGroup,
+    consoleCommand,
     dxlayerCommand, odmGroup, archiveGroup,
     { name: 'sim', summary: 'the survey simulator: smf and cmf catalogues with ground truth', commands: [simSurvey] },
   ],
