@@ -11,7 +11,7 @@ import { readTableSchemas, schemaFileMd5, type TableSchema } from '../../votable
 import { IppError } from '../../common/index.ts';
 import { IppToPspsError } from '../errors.ts';
 import { checkReferences, missingRequired, validateTable, type ArchiveTable, type TablePart } from './archive-table.ts';
-import { writeBatch, type BatchOutput } from './output.ts';
+import { checkBatchName, writeBatch, type BatchOutput } from './output.ts';
 import type { BatchContext, BatchType, BuiltBatch, DetectionIds } from './types.ts';
 
 /** A batch type's schema file, read. */
@@ -26,6 +26,9 @@ const schemaCache = new Map<string, { stamp: string; schema: LoadedSchema }>();
 
 /** The schema file of a batch type (cached while the file's size and time stay the same). */
 export async function loadSchema(ctx: BatchContext, type: BatchType): Promise<LoadedSchema> {
+  // Every build starts here: a bad name or a cancelled build fails before any work.
+  checkBatchName(ctx.name);
+  ctx.signal?.throwIfAborted();
   const file = `${type}.xml`;
   const path = join(ctx.schemaDir ?? PSPS_SCHEMA_DIR, file);
   let stamp: string;
