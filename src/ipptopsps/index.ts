@@ -21,4 +21,8 @@ export { LineReader, editConfig } from './prompt.ts';
 export type { PromptIo } from './prompt.ts';
 export { runProgram, isAbort, sleepUnlessStopped } from './program.ts';
 export type { ProgramBody, ProgramContext, ProgramOptions, ProgramResult } from './program.ts';
+export { ensureGrid, insertIgnoring } from './grid.ts';
+export type { Grid, GridBox } from './grid.ts';
+export { dvoDirOf, exposureCandidates, queueConfig, regionCandidates, stackCandidates } from './queue.ts';
+export type { QueueCandidate, QueueSources, QueueSummary, QueueTypeSummary } from './queue.ts';
 export * from './lifecycle/index.ts';

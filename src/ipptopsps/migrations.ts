@@ -160,5 +160,10 @@ export const IPPTOPSPS_MIGRATIONS: RoomMigrations = Object.freeze({
         );
       `,
     },
+    {
+      version: 2,
+      name: 'queue_item bytes (size of a region item, for the loader\'s DVO look-up choice)',
+      up: (d: Dialect) => `ALTER TABLE queue_item ADD COLUMN bytes ${d.bigint};`,
+    },
   ],
 });
