@@ -12,10 +12,15 @@ import { nebGroup } from './commands/neb.ts';
 import { dvoGroup } from './commands/dvo.ts';
 import { pantasksGroup, pclientCommand } from './commands/pantasks.ts';
 import { ippToPspsConfigGroup } from './commands/ipptopsps-config.ts';
+import { queueCommand } from './commands/ipptopsps-queue.ts';
 import { archiveGroup } from './commands/psps-archive.ts';
 import { odmGroup } from './commands/psps-odm.ts';
 import { dxlayerCommand } from './commands/psps-dxlayer.ts';
 import { consoleCommand } from './commands/console.ts';
+import { pollodmCommand } from './commands/lifecycle-pollodm.ts';
+import { cleanupCommand } from './commands/lifecycle-cleanup.ts';
+import { metricsCommand } from './commands/lifecycle-metrics.ts';
+import { plotterCommand } from './commands/lifecycle-plotter.ts';
 
 /** `ipp fits ...`: the table tools. */
 const fitsGroup: CommandGroup = {
@@ -30,9 +35,10 @@ export const rootGroup: CommandGroup = {
   summary: 'the survey data system: pipeline catalogues to the science archive',
   commands: [
     demo, fitsGroup, gpc1Group, datastoreGroup, nebGroup, dvoGroup, pantasksGroup, pclientCommand,
-    ippToPspsConfigGroup,
+    ippToPspsConfigGroup, queueCommand,
     consoleCommand,
     dxlayerCommand, odmGroup, archiveGroup,
+    pollodmCommand, cleanupCommand, metricsCommand, plotterCommand,
     { name: 'sim', summary: 'the survey simulator: smf and cmf catalogues with ground truth', commands: [simSurvey] },
   ],
 };
