@@ -12,6 +12,7 @@ import { nebGroup } from './commands/neb.ts';
 import { dvoGroup } from './commands/dvo.ts';
 import { pantasksGroup, pclientCommand } from './commands/pantasks.ts';
 import { ippToPspsConfigGroup } from './commands/ipptopsps-config.ts';
+import { queueCommand } from './commands/ipptopsps-queue.ts';
 import { archiveGroup } from './commands/psps-archive.ts';
 import { odmGroup } from './commands/psps-odm.ts';
 import { dxlayerCommand } from './commands/psps-dxlayer.ts';
@@ -34,7 +35,7 @@ export const rootGroup: CommandGroup = {
   summary: 'the survey data system: pipeline catalogues to the science archive',
   commands: [
     demo, fitsGroup, gpc1Group, datastoreGroup, nebGroup, dvoGroup, pantasksGroup, pclientCommand,
-    ippToPspsConfigGroup,
+    ippToPspsConfigGroup, queueCommand,
     consoleCommand,
     dxlayerCommand, odmGroup, archiveGroup,
     pollodmCommand, cleanupCommand, metricsCommand, plotterCommand,
