@@ -26,3 +26,14 @@ export type { Grid, GridBox } from './grid.ts';
 export { dvoDirOf, exposureCandidates, queueConfig, regionCandidates, stackCandidates } from './queue.ts';
 export type { QueueCandidate, QueueSources, QueueSummary, QueueTypeSummary } from './queue.ts';
 export * from './lifecycle/index.ts';
+export { batchEvents, batchIdOf, batchName, createBatch, findBatch, setBatchStage, toBatch } from './batches.ts';
+export type { BatchRecord, NewBatch } from './batches.ts';
+export { listScratch, releaseScratch, setupScratch, takeScratch } from './scratch.ts';
+export type { ScratchRecord } from './scratch.ts';
+export { runLoader } from './loader.ts';
+export type { LoadedBatch, LoaderOptions, LoaderSummary, LookupMode } from './loader.ts';
+// The batch builders (helper S's room), re-exported as part of the room's surface.
+export {
+  buildInBatch, buildObBatch, buildP2Batch, buildStBatch, perImageLookup, scratchLookup, checkBatchName,
+} from './batch/index.ts';
+export type { BatchContext, BuiltBatch, DetectionIds, DetectionLookup } from './batch/index.ts';

@@ -165,5 +165,10 @@ export const IPPTOPSPS_MIGRATIONS: RoomMigrations = Object.freeze({
       name: 'queue_item bytes (size of a region item, for the loader\'s DVO look-up choice)',
       up: (d: Dialect) => `ALTER TABLE queue_item ADD COLUMN bytes ${d.bigint};`,
     },
+    {
+      version: 3,
+      name: 'batch test flag (a --test batch holds one chip: it never counts as the item loaded)',
+      up: () => 'ALTER TABLE batch ADD COLUMN test INTEGER NOT NULL DEFAULT 0;',
+    },
   ],
 });

@@ -188,7 +188,7 @@ async function fileItems(
   // it reached the datastore, or publishing was off).
   const published = new Set((await db.all<{ source_id: number }>(
     `SELECT DISTINCT source_id FROM batch WHERE config = ? AND batch_type = ? AND created_at >= ? AND processed = 'succeeded'
-       AND (loaded_to_datastore = 'succeeded' OR loaded_to_datastore IS NULL) AND purged = 0`,
+       AND (loaded_to_datastore = 'succeeded' OR loaded_to_datastore IS NULL) AND purged = 0 AND test = 0`,
     [config.name, type, config.epoch])).map((r) => Number(r.source_id)));
   const existing = new Map((await db.all<{ source_id: number; state: string; attempts: number }>(
     'SELECT source_id, state, attempts FROM queue_item WHERE config = ? AND batch_type = ?', [config.name, type]))
@@ -217,7 +217,7 @@ async function fileItems(
     `UPDATE queue_item SET state = 'pending', attempts = 0, reason = NULL, batch_id = NULL, updated_at = ?
      WHERE config = ? AND batch_type = ? AND state = 'done'
        AND NOT EXISTS (SELECT 1 FROM batch b WHERE b.config = queue_item.config AND b.batch_type = queue_item.batch_type
-         AND b.source_id = queue_item.source_id AND b.created_at >= ? AND b.processed = 'succeeded' AND b.purged = 0
+         AND b.source_id = queue_item.source_id AND b.created_at >= ? AND b.processed = 'succeeded' AND b.purged = 0 AND b.test = 0
          AND (b.loaded_to_datastore = 'succeeded' OR b.loaded_to_datastore IS NULL))`,
     [now, config.name, type, config.epoch]);
   s.requeued = failed.changes + stale.changes;
