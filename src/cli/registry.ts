@@ -13,6 +13,7 @@ import { dvoGroup } from './commands/dvo.ts';
 import { pantasksGroup, pclientCommand } from './commands/pantasks.ts';
 import { ippToPspsConfigGroup } from './commands/ipptopsps-config.ts';
 import { queueCommand } from './commands/ipptopsps-queue.ts';
+import { loaderCommand } from './commands/ipptopsps-loader.ts';
 import { archiveGroup } from './commands/psps-archive.ts';
 import { odmGroup } from './commands/psps-odm.ts';
 import { dxlayerCommand } from './commands/psps-dxlayer.ts';
@@ -35,7 +36,7 @@ export const rootGroup: CommandGroup = {
   summary: 'the survey data system: pipeline catalogues to the science archive',
   commands: [
     demo, fitsGroup, gpc1Group, datastoreGroup, nebGroup, dvoGroup, pantasksGroup, pclientCommand,
-    ippToPspsConfigGroup, queueCommand,
+    ippToPspsConfigGroup, queueCommand, loaderCommand,
     consoleCommand,
     dxlayerCommand, odmGroup, archiveGroup,
     pollodmCommand, cleanupCommand, metricsCommand, plotterCommand,
