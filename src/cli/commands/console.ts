@@ -2,16 +2,13 @@
 // served over the tracking database until Ctrl-C.
 import { UsageError } from '../../common/index.ts';
 import { openIppToPsps } from '../../ipptopsps/index.ts';
-import { startConsoleServer, type ConsolePlotSource } from '../../ipptopsps/console/index.ts';
+import { lifecyclePlotSource, startConsoleServer } from '../../ipptopsps/console/index.ts';
 import { EXIT, type Command } from '../command.ts';
 import { serverToken } from '../settings.ts';
 import { IPPTOPSPS_OPTIONS, ippToPspsSettings } from './ipptopsps-shared.ts';
 
 /** The port `ipp console` listens on unless told otherwise. */
 export const DEFAULT_CONSOLE_PORT = 8490;
-
-/** Where the console's plots come from; the lifecycle room's plotter when it is there. */
-const plotSource: ConsolePlotSource | undefined = undefined;
 
 /** `ipp console`: serves the campaign page until Ctrl-C. */
 export const consoleCommand: Command = {
@@ -47,9 +44,9 @@ export const consoleCommand: Command = {
     const log = ctx.log.child('console');
     const db = await openIppToPsps(settings.trackingDb);
     try {
-      const server = await startConsoleServer({ db, host, port, token, log, refreshSeconds: refresh, plots: plotSource });
+      const server = await startConsoleServer({ db, host, port, token, log, refreshSeconds: refresh, plots: lifecyclePlotSource() });
       const writes = server.writes === 'token' ? 'need the token' : server.writes === 'open' ? 'open (loopback only, no token set)' : 'refused (no token set)';
-      ctx.stdout.write(`console: ${server.url}/ (tracking database ${db.url}); changes ${writes}${plotSource ? '' : '; no plots'}\n`);
+      ctx.stdout.write(`console: ${server.url}/ (tracking database ${db.url}); changes ${writes}\n`);
       await new Promise<void>((done) => {
         if (ctx.signal.aborted) done();
         else ctx.signal.addEventListener('abort', () => done(), { once: true });

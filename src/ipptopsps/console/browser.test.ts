@@ -9,7 +9,7 @@ import { withTempDir } from '../../common/index.ts';
 import { heartbeatClient } from '../clients.ts';
 import { getConfig } from '../configs.ts';
 import { openIppToPsps } from '../tracking-db.ts';
-import { startConsoleServer } from './index.ts';
+import { lifecyclePlotSource, startConsoleServer } from './index.ts';
 import { seedCampaign } from './test-support.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -27,10 +27,11 @@ describe('console page in headless Chromium', { skip }, () => {
   it('shows a client and a failed batch with its reason; pauses and stops the client; edits a config; activates another', () => withTempDir(async (dir) => {
     const db = await openIppToPsps(`sqlite:${join(dir, 'tracking.db')}`);
     const seeded = await seedCampaign(db);
-    const server = await startConsoleServer({ db, token: 'sekrit', refreshSeconds: 0.5 });
+    const server = await startConsoleServer({ db, token: 'sekrit', refreshSeconds: 0.5, plots: lifecyclePlotSource({ width: 400, height: 200 }) });
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
     try {
       const page = await browser.newPage();
+      page.setDefaultTimeout(10_000);
       const pageErrors: string[] = [];
       page.on('pageerror', (e) => pageErrors.push(e.message));
       // Every refusal the page met: only the bad config value below is expected.
@@ -48,7 +49,14 @@ describe('console page in headless Chromium', { skip }, () => {
       assert.match(await failed.innerText(), /loaded_to_ODM/);
       assert.equal(await failed.locator('td.reason').innerText(), seeded.odmReason);
       assert.equal(await page.locator('#stages tr[data-stage-row="alpha/P2"] td[data-stage="processed"][data-count="failed"]').innerText(), '1');
-      assert.match(await page.locator('#metrics').innerText(), /batches_last_24h\s+20\s+2/);
+      assert.match(await page.locator('#metrics').innerText(), /batches last 24h\s+20\s+2/);
+
+      // The lifecycle plots, drawn by the server as PNG and decoded by the browser.
+      await page.waitForFunction(() => {
+        const imgs = (globalThis as unknown as { document: { querySelectorAll(s: string): ArrayLike<{ complete: boolean; naturalWidth: number }> } })
+          .document.querySelectorAll('#plots img');
+        return imgs.length === 6 && Array.from(imgs).every((i) => i.complete && i.naturalWidth === 400);
+      });
 
       // Pause: the request is left for the program, which takes it at its next heartbeat.
       await loader.locator('button[data-action="pause"]').click();

@@ -5,5 +5,7 @@ export type {
   ConfigJson, ConsoleErrorBody, ConsoleOverview, ConsolePlot, ConsolePlotSource, ConsoleServer, ConsoleServerOptions, ConsoleWrites,
 } from './server.ts';
 export { consoleStatus } from './errors.ts';
+export { lifecyclePlotSource } from './plots.ts';
+export type { LifecyclePlotOptions } from './plots.ts';
 export { clientViews, failedBatches, failedItems, latestBatches, latestMetrics, stageTable } from './queries.ts';
 export type { BatchView, ClientView, FailedItemView, MetricsView, StageCounts, StageRow } from './queries.ts';

@@ -3,10 +3,11 @@ import { describe, it } from 'node:test';
 import { openDatabase, testEngines, type Database, type TestEngine } from '../../db/index.ts';
 import { heartbeatClient, markClientExited } from '../clients.ts';
 import { CONFIG_FIELDS, configField, getConfig } from '../configs.ts';
+import { collectMetrics, recordMetrics } from '../lifecycle/index.ts';
 import { IPPTOPSPS_MIGRATIONS } from '../migrations.ts';
 import {
-  startConsoleServer, type BatchView, type ClientView, type ConfigJson, type ConsoleErrorBody, type ConsoleOverview,
-  type ConsolePlotSource, type ConsoleServer, type ConsoleServerOptions, type FailedItemView, type StageRow,
+  lifecyclePlotSource, startConsoleServer, type BatchView, type ClientView, type ConfigJson, type ConsoleErrorBody, type ConsoleOverview,
+  type ConsoleServer, type ConsoleServerOptions, type FailedItemView, type StageRow,
 } from './index.ts';
 import { seedCampaign, type SeededCampaign } from './test-support.ts';
 
@@ -30,6 +31,8 @@ const refusal = (r: Reply<object>): [number, string | undefined, string | undefi
 
 type ClientReply = { client: ClientView };
 type ConfigReply = { config: ConfigJson };
+
+const PNG_SIGNATURE = Buffer.from('89504e470d0a1a0a', 'hex');
 
 async function withConsole(engine: TestEngine, options: Partial<ConsoleServerOptions>, fn: (f: Fixture) => Promise<void>): Promise<void> {
   await engine.withUrl(async (url) => {
@@ -194,20 +197,37 @@ for (const engine of testEngines()) {
       assert.equal((await getConfig(db, 'beta')).active, true);
     }));
 
-    it('lists and serves the plots of its plot source', () => {
-      const png = Buffer.from('89504e470d0a1a0a', 'hex');
-      const plots: ConsolePlotSource = {
-        list: async (_db, configs) => configs.map((config) => ({ config, name: 'P2_rate.png', title: `${config} P2 rate` })),
-        render: async (_db, config, name) => (config === 'alpha' && name === 'P2_rate.png' ? png : undefined),
+    it('lists and serves the lifecycle plots (metrics charts, pending density maps), drawn again when the data change', () => withConsole(engine, { plots: lifecyclePlotSource({ width: 400, height: 200 }) }, async ({ call, db }) => {
+      const alpha = await getConfig(db, 'alpha');
+      await recordMetrics(db, await collectMetrics(db, alpha, new Date('2026-03-01T12:00:00Z')));
+      const listed = (await call<ConsoleOverview>('GET', '/api/overview?config=alpha')).json.plots;
+      assert.deepEqual(listed.map((p) => p.name), [
+        'alpha_batches.png', 'alpha_detections.png', 'alpha_P2_stages.png', 'alpha_ST_stages.png', 'alpha_P2_pending.png', 'alpha_ST_pending.png',
+      ]);
+      const titles: Record<string, string> = {
+        alpha_batches: 'Published batches', alpha_detections: 'Published detections', alpha_P2_stages: 'P2 batches by stage',
+        alpha_P2_pending: 'alpha P2: pending items',
       };
-      return withConsole(engine, { plots }, async ({ call }) => {
-        const listed = (await call<ConsoleOverview>('GET', '/api/overview?config=alpha')).json.plots;
-        assert.deepEqual(listed, [{ config: 'alpha', name: 'P2_rate.png', title: 'alpha P2 rate', url: 'api/plots/alpha/P2_rate.png' }]);
-        const got = await call('GET', '/api/plots/alpha/P2_rate.png');
+      for (const p of listed) {
+        assert.match(p.url, /^api\/plots\/alpha\/alpha_\w+\.png\?v=/);
+        const got = await call('GET', `/${p.url}`);
+        assert.equal(got.status, 200, p.url);
         assert.equal(got.type, 'image/png');
-        assert.ok(got.bytes.equals(png));
-        assert.equal((await call('GET', '/api/plots/beta/P2_rate.png')).status, 404);
-      });
-    });
+        assert.ok(got.bytes.subarray(0, 8).equals(PNG_SIGNATURE), `${p.name} is a PNG`);
+        assert.deepEqual([got.bytes.readUInt32BE(16), got.bytes.readUInt32BE(20)], [400, 200], `${p.name} size`);
+        const title = titles[p.name.replace('.png', '')];
+        if (title) assert.ok(got.bytes.includes(Buffer.from(title)), `${p.name} is titled ${title}`);
+      }
+      // A new snapshot changes the metrics charts' version; the density maps follow the queue.
+      await recordMetrics(db, await collectMetrics(db, alpha, new Date('2026-03-01T13:00:00Z')));
+      const again = (await call<ConsoleOverview>('GET', '/api/overview?config=alpha')).json.plots;
+      assert.notEqual(again[0].url, listed[0].url);
+      assert.equal(again[4].url, listed[4].url);
+      await db.run(`UPDATE queue_item SET state = 'pending', updated_at = '2026-03-01T13:00:00Z' WHERE source_id = 101`);
+      assert.notEqual((await call<ConsoleOverview>('GET', '/api/overview?config=alpha')).json.plots[4].url, listed[4].url);
+      assert.equal((await call('GET', `/${again[0].url}`)).status, 200);
+      assert.deepEqual(refusal(await call('GET', '/api/plots/alpha/alpha_OB_stages.png')), [404, 'plot_not_found', undefined]);
+      assert.deepEqual(refusal(await call('GET', '/api/plots/nosuch/nosuch_batches.png')), [404, 'plot_not_found', undefined]);
+    }));
   });
 }

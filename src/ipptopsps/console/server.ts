@@ -26,6 +26,8 @@ export interface ConsolePlot {
   /** File-like name, unique within its config (e.g. `P2_batches.png`). */
   readonly name: string;
   readonly title: string;
+  /** Changes when the plot would look different (the page fetches it again then). */
+  readonly version?: string;
 }
 
 /** Where plots come from (the lifecycle room's plotters); absent: the page shows none. */
@@ -161,7 +163,9 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
     if (!options.plots || configs.length === 0) return [];
     try {
       const plots = await options.plots.list(db, configs);
-      return plots.map((p) => ({ ...p, url: `api/plots/${encodeURIComponent(p.config)}/${encodeURIComponent(p.name)}` }));
+      return plots.map((p) => ({
+        ...p, url: `api/plots/${encodeURIComponent(p.config)}/${encodeURIComponent(p.name)}${p.version === undefined ? '' : `?v=${encodeURIComponent(p.version)}`}`,
+      }));
     } catch (error) {
       // A plotter that fails must not take the rest of the page with it.
       log.warn(`console: listing plots failed: ${error instanceof Error ? error.message : String(error)}`);
@@ -224,7 +228,8 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
         const config = configFilter(ctx);
         const at = now();
         const configs = (await listConfigs(db)).map(configJson);
-        const shown = config === undefined ? configs.map((c) => c.name) : [config];
+        // Plots of the chosen config, or of the active ones: an inactive campaign's charts are history.
+        const shown = config === undefined ? configs.filter((c) => c.active).map((c) => c.name) : [config];
         const [clients, stages, failed, items, latest, metrics, plots] = await Promise.all([
           clientViews(db, at),
           stageTable(db, config),
@@ -317,7 +322,7 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
       handler: async (ctx) => {
         const config = configFilter(ctx);
         const metrics = await latestMetrics(db, config);
-        const names = config === undefined ? (await listConfigs(db)).map((c) => c.name) : [config];
+        const names = config === undefined ? (await listConfigs(db, { activeOnly: true })).map((c) => c.name) : [config];
         return { json: { metrics, plots: await plotList(names) } };
       },
     },

@@ -30,8 +30,8 @@ export async function seedCampaign(db: Database, now: Date = new Date()): Promis
   const poller = await registerClient(db, { program: 'pollodm', config: 'all', host: 'ipp009', pid: 5151 }, new Date(now.getTime() - 30_000));
 
   for (const [i, state, reason] of [[1, 'done', null], [2, 'done', null], [3, 'failed', 'smf has no chip tables'], [4, 'pending', null], [5, 'done', null]] as const) {
-    await db.run(`INSERT INTO queue_item (config, batch_type, source_id, state, attempts, reason, queued_at, updated_at)
-      VALUES ('alpha', ?, ?, ?, ?, ?, ?, ?)`, [i === 5 ? 'ST' : 'P2', 100 + i, state, state === 'failed' ? 3 : 1, reason, at(0), at(i)]);
+    await db.run(`INSERT INTO queue_item (config, batch_type, source_id, ra, dec, state, attempts, reason, queued_at, updated_at)
+      VALUES ('alpha', ?, ?, ?, ?, ?, ?, ?, ?, ?)`, [i === 5 ? 'ST' : 'P2', 100 + i, 10 * i, 5 - i, state, state === 'failed' ? 3 : 1, reason, at(0), at(i)]);
   }
   const odmReason = 'ODM: Detection row 17: ra 999.5 is outside 0..360';
   const processReason = 'smf 103: chip XY33 table is truncated';

@@ -52,6 +52,11 @@
     return m ? `${m[1]} ${m[2]}` : iso;
   }
 
+  function figure(v) {
+    if (v === null || v === undefined) return '';
+    return Number.isInteger(v) ? v.toLocaleString('en-US') : v.toFixed(1);
+  }
+
   function showMessage(text) {
     const box = $('message');
     box.textContent = text || '';
@@ -221,15 +226,17 @@
   }
 
   function renderMetrics(metrics, plots) {
+    // The per-stage counts of a snapshot repeat the live stage table above; the rest is the summary.
+    const stageCount = new RegExp(`^(${Object.keys(STAGE_LABELS).join('|')})_(pending|succeeded|failed)$`);
     const blocks = metrics.map((m) => {
-      const names = Object.keys(m.values);
+      const names = Object.keys(m.values).filter((n) => !stageCount.test(n));
       const types = [...new Set(names.flatMap((n) => Object.keys(m.values[n])))];
       return el('div', { className: 'metrics-config', 'data-metrics': m.config },
         el('h3', {}, `${m.config} at ${when(m.at)} UTC`),
         el('table', {},
           el('thead', {}, el('tr', {}, el('th', {}, 'metric'), ...types.map((t) => el('th', {}, t)))),
-          el('tbody', {}, ...names.map((n) => el('tr', {}, el('td', {}, n),
-            ...types.map((t) => el('td', { className: 'n' }, m.values[n][t] ?? '')))))));
+          el('tbody', {}, ...names.map((n) => el('tr', { 'data-metric': n }, el('td', {}, n.replace(/_/g, ' ')),
+            ...types.map((t) => el('td', { className: 'n' }, figure(m.values[n][t]))))))));
     });
     $('metrics').replaceChildren(...(blocks.length > 0 ? blocks : [el('p', { className: 'empty' }, 'no metrics recorded yet (run ipp metrics)')]));
     // Plots are only re-fetched when their list changes, so polling does not reload images.
@@ -237,7 +244,7 @@
     if ($('plots').dataset.key !== key) {
       $('plots').dataset.key = key;
       $('plots').replaceChildren(...plots.map((p) => el('figure', {},
-        el('img', { src: p.url, alt: p.title, loading: 'lazy' }), el('figcaption', {}, p.title))));
+        el('img', { src: p.url, alt: p.title, 'data-plot': p.name }), el('figcaption', {}, p.title))));
     }
   }
 
