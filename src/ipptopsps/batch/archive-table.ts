@@ -8,6 +8,7 @@ import {
 } from '../../table/index.ts';
 import type { SchemaColumn, TableSchema } from '../../votable/index.ts';
 import { IppToPspsError } from '../errors.ts';
+import { IdSet, wordsOf } from './id-set.ts';
 
 /** The values of one archive column in a part. */
 export type ArchiveColumn = NumericArray | string[];
@@ -278,11 +279,14 @@ export function validateTable(t: ArchiveTable, notes: ValidationNotes): void {
       if (c.min === undefined && c.max === undefined) return;
       const def = c.defaultValue;
       if (v instanceof BigInt64Array) {
-        const d = typeof def === 'bigint' ? def : undefined;
+        // Compared as doubles made from the two words (no BigInt per row); exact for the
+        // declared ranges, which are far below 2^53.
+        const d = typeof def === 'bigint' ? Number(def) : NaN;
+        const w = wordsOf(v);
         for (let i = 0; i < part.rows; i++) {
-          const x = v[i];
+          const x = w[2 * i + 1] * 4294967296 + (w[2 * i] >>> 0);
           if (x === d) continue;
-          if (!inRange(c, Number(x))) fail('batch_out_of_range', part, c.name, i, `${x} is outside the declared range ${rangeText(c)}`);
+          if (!inRange(c, x)) fail('batch_out_of_range', part, c.name, i, `${v[i]} is outside the declared range ${rangeText(c)}`);
         }
         return;
       }
@@ -324,6 +328,17 @@ function keyOrder(t: ArchiveTable): { part: Int32Array; row: Int32Array; same: (
   let at = 0;
   t.parts.forEach((p, pi) => { for (let i = 0; i < p.rows; i++) { part[at] = pi; row[at] = i; at++; } });
   const first = t.parts[0]?.columns[idx[0]];
+  if (idx.length === 1 && first instanceof BigInt64Array) {
+    // The usual case, 64-bit IDs all distinct: one pass over their words finds that out.
+    const set = new IdSet(n);
+    let dup = false;
+    for (const p of t.parts) {
+      const w = wordsOf(p.columns[idx[0]] as BigInt64Array);
+      for (let i = 0; i < p.rows && !dup; i++) if (!set.addWords(w[2 * i], w[2 * i + 1])) dup = true;
+      if (dup) break;
+    }
+    if (!dup) return { part: new Int32Array(0), row: new Int32Array(0), same: () => false, text: () => '' };
+  }
   if (idx.length === 1 && first && !Array.isArray(first)) {
     // Sort (key, position) pairs by key: keys as float64 or int64 in one typed array.
     const big = first instanceof BigInt64Array;
@@ -411,8 +426,24 @@ export function checkReferences(tables: readonly ArchiveTable[]): void {
     for (const ref of t.schema.references) {
       const target = byName.get(ref.table);
       if (!target) continue;
-      const keys = keySet(target, ref.targetColumn);
       const k = t.schema.columns.findIndex((c) => c.name === ref.column);
+      const tk = target.schema.columns.findIndex((c) => c.name === ref.targetColumn);
+      if (t.parts.every((p) => p.columns[k] instanceof BigInt64Array) && target.parts.every((p) => p.columns[tk] instanceof BigInt64Array)) {
+        // 64-bit IDs: membership by their words, no BigInt per row.
+        const set = new IdSet(target.parts.reduce((n, p) => n + p.rows, 0));
+        for (const p of target.parts) {
+          const w = wordsOf(p.columns[tk] as BigInt64Array);
+          for (let i = 0; i < p.rows; i++) set.addWords(w[2 * i], w[2 * i + 1]);
+        }
+        for (const p of t.parts) {
+          const w = wordsOf(p.columns[k] as BigInt64Array);
+          for (let i = 0; i < p.rows; i++) {
+            if (!set.hasWords(w[2 * i], w[2 * i + 1])) fail('batch_bad_reference', p, ref.column, i, `${(p.columns[k] as BigInt64Array)[i]} is not a ${ref.table}.${ref.targetColumn} of the batch`);
+          }
+        }
+        continue;
+      }
+      const keys = keySet(target, ref.targetColumn);
       for (const p of t.parts) {
         const v = p.columns[k] as ArrayLike<bigint | number | string>;
         for (let i = 0; i < p.rows; i++) {
