@@ -11,7 +11,8 @@ import type { ConsolePlot, ConsolePlotSource } from './server.ts';
 
 interface Rendered {
   readonly version: string;
-  readonly files: Map<string, Uint8Array>;
+  /** Shared by the requests that arrive while it is drawn (a page asks for every plot at once). */
+  readonly files: Promise<Map<string, Uint8Array>>;
 }
 
 /** What a plot family's data looks like now, so that a drawing is reused until it changes. */
@@ -44,18 +45,23 @@ export function lifecyclePlotSource(options: LifecyclePlotOptions = {}): Console
   const cache = new Map<string, Rendered>();
   const size = { width: options.width ?? 720, height: options.height ?? 360 };
 
-  const draw = async (key: string, version: string, paint: (dir: string) => Promise<string[]>, rename: (path: string) => string): Promise<Map<string, Uint8Array>> => {
+  const draw = (key: string, version: string, paint: (dir: string) => Promise<string[]>, rename: (path: string) => string): Promise<Map<string, Uint8Array>> => {
     const hit = cache.get(key);
     if (hit && hit.version === version) return hit.files;
-    const dir = await mkdtemp(join(tmpdir(), 'ipp-console-plots-'));
-    try {
-      const files = new Map<string, Uint8Array>();
-      for (const path of await paint(dir)) files.set(rename(path), await readFile(path));
-      cache.set(key, { version, files });
-      return files;
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    const files = (async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'ipp-console-plots-'));
+      try {
+        const out = new Map<string, Uint8Array>();
+        for (const path of await paint(dir)) out.set(rename(path), await readFile(path));
+        return out;
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    })();
+    cache.set(key, { version, files });
+    // A drawing that failed is not kept: the next request tries again.
+    files.catch(() => { if (cache.get(key)?.files === files) cache.delete(key); });
+    return files;
   };
 
   return {
