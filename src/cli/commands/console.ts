@@ -14,7 +14,7 @@ export const DEFAULT_CONSOLE_PORT = 8490;
 export const consoleCommand: Command = {
   name: 'console',
   summary: 'the web page of a loading campaign: configs, clients (pause/stop), batches by stage, metrics',
-  usage: '[--db URL] [--settings FILE] [--host H] [--port P] [--token T]',
+  usage: '[--db URL] [--settings FILE] [--host H] [--port P] [--token T] [--refresh SECONDS]',
   description: [
     'Serves a page over the tracking database: configs (view, edit, new, activate), the clients',
     '(pause, resume, stop: the programs obey at their next heartbeat), the Pend/Succ/Fail table',

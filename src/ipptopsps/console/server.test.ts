@@ -197,6 +197,15 @@ for (const engine of testEngines()) {
       assert.equal((await getConfig(db, 'beta')).active, true);
     }));
 
+    it('is read only off loopback without a token', () => withConsole(engine, { host: '0.0.0.0' }, async ({ call, db, server }) => {
+      assert.equal(server.writes, 'refused');
+      assert.equal((await call<ConsoleOverview>('GET', '/api/overview')).json.writes, 'refused');
+      const refused = await call('POST', '/api/configs/beta/activate');
+      assert.deepEqual(refusal(refused), [403, 'writes_disabled', undefined]);
+      assert.match(refused.json.error!.message, /--token/);
+      assert.equal((await getConfig(db, 'beta')).active, false);
+    }));
+
     it('lists and serves the lifecycle plots (metrics charts, pending density maps), drawn again when the data change', () => withConsole(engine, { plots: lifecyclePlotSource({ width: 400, height: 200 }) }, async ({ call, db }) => {
       const alpha = await getConfig(db, 'alpha');
       await recordMetrics(db, await collectMetrics(db, alpha, new Date('2026-03-01T12:00:00Z')));
