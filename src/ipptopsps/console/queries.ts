@@ -80,10 +80,17 @@ const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(
 const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
 
-/** Every registered client, newest first, with the age of its heartbeat at `now`. */
-export async function clientViews(q: Queryable, now: Date = new Date()): Promise<ClientView[]> {
-  const rows = await q.all(`SELECT client_id, program, config, host, pid, started_at, heartbeat_at, state, request,
-      current_item, log_path, detail FROM client ORDER BY client_id DESC`);
+/**
+ * The clients still registered as live (running, paused, stopped) and the `ended` most recent
+ * of those that exited or were lost, newest first, with the age of their heartbeats at `now`.
+ * Every program run adds a row, so the ended ones are cut short.
+ */
+export async function clientViews(q: Queryable, now: Date = new Date(), ended = 20): Promise<ClientView[]> {
+  const columns = 'client_id, program, config, host, pid, started_at, heartbeat_at, state, request, current_item, log_path, detail';
+  const rows = [
+    ...await q.all(`SELECT ${columns} FROM client WHERE state IN ('running', 'paused', 'stopped')`),
+    ...await q.all(`SELECT ${columns} FROM client WHERE state NOT IN ('running', 'paused', 'stopped') ORDER BY client_id DESC LIMIT ?`, [ended]),
+  ].sort((a, b) => num(b.client_id) - num(a.client_id));
   return rows.map((r) => {
     const heartbeat = strOrNull(r.heartbeat_at);
     const beat = heartbeat === null ? NaN : Date.parse(heartbeat);

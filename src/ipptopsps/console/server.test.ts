@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { openDatabase, testEngines, type Database, type TestEngine } from '../../db/index.ts';
-import { heartbeatClient, markClientExited } from '../clients.ts';
+import { heartbeatClient, markClientExited, registerClient } from '../clients.ts';
 import { CONFIG_FIELDS, configField, getConfig } from '../configs.ts';
 import { collectMetrics, recordMetrics } from '../lifecycle/index.ts';
 import { IPPTOPSPS_MIGRATIONS } from '../migrations.ts';
@@ -142,7 +142,16 @@ for (const engine of testEngines()) {
       assert.deepEqual(refusal(await call('POST', '/api/clients/999/pause')), [404, 'client_unknown', undefined]);
       assert.equal((await call('POST', `/api/clients/${id}/explode`)).status, 404);
       assert.deepEqual(refusal(await call('POST', '/api/clients/x1/stop')), [400, 'bad_client_id', undefined]);
+      // Ended clients are listed, the most recent 20 of them.
+      for (let i = 0; i < 25; i++) {
+        const c = await registerClient(db, { program: 'queue', config: 'alpha', host: 'ipp001', pid: 100 + i });
+        await markClientExited(db, c.client_id);
+      }
       await markClientExited(db, seeded.pollerId);
+      const listed = (await call<{ clients: ClientView[] }>('GET', '/api/clients')).json.clients;
+      assert.equal(listed.length, 21);
+      assert.deepEqual([listed[0].program, listed[0].state, listed.at(-1)!.clientId], ['queue', 'exited', id]);
+      assert.ok(!listed.some((c) => c.clientId === seeded.pollerId));
       assert.deepEqual(refusal(await call('POST', `/api/clients/${seeded.pollerId}/stop`)), [409, 'client_ended', undefined]);
       assert.equal((await call('GET', `/api/clients/${id}/pause`)).status, 405);
     }));

@@ -99,7 +99,7 @@
         onclick: () => write('POST', `api/clients/${c.clientId}/${name}`).then(refresh, (e) => showMessage(e.message)),
       }, name);
       const live = c.state === 'running' || c.state === 'paused';
-      return el('tr', { 'data-client-id': c.clientId, className: c.heartbeatAgeSeconds > 600 && live ? 'stale' : undefined },
+      return el('tr', { 'data-client-id': c.clientId, className: c.heartbeatAgeSeconds > 60 && live ? 'stale' : undefined },
         el('td', { className: 'n' }, c.clientId), el('td', {}, c.program), el('td', {}, c.config ?? ''), el('td', {}, c.host ?? ''),
         el('td', { className: 'n' }, c.pid ?? ''), el('td', { className: 'heartbeat' }, age(c.heartbeatAgeSeconds)),
         el('td', { className: `state state-${c.state}`, title: c.detail ?? undefined }, c.state), el('td', { className: 'request' }, c.request ?? ''),
