@@ -25,6 +25,7 @@ echo; echo "== dvo-box"; "$NODE" bench/dvo-box.ts || failed+=(dvo-box)
 echo; echo "== sim-throughput"; "$NODE" bench/sim-throughput.ts || failed+=(sim-throughput)
 echo; echo "== neb-metadata"; "$NODE" bench/neb-metadata.ts || failed+=(neb-metadata)
 echo; echo "== neb-replicate"; "$NODE" bench/neb-replicate.ts || failed+=(neb-replicate)
+echo; echo "== ipptopsps-batches"; "$NODE" bench/ipptopsps-batches.ts || failed+=(ipptopsps-batches)
 echo
 if [ ${#failed[@]} -gt 0 ]; then
   echo "bench: failed: ${failed[*]}"

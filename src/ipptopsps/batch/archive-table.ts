@@ -3,9 +3,7 @@
 // the original's scratch MySQL tables played: columns are created from the schema, filled
 // from the source, defaults put where the source has nothing, then validated (required
 // columns, declared ranges, unique keys, references) before the FITS file is written.
-import {
-  columnInfo, memoryTable, type ColumnBatch, type ColumnInfo, type NumericArray, type Table,
-} from '../../table/index.ts';
+import type { NumericArray } from '../../table/index.ts';
 import type { SchemaColumn, TableSchema } from '../../votable/index.ts';
 import { IppToPspsError } from '../errors.ts';
 import { IdSet, wordsOf } from './id-set.ts';
@@ -452,17 +450,4 @@ export function checkReferences(tables: readonly ArchiveTable[]): void {
       }
     }
   }
-}
-
-/** A FITS-ready Table of an archive table: the schema's columns, the parts as batches. */
-export function toFitsTable(t: ArchiveTable): Table {
-  // Descriptions stay in the schema file: TCOMM cards for a hundred columns add nothing the
-  // reader lacks. Units, UCDs and string widths go to the FITS header.
-  const columns: ColumnInfo[] = t.schema.columns.map((c) => columnInfo(c.name, c.type, {
-    ...(c.unit !== undefined ? { unit: c.unit } : {}),
-    ...(c.ucd !== undefined ? { ucd: c.ucd } : {}),
-    ...(c.width !== undefined ? { width: c.width } : {}),
-  }));
-  const batches: ColumnBatch[] = t.parts.filter((p) => p.rows > 0).map((p) => ({ rowCount: p.rows, columns: p.columns.map((values) => ({ values })) }));
-  return memoryTable(columns, batches, { name: t.schema.name });
 }

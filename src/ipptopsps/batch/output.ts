@@ -1,13 +1,12 @@
 // Writing a batch: the FITS file (primary keywords, one BINTABLE per schema table, in file
 // order) and its manifest, both atomically (temporary names, fsync, rename). On any error
 // nothing is left behind: neither temporary files nor a FITS file without its manifest.
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { Header, writeFits } from '../../fits/index.ts';
+import { Header } from '../../fits/index.ts';
 import { IppToPspsError } from '../errors.ts';
-import { tableRows, toFitsTable, type ArchiveTable } from './archive-table.ts';
+import { tableRows, type ArchiveTable } from './archive-table.ts';
+import { writeBatchFits } from './batch-fits.ts';
 import type { BatchContext, BatchType, BuiltBatch, TableRows } from './types.ts';
 
 /** The manifest's `source` object. */
@@ -40,12 +39,6 @@ export function checkBatchName(name: string): void {
   }
 }
 
-async function md5Of(path: string): Promise<string> {
-  const hash = createHash('md5');
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
 async function writeFileSynced(path: string, text: string): Promise<void> {
   const handle = await open(path, 'wx');
   try {
@@ -74,12 +67,8 @@ export async function writeBatch(ctx: BatchContext, out: BatchOutput): Promise<B
   const t0 = performance.now();
   let fitsWritten = false;
   try {
-    await writeFits(fitsPath, out.tables.map((t) => ({ table: toFitsTable(t) })), {
-      primaryHeader: primary,
-      ...(ctx.signal ? { signal: ctx.signal } : {}),
-    });
+    const { bytes: size, md5 } = await writeBatchFits(fitsPath, primary, out.tables, ctx.signal);
     fitsWritten = true;
-    const [md5, { size }] = await Promise.all([md5Of(fitsPath), stat(fitsPath)]);
     const tables: TableRows[] = out.tables.map((t) => ({ name: t.schema.name, rows: tableRows(t) }));
     const mainRows = out.mainTable === undefined
       ? tables.reduce((n, t) => n + t.rows, 0)
