@@ -37,3 +37,5 @@ export {
   buildInBatch, buildObBatch, buildP2Batch, buildStBatch, perImageLookup, scratchLookup, checkBatchName,
 } from './batch/index.ts';
 export type { BatchContext, BuiltBatch, DetectionIds, DetectionLookup } from './batch/index.ts';
+export { removeFromDatastore } from './datastore-remove.ts';
+export type { RemovedBatch } from './datastore-remove.ts';

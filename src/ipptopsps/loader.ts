@@ -361,6 +361,7 @@ class Loader {
     const record: { state: LoadedBatch['state']; rows?: number; published?: boolean; reason?: string } = { state: 'failed' };
     let built: BuiltBatch | undefined;
     let placed = false;
+    let claimLost = false;
     try {
       await mkdir(tmp, { recursive: true });
       const bctx: BatchContext = {
@@ -381,6 +382,12 @@ class Loader {
       await rm(final, { recursive: true, force: true });
       await rename(tmp, final);
       placed = true;
+      // A claim lost meanwhile (this loader stalled past its lease) means another loader has
+      // the item: this batch is withdrawn rather than published twice.
+      if (item && !job.test && !(await this.#holdsClaim(item))) {
+        claimLost = true;
+        throw new IppToPspsError('claim_lost', `the claim on item ${item.item_id} expired and another loader took it`);
+      }
       const rowsJson = JSON.stringify(Object.fromEntries(built.tables.map((t) => [t.name, t.rows])));
       for (const w of built.warnings) this.#ctx.log.warn(`${name}: ${w}`);
       await setBatchStage(this.#db, batchId, 'processed', 'succeeded', {
@@ -391,11 +398,11 @@ class Loader {
     } catch (error) {
       await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
       if (placed) await rm(final, { recursive: true, force: true }).catch(() => undefined);
-      const stopped = this.#ctx.signal.aborted;
-      const reason = stopped ? 'abandoned: the loader was stopped' : describe(error);
+      const stopped = this.#ctx.signal.aborted || claimLost;
+      const reason = claimLost ? `abandoned: ${(error as Error).message}` : stopped ? 'abandoned: the loader was stopped' : describe(error);
       await setBatchStage(this.#db, batchId, 'processed', 'failed', { detail: reason.slice(0, 1000), fields: { reason: reason.slice(0, 2000) } });
       if (stopped) {
-        if (item) await this.#release(item);
+        if (item && !claimLost) await this.#release(item);
         this.#note({ name, type, sourceId: job.sourceId, itemId: item?.item_id ?? null, state: 'abandoned', reason }, job.lookup?.kind);
         this.#ctx.log.info(`${name}: abandoned (stopped); temporary files removed, item ${item?.item_id ?? '-'} released`);
         return;
@@ -406,16 +413,6 @@ class Loader {
       return;
     }
 
-    // Publish: the batch is complete on disk. A claim lost meanwhile (this loader stalled past
-    // its lease) means another loader has the item: this batch is then withdrawn.
-    if (item && !job.test && !(await this.#holdsClaim(item))) {
-      await rm(final, { recursive: true, force: true });
-      const reason = 'abandoned: the claim on its item expired and another loader took it';
-      await setBatchStage(this.#db, batchId, 'deleted_local', 'succeeded', { detail: reason, fields: { reason } });
-      this.#note({ name, type, sourceId: job.sourceId, itemId: item.item_id, state: 'abandoned', reason }, job.lookup?.kind);
-      this.#ctx.log.warn(`${name}: ${reason}`);
-      return;
-    }
     if (config.datastore_publish) {
       try {
         await setBatchStage(this.#db, batchId, 'loaded_to_datastore', 'pending');
@@ -427,6 +424,11 @@ class Loader {
         });
         record.published = true;
       } catch (error) {
+        if (isIppError(error) && error.code === 'claim_lost') {
+          await this.#withdraw(batchId, name, `abandoned: ${error.message}`, true);
+          this.#note({ name, type, sourceId: job.sourceId, itemId: item?.item_id ?? null, state: 'abandoned', reason: error.message }, job.lookup?.kind);
+          return;
+        }
         if (this.#ctx.signal.aborted) {
           // Stopped during the upload: the fileset is not there (uploads are all or nothing).
           await setBatchStage(this.#db, batchId, 'loaded_to_datastore', 'failed', { detail: 'abandoned: the loader was stopped', fields: { reason: 'abandoned: the loader was stopped' } });
@@ -447,7 +449,14 @@ class Loader {
         return;
       }
     } else if (item && !job.test) {
-      await this.#finishItem(item, batchId, 'done', null);
+      try {
+        await this.#finishItem(item, batchId, 'done', null);
+      } catch (error) {
+        if (!(isIppError(error) && error.code === 'claim_lost')) throw error;
+        await this.#withdraw(batchId, name, `abandoned: ${error.message}`, false);
+        this.#note({ name, type, sourceId: job.sourceId, itemId: item.item_id, state: 'abandoned', reason: error.message }, job.lookup?.kind);
+        return;
+      }
     }
     if (item && job.test) await this.#release(item);
     record.state = 'done';
@@ -464,6 +473,23 @@ class Loader {
     else if (b.state === 'failed') this.summary.failed++;
     else this.summary.abandoned++;
     this.#say(`${b.name} ${b.type} ${b.sourceId} ${b.state}${b.reason ? `: ${b.reason}` : ''} (${this.summary.done} done, ${this.summary.failed} failed)`);
+  }
+
+  /** Takes back a finished batch whose item another loader now holds: off the datastore, off the disk, marked failed. */
+  async #withdraw(batchId: number, name: string, reason: string, published: boolean): Promise<void> {
+    const config = this.#config;
+    if (published) {
+      try {
+        await this.#options.datastore!.remove(config.datastore_product, name);
+        await setBatchStage(this.#db, batchId, 'deleted_datastore', 'succeeded', { detail: reason });
+      } catch (error) {
+        await setBatchStage(this.#db, batchId, 'deleted_datastore', 'failed', { detail: `${reason}; removal failed: ${describe(error)}`.slice(0, 1000) });
+      }
+    }
+    await rm(join(this.#options.dataDir, config.name, (await this.#db.get<{ t: string }>('SELECT batch_type AS t FROM batch WHERE batch_id = ?', [batchId]))!.t, name), { recursive: true, force: true });
+    await setBatchStage(this.#db, batchId, 'processed', 'failed', { detail: reason, fields: { reason } });
+    await setBatchStage(this.#db, batchId, 'deleted_local', 'succeeded', { detail: reason });
+    this.#ctx.log.warn(`${name}: ${reason}`);
   }
 
   async #holdsClaim(item: ClaimedItem): Promise<boolean> {

@@ -94,6 +94,7 @@ export const loaderCommand: Command = {
     } else {
       ctx.stdout.write(`loader: ${done} batches done, ${failed} failed${result.endedBy !== 'done' ? ` (ended by ${result.endedBy.replace('_', ' ')})` : ''}\n`);
     }
+    if (result.endedBy === 'interrupted') return EXIT.interrupted;
     if (init || test) return failed || done === 0 ? EXIT.failed : EXIT.ok;
     return EXIT.ok;
   },

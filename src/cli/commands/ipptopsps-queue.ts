@@ -30,8 +30,9 @@ export const queueCommand: Command = {
     let pass: QueueSummary[] = [];
     const settings = await ippToPspsSettings(args, ctx.env);
     const gpc1 = await openGpc1(settings.gpc1Db);
+    let endedBy: string;
     try {
-      await runProgramCommand(args, ctx, {
+      ({ result: { endedBy } } = await runProgramCommand(args, ctx, {
         program: 'queue', configArg, hours, logToStderr: json, heartbeatMs: envMilliseconds(ctx.env, 'IPP_IPPTOPSPS_HEARTBEAT_MS'),
       }, async (config, p) => {
         const summary = await queueConfig(p.db, config, { gpc1, log: p.log });
@@ -46,11 +47,11 @@ export const queueCommand: Command = {
           ctx.stdout.write(`${JSON.stringify(summary)}\n`);
           pass = [];
         }
-      }, settings);
+      }, settings));
     } finally {
       await gpc1.close();
     }
     if (json && pass.length) ctx.stdout.write(`${JSON.stringify({ configs: pass })}\n`);
-    return EXIT.ok;
+    return endedBy === 'interrupted' ? EXIT.interrupted : EXIT.ok;
   },
 };
