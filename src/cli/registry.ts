@@ -14,6 +14,8 @@ import { pantasksGroup, pclientCommand } from './commands/pantasks.ts';
 import { ippToPspsConfigGroup } from './commands/ipptopsps-config.ts';
 import { queueCommand } from './commands/ipptopsps-queue.ts';
 import { loaderCommand } from './commands/ipptopsps-loader.ts';
+import { setupScratchCommand } from './commands/ipptopsps-scratch.ts';
+import { datastoreRemoveCommand } from './commands/ipptopsps-datastore-remove.ts';
 import { archiveGroup } from './commands/psps-archive.ts';
 import { odmGroup } from './commands/psps-odm.ts';
 import { dxlayerCommand } from './commands/psps-dxlayer.ts';
@@ -36,7 +38,7 @@ export const rootGroup: CommandGroup = {
   summary: 'the survey data system: pipeline catalogues to the science archive',
   commands: [
     demo, fitsGroup, gpc1Group, datastoreGroup, nebGroup, dvoGroup, pantasksGroup, pclientCommand,
-    ippToPspsConfigGroup, queueCommand, loaderCommand,
+    ippToPspsConfigGroup, queueCommand, loaderCommand, setupScratchCommand, datastoreRemoveCommand,
     consoleCommand,
     dxlayerCommand, odmGroup, archiveGroup,
     pollodmCommand, cleanupCommand, metricsCommand, plotterCommand,
