@@ -536,12 +536,35 @@ class Loader {
    */
   async #tidy(): Promise<void> {
     await markLostClients(this.#db, this.#ctx.leaseMs);
-    const gone = await this.#db.all<{ batch_id: number; client_id: number }>(
-      `SELECT b.batch_id, b.client_id FROM batch b JOIN client c ON c.client_id = b.client_id
-       WHERE b.processed = 'pending' AND c.state IN ('exited', 'lost')`);
+    // Batches a gone loader was building or publishing: their files go, and their fileset
+    // too if the upload may have completed; the item itself comes back by its lease.
+    const gone = await this.#db.all<{ batch_id: number; client_id: number; name: string; config: string; batch_type: string; processed: string; product: string | null }>(
+      `SELECT b.batch_id, b.client_id, b.name, b.config, b.batch_type, b.processed, f.datastore_product AS product
+       FROM batch b JOIN client c ON c.client_id = b.client_id LEFT JOIN config f ON f.name = b.config
+       WHERE (b.processed = 'pending' OR b.loaded_to_datastore = 'pending') AND c.state IN ('exited', 'lost')`);
     for (const b of gone) {
-      const reason = `abandoned: loader client ${b.client_id} ended while building it`;
-      await setBatchStage(this.#db, Number(b.batch_id), 'processed', 'failed', { detail: reason, fields: { reason } });
+      const id = Number(b.batch_id);
+      const reason = `abandoned: loader client ${b.client_id} ended while ${b.processed === 'pending' ? 'building' : 'publishing'} it`;
+      await rm(join(this.#options.dataDir, b.config, b.batch_type, b.name), { recursive: true, force: true });
+      if (b.processed === 'pending') {
+        await setBatchStage(this.#db, id, 'processed', 'failed', { detail: reason, fields: { reason } });
+        continue;
+      }
+      if (this.#options.datastore && b.product) {
+        try {
+          await this.#options.datastore.remove(b.product, b.name);
+          await setBatchStage(this.#db, id, 'deleted_datastore', 'succeeded', { detail: reason });
+        } catch (error) {
+          if (!(isIppError(error) && (error.code === 'fileset_not_found' || error.code === 'product_not_found'))) {
+            this.#ctx.log.warn(`${b.name}: ${reason}; could not remove it from the datastore: ${describe(error)}`);
+            continue;
+          }
+        }
+      } else if (b.product) {
+        continue;
+      }
+      await setBatchStage(this.#db, id, 'loaded_to_datastore', 'failed', { detail: reason, fields: { reason } });
+      await setBatchStage(this.#db, id, 'deleted_local', 'succeeded', { detail: reason });
     }
     const entries = await readdir(this.#tmpRoot).catch(() => [] as string[]);
     if (entries.length === 0) return;
