@@ -4,7 +4,7 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PSPS_SCHEMA_DIR } from '../../common/index.ts';
-import { DvoError } from '../../dvo/index.ts';
+import { DvoError, photcodesPath, readPhotcodes, type PhotcodeTable } from '../../dvo/index.ts';
 import { FitsFile, FitsError, type HduInfo } from '../../fits/index.ts';
 import { collectTable, type NumericArray } from '../../table/index.ts';
 import { readTableSchemas, schemaFileMd5, type TableSchema } from '../../votable/index.ts';
@@ -47,6 +47,24 @@ export async function loadSchema(ctx: BatchContext, type: BatchType): Promise<Lo
     return schema;
   } catch (cause) {
     throw new IppToPspsError('batch_bad_schema', `the ${type} schema is not usable: ${(cause as Error).message}`, { cause });
+  }
+}
+
+const photcodeCache = new Map<string, { stamp: string; table: PhotcodeTable }>();
+
+/** The DVO database's photcodes (read again only when Photcodes.dat changes). */
+export async function dvoPhotcodes(dvoDir: string): Promise<PhotcodeTable> {
+  const path = photcodesPath(dvoDir);
+  try {
+    const s = await stat(path);
+    const stamp = `${s.size}:${s.mtimeMs}`;
+    const hit = photcodeCache.get(path);
+    if (hit && hit.stamp === stamp) return hit.table;
+    const table = await readPhotcodes(path);
+    photcodeCache.set(path, { stamp, table });
+    return table;
+  } catch (error) {
+    throw sourceError(dvoDir, error);
   }
 }
 

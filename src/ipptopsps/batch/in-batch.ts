@@ -1,11 +1,11 @@
 // The IN (initialization) batch: the small system tables the other batches refer to. The
 // filters and photometric calibrations come from the DVO database's photcodes (the camera's
 // per-device and stack codes); surveys and flag bits from this system's definitions.
-import { readPhotcodes, photcodesPath } from '../../dvo/index.ts';
+import { photcodesPath } from '../../dvo/index.ts';
 import { FLAGS, FLAGS2 } from '../../sim/index.ts';
 import type { TableSchema } from '../../votable/index.ts';
 import { TablePart, type ArchiveTable } from './archive-table.ts';
-import { emptyTable, finishBatch, loadSchema, sourceError } from './common.ts';
+import { dvoPhotcodes, emptyTable, finishBatch, loadSchema } from './common.ts';
 import { FILTER_IDS, SURVEYS } from './convert.ts';
 import type { BatchContext, BuiltBatch } from './types.ts';
 
@@ -64,7 +64,7 @@ export async function buildInBatch(ctx: BatchContext, src: InSource): Promise<Bu
   const schema = await loadSchema(ctx, 'IN');
   const t = performance.now();
   const path = photcodesPath(src.dvoDir);
-  const photcodes = await readPhotcodes(path).catch((error) => { throw sourceError(src.dvoDir, error); });
+  const photcodes = await dvoPhotcodes(src.dvoDir);
   timings.read = performance.now() - t;
   const warnings: string[] = [];
   // Filters: the SEC photcodes the archive knows (g r i z y).

@@ -1,13 +1,13 @@
 // The P2 (detection) batch of one exposure: FrameMeta from the smf's primary header,
 // ImageMeta per chip from its header, Detection per chip from its detection table with the
 // DVO objID/detectID of each detection, and ObjectThin stubs for the objects referred to.
-import { readPhotcodes, photcodesPath, chipPhotcodeName, type Filter, type PhotcodeTable } from '../../dvo/index.ts';
+import { chipPhotcodeName, type Filter, type PhotcodeTable } from '../../dvo/index.ts';
 import type { FitsFile, HduInfo, Header } from '../../fits/index.ts';
 import type { TableSchema } from '../../votable/index.ts';
 import { IppToPspsError } from '../errors.ts';
 import { TablePart, columnIndex, type ArchiveTable } from './archive-table.ts';
 import {
-  dropMissingInTest, emptyTable, finishBatch, loadSchema, matchDetections, openCatalogue, readSourceColumns, schemaTable,
+  dropMissingInTest, dvoPhotcodes, emptyTable, finishBatch, loadSchema, matchDetections, openCatalogue, readSourceColumns, schemaTable,
   sourceError, u32ToBig, type SourceColumns,
 } from './common.ts';
 import {
@@ -97,7 +97,7 @@ export async function buildP2Batch(ctx: BatchContext, src: P2Source): Promise<Bu
     const filterId = filterIdOf(exp.filter);
     if (filterId === undefined) throw new IppToPspsError('batch_bad_keyword', `${pplace.file}: ${pplace.hdu}: FPA.FILTER ${JSON.stringify(exp.filter)} is not one of g r i z y`);
     const surveyId = ctx.surveyId ?? surveyIdOf(headerText(primary, 'OBJECT'));
-    const photcodes = await readPhotcodes(photcodesPath(src.dvoDir)).catch((error) => { throw sourceError(src.dvoDir, error); });
+    const photcodes = await dvoPhotcodes(src.dvoDir);
     timings.read = performance.now() - t;
 
     // DVO IDs of every chip, all at once when the look-up can (each region read once).

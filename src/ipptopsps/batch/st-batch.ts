@@ -1,13 +1,13 @@
 // The ST (stack) batch of one stack (a cmf: one skycell in one filter): StackMeta from its
 // headers, StackObjectThin per stack detection (that filter's columns; the other filters'
 // keep their defaults) with the DVO IDs, and ObjectThin stubs for the objects referred to.
-import { readPhotcodes, photcodesPath, stackPhotcodeName, type Filter } from '../../dvo/index.ts';
+import { stackPhotcodeName, type Filter } from '../../dvo/index.ts';
 import type { FitsFile, HduInfo, Header } from '../../fits/index.ts';
 import type { TableSchema } from '../../votable/index.ts';
 import { IppToPspsError } from '../errors.ts';
 import { TablePart, type ArchiveTable } from './archive-table.ts';
 import {
-  dropMissingInTest, emptyTable, finishBatch, loadSchema, matchDetections, openCatalogue, readSourceColumns, schemaTable,
+  dropMissingInTest, dvoPhotcodes, emptyTable, finishBatch, loadSchema, matchDetections, openCatalogue, readSourceColumns, schemaTable,
   sourceError, u32ToBig, type SourceColumns,
 } from './common.ts';
 import {
@@ -64,7 +64,7 @@ export async function buildStBatch(ctx: BatchContext, src: StSource): Promise<Bu
       tessId: typeof primary.get('TESS_ID') === 'number' ? primary.get('TESS_ID') as number : undefined,
     };
     const surveyId = ctx.surveyId ?? surveyIdOf(headerText(primary, 'OBJECT'));
-    const photcodes = await readPhotcodes(photcodesPath(src.dvoDir)).catch((error) => { throw sourceError(src.dvoDir, error); });
+    const photcodes = await dvoPhotcodes(src.dvoDir);
     const { rows, columns } = await readSourceColumns(file, table, ST_SOURCE_COLUMNS, REQUIRED_SOURCE);
     timings.read = performance.now() - t;
 
