@@ -101,8 +101,12 @@ export async function runProgram(options: ProgramOptions, body: ProgramBody): Pr
   let configArg = options.configArg;
   if (configArg === 'edit') {
     if (!options.stdin) throw new UsageError(`${program} edit asks questions, but there is no input to read answers from`);
-    const edited = await editConfig(db, { input: new LineReader(options.stdin), output: options.stdout });
-    configArg = edited.name;
+    const input = new LineReader(options.stdin);
+    try {
+      configArg = (await editConfig(db, { input, output: options.stdout })).name;
+    } finally {
+      await input.close();
+    }
   } else if (configArg !== 'all') {
     await getConfig(db, configArg);
   }

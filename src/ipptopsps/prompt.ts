@@ -17,6 +17,13 @@ export class LineReader {
     this.#iterator = source[Symbol.asyncIterator]();
   }
 
+  /** Stops reading the source (a terminal's stdin would otherwise keep the process alive). */
+  async close(): Promise<void> {
+    this.#ended = true;
+    this.#buffer = '';
+    await this.#iterator.return?.();
+  }
+
   /** The next line without its newline, or undefined at the end of input. */
   async next(): Promise<string | undefined> {
     for (;;) {
