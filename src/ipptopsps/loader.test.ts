@@ -134,6 +134,16 @@ test('simulate → queue → init, --test, two loaders on a datastore; a corrupt
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /batch_unknown/);
     assert.ok((await stat(join(dataDir, 'c1'))).isDirectory());
+
+    // A datastore that is down stops the loader without using up the item's attempts.
+    await ipp('config', 'set', 'c2', 'datastore_product=PSPS_test', 'datastore_publish=1', `dvo_label=${fx.label}`, `dvo_location=${fx.dvo}`,
+      'epoch=2026-01-01', 'min_ra=148', 'max_ra=158', 'min_dec=-2', 'max_dec=8', 'batch_types=OB');
+    await ipp('queue', 'c2');
+    const down = await runIpp(['loader', 'c2'], { ...env, IPP_DATASTORE_URL: 'http://127.0.0.1:9' });
+    assert.equal(down.code, 1);
+    assert.match(down.stderr, /datastore_unreachable/);
+    assert.equal(await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM queue_item WHERE config = 'c2' AND (state <> 'pending' OR attempts <> 0)`).then((r) => Number(r!.n)), 0);
+    assert.deepEqual(await readdir(join(dataDir, 'tmp')), []);
   } finally {
     await db.close();
   }

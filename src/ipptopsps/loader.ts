@@ -8,7 +8,7 @@ import { mkdir, readdir, rename, rm, unlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Database } from '../db/index.ts';
 import { claimRows } from '../db/index.ts';
-import { isIppError } from '../common/index.ts';
+import { isIppError, RemoteError } from '../common/index.ts';
 import { listRegions } from '../dvo/index.ts';
 import { openScratch } from '../dvo/index.ts';
 import { exportBox } from '../dvo/index.ts';
@@ -437,6 +437,17 @@ class Loader {
           if (item) await this.#release(item);
           this.#note({ name, type, sourceId: job.sourceId, itemId: item?.item_id ?? null, state: 'abandoned', reason: 'stopped while publishing' }, job.lookup?.kind);
           return;
+        }
+        if (isIppError(error) && (error.code === 'service_unreachable' || (error instanceof RemoteError && error.status >= 500))) {
+          // The datastore is down, not the batch bad: the item goes back untouched and the
+          // loader stops rather than failing every item in turn.
+          const reason = `the datastore is unreachable: ${describe(error)}`;
+          await setBatchStage(this.#db, batchId, 'loaded_to_datastore', 'failed', { detail: reason.slice(0, 1000), fields: { reason: reason.slice(0, 2000) } });
+          await rm(final, { recursive: true, force: true });
+          await setBatchStage(this.#db, batchId, 'deleted_local', 'succeeded', { detail: 'not published' });
+          if (item) await this.#release(item);
+          this.#note({ name, type, sourceId: job.sourceId, itemId: item?.item_id ?? null, state: 'abandoned', reason }, job.lookup?.kind);
+          throw new IppToPspsError('datastore_unreachable', `config ${config.name}: ${reason}; the loader stops, the item stays queued (start the datastore, or check datastoreUrl)`, { cause: error });
         }
         const reason = `publishing to the datastore failed: ${describe(error)}`;
         await setBatchStage(this.#db, batchId, 'loaded_to_datastore', 'failed', { detail: reason.slice(0, 1000), fields: { reason: reason.slice(0, 2000) } });
