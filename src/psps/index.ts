@@ -16,7 +16,7 @@ export { OdmClient } from './odm-client.ts';
 export type { OdmHealth } from './odm-client.ts';
 export { validateBatch } from './validate.ts';
 export { mergeBatch } from './merge.ts';
-export { stageTable, stagingName } from './stage.ts';
+export { stageBatch, stageTable, stagingName } from './stage.ts';
 export { ProblemList, formatProblem } from './problems.ts';
 export type { Problem } from './problems.ts';
 export { runDxlayer, dxlayerPass, dxlayerCursor } from './dxlayer.ts';

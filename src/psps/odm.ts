@@ -15,7 +15,7 @@ import { PspsError } from './errors.ts';
 import { mergeBatch, mergedGeneration } from './merge.ts';
 import { ProblemList } from './problems.ts';
 import { batchSchemaOf, findTable, type BatchSchema } from './schema.ts';
-import { BATCH_NAME, dropStaging, stageTable } from './stage.ts';
+import { BATCH_NAME, dropStaging, stageBatch } from './stage.ts';
 import { validateBatch } from './validate.ts';
 
 /** The states of a batch in the ODM, in the order they are reached. */
@@ -320,19 +320,7 @@ export class Odm {
         problems.add({ table: f.name, column: '', row: 0, value: '', rule: 'file', detail: `a ${schema.type} batch has no table ${f.name}; it has ${schema.tables.map((t) => t.name).join(', ')}` });
       }
     }
-    for (const table of schema.tables) {
-      const file = files.find((f) => f.name.toLowerCase() === table.name.toLowerCase());
-      if (!file) {
-        problems.add({ table: table.name, column: '', row: 0, value: '', rule: 'file', detail: 'the batch has no CSV file for this table' });
-        continue;
-      }
-      try {
-        rows[table.name] = await stageTable(this.archive, b.name, { table, path: file.path }, problems, signal);
-      } catch (error) {
-        if (!(error instanceof PspsError && error.code === 'psps_cannot_read') && !isCsvError(error)) throw error;
-        problems.add({ table: table.name, column: '', row: 0, value: '', rule: 'file', detail: (error as Error).message });
-      }
-    }
+    Object.assign(rows, await stageBatch(this.archive, b.name, schema, files, problems, signal));
     return rows;
   }
 
@@ -397,10 +385,6 @@ function now(): string {
 function isRetryable(error: unknown): boolean {
   const code = (error as { code?: string }).code;
   return (error instanceof DbError || error instanceof PspsError) && (code === 'db_unreachable' || code === 'db_busy' || code === 'db_closed');
-}
-
-function isCsvError(error: unknown): boolean {
-  return (error as { name?: string }).name === 'CsvError';
 }
 
 function checkSubmission(s: OdmSubmission): void {

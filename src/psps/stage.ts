@@ -13,7 +13,7 @@ import type { Queryable, SqlValue } from '../db/index.ts';
 import type { Archive } from './archive.ts';
 import { PspsError } from './errors.ts';
 import { ProblemList } from './problems.ts';
-import type { ArchiveColumn, ArchiveDatatype, ArchiveTable } from './schema.ts';
+import type { ArchiveColumn, ArchiveDatatype, ArchiveTable, BatchSchema } from './schema.ts';
 import { sqlType } from './sql.ts';
 
 /** A batch name the ODM accepts: it becomes part of table names, so letters, digits and _. */
@@ -31,6 +31,43 @@ export function stagingName(batch: string, table: string): string {
 export interface StageInput {
   readonly table: ArchiveTable;
   readonly path: string;
+}
+
+/**
+ * Loads every table of a batch from its CSV file (`files`: table name → path); returns the
+ * rows per table, in the schema's order. A missing or unreadable file, a header that is not
+ * the schema's and values of the wrong type go to `problems`. PostgreSQL loads two tables at
+ * once (one COPY keeps one server core busy); SQLite has one writer.
+ */
+export async function stageBatch(
+  archive: Archive, batch: string, schema: BatchSchema, files: readonly { name: string; path: string }[],
+  problems: ProblemList, signal?: AbortSignal,
+): Promise<Record<string, number>> {
+  const rows: Record<string, number> = {};
+  const queue = [...schema.tables];
+  const worker = async () => {
+    for (let table = queue.shift(); table !== undefined; table = queue.shift()) {
+      const file = files.find((f) => f.name.toLowerCase() === table.name.toLowerCase());
+      if (!file) {
+        problems.add({ table: table.name, column: '', row: 0, value: '', rule: 'file', detail: 'the batch has no CSV file for this table' });
+        continue;
+      }
+      try {
+        rows[table.name] = await stageTable(archive, batch, { table, path: file.path }, problems, signal);
+      } catch (error) {
+        if (!(error instanceof PspsError && error.code === 'psps_cannot_read') && (error as Error).name !== 'CsvError') throw error;
+        problems.add({ table: table.name, column: '', row: 0, value: '', rule: 'file', detail: (error as Error).message });
+      }
+    }
+  };
+  const parallel = archive.dialect.engine === 'postgres' ? 2 : 1;
+  // every load ends before a failure is raised, so nothing still writes when the caller cleans up
+  const results = await Promise.allSettled(Array.from({ length: parallel }, worker));
+  const failed = results.find((r) => r.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  const ordered: Record<string, number> = {};
+  for (const t of schema.tables) if (rows[t.name] !== undefined) ordered[t.name] = rows[t.name];
+  return ordered;
 }
 
 /** Creates an empty staging table (dropping an older one of the same name). */

@@ -64,6 +64,16 @@ export async function validateBatch(archive: Archive, batch: string, schema: Bat
   const problems = new ProblemList(limit);
   const q = archive.db;
   const inBatch = new Set(schema.tables.map((t) => t.name.toLowerCase()));
+  if (q.dialect.engine === 'sqlite') {
+    // SQLite answers NOT EXISTS on an unindexed staging table by scanning it for every row
+    for (const table of schema.tables) {
+      for (const ref of table.references) {
+        if (!inBatch.has(ref.table.toLowerCase())) continue;
+        const target = stagingName(batch, ref.table);
+        await q.exec(`CREATE INDEX IF NOT EXISTS ${target}_${ref.refColumn.toLowerCase()}_idx ON ${target} (${ref.refColumn})`);
+      }
+    }
+  }
   for (const table of schema.tables) {
     const stg = stagingName(batch, table.name);
     const rn = rowNumber(q);

@@ -1,0 +1,172 @@
+// Archive load rate: a P2 batch of the real schema (schema/psps/P2.xml: FrameMeta, 60
+// ImageMeta, N Detection rows of 58 columns, N ObjectThin stubs) as CSV files, through the
+// ODM's steps (CSV → staging → validate → merge) into an empty archive, in rows per second,
+// on SQLite and on PostgreSQL (COPY into staging, INSERT ... SELECT for the merge). Peers in
+// the same run: PostgreSQL's own `psql \copy` of the same files into bare tables, and
+// SQLite's `sqlite3 .import`, which load without any checking, keys or merge (psql runs the
+// tables one after the other; ours loads two at once on PostgreSQL, as the ODM does).
+//   node bench/psps-load.ts [detections=300000] [--pg URL]
+// PostgreSQL runs when --pg or IPP_TEST_PG_URL names a server (a throw-away database).
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import { PSPS_SCHEMA_DIR } from '../src/common/index.ts';
+import { openDatabase } from '../src/db/index.ts';
+import {
+  batchSchemaOf, mergeBatch, openArchive, ProblemList, readArchiveSchema, stageBatch, validateBatch,
+  type ArchiveColumn, type ArchiveTable, type BatchSchema,
+} from '../src/psps/index.ts';
+import { BENCH_DIR, check, reportRate, rng, target } from './lib.ts';
+
+const argv = process.argv.slice(2);
+const pgAt = argv.indexOf('--pg');
+let pgUrl = process.env.IPP_TEST_PG_URL;
+if (pgAt >= 0) {
+  pgUrl = argv[pgAt + 1];
+  if (!pgUrl) throw new Error('--pg needs a postgres:// URL');
+  argv.splice(pgAt, 2);
+}
+const N = Number(argv[0] ?? 300_000);
+const BATCH = 'B00000001';
+const dir = join(BENCH_DIR, 'psps', `p2-${N}`);
+
+// One value of a column for row r: keys unique, references pointing at rows of the batch,
+// values inside declared ranges.
+function value(table: string, c: ArchiveColumn, r: number, random: () => number): string {
+  const n = c.name;
+  if (n === 'frameID') return '4242';
+  if (n === 'imageID') return String(424200 + (table === 'ImageMeta' ? r : r % 60) + 1);
+  if (n === 'ccdID') return String((r % 60) + 1);
+  if (n === 'objID') return String(100_000_000_000 + r);
+  if (n === 'detectID') return String(5_000_000_000 + r);
+  if (n === 'ra') return (10 + random() * 0.4).toFixed(7);
+  if (n === 'dec') return (-5 + random() * 0.4).toFixed(7);
+  if (n === 'filterID') return '2';
+  const lo = c.min?.value;
+  const hi = c.max?.value;
+  switch (c.datatype) {
+    case 'char': return c.width ? 'x'.repeat(Math.min(4, c.width)) : 'x';
+    case 'boolean': return 'true';
+    case 'float': case 'double': {
+      const a = lo ?? 0;
+      const b = hi ?? a + 100;
+      return (a + (b - a) * random()).toPrecision(c.datatype === 'float' ? 7 : 15);
+    }
+    default: {
+      const a = lo ?? 0;
+      const b = Math.min(hi ?? a + 1000, a + 1000, c.datatype === 'unsignedByte' ? 255 : 30000);
+      return String(Math.floor(a + (b - a) * random()));
+    }
+  }
+}
+
+async function writeTable(t: ArchiveTable, rows: number, path: string): Promise<void> {
+  const random = rng(t.name.length * 7919 + rows);
+  const out = createWriteStream(path);
+  out.write(`${t.columns.map((c) => c.name).join(',')}\n`);
+  let chunk: string[] = [];
+  for (let r = 0; r < rows; r++) {
+    chunk.push(t.columns.map((c) => value(t.name, c, r, random)).join(','));
+    if (chunk.length === 5000 || r === rows - 1) {
+      if (!out.write(`${chunk.join('\n')}\n`)) await once(out, 'drain');
+      chunk = [];
+    }
+  }
+  out.end();
+  await once(out, 'finish');
+}
+
+function rowsOf(t: ArchiveTable): number {
+  return t.name === 'FrameMeta' ? 1 : t.name === 'ImageMeta' ? 60 : N;
+}
+
+const schema = await readArchiveSchema(PSPS_SCHEMA_DIR);
+const p2: BatchSchema = batchSchemaOf(schema, 'P2');
+const total = p2.tables.reduce((n, t) => n + rowsOf(t), 0);
+const csv = (t: ArchiveTable) => join(dir, `${t.name}.csv`);
+if (!existsSync(join(dir, 'done'))) {
+  mkdirSync(dir, { recursive: true });
+  console.log(`writing a P2 batch of ${total.toLocaleString()} rows (${p2.tables.map((t) => `${t.name} ${rowsOf(t)}`).join(', ')}) to ${dir}`);
+  for (const t of p2.tables) await writeTable(t, rowsOf(t), csv(t));
+  createWriteStream(join(dir, 'done')).end();
+}
+console.log(`load average ${(await import('node:os')).loadavg().map((x) => x.toFixed(1)).join(' ')}; P2 batch of ${total.toLocaleString()} rows (Detection ${p2.tables.find((t) => t.name === 'Detection')!.columns.length} columns)`);
+
+/** Stages, validates and merges the batch into the archive at `url`; returns rows/s and the phases. */
+async function ours(url: string): Promise<{ rate: number; phases: string }> {
+  const archive = await openArchive(url, {});
+  try {
+    const t0 = performance.now();
+    const problems = new ProblemList(20);
+    await stageBatch(archive, BATCH, p2, p2.tables.map((t) => ({ name: t.name, path: csv(t) })), problems);
+    check(problems.total === 0, `staging found problems: ${problems.reasons().join('; ')}`);
+    const t1 = performance.now();
+    const found = await validateBatch(archive, BATCH, p2);
+    check(found.total === 0, `validation found problems: ${found.reasons().join('; ')}`);
+    const t2 = performance.now();
+    const merged = await mergeBatch(archive, BATCH, 1, p2);
+    const t3 = performance.now();
+    check(merged.rows.Detection === N, `merged ${merged.rows.Detection} detections, not ${N}`);
+    const n = await archive.db.get<{ n: number }>('SELECT count(*) AS n FROM Detection');
+    check(Number(n?.n) === N, 'the archive holds every detection');
+    const s = (a: number, b: number) => ((b - a) / 1000).toFixed(2);
+    return { rate: total / ((t3 - t0) / 1000), phases: `stage ${s(t0, t1)} s, validate ${s(t1, t2)} s, merge ${s(t2, t3)} s` };
+  } finally {
+    await archive.close();
+  }
+}
+
+function ddl(t: ArchiveTable, pg: boolean): string {
+  const type = (c: ArchiveColumn) => ({ long: 'BIGINT', int: 'INTEGER', short: 'SMALLINT', unsignedByte: 'SMALLINT', float: 'REAL', double: pg ? 'DOUBLE PRECISION' : 'REAL', char: 'TEXT', boolean: pg ? 'BOOLEAN' : 'INTEGER' })[c.datatype];
+  return `CREATE TABLE ${t.name} (${t.columns.map((c) => `${c.name} ${type(c)}`).join(', ')})`;
+}
+
+// SQLite
+{
+  const file = join(BENCH_DIR, 'psps', `archive-${process.pid}.db`);
+  const peerFile = join(BENCH_DIR, 'psps', `peer-${process.pid}.db`);
+  try {
+    const { rate, phases } = await ours(`sqlite:${file}`);
+    const script = [...p2.tables.map((t) => `${ddl(t, false)};`), ...p2.tables.map((t) => `.import --csv --skip 1 ${csv(t)} ${t.name}`)].join('\n');
+    const t0 = performance.now();
+    const r = spawnSync('sqlite3', [peerFile], { input: script, encoding: 'utf8' });
+    const peerRate = total / ((performance.now() - t0) / 1000);
+    check(r.status === 0, `sqlite3 .import failed: ${r.stderr}`);
+    reportRate(`SQLite archive load (${phases})`, rate, 'sqlite3 .import (no checks, no keys)', peerRate, 'rows/s');
+  } finally {
+    for (const f of [file, peerFile]) for (const x of ['', '-wal', '-shm']) rmSync(`${f}${x}`, { force: true });
+  }
+}
+
+// PostgreSQL
+if (!pgUrl) {
+  console.log('PostgreSQL: skipped (no --pg URL and no IPP_TEST_PG_URL)');
+} else {
+  const admin = await openDatabase(pgUrl, { maxConnections: 1 });
+  const name = `ipp_bench_psps_${randomBytes(4).toString('hex')}`;
+  const peerName = `${name}_peer`;
+  await admin.exec(`CREATE DATABASE ${name}`);
+  await admin.exec(`CREATE DATABASE ${peerName}`);
+  try {
+    const url = new URL(pgUrl);
+    url.pathname = `/${name}`;
+    const { rate, phases } = await ours(url.toString());
+    url.pathname = `/${peerName}`;
+    const peerDb = await openDatabase(url.toString(), {});
+    for (const t of p2.tables) await peerDb.exec(ddl(t, true));
+    await peerDb.close();
+    const script = p2.tables.map((t) => `\\copy ${t.name} FROM '${csv(t)}' WITH (FORMAT csv, HEADER true)`).join('\n');
+    const t0 = performance.now();
+    const r = spawnSync('psql', ['-q', '-v', 'ON_ERROR_STOP=1', url.toString()], { input: script, encoding: 'utf8' });
+    const peerRate = total / ((performance.now() - t0) / 1000);
+    check(r.status === 0, `psql \\copy failed: ${r.stderr}`);
+    reportRate(`PostgreSQL archive load (${phases})`, rate, 'psql \\copy (no checks, no keys)', peerRate, 'rows/s');
+    target('>= 300,000 rows/s into PostgreSQL', rate >= 300_000);
+  } finally {
+    await admin.exec(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await admin.exec(`DROP DATABASE IF EXISTS ${peerName} WITH (FORCE)`);
+    await admin.close();
+  }
+}
