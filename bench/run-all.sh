@@ -26,6 +26,7 @@ echo; echo "== sim-throughput"; "$NODE" bench/sim-throughput.ts || failed+=(sim-
 echo; echo "== neb-metadata"; "$NODE" bench/neb-metadata.ts || failed+=(neb-metadata)
 echo; echo "== neb-replicate"; "$NODE" bench/neb-replicate.ts || failed+=(neb-replicate)
 echo; echo "== ipptopsps-batches"; "$NODE" bench/ipptopsps-batches.ts || failed+=(ipptopsps-batches)
+echo; echo "== psps-load"; "$NODE" bench/psps-load.ts || failed+=(psps-load)
 echo
 if [ ${#failed[@]} -gt 0 ]; then
   echo "bench: failed: ${failed[*]}"
