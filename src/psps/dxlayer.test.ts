@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFile, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -103,6 +103,21 @@ for (const engine of testEngines()) {
       await dxlayerPass(c.options());
       await c.odm.idle();
       assert.equal(await c.count('Detection'), 90);
+    }));
+
+    it('a batch that cannot be converted is handed over failed, with the reason, and does not stall the ones after it', () => withChain(engine, async (c) => {
+      const out = join(c.dir, 'out', 'B00000006');
+      await mkdir(out, { recursive: true });
+      await writeFile(join(out, 'B00000006.fits'), Buffer.alloc(5760, 65));
+      await writeFile(join(out, 'B00000006.manifest.json'), JSON.stringify({ format: 'ipptopsps-batch', version: 1, batch: 'B00000006', type: 'P2', files: [] }));
+      await c.datastore.publish(PRODUCT, 'B00000006', [{ path: join(out, 'B00000006.fits') }, { path: join(out, 'B00000006.manifest.json') }]);
+      await c.publish('B00000007', 'P2', p2Batch(7, 20));
+      assert.deepEqual(await dxlayerPass(c.options()), ['B00000006', 'B00000007']);
+      await c.odm.idle();
+      const s = await c.odmClient.batch('B00000006');
+      assert.equal(s.state, 'failed');
+      assert.match(s.reasons[0], /^the DXLayer could not convert the batch: \/.*\/B00000006\.fits: not a FITS file/);
+      assert.equal((await c.odmClient.batch('B00000007')).state, 'merged');
     }));
 
     it('waits out a datastore and an ODM that are down, and loses nothing', () => withChain(engine, async (c) => {
