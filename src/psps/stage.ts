@@ -8,7 +8,7 @@ import { open } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { columnInfo, readCsv, type ColumnBatch } from '../table/index.ts';
+import { columnInfo, CsvError, readCsv, type ColumnBatch, type ColumnType } from '../table/index.ts';
 import type { Queryable, SqlValue } from '../db/index.ts';
 import type { Archive } from './archive.ts';
 import { PspsError } from './errors.ts';
@@ -158,42 +158,48 @@ async function copyTable(archive: Archive, batch: string, input: StageInput, pro
 // Rows per INSERT statement: under SQLite's 32,766 parameters.
 const MAX_PARAMS = 30_000;
 
+// Column types the CSV reader parses SQLite's staging values into: numbers as numbers (the
+// reader's byte parsers are far cheaper than strings checked and bound as text), unsignedByte
+// wide enough that 0..255 stays a range rule with its own reason.
+const READ_TYPE: Record<ArchiveDatatype, ColumnType> = {
+  long: 'int64', int: 'int32', short: 'int16', unsignedByte: 'int16', float: 'float64', double: 'float64', char: 'string', boolean: 'boolean',
+};
+
 async function insertTable(archive: Archive, batch: string, input: StageInput, problems: ProblemList, signal?: AbortSignal): Promise<number> {
   const { table, path } = input;
   const ncol = table.columns.length;
   const perStatement = Math.max(1, Math.floor(MAX_PARAMS / ncol));
   const tuple = `(${table.columns.map(() => '?').join(',')})`;
-  const checkers = table.columns.map((c) => valueChecker(c));
-  const booleans = table.columns.map((c) => c.datatype === 'boolean');
-  const csv = await readCsv(path, { schema: table.columns.map((c) => columnInfo(c.name, 'string')), ...(signal ? { signal } : {}) });
-  const before = problems.total;
-  return archive.db.transaction(async (tx) => {
-    const name = await createStagingTable(tx, batch, table);
-    const full = `INSERT INTO ${name} VALUES ${Array(perStatement).fill(tuple).join(',')}`;
-    let rows = 0;
-    for await (const b of csv.batches({ batchRows: perStatement * 8, ...(signal ? { signal } : {}) })) {
-      const bad = checkBatch(table, b, checkers, rows, problems);
-      if (bad || problems.total > before) { rows += b.rowCount; continue; }
-      for (let start = 0; start < b.rowCount; start += perStatement) {
-        const n = Math.min(perStatement, b.rowCount - start);
-        const params: SqlValue[] = new Array(n * ncol);
-        let k = 0;
-        for (let r = start; r < start + n; r++) {
+  const csv = await readCsv(path, { schema: table.columns.map((c) => columnInfo(c.name, READ_TYPE[c.datatype])), ...(signal ? { signal } : {}) });
+  try {
+    return await archive.db.transaction(async (tx) => {
+      const name = await createStagingTable(tx, batch, table);
+      const full = `INSERT INTO ${name} VALUES ${Array(perStatement).fill(tuple).join(',')}`;
+      let rows = 0;
+      for await (const b of csv.batches({ batchRows: perStatement * 8, ...(signal ? { signal } : {}) })) {
+        for (let start = 0; start < b.rowCount; start += perStatement) {
+          const n = Math.min(perStatement, b.rowCount - start);
+          const params: SqlValue[] = new Array(n * ncol);
           for (let c = 0; c < ncol; c++) {
-            const col = b.columns[c];
-            const v = col.valid !== undefined && col.valid[r] === 0 ? null : (col.values as string[])[r];
-            params[k++] = v !== null && booleans[c] ? (TRUE_TEXT.test(v) ? 1 : 0) : v;
+            const { values, valid } = b.columns[c];
+            const v = values as ArrayLike<SqlValue>;
+            for (let r = start, k = c; r < start + n; r++, k += ncol) params[k] = valid !== undefined && valid[r] === 0 ? null : v[r];
           }
+          await tx.run(n === perStatement ? full : `INSERT INTO ${name} VALUES ${Array(n).fill(tuple).join(',')}`, params);
         }
-        await tx.run(n === perStatement ? full : `INSERT INTO ${name} VALUES ${Array(n).fill(tuple).join(',')}`, params);
+        rows += b.rowCount;
       }
-      rows += b.rowCount;
-    }
-    return problems.total > before ? 0 : rows;
-  }, { retries: 0 });
+      return rows;
+    }, { retries: 0 });
+  } catch (error) {
+    if (!(error instanceof CsvError && error.code === 'csv_bad_value')) throw error;
+    // a value the reader refused: the checker lists every offending row (nothing was staged)
+    const before = problems.total;
+    await checkFile(input, problems, signal);
+    if (problems.total === before) problems.add({ table: table.name, column: '', row: 0, value: '', rule: 'type', detail: error.message });
+    return 0;
+  }
 }
-
-const TRUE_TEXT = /^\s*(t|true|1|y|yes|on)\s*$/i;
 
 // Checks every value of a batch of rows (strings); true when one is bad.
 function checkBatch(table: ArchiveTable, b: ColumnBatch, checkers: readonly ((s: string) => string | undefined)[], rowBase: number, problems: ProblemList): boolean {
@@ -228,7 +234,7 @@ export async function checkFile(input: StageInput, problems: ProblemList, signal
 
 const INTEGER = /^\s*[+-]?\d+\s*$/;
 const FLOAT = /^\s*[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|nan|inf|infinity)\s*$/i;
-const BOOLEAN = /^\s*(t|true|f|false|1|0|y|yes|n|no|on|off)\s*$/i;
+const BOOLEAN = /^\s*(t|true|f|false|1|0)\s*$/i;
 const INT_LIMITS: Partial<Record<ArchiveDatatype, [bigint, bigint]>> = {
   long: [-(2n ** 63n), 2n ** 63n - 1n],
   int: [-(2n ** 31n), 2n ** 31n - 1n],
