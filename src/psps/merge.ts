@@ -26,11 +26,12 @@ export async function mergedGeneration(q: Queryable, batch: string): Promise<num
 export async function mergeBatch(archive: Archive, batch: string, generation: number, schema: BatchSchema): Promise<MergeResult> {
   return archive.db.transaction(async (tx) => {
     if (tx.dialect.engine === 'postgres') await tx.get('SELECT pg_advisory_xact_lock(hashtext(?))', [`ipp_psps_merge ${batch}`]);
-    if (await mergedGeneration(tx, batch) === generation) return { merged: false, rows: {} };
+    const before = await mergedGeneration(tx, batch);
+    if (before === generation) return { merged: false, rows: {} };
     const rows: Record<string, number> = {};
     for (const table of schema.tables) {
       const target = findTable(archive.schema.tables, table.name)!;
-      rows[table.name] = await mergeTable(tx, batch, table, target);
+      rows[table.name] = await mergeTable(tx, batch, table, target, before !== undefined);
     }
     await tx.run(`INSERT INTO archive_merge (batch, generation, batch_type, merged_at, rows_json) VALUES (?, ?, ?, ?, ?)
       ON CONFLICT (batch) DO UPDATE SET generation = excluded.generation, batch_type = excluded.batch_type,
@@ -41,7 +42,7 @@ export async function mergeBatch(archive: Archive, batch: string, generation: nu
   });
 }
 
-async function mergeTable(tx: Queryable, batch: string, table: ArchiveTable, target: ArchiveTable): Promise<number> {
+async function mergeTable(tx: Queryable, batch: string, table: ArchiveTable, target: ArchiveTable, reload: boolean): Promise<number> {
   const stg = stagingName(batch, table.name);
   const staged = new Set(table.columns.map((c) => c.name.toLowerCase()));
   const cols = target.columns.map((c) => c.name);
@@ -54,8 +55,8 @@ async function mergeTable(tx: Queryable, batch: string, table: ArchiveTable, tar
   const key = target.primaryKey.join(', ');
   switch (table.merge) {
     case 'insert':
-      // a reload of this batch replaces the rows it brought before
-      await tx.run(`DELETE FROM ${target.name} WHERE ${BATCH_COLUMN} = ?`, [batch]);
+      // a reload of a merged batch replaces the rows it brought before
+      if (reload) await tx.run(`DELETE FROM ${target.name} WHERE ${BATCH_COLUMN} = ?`, [batch]);
       return (await tx.run(insert)).changes;
     case 'keep':
       return (await tx.run(`${insert} ON CONFLICT (${key}) DO NOTHING`)).changes;
