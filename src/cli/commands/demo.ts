@@ -1,37 +1,51 @@
-// `ipp demo`: the main job on embedded defaults. It runs the chain as far as it is built, each
-// step through the same `ipp` commands a person would type (so the demo exercises exactly the
-// code paths that are tested): simulate a survey and record it in gpc1, ingest its catalogues
-// into DVO from gpc1, check DVO and grab one exposure's detections, then publish the
-// catalogues on a datastore server and fetch one fileset back with its md5 checked.
+// `ipp demo`: the main job on embedded defaults. It runs the whole chain, each step through the
+// same `ipp` commands a person would type (so the demo exercises exactly the code paths that
+// are tested): simulate a survey and record it in gpc1, ingest its catalogues into DVO, start
+// a datastore and an ODM on loopback, queue the survey for ippToPsps, build the IN batch and
+// run two loaders at once (child processes, as on a cluster) that publish the P2, ST and OB
+// batches, let the DXLayer take them to the ODM, which loads, validates and merges them into
+// the archive; then pollodm, cleanup and metrics close the loop, and the archive is checked
+// against the batches and the simulated catalogues.
+import { spawn } from 'node:child_process';
 import { mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { IppError, UsageError } from '../../common/index.ts';
-import { openDatabase } from '../../db/index.ts';
-import { DatastoreClient, startDatastoreServer } from '../../datastore/index.ts';
 import { listRuns, openGpc1 } from '../../gpc1/index.ts';
+import { openIppToPsps } from '../../ipptopsps/index.ts';
+import { openArchive } from '../../psps/index.ts';
 import { readSurveyManifest } from '../../sim/index.ts';
 import { runApp } from '../app.ts';
 import { EXIT, type Command, type CommandContext, type CommandGroup } from '../command.ts';
 
 const LABEL = 'demo';
+const CONFIG = 'demo';
+const PRODUCT = 'PSPS_demo';
+const MAIN = fileURLToPath(new URL('../main.ts', import.meta.url));
 
 export const demo: Command = {
   name: 'demo',
-  summary: 'run the main job on embedded defaults: simulate a survey and carry it through the chain built so far',
+  summary: 'run the main job on embedded defaults: simulate a survey and carry it through the whole chain into the archive',
   usage: '[--dir DIR] [--exposures N] [--stacks M] [--density X] [--seed S]',
   description: [
-    'Runs, in DIR (replaced if it holds an earlier demo), with SQLite databases and no server',
-    'to set up:',
+    'Runs, in DIR (replaced if it holds an earlier demo), with SQLite databases and servers it',
+    'starts itself on loopback, nothing to set up:',
     '  1. ipp sim survey: a simulated GPC1 survey (smf per exposure, cmf per stack, truth),',
-    '     recorded in the processing database (gpc1) as the pipeline would have: chip → camera',
-    '     → fake → warp, stack → staticsky → skycal, all full.',
+    '     recorded in the processing database (gpc1): chip → camera → fake → warp, stack →',
+    '     staticsky → skycal, all full.',
     '  2. ipp gpc1 define addstar + ipp dvo addstar --from-gpc1: the camera and skycal',
-    '     catalogues ingested into a DVO database; the addstar runs recorded in gpc1.',
-    '  3. ipp dvo verify / stats / grab: the object database checked, one exposure\'s detections',
-    '     looked up by IMAGEID with their objIDs and detection IDs.',
-    '  4. a datastore server on loopback: the smf files published as filesets of a product,',
-    '     listed through the plain-text index, one fileset downloaded and md5-checked.',
-    'ippToPsps, the archive side, Nebulous and the scheduler join the demo as they are built.',
+    '     catalogues ingested into a DVO database; ipp dvo verify checks it.',
+    '  3. ipp datastore serve and ipp odm serve on loopback (the hand-over and the archive side).',
+    '  4. ipp config set + ipp queue: an ippToPsps loading config, its sky grid and queued items',
+    '     (P2 exposures, ST stacks, OB DVO regions).',
+    '  5. ipp loader init (the IN batch), then two ipp loader processes at once: P2, ST and OB',
+    '     batches built (objIDs from DVO), validated and published to the datastore.',
+    '  6. ipp dxlayer --once: the batches downloaded, turned into CSV, handed to the ODM, which',
+    '     loads, validates and merges them into the archive database.',
+    '  7. ipp pollodm, ipp cleanup, ipp metrics: batch states recorded, copies deleted by the',
+    '     deletion policy, the loading summary printed and plotted.',
+    '  8. the archive checked: its Detection rows equal the P2 batches\' rows and the simulated',
+    '     detections; a query and a cone search to try.',
   ].join('\n'),
   options: {
     dir: { type: 'string', value: 'DIR', help: 'where to write everything', default: 'ipp-demo' },
@@ -55,20 +69,40 @@ export const demo: Command = {
 
     const { rootGroup } = await import('../registry.ts');
     const say = (s: string) => ctx.stdout.write(`${s}\n`);
-    const ipp = (...argv: string[]) => runStep(rootGroup, argv, ctx);
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true });
     const gpc1Url = `sqlite:${join(dir, 'gpc1.db')}`;
+    const trackingUrl = `sqlite:${join(dir, 'ipptopsps.db')}`;
+    const archiveUrl = `sqlite:${join(dir, 'archive.db')}`;
     const survey = join(dir, 'survey');
     const dvo = join(dir, 'dvo');
-    say(`ipp demo: a simulated survey carried through the chain built so far; everything in ${dir}`);
+    const dxlayerDir = join(dir, 'dxlayer');
+    const batchesDir = join(dir, 'batches');
+    // Every step sees the same settings, as a campaign's settings file would give them.
+    const env: Record<string, string | undefined> = {
+      ...ctx.env, IPP_GPC1_DB: gpc1Url, IPP_IPPTOPSPS_DB: trackingUrl, IPP_IPPTOPSPS_DATA_DIR: batchesDir,
+      IPP_PSPS_DB: `sqlite:${join(dir, 'psps.db')}`, IPP_ARCHIVE_DB: archiveUrl,
+      IPP_DATASTORE_TOKEN: undefined, IPP_ODM_TOKEN: undefined, IPP_ODM_READ_TOKEN: undefined,
+    };
+    const ipp = (...argv: string[]) => runStep(rootGroup, argv, ctx, env);
+    // Program steps log every batch; the demo shows their last word (the full logs: --log-file).
+    const program = (...argv: string[]) => runStep(rootGroup, argv, ctx, env, { lastWord: true });
+    const times: [string, number][] = [];
+    let stepStart = performance.now();
+    const step = (short: string, title: string) => {
+      if (times.length > 0) times[times.length - 1]![1] = (performance.now() - stepStart) / 1000;
+      times.push([short, 0]);
+      stepStart = performance.now();
+      say(`\n${title}`);
+    };
+    say(`ipp demo: a simulated survey carried through the whole chain into the archive; everything in ${dir}`);
 
-    say('\n1. simulate a survey and record it in gpc1');
+    step('simulate', '1. simulate a survey and record it in gpc1');
     await ipp('sim', 'survey', '--out', survey, '--db', gpc1Url, '--label', LABEL, '--exposures', exposures,
       '--stacks', stacks, '--density', density, '--seed', seed);
     await ipp('gpc1', 'summary', '--db', gpc1Url, '--label', LABEL);
 
-    say('\n2. ingest the camera (smf) and skycal (cmf) catalogues into DVO, from gpc1');
+    step('DVO', '2. ingest the camera (smf) and skycal (cmf) catalogues into DVO, from gpc1');
     const gpc1 = await openGpc1(gpc1Url);
     let camIds: number[];
     let skycalIds: number[];
@@ -84,70 +118,210 @@ export const demo: Command = {
     }
     await ipp('dvo', 'addstar', '--db', dvo, '--from-gpc1', '--label', LABEL, '--gpc1-db', gpc1Url);
     await ipp('gpc1', 'advance', '--db', gpc1Url, '--stage', 'addstar', '--label', LABEL);
-
-    say('\n3. check the object database and look up one exposure by IMAGEID');
     await ipp('dvo', 'verify', '--db', dvo);
-    await ipp('dvo', 'stats', '--db', dvo);
-    const manifest = await readSurveyManifest(survey);
-    const first = manifest.exposures[0]!;
-    const chip = first.chips[0]!;
-    const grabbed = await runStep(rootGroup, ['dvo', 'grab', '--db', dvo, String(chip.image_id), '--json'], ctx, { quiet: true });
-    const rows = parseGrab(grabbed);
-    say(`  ipp dvo grab ${chip.image_id} (exposure ${first.exp_name}, chip ${chip.class_id}): ${rows.length} measurements`
-      + (rows[0] ? `, e.g. IPP_IDET ${rows[0].IPP_IDET} → objID ${rows[0].OBJ_ID}, detection ID ${rows[0].DET_ID}` : ''));
 
-    say('\n4. publish the smf catalogues on a datastore server and fetch one fileset back');
-    const storeDb = await openDatabase(`sqlite:${join(dir, 'datastore.db')}`);
-    const server = await startDatastoreServer({ root: join(dir, 'datastore'), db: storeDb });
+    step('servers', '3. start a datastore and the ODM on loopback');
+    const datastore = await startServerStep(rootGroup, ['datastore', 'serve', '--root', join(dir, 'datastore'),
+      '--db', `sqlite:${join(dir, 'datastore.db')}`, '--port', '0', '--log-level', 'warn'], ctx, env);
+    const servers = [datastore];
     try {
-      const url = server.url;
-      await ipp('datastore', 'product', 'add', 'gpc1-smf', '--type', 'smf', '--description', 'camera-stage catalogues of the simulated survey', '--url', url);
-      for (const e of manifest.exposures.slice(0, 3)) {
-        await ipp('datastore', 'publish', 'gpc1-smf', e.exp_name, join(survey, e.smf), '--url', url);
-      }
-      await ipp('datastore', 'ls', 'gpc1-smf', '--url', url);
-      await ipp('datastore', 'get', 'gpc1-smf', first.exp_name, '--out', join(dir, 'download'), '--url', url);
-      const client = new DatastoreClient({ url });
-      const filesets = await client.filesets('gpc1-smf');
-      say(`  the product lists ${filesets.length} filesets; ${first.exp_name} downloaded to ${join(dir, 'download')} with its md5 checked`);
-    } finally {
-      await server.close();
-      await storeDb.close();
-    }
+      const odm = await startServerStep(rootGroup, ['odm', 'serve', '--dir', dxlayerDir, '--port', '0', '--log-level', 'warn'], ctx, env);
+      servers.push(odm);
+      env.IPP_DATASTORE_URL = datastore.url;
+      env.IPP_ODM_URL = odm.url;
 
-    say('\nLook further with:');
-    say(`  npx ipp gpc1 runs --db ${gpc1Url} --stage camera --label ${LABEL}`);
-    say(`  npx ipp fits info ${join(survey, first.smf)}`);
-    say(`  npx ipp fits dump '${join(survey, first.smf)}[${chip.class_id}.psf]' --columns IPP_IDET,RA_PSF,DEC_PSF,PSF_INST_MAG --rows 0:5`);
-    say(`  npx ipp dvo grab --db ${dvo} ${chip.image_id}`);
-    say(`  npx ipp dvo regions --db ${dvo}`);
+      step('queue', '4. an ippToPsps loading config, and its queue');
+      const manifest = await readSurveyManifest(survey);
+      const box = surveyBox(manifest.exposures);
+      await ipp('config', 'set', CONFIG, `datastore_product=${PRODUCT}`, 'datastore_publish=1', `dvo_label=${LABEL}`,
+        `dvo_location=${dvo}`, `gpc1_label=${LABEL}`, 'epoch=2020-01-01', `min_ra=${box.minRa}`, `max_ra=${box.maxRa}`,
+        `min_dec=${box.minDec}`, `max_dec=${box.maxDec}`, 'box_size=2');
+      await program('queue', CONFIG);
+
+      step('load + publish', '5. the IN batch, then two loaders at once (separate processes) build and publish the batches');
+      await program('loader', CONFIG, 'init');
+      const loaders = await Promise.all([1, 2].map((n) => runLoaderProcess(n, env, ctx)));
+      for (const l of loaders) say(`    loader ${l.n}: ${l.summary}`);
+
+      step('DXLayer + ODM', '6. the DXLayer takes the batches to the ODM, which loads, validates and merges them');
+      await ipp('dxlayer', '--product', PRODUCT, '--dir', dxlayerDir, '--once');
+      await waitForOdm(rootGroup, ctx, env);
+
+      step('pollodm, cleanup, metrics', '7. pollodm records what the ODM did, cleanup applies the deletion policy, metrics sums it up');
+      await program('pollodm', CONFIG, 'all', 'all');
+      await program('cleanup', CONFIG);
+      await program('metrics', CONFIG, '--plots', join(dir, 'plots'));
+
+      step('archive check', '8. the archive against the batches and the simulation');
+      const check = await checkArchive(trackingUrl, archiveUrl);
+      say(`  archive Detection rows ${check.detections}; rows of the merged P2 batches ${check.p2Rows}; simulated detections ${manifest.totals.detections}`);
+      say(`  archive ObjectThin rows ${check.objects}, StackObjectThin rows ${check.stackRows}; batches merged ${check.merged} of ${check.batches}`);
+      if (check.detections !== check.p2Rows) {
+        throw new IppError('demo_failed', `the archive holds ${check.detections} detections but the merged P2 batches carried ${check.p2Rows}`);
+      }
+      const first = manifest.exposures[0]!;
+      await ipp('archive', 'query', 'SELECT filterID, count(*) AS detections, round(avg(psfFlux) * 1e6, 3) AS mean_psfFlux_uJy FROM Detection GROUP BY filterID ORDER BY filterID');
+      times[times.length - 1]![1] = (performance.now() - stepStart) / 1000;
+      say(`\nTime per step: ${times.map(([t, sec]) => `${t} ${sec.toFixed(1)} s`).join('; ')}`);
+
+      say('\nLook further with:');
+      say(`  export IPP_ARCHIVE_DB=${archiveUrl} IPP_IPPTOPSPS_DB=${trackingUrl}`);
+      say('  npx ipp archive query "SELECT objID, raMean, decMean, nDetections FROM ObjectThin ORDER BY nDetections DESC LIMIT 5"');
+      say(`  npx ipp archive cone --table Detection --limit 5 -- ${first.ra.toFixed(5)} ${first.dec.toFixed(5)} 30s`);
+      say(`  npx ipp metrics ${CONFIG}`);
+      say('  npx ipp console            (the campaign page, on http://127.0.0.1:8490/)');
+      say(`  npx ipp fits info ${join(batchesDir, CONFIG, 'P2')}/*/*.fits`);
+      say(`  plots: ${join(dir, 'plots')}`);
+    } finally {
+      for (const s of servers.reverse()) await s.stop();
+    }
     return EXIT.ok;
   },
 };
 
+/** The region the survey's exposures cover, widened by 2° (the config's RA/Dec limits). */
+function surveyBox(exposures: readonly { ra: number; dec: number }[]): { minRa: number; maxRa: number; minDec: number; maxDec: number } {
+  const ras = exposures.map((e) => e.ra);
+  const decs = exposures.map((e) => e.dec);
+  const clamp = (x: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, x));
+  return {
+    minRa: clamp(Math.floor(Math.min(...ras) - 2), 0, 360), maxRa: clamp(Math.ceil(Math.max(...ras) + 2), 0, 360),
+    minDec: clamp(Math.floor(Math.min(...decs) - 2), -90, 90), maxDec: clamp(Math.ceil(Math.max(...decs) + 2), -90, 90),
+  };
+}
+
+/** Runs `ipp loader demo --json` as a child process; its summary line. */
+function runLoaderProcess(n: number, env: Record<string, string | undefined>, ctx: CommandContext): Promise<{ n: number; summary: string }> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, [MAIN, 'loader', CONFIG, '--json', '--log-level', 'warn'], {
+      env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => { out += c; });
+    child.stderr.on('data', (c: Buffer) => ctx.stderr.write(c.toString('utf8')));
+    const abort = () => child.kill('SIGTERM');
+    ctx.signal.addEventListener('abort', abort, { once: true });
+    child.on('error', fail);
+    child.on('exit', (code) => {
+      ctx.signal.removeEventListener('abort', abort);
+      if (code !== 0) return fail(new IppError('demo_failed', `loader ${n} exited with ${code}; its message is above`));
+      try {
+        const s = JSON.parse(out.trim().split('\n').at(-1)!) as { done: number; failed: number; configs: { batches: { name: string; type: string }[] }[] };
+        const batches = s.configs.flatMap((c) => c.batches);
+        const byType = Object.entries(Object.groupBy(batches, (b) => b.type)).map(([t, b]) => `${b!.length} ${t}`).join(', ');
+        done({ n, summary: `${s.done} item(s) done, ${s.failed} failed; batches ${byType || 'none'}` });
+      } catch {
+        fail(new IppError('demo_failed', `loader ${n} printed no summary: ${out.slice(0, 200)}`));
+      }
+    });
+  });
+}
+
+/** Waits until the ODM has judged and merged (or failed) every batch it was given. */
+async function waitForOdm(root: CommandGroup, ctx: CommandContext, env: Record<string, string | undefined>): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const text = await runStep(root, ['odm', 'status', '--json'], ctx, env, { quiet: true });
+    const parsed = JSON.parse(text) as { state: string }[] | { batches: { state: string }[] };
+    const batches = Array.isArray(parsed) ? parsed : parsed.batches;
+    const open = batches.filter((b) => b.state !== 'merged' && b.state !== 'failed');
+    if (open.length === 0) {
+      const failed = batches.filter((b) => b.state === 'failed').length;
+      ctx.stdout.write(`  the ODM merged ${batches.length - failed} batch(es)${failed ? `, failed ${failed}` : ''}\n`);
+      return;
+    }
+    if (Date.now() > deadline) throw new IppError('demo_failed', `the ODM still has ${open.length} batch(es) unfinished after 2 minutes`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** The archive's counts beside the tracking database's. */
+async function checkArchive(trackingUrl: string, archiveUrl: string): Promise<{
+  detections: number; objects: number; stackRows: number; p2Rows: number; merged: number; batches: number;
+}> {
+  const tracking = await openIppToPsps(trackingUrl);
+  let p2Rows = 0;
+  let merged = 0;
+  let batches: number;
+  try {
+    const rows = await tracking.all<{ batch_type: string; n_rows: number | null; merged: string | null }>(
+      'SELECT batch_type, n_rows, merged FROM batch WHERE purged = 0');
+    batches = rows.length;
+    for (const r of rows) {
+      if (r.merged !== 'succeeded') continue;
+      merged++;
+      if (r.batch_type === 'P2') p2Rows += Number(r.n_rows ?? 0);
+    }
+  } finally {
+    await tracking.close();
+  }
+  const archive = await openArchive(archiveUrl);
+  try {
+    const count = async (table: string) => Number((await archive.db.get<{ n: number }>(`SELECT count(*) AS n FROM ${table}`))!.n);
+    return { detections: await count('Detection'), objects: await count('ObjectThin'), stackRows: await count('StackObjectThin'), p2Rows, merged, batches };
+  } finally {
+    await archive.close();
+  }
+}
+
+/** A server command running in this process until stopped; its URL from its first line. */
+async function startServerStep(root: CommandGroup, argv: string[], ctx: CommandContext, env: Record<string, string | undefined>): Promise<{ url: string; stop(): Promise<void> }> {
+  const controller = new AbortController();
+  let out = '';
+  let seen: (url: string) => void = () => {};
+  const urlSeen = new Promise<string>((r) => { seen = r; });
+  const done = runApp(root, argv, {
+    stdout: {
+      write: (s: string) => {
+        out += s;
+        const m = /(http:\/\/[^\s)]+)/.exec(out);
+        if (m) seen(m[1]!.replace(/[.,;]$/, ''));
+        return true;
+      },
+    },
+    stderr: ctx.stderr, signal: controller.signal, env,
+  });
+  const url = await Promise.race([urlSeen, done.then((code) => {
+    throw new IppError('demo_failed', `step "ipp ${argv.join(' ')}" ended (exit ${code}) before serving; its message is above`);
+  })]);
+  ctx.stdout.write(`  $ ipp ${argv.join(' ')}\n    ${out.trim().split('\n')[0]}\n`);
+  return {
+    url,
+    async stop() {
+      controller.abort();
+      await done;
+    },
+  };
+}
+
 /** Runs one `ipp` command in this process, showing it and its output indented; a failure stops the demo. */
-async function runStep(root: CommandGroup, argv: string[], ctx: CommandContext, options: { quiet?: boolean } = {}): Promise<string> {
+async function runStep(
+  root: CommandGroup, argv: string[], ctx: CommandContext, env: Readonly<Record<string, string | undefined>>,
+  options: { quiet?: boolean; lastWord?: boolean } = {},
+): Promise<string> {
   let out = '';
   // Logs, progress bars and error messages of the step go straight to the demo's stderr.
   const code = await runApp(root, argv, {
     stdout: { write: (s: string) => { out += s; return true; } },
     stderr: ctx.stderr,
     signal: ctx.signal,
-    env: ctx.env,
+    env,
   });
   if (!options.quiet) {
-    ctx.stdout.write(`  $ ipp ${argv.map((a) => (/[\s'"]/.test(a) ? `'${a}'` : a)).join(' ')}\n`);
-    for (const line of out.trimEnd().split('\n')) if (line) ctx.stdout.write(`    ${line}\n`);
+    ctx.stdout.write(`  $ ipp ${argv.map((a) => (/[\s'"*()]/.test(a) ? `'${a}'` : a)).join(' ')}\n`);
+    let lines = out.trimEnd().split('\n').filter((l) => l !== '');
+    if (options.lastWord) {
+      // Keep what the program printed itself, else its last INFO line before it exited.
+      const info = / INFO {2}/;
+      const last = lines.filter((l) => info.test(l) && !/: (started|exited)\b/.test(l)).at(-1);
+      const own = lines.filter((l) => !info.test(l));
+      lines = own.length > 0 ? own : lines.filter((l) => l === last).map((l) => l.replace(/^\S+Z INFO {2}/, ''));
+    }
+    for (const line of lines) ctx.stdout.write(`    ${line}\n`);
   }
   if (code !== 0) {
     if (code === EXIT.interrupted) throw Object.assign(new Error('interrupted'), { name: 'AbortError' });
     throw new IppError('demo_failed', `step "ipp ${argv.join(' ')}" failed (exit ${code}); its message is above`);
   }
   return out;
-}
-
-interface GrabRow { IPP_IDET: number; OBJ_ID: string; DET_ID: string }
-
-function parseGrab(text: string): GrabRow[] {
-  return (JSON.parse(text) as { measures: GrabRow[] }).measures;
 }
