@@ -148,6 +148,28 @@ export function positionColumns(table: ArchiveTable): { ra: string; dec: string 
   return pair ? { ra: pair[0], dec: pair[1] } : undefined;
 }
 
+/**
+ * Runs one user statement on the archive and returns its rows. Read-only unless `write`:
+ * PostgreSQL runs it in a READ ONLY transaction, SQLite with `query_only` on, so a query
+ * typed to look at the archive cannot change it.
+ */
+export async function archiveQuery(archive: Archive, sql: string, options: { write?: boolean } = {}): Promise<Row[]> {
+  if (sql.trim() === '') throw new PspsError('psps_bad_query', 'the query is empty; give one SQL statement, e.g. "SELECT count(*) FROM Detection"');
+  if (options.write) return archive.db.all(sql);
+  if (archive.dialect.engine === 'postgres') {
+    return archive.db.transaction(async (tx) => {
+      await tx.exec('SET TRANSACTION READ ONLY');
+      return tx.all(sql);
+    }, { retries: 0 });
+  }
+  await archive.db.exec('PRAGMA query_only = ON');
+  try {
+    return await archive.db.all(sql);
+  } finally {
+    await archive.db.exec('PRAGMA query_only = OFF');
+  }
+}
+
 /** Options of {@link coneSearch}. */
 export interface ConeOptions {
   /** The table (default ObjectThin). */

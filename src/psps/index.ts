@@ -5,7 +5,7 @@ export { readArchiveSchema, readBatchSchema, batchSchemaOf, findTable, parseSche
 export type {
   ArchiveSchema, ArchiveTable, ArchiveColumn, ArchiveDatatype, ArchiveReference, BatchSchema, MergePolicy, RangeBound,
 } from './schema.ts';
-export { openArchive, coneSearch, angularDistance, positionColumns, BATCH_COLUMN } from './archive.ts';
+export { openArchive, archiveQuery, coneSearch, angularDistance, positionColumns, BATCH_COLUMN } from './archive.ts';
 export type { Archive, ArchiveOptions, ConeOptions } from './archive.ts';
 export { PSPS_MIGRATIONS } from './migrations.ts';
 export { Odm, ODM_STATES } from './odm.ts';

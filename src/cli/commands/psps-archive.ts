@@ -1,7 +1,7 @@
 // `ipp archive init|query|cone`: the archive database for users: create its tables from the
 // schema files, run SQL, search a cone on the sky.
 import { UsageError } from '../../common/index.ts';
-import { coneSearch, openArchive } from '../../psps/index.ts';
+import { archiveQuery, coneSearch, openArchive } from '../../psps/index.ts';
 import { EXIT, type Command, type CommandGroup, type OptionSpec } from '../command.ts';
 import { archiveUrl, rowsToCsv, rowsToText, say, schemaDir, schemaDirOption, toJson } from './psps-shared.ts';
 
@@ -42,15 +42,18 @@ function print(ctx: Parameters<Command['run']>[1], rows: Record<string, unknown>
 const query: Command = {
   name: 'query',
   summary: 'run one SQL statement on the archive and print its rows',
-  usage: '"SQL" [--json|--csv] [--db URL]',
-  description: 'Example: ipp archive query "SELECT filterID, count(*) AS n FROM Detection GROUP BY filterID"',
-  options: { db: dbOpt, 'schema-dir': schemaDirOption, ...output },
+  usage: '"SQL" [--json|--csv] [--write] [--db URL]',
+  description: [
+    'Example: ipp archive query "SELECT filterID, count(*) AS n FROM Detection GROUP BY filterID"',
+    'The statement runs read-only unless --write is given.',
+  ].join('\n'),
+  options: { db: dbOpt, 'schema-dir': schemaDirOption, ...output, write: { type: 'boolean', help: 'allow a statement that changes the archive' } },
   async run(args, ctx) {
     if (args.positionals.length !== 1) throw new UsageError('usage: ipp archive query "SQL" [--json|--csv]');
     if (args.values.json && args.values.csv) throw new UsageError('choose one of --json and --csv');
     const archive = await openArchive(archiveUrl(args, ctx.env, 'db'), { schemaDir: schemaDir(args), log: ctx.log });
     try {
-      const rows = await archive.db.all(args.positionals[0]);
+      const rows = await archiveQuery(archive, args.positionals[0], { write: Boolean(args.values.write) });
       print(ctx, rows, Boolean(args.values.json), Boolean(args.values.csv));
     } finally {
       await archive.close();

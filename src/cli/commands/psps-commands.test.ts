@@ -64,6 +64,14 @@ for (const engine of testEngines()) {
         assert.match(r.stderr, /psps_bad_cone/);
         r = await runIpp(['archive', 'query', 'SELECT nothing FROM nowhere', '--schema-dir', schema], env);
         assert.equal(r.code, 1);
+        // read-only unless asked
+        r = await runIpp(['archive', 'query', 'DELETE FROM Detection', '--schema-dir', schema], env);
+        assert.equal(r.code, 1);
+        assert.match(r.stderr, /read.only|readonly/i);
+        r = await runIpp(['archive', 'query', 'DELETE FROM Detection WHERE detectID = 4200000', '--write', '--schema-dir', schema], env);
+        assert.equal(r.code, 0, r.stderr);
+        r = await runIpp(['archive', 'query', 'SELECT count(*) AS n FROM Detection', '--json', '--schema-dir', schema], env);
+        assert.deepEqual(JSON.parse(r.stdout), [{ n: 29 }]);
         r = await runIpp(['archive', 'init', '--schema-dir', schema], env);
         assert.match(r.stdout, /4 tables \(Filter, ObjectThin, MeanObject, FrameMeta, Detection\)|5 tables/);
       } finally {
