@@ -113,7 +113,7 @@ async function takeFileset(options: DxlayerOptions, fs: FilesetInfo, log: Logger
     }
     throw error;
   }
-  const submission = await convert(options.product, fs.name, dir, options.signal);
+  const submission = { ...await convert(options.product, fs.name, dir, options.signal), filesetId: fs.id };
   await options.db.run('UPDATE dxlayer_batch SET md5 = ? WHERE product = ? AND fileset_id = ?', [submission.md5 ?? null, options.product, fs.id]);
   const status = await options.odm.submit(submission);
   log.info(`dxlayer: handed ${fs.name} (${submission.type}, ${submission.tables.map((t) => `${t.name} ${t.rows}`).join(', ')}) to the ODM: ${status.state}`);

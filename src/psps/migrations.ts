@@ -56,5 +56,12 @@ export const PSPS_MIGRATIONS: RoomMigrations = {
         CREATE INDEX dxlayer_batch_name_idx ON dxlayer_batch (name);
       `,
     },
+    {
+      version: 2,
+      name: 'odm batch fileset id',
+      // which datastore fileset a hand-over came from: the same md5 published again (a new
+      // fileset) is a reload, the same fileset handed over again (a DXLayer restart) is not
+      up: (d) => `ALTER TABLE odm_batch ADD COLUMN fileset_id ${d.bigint};`,
+    },
   ],
 };

@@ -79,6 +79,13 @@ for (const engine of testEngines()) {
       const again = await hand(f, 'B00000001', 'P2', p2Batch(7, 300), MD5(1));
       assert.equal(again.state, 'merged');
       assert.equal(again.generation, 1);
+      // the same bytes published again as a new fileset are a reload; the same fileset again is not
+      const files = await writeBatchCsv(join(f.dir, 'dx', 'B00000001'), p2Batch(7, 300));
+      const from = (filesetId: number) => f.client.submit({ name: 'B00000001', product: 'PSPS_test', type: 'P2', md5: MD5(1), filesetId, tables: files });
+      assert.equal((await from(17)).generation, 2);
+      assert.equal((await settled(f, 'B00000001')).state, 'merged');
+      assert.equal((await from(17)).generation, 2);
+      assert.equal(await count(f, 'SELECT count(*) AS n FROM Detection'), 300);
       const listed = await f.client.batches({ state: 'merged', type: 'P2' });
       assert.deepEqual(listed.map((b) => b.name), ['B00000001']);
       assert.deepEqual(await f.client.batches({ state: 'failed' }), []);

@@ -64,6 +64,8 @@ export interface OdmSubmission {
   /** The DXLayer's directory holding this batch (deleted by `DELETE /batches/:name/copy`). */
   readonly dir?: string;
   readonly tables: readonly OdmTableFile[];
+  /** The datastore fileset the batch came from (its id): a new fileset of the same md5 is still a reload. */
+  readonly filesetId?: number;
   /** Set when the DXLayer could not convert the batch: the batch is failed at once with this reason. */
   readonly error?: string;
 }
@@ -95,7 +97,7 @@ export interface OdmOptions {
 type BatchRow = {
   name: string; product: string; batch_type: string; generation: number; state: string; md5: string | null; dir: string | null;
   tables_json: string; rows_json: string | null; received_at: string; loaded_at: string | null; merge_worthy_at: string | null;
-  failed_at: string | null; merged_at: string | null; copy_deleted_at: string | null; updated_at: string;
+  failed_at: string | null; merged_at: string | null; copy_deleted_at: string | null; updated_at: string; fileset_id: number | null;
 };
 
 const PENDING = ['received', 'loaded', 'merge_worthy'];
@@ -133,9 +135,9 @@ export class Odm {
   }
 
   /**
-   * Takes a batch handed over. A batch already held with the same md5 is not loaded again
-   * (a DXLayer that repeats a hand-over after a crash); otherwise a new generation replaces
-   * whatever the ODM held under that name.
+   * Takes a batch handed over. A batch already held with the same md5 from the same fileset
+   * is not loaded again (a DXLayer that repeats a hand-over after a crash); otherwise a new
+   * generation replaces whatever the ODM held under that name.
    */
   async submit(s: OdmSubmission): Promise<{ status: OdmBatchStatus; accepted: boolean }> {
     checkSubmission(s);
@@ -143,16 +145,17 @@ export class Odm {
     const now = new Date().toISOString();
     const accepted = await this.db.transaction(async (tx) => {
       const old = await tx.get<BatchRow>('SELECT * FROM odm_batch WHERE name = ?', [s.name]);
-      if (old && s.md5 !== undefined && old.md5 === s.md5) return false;
+      const sameFileset = (old?.fileset_id ?? null) === null ? s.filesetId === undefined : Number(old!.fileset_id) === s.filesetId;
+      if (old && s.md5 !== undefined && old.md5 === s.md5 && sameFileset) return false;
       const generation = Number(old?.generation ?? 0) + 1;
-      const values: SqlValue[] = [s.product, s.type, generation, s.md5 ?? null, s.dir ?? null, JSON.stringify(s.tables), now, now];
+      const values: SqlValue[] = [s.product, s.type, generation, s.md5 ?? null, s.dir ?? null, JSON.stringify(s.tables), s.filesetId ?? null, now, now];
       if (old) {
         await tx.run(`UPDATE odm_batch SET product = ?, batch_type = ?, generation = ?, state = 'received', md5 = ?, dir = ?, tables_json = ?,
-          rows_json = NULL, received_at = ?, loaded_at = NULL, merge_worthy_at = NULL, failed_at = NULL, merged_at = NULL,
+          fileset_id = ?, rows_json = NULL, received_at = ?, loaded_at = NULL, merge_worthy_at = NULL, failed_at = NULL, merged_at = NULL,
           copy_deleted_at = NULL, updated_at = ? WHERE name = ?`, [...values, s.name]);
       } else {
-        await tx.run(`INSERT INTO odm_batch (product, batch_type, generation, state, md5, dir, tables_json, received_at, updated_at, name)
-          VALUES (?, ?, ?, 'received', ?, ?, ?, ?, ?, ?)`, [...values, s.name]);
+        await tx.run(`INSERT INTO odm_batch (product, batch_type, generation, state, md5, dir, tables_json, fileset_id, received_at, updated_at, name)
+          VALUES (?, ?, ?, 'received', ?, ?, ?, ?, ?, ?, ?)`, [...values, s.name]);
       }
       await tx.run('DELETE FROM odm_reason WHERE name = ?', [s.name]);
       if (s.error !== undefined) {
@@ -394,6 +397,7 @@ function checkSubmission(s: OdmSubmission): void {
   if (typeof s.product !== 'string' || s.product === '') throw bad('product must be a non-empty string');
   if (typeof s.type !== 'string' || s.type === '') throw bad('type must be a batch type such as P2');
   if (s.md5 !== undefined && (typeof s.md5 !== 'string' || !/^[0-9a-f]{32}$/.test(s.md5))) throw bad('md5 must be 32 lower-case hex digits');
+  if (s.filesetId !== undefined && !Number.isSafeInteger(s.filesetId)) throw bad('filesetId must be a whole number');
   if (s.dir !== undefined && (typeof s.dir !== 'string' || !isAbsolute(s.dir))) throw bad('dir must be an absolute path');
   if (s.error !== undefined && typeof s.error !== 'string') throw bad('error must be a string');
   if (!Array.isArray(s.tables)) throw bad('tables must be a list of { name, path }');
