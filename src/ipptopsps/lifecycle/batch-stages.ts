@@ -1,8 +1,8 @@
 // Reading batch rows and moving a batch's stage, always with its batch_event row in the same
 // transaction: the event log is the record that every change (and every deletion) happened.
 import type { Queryable, Row } from '../../db/index.ts';
-import { IppToPspsError } from '../errors.ts';
-import type { BatchStage, StageState } from '../migrations.ts';
+import { setBatchStage } from '../batches.ts';
+import { BATCH_STAGES, type BatchStage, type StageState } from '../migrations.ts';
 
 /** The columns of a batch row the lifecycle programs use. */
 export interface BatchRow {
@@ -21,11 +21,8 @@ export interface BatchRow {
   readonly times: Readonly<Record<BatchStage, string | null>>;
 }
 
-/** Every stage column, in order (the contract's list). */
-export const STAGES: readonly BatchStage[] = Object.freeze([
-  'processed', 'loaded_to_datastore', 'loaded_to_odm', 'merge_worthy', 'merged',
-  'deleted_datastore', 'deleted_dxlayer', 'deleted_local',
-]);
+/** Every stage column, in order (the tracking database's list). */
+export const STAGES: readonly BatchStage[] = BATCH_STAGES;
 
 /** The stage columns of a batch row, for SELECT lists. */
 export const BATCH_COLUMNS = [
@@ -77,9 +74,5 @@ export interface StageChange {
 
 /** Sets a stage's state and time and records the event (call inside a transaction). */
 export async function setStage(q: Queryable, batchId: number, change: StageChange): Promise<void> {
-  // The column name comes from the fixed list, never from input.
-  if (!STAGES.includes(change.stage)) throw new IppToPspsError('bad_stage', `"${change.stage}" is not a batch stage (${STAGES.join(', ')})`);
-  await q.run(`UPDATE batch SET ${change.stage} = ?, ${change.stage}_at = ? WHERE batch_id = ?`, [change.state, change.at, batchId]);
-  await q.run('INSERT INTO batch_event (batch_id, stage, state, at, detail) VALUES (?, ?, ?, ?, ?)',
-    [batchId, change.stage, change.state, change.at, change.detail ?? null]);
+  await setBatchStage(q, batchId, change.stage, change.state, { detail: change.detail ?? undefined, now: new Date(change.at) });
 }
