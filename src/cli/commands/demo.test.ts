@@ -41,6 +41,7 @@ test('ipp demo runs the whole chain as a child process: every simulated detectio
   // The archive holds every simulated detection once, each with the objID and detection ID DVO gave it.
   const manifest = await readSurveyManifest(join(dir, 'survey'));
   const archive = await openDatabase(`sqlite:${join(dir, 'archive.db')}`);
+  const archiveCounts = { stack: 0 };
   try {
     const n = await archive.get<{ n: number; ids: number }>('SELECT count(*) AS n, count(DISTINCT detectID) AS ids FROM Detection');
     assert.equal(Number(n!.n), manifest.totals.detections);
@@ -56,6 +57,8 @@ test('ipp demo runs the whole chain as a child process: every simulated detectio
     const obj = column('OBJ_ID');
     const want = new Map([...det].map((d, i) => [d.toString(), obj[i]!.toString()]));
     for (const row of rows) assert.equal(want.get(BigInt(row.detectID).toString()), BigInt(row.objID).toString());
+    archiveCounts.stack = Number((await archive.get<{ n: number }>('SELECT count(*) AS n FROM StackObjectThin'))!.n);
+    assert.equal(archiveCounts.stack, manifest.totals.stack_detections);
     const objects = await archive.get<{ n: number }>('SELECT count(*) AS n FROM ObjectThin WHERE objID IN (SELECT objID FROM Detection)');
     const referenced = await archive.get<{ n: number }>('SELECT count(DISTINCT objID) AS n FROM Detection');
     assert.equal(Number(objects!.n), Number(referenced!.n), 'every detection\'s object is in ObjectThin');
@@ -70,8 +73,12 @@ test('ipp demo runs the whole chain as a child process: every simulated detectio
       'SELECT merged, deleted_datastore, deleted_dxlayer, deleted_local FROM batch');
     assert.ok(batches.length >= 4);
     for (const b of batches) assert.deepEqual([b.merged, b.deleted_datastore, b.deleted_dxlayer, b.deleted_local], ['succeeded', 'succeeded', 'succeeded', 'succeeded']);
-    const metrics = await tracking.get<{ n: number }>('SELECT count(*) AS n FROM metrics WHERE config = ?', ['demo']);
-    assert.ok(Number(metrics!.n) > 0);
+    // The metrics series' totals equal the archive's counts.
+    const metric = async (type: string, name: string) => Number((await tracking.get<{ value: number }>(
+      'SELECT value FROM metrics WHERE config = ? AND batch_type = ? AND name = ? ORDER BY at DESC LIMIT 1', ['demo', type, name]))?.value);
+    assert.equal(await metric('P2', 'merged_detections'), manifest.totals.detections);
+    assert.equal(await metric('P2', 'total_detections'), manifest.totals.detections);
+    assert.equal(await metric('ST', 'merged_detections'), archiveCounts.stack);
   } finally {
     await tracking.close();
   }
