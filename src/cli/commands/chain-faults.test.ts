@@ -14,7 +14,7 @@ import { openDatabase } from '../../db/index.ts';
 import { DatastoreClient, startDatastoreServer } from '../../datastore/index.ts';
 import { openIppToPsps } from '../../ipptopsps/index.ts';
 import { failedBatches } from '../../ipptopsps/console/index.ts';
-import { makeSurvey } from '../../ipptopsps/test-support.ts';
+import { makeSurvey } from './survey-fixture.ts';
 import { readSurveyManifest } from '../../sim/index.ts';
 import { collectTable, memoryTable } from '../../table/index.ts';
 import { runIpp, startIpp } from '../testing.ts';

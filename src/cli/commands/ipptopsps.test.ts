@@ -7,7 +7,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { openDatabase } from '../../db/index.ts';
-import { makeSurvey, type SurveyFixture } from '../../ipptopsps/test-support.ts';
+import { makeSurvey, type SurveyFixture } from './survey-fixture.ts';
 import { runIpp, startIpp } from '../testing.ts';
 
 let root: string;

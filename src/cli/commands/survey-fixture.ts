@@ -2,8 +2,8 @@
 // demo does it (sim survey → gpc1 define addstar → dvo addstar --from-gpc1 → gpc1 advance),
 // through the real `ipp` commands.
 import { join } from 'node:path';
-import { listRuns, openGpc1 } from '../gpc1/index.ts';
-import { runIpp } from '../cli/testing.ts';
+import { listRuns, openGpc1 } from '../../gpc1/index.ts';
+import { runIpp } from '../testing.ts';
 
 /** Where a survey fixture lives. */
 export interface SurveyFixture {

@@ -3,12 +3,12 @@ import { before, after, describe, test } from 'node:test';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { testEngines } from '../db/index.ts';
-import { listRegions } from '../dvo/index.ts';
-import { openGpc1 } from '../gpc1/index.ts';
-import { runIpp } from '../cli/testing.ts';
-import { getConfig, openIppToPsps, queueConfig, saveConfig } from './index.ts';
-import { makeSurvey, type SurveyFixture } from './test-support.ts';
+import { testEngines } from '../../db/index.ts';
+import { listRegions } from '../../dvo/index.ts';
+import { openGpc1 } from '../../gpc1/index.ts';
+import { runIpp } from '../testing.ts';
+import { getConfig, openIppToPsps, queueConfig, saveConfig } from '../../ipptopsps/index.ts';
+import { makeSurvey, type SurveyFixture } from './survey-fixture.ts';
 
 let root: string;
 let fx: SurveyFixture;

@@ -6,11 +6,11 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { openDatabase, type Database } from '../db/index.ts';
-import { DatastoreClient, startDatastoreServer, type DatastoreServer } from '../datastore/index.ts';
-import { runIpp, startIpp } from '../cli/testing.ts';
-import { batchEvents, openIppToPsps } from './index.ts';
-import { makeSurvey, type SurveyFixture } from './test-support.ts';
+import { openDatabase, type Database } from '../../db/index.ts';
+import { DatastoreClient, startDatastoreServer, type DatastoreServer } from '../../datastore/index.ts';
+import { runIpp, startIpp } from '../testing.ts';
+import { batchEvents, openIppToPsps } from '../../ipptopsps/index.ts';
+import { makeSurvey, type SurveyFixture } from './survey-fixture.ts';
 
 let root: string;
 let fx: SurveyFixture;

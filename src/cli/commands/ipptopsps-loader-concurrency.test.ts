@@ -8,12 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { testEngines, type Database } from '../db/index.ts';
-import { runIpp } from '../cli/testing.ts';
-import { openIppToPsps, requestClients } from './index.ts';
-import { makeSurvey, type SurveyFixture } from './test-support.ts';
+import { testEngines, type Database } from '../../db/index.ts';
+import { runIpp } from '../testing.ts';
+import { openIppToPsps, requestClients } from '../../ipptopsps/index.ts';
+import { makeSurvey, type SurveyFixture } from './survey-fixture.ts';
 
-const MAIN = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
+const MAIN = fileURLToPath(new URL('../main.ts', import.meta.url));
 const engine = testEngines().find((e) => e.name === 'postgres')!;
 
 let root: string;
