@@ -1,14 +1,15 @@
 // The batch FITS writer. A batch's tables are already in memory as typed columns of the few
-// archive types (K, J, I, B, E, D, L, A; no nulls, no scaling), so each table is encoded
-// column by column into one reused chunk buffer, twice: once for its DATASUM (the header,
-// written first, holds the checksums), once to write it. The bytes go out in order, so the
-// manifest's md5 is computed on the way instead of by reading the file back. Headers come
-// from the fits room (bintableHeader, column definitions, checksums): the same cards as
-// writeFits. Temporary name `<file>.tmp`, fsync, rename; removed on any error.
+// archive types (K, J, I, B, E, D, L, A; no nulls, no scaling). The header of each table
+// goes out first and holds the data's checksum, so DATASUM is computed from the columns
+// themselves (a byte's share of the ones' complement sum depends only on its value and its
+// offset modulo 4); the rows are then encoded once, into the output buffer, and written in
+// file order, so the manifest's md5 is taken on the way instead of by reading the file back.
+// Headers come from the fits room (bintableHeader, column definitions, checksums): the same
+// cards as writeFits. Temporary name `<file>.tmp`, fsync, rename; removed on any error.
 import { createHash } from 'node:crypto';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import {
-  BLOCK, Checksum, bintableHeader, columnDefsFromInfos, padToBlock, primaryHeader, setChecksums,
+  BLOCK, bintableHeader, columnDefsFromInfos, padToBlock, primaryHeader, setChecksums,
   type FitsColumnDef, type Header,
 } from '../../fits/index.ts';
 import { columnInfo, type ColumnInfo } from '../../table/index.ts';
@@ -29,19 +30,16 @@ export function fitsColumns(t: ArchiveTable): ColumnInfo[] {
   }));
 }
 
-// One loop per stored type, so that each stays monomorphic.
-function putK(dv: DataView, v: BigInt64Array, from: number, n: number, o: number, rb: number): void {
+// One loop per stored type, so that each stays monomorphic. Numbers are written from their
+// stored bits (an Int32Array view: this is a little-endian machine), so that the bytes are
+// exactly those that dataSum adds up.
+function put8(dv: DataView, v: BigInt64Array | Float64Array, from: number, n: number, o: number, rb: number): void {
   const w = new Int32Array(v.buffer, v.byteOffset + from * 8, n * 2);
   for (let i = 0, p = o; i < n; i++, p += rb) { dv.setInt32(p, w[2 * i + 1]); dv.setInt32(p + 4, w[2 * i]); }
 }
-function putD(dv: DataView, v: Float64Array, from: number, n: number, o: number, rb: number): void {
-  for (let i = 0, p = o; i < n; i++, p += rb) dv.setFloat64(p, v[from + i]);
-}
-function putE(dv: DataView, v: Float32Array, from: number, n: number, o: number, rb: number): void {
-  for (let i = 0, p = o; i < n; i++, p += rb) dv.setFloat32(p, v[from + i]);
-}
-function putJ(dv: DataView, v: Int32Array, from: number, n: number, o: number, rb: number): void {
-  for (let i = 0, p = o; i < n; i++, p += rb) dv.setInt32(p, v[from + i]);
+function put4(dv: DataView, v: Float32Array | Int32Array, from: number, n: number, o: number, rb: number): void {
+  const w = new Int32Array(v.buffer, v.byteOffset + from * 4, n);
+  for (let i = 0, p = o; i < n; i++, p += rb) dv.setInt32(p, w[i]);
 }
 function putI(dv: DataView, v: Int16Array, from: number, n: number, o: number, rb: number): void {
   for (let i = 0, p = o; i < n; i++, p += rb) dv.setInt16(p, v[from + i]);
@@ -68,10 +66,8 @@ function encode(defs: readonly FitsColumnDef[], cols: readonly ArchiveColumn[], 
     const v = cols[k];
     const o = d.byteOffset;
     switch (d.code) {
-      case 'K': putK(dv, v as BigInt64Array, from, n, o, rb); break;
-      case 'D': putD(dv, v as Float64Array, from, n, o, rb); break;
-      case 'E': putE(dv, v as Float32Array, from, n, o, rb); break;
-      case 'J': putJ(dv, v as Int32Array, from, n, o, rb); break;
+      case 'K': case 'D': put8(dv, v as BigInt64Array | Float64Array, from, n, o, rb); break;
+      case 'E': case 'J': put4(dv, v as Float32Array | Int32Array, from, n, o, rb); break;
       case 'I': putI(dv, v as Int16Array, from, n, o, rb); break;
       case 'B': putB(out, v as Uint8Array, from, n, o, rb); break;
       case 'L': putL(out, v as Uint8Array, from, n, o, rb); break;
@@ -79,6 +75,98 @@ function encode(defs: readonly FitsColumnDef[], cols: readonly ArchiveColumn[], 
       default: throw new IppToPspsError('batch_bad_schema', `column ${d.name}: FITS type ${d.code} is not an archive column type`);
     }
   }
+}
+
+const M = 0xffffffff;
+// Rows summed between reductions: a row adds at most 2 · (2^32 − 1), which keeps the sum
+// exact in a double.
+const FOLD_ROWS = 1 << 19;
+
+/** x modulo 2^32 − 1 the way end-around carry gives it: only 0 stays 0. */
+function reduce(x: number): number {
+  return x === 0 ? 0 : (x % M) || M;
+}
+
+/** Ones' complement addition of two sums. */
+function add(a: number, b: number): number {
+  const s = a + b;
+  return s > M ? s - M : s;
+}
+
+/** Rotation left by `bits`: multiplication by 2^bits modulo 2^32 − 1. */
+function rotl(x: number, bits: number): number {
+  bits &= 31;
+  return bits === 0 ? x : ((x << bits) | (x >>> (32 - bits))) >>> 0;
+}
+
+/**
+ * The ones' complement sum of the rows `first`, `first + step`, ... of a numeric column, as
+ * if each value's big-endian bytes started on a word boundary (the caller rotates it to the
+ * value's real offset). 8-byte values add their two words, 4-byte values their word, 2-
+ * and 1-byte values their number (placed in the word's top bytes by the caller).
+ */
+function strideSum(code: string, v: ArchiveColumn, first: number, step: number, n: number): number {
+  let total = 0;
+  for (let start = first; start < n; start += FOLD_ROWS * step) {
+    const end = Math.min(n, start + FOLD_ROWS * step);
+    let acc = 0;
+    if (code === 'K' || code === 'D') {
+      const w = new Uint32Array((v as Float64Array).buffer, (v as Float64Array).byteOffset, 2 * n);
+      for (let i = start; i < end; i += step) acc += w[2 * i] + w[2 * i + 1];
+    } else if (code === 'E' || code === 'J') {
+      const w = new Uint32Array((v as Float32Array).buffer, (v as Float32Array).byteOffset, n);
+      for (let i = start; i < end; i += step) acc += w[i];
+    } else if (code === 'I') {
+      const w = new Uint16Array((v as Int16Array).buffer, (v as Int16Array).byteOffset, n);
+      for (let i = start; i < end; i += step) acc += w[i];
+    } else if (code === 'B') {
+      const w = v as Uint8Array;
+      for (let i = start; i < end; i += step) acc += w[i];
+    } else {
+      const w = v as Uint8Array;
+      for (let i = start; i < end; i += step) acc += w[i] ? T : F;
+    }
+    total = add(total, reduce(acc));
+  }
+  return total;
+}
+
+/**
+ * The DATASUM of a table's rows, from its columns: a byte b at data offset p adds
+ * b · 2^(8 · (3 − p mod 4)) modulo 2^32 − 1, so each column's values are summed per row
+ * offset modulo 4 and rotated into place. The same number as summing the encoded rows.
+ */
+export function dataSum(defs: readonly FitsColumnDef[], parts: readonly { rows: number; columns: readonly ArchiveColumn[] }[], rb: number): number {
+  let sum = 0;
+  // Rows whose offsets are equal modulo 4 recur every `period` rows.
+  const period = rb % 4 === 0 ? 1 : rb % 2 === 0 ? 2 : 4;
+  let row0 = 0;
+  for (const part of parts) {
+    const n = part.rows;
+    for (let k = 0; k < defs.length; k++) {
+      const d = defs[k];
+      const v = part.columns[k];
+      if (d.code === 'A') {
+        const lanes = [0, 0, 0, 0];
+        const s = v as string[];
+        for (let i = 0; i < n; i++) {
+          const at = ((row0 + i) % 4) * rb + d.byteOffset;
+          const text = s[i];
+          const m = Math.min(text.length, d.byteWidth);
+          for (let c = 0; c < m; c++) lanes[(at + c) & 3] += text.charCodeAt(c) & 0x7f;
+        }
+        for (let q = 0; q < 4; q++) sum = add(sum, rotl(reduce(lanes[q]), 24 - 8 * q));
+        continue;
+      }
+      const shift = d.byteWidth >= 4 ? 0 : d.byteWidth === 2 ? 16 : 24;
+      for (let c = 0; c < period && c < n; c++) {
+        const s = (((row0 + c) % 4) * rb + d.byteOffset) & 3;
+        sum = add(sum, rotl(strideSum(d.code, v, c, period, n), shift - 8 * s));
+      }
+    }
+    row0 += n;
+  }
+  return sum;
 }
 
 /** Sequential output: gathers bytes into large writes and hashes them as they go. */
@@ -141,7 +229,7 @@ class Output {
 // Rows per encoding step of a table of `rb`-byte rows.
 const rowsPerChunk = (rb: number): number => Math.max(1, Math.floor(CHUNK / Math.max(1, rb)));
 
-async function writeTable(out: Output, t: ArchiveTable, scratch: Uint8Array, signal?: AbortSignal): Promise<void> {
+async function writeTable(out: Output, t: ArchiveTable, signal?: AbortSignal): Promise<void> {
   const defs = columnDefsFromInfos(fitsColumns(t));
   const rb = defs.reduce((n, d) => n + d.byteWidth, 0);
   const rows = tableRows(t);
@@ -150,23 +238,8 @@ async function writeTable(out: Output, t: ArchiveTable, scratch: Uint8Array, sig
   }
   const header = bintableHeader(defs, rows, 0, { name: t.schema.name });
   const per = rowsPerChunk(rb);
-  const dv = new DataView(scratch.buffer, scratch.byteOffset, scratch.byteLength);
-  // Pass 1: the data's checksum.
-  const sum = new Checksum();
-  let at = 0;
-  for (const p of t.parts) {
-    for (let from = 0; from < p.rows; from += per) {
-      signal?.throwIfAborted();
-      const n = Math.min(per, p.rows - from);
-      const bytes = scratch.subarray(0, n * rb);
-      encode(defs, p.columns, from, n, bytes, dv, rb);
-      sum.add(bytes, at);
-      at += n * rb;
-    }
-  }
-  setChecksums(header, sum.sum);
+  setChecksums(header, dataSum(defs, t.parts, rb));
   await out.put(header.toBytes());
-  // Pass 2: the data, in order.
   for (const p of t.parts) {
     for (let from = 0; from < p.rows; from += per) {
       signal?.throwIfAborted();
@@ -190,8 +263,7 @@ export async function writeBatchFits(path: string, primaryExtra: Header, tables:
     const primary = primaryHeader(primaryExtra);
     setChecksums(primary, 0);
     await out.put(primary.toBytes());
-    const scratch = new Uint8Array(CHUNK);
-    for (const t of tables) await writeTable(out, t, scratch, signal);
+    for (const t of tables) await writeTable(out, t, signal);
     await out.flush();
     if (out.bytes % BLOCK !== 0) throw new IppToPspsError('batch_write_failed', `${path}: ${out.bytes} bytes is not a whole number of FITS blocks`);
     await handle.sync();
