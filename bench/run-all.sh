@@ -27,6 +27,7 @@ echo; echo "== neb-metadata"; "$NODE" bench/neb-metadata.ts || failed+=(neb-meta
 echo; echo "== neb-replicate"; "$NODE" bench/neb-replicate.ts || failed+=(neb-replicate)
 echo; echo "== ipptopsps-batches"; "$NODE" bench/ipptopsps-batches.ts || failed+=(ipptopsps-batches)
 echo; echo "== psps-load"; "$NODE" bench/psps-load.ts || failed+=(psps-load)
+echo; echo "== chain"; "$NODE" bench/chain.ts || failed+=(chain)
 echo
 if [ ${#failed[@]} -gt 0 ]; then
   echo "bench: failed: ${failed[*]}"
