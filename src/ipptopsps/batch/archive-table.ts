@@ -35,40 +35,113 @@ function numDefault(c: SchemaColumn): number {
   return c.type === 'float32' || c.type === 'float64' ? NaN : 0;
 }
 
+/** A column of `rows` elements of the schema's type, every element the column's default. */
 function allocFilled(c: SchemaColumn, rows: number): ArchiveColumn {
+  const out = allocRaw(c, rows);
+  if (Array.isArray(out)) return out.fill(typeof c.defaultValue === 'string' ? c.defaultValue : '');
+  if (out instanceof BigInt64Array) return out.fill(bigDefault(c));
+  const d = numDefault(c);
+  return Object.is(d, 0) ? out : (out as Float64Array).fill(d);
+}
+
+/** A column of `rows` elements of the schema's type, for a writer that sets every element. */
+function allocRaw(c: SchemaColumn, rows: number): ArchiveColumn {
   switch (c.type) {
-    case 'string': return new Array<string>(rows).fill(typeof c.defaultValue === 'string' ? c.defaultValue : '');
-    case 'int64': return new BigInt64Array(rows).fill(bigDefault(c));
-    case 'float64': return new Float64Array(rows).fill(numDefault(c));
-    case 'float32': return new Float32Array(rows).fill(numDefault(c));
-    case 'int32': return new Int32Array(rows).fill(numDefault(c));
-    case 'int16': return new Int16Array(rows).fill(numDefault(c));
-    case 'uint8': case 'boolean': return new Uint8Array(rows).fill(numDefault(c));
+    case 'string': return new Array<string>(rows).fill('');
+    case 'int64': return new BigInt64Array(rows);
+    case 'float64': return new Float64Array(rows);
+    case 'float32': return new Float32Array(rows);
+    case 'int32': return new Int32Array(rows);
+    case 'int16': return new Int16Array(rows);
+    case 'uint8': case 'boolean': return new Uint8Array(rows);
     default:
       throw new IppToPspsError('batch_bad_schema', `column ${c.name}: type ${c.type} is not an archive column type`);
   }
+}
+
+// Copies for put: a missing value (NaN, ±Infinity: v − v is not 0) gives the default. Float
+// sources into float columns (nearly every put) each get their own loop, so that its element
+// accesses stay monomorphic; the rest share one.
+function copyF32F32(o: Float32Array, v: Float32Array, n: number, def: number): void {
+  for (let i = 0; i < n; i++) { const x = v[i]; o[i] = x - x === 0 ? x : def; }
+}
+function copyF64F32(o: Float32Array, v: Float64Array, n: number, def: number): void {
+  for (let i = 0; i < n; i++) { const x = v[i]; o[i] = x - x === 0 ? x : def; }
+}
+function copyF64F64(o: Float64Array, v: Float64Array, n: number, def: number): void {
+  for (let i = 0; i < n; i++) { const x = v[i]; o[i] = x - x === 0 ? x : def; }
+}
+function copyF32F64(o: Float64Array, v: Float32Array, n: number, def: number): void {
+  for (let i = 0; i < n; i++) { const x = v[i]; o[i] = x - x === 0 ? x : def; }
+}
+function copyAny(o: Float64Array, v: ArrayLike<number>, n: number, def: number): void {
+  for (let i = 0; i < n; i++) { const x = v[i]; o[i] = x - x === 0 ? x : def; }
+}
+function scaleAny(o: Float64Array, v: ArrayLike<number>, n: number, def: number, scale: number, offset: number): void {
+  for (let i = 0; i < n; i++) { const x = v[i] * scale + offset; o[i] = x - x === 0 ? x : def; }
+}
+function productF32(o: Float32Array, a: ArrayLike<number>, b: Float64Array, n: number, def: number, scale: number): void {
+  if (scale === 1) for (let i = 0; i < n; i++) { const x = a[i] * b[i]; o[i] = x - x === 0 ? x : def; }
+  else for (let i = 0; i < n; i++) { const x = a[i] * b[i] * scale + 0; o[i] = x - x === 0 ? x : def; }
+}
+function productAny(o: Float64Array, a: ArrayLike<number>, b: Float64Array, n: number, def: number, scale: number): void {
+  if (scale === 1) for (let i = 0; i < n; i++) { const x = a[i] * b[i]; o[i] = x - x === 0 ? x : def; }
+  else for (let i = 0; i < n; i++) { const x = a[i] * b[i] * scale + 0; o[i] = x - x === 0 ? x : def; }
 }
 
 /**
  * The rows of one archive table that come from one source unit. Columns start at their
  * defaults (required float columns at NaN, i.e. missing); the builder puts what the source
  * has; `provided` records which columns it filled, so that a required column the builder
- * cannot fill (a schema change the code does not know) fails clearly.
+ * cannot fill (a schema change the code does not know) fails clearly. A column with one
+ * value in every row (a default, a header value) is held as that one value, `constant`:
+ * the writer and validation take it once instead of once per row; `values` expands it.
  */
 export class TablePart {
   readonly schema: TableSchema;
   readonly rows: number;
   readonly origin: RowOrigin;
-  readonly columns: ArchiveColumn[];
   readonly provided = new Set<string>();
   readonly #index: Map<string, number>;
+  // Per column: `rows` values, or (constant) a one-element array of the value of every row.
+  readonly #stored: ArchiveColumn[];
+  readonly #constant: Uint8Array;
 
-  constructor(schema: TableSchema, rows: number, origin: RowOrigin, index?: Map<string, number>) {
+  constructor(schema: TableSchema, rows: number, origin: RowOrigin, index?: Map<string, number>, stored?: { columns: ArchiveColumn[]; constant: Uint8Array }) {
     this.schema = schema;
     this.rows = rows;
     this.origin = origin;
     this.#index = index ?? columnIndex(schema);
-    this.columns = schema.columns.map((c) => allocFilled(c, rows));
+    this.#stored = stored?.columns ?? schema.columns.map((c) => allocFilled(c, 1));
+    this.#constant = stored?.constant ?? new Uint8Array(schema.columns.length).fill(1);
+  }
+
+  /** True when column k holds one value for every row: {@link stored} is then that one value. */
+  isConstant(k: number): boolean {
+    return this.#constant[k] === 1;
+  }
+
+  /** Column k as held: `rows` values, or one value when {@link isConstant}. */
+  stored(k: number): ArchiveColumn {
+    return this.#stored[k];
+  }
+
+  /** Column k's values, one per row (a constant column is expanded, once). */
+  values(k: number): ArchiveColumn {
+    if (this.#constant[k] === 1) {
+      const one = this.#stored[k];
+      const all = allocRaw(this.schema.columns[k], this.rows);
+      if (Array.isArray(all)) all.fill((one as string[])[0]);
+      else (all as Float64Array).fill((one as Float64Array)[0]);
+      this.#stored[k] = all;
+      this.#constant[k] = 0;
+    }
+    return this.#stored[k];
+  }
+
+  /** Every column's values, in the schema's order (constant columns expanded). */
+  get columns(): ArchiveColumn[] {
+    return this.schema.columns.map((_, k) => this.values(k));
   }
 
   /** The column's description and values, or undefined when the schema has no such column. */
@@ -76,7 +149,32 @@ export class TablePart {
     const i = this.#index.get(name);
     if (i === undefined) return undefined;
     this.provided.add(name);
-    return { info: this.schema.columns[i], values: this.columns[i] };
+    return { info: this.schema.columns[i], values: this.values(i) };
+  }
+
+  /** As {@link column}, for a writer about to set every row (its old values are not kept). */
+  #target(name: string): { info: SchemaColumn; values: ArchiveColumn } | undefined {
+    const i = this.#index.get(name);
+    if (i === undefined) return undefined;
+    this.provided.add(name);
+    const info = this.schema.columns[i];
+    if (this.#constant[i] === 1) {
+      this.#stored[i] = allocRaw(info, this.rows);
+      this.#constant[i] = 0;
+    }
+    return { info, values: this.#stored[i] };
+  }
+
+  /** Makes a column constant: its one value (converted by its type, as every row would be). */
+  #constantOf(name: string): { info: SchemaColumn; one: ArchiveColumn } | undefined {
+    const i = this.#index.get(name);
+    if (i === undefined) return undefined;
+    this.provided.add(name);
+    const info = this.schema.columns[i];
+    const one = allocRaw(info, 1);
+    this.#stored[i] = one;
+    this.#constant[i] = 1;
+    return { info, one };
   }
 
   /**
@@ -85,41 +183,47 @@ export class TablePart {
    * 64-bit columns take bigints: use {@link putBig}. Does nothing when the schema lacks the column.
    */
   put(name: string, values: ArrayLike<number>, scale = 1, offset = 0): void {
-    const c = this.column(name);
+    const c = this.#target(name);
     if (!c) return;
     const out = c.values;
     if (Array.isArray(out)) throw new IppToPspsError('batch_bad_schema', `${this.schema.name}.${name} is a string column in the schema; the builder puts numbers there`);
     if (out instanceof BigInt64Array) {
-      const big = new BigInt64Array(this.rows);
       const def = bigDefault(c.info);
       for (let i = 0; i < this.rows; i++) {
         const v = values[i] * scale + offset;
-        big[i] = Number.isFinite(v) ? BigInt(Math.trunc(v)) : def;
+        out[i] = Number.isFinite(v) ? BigInt(Math.trunc(v)) : def;
       }
-      out.set(big);
       return;
     }
     const def = numDefault(c.info);
-    const o = out as Float64Array;
     const n = this.rows;
-    if (scale === 1 && offset === 0) {
-      for (let i = 0; i < n; i++) {
-        const v = values[i];
-        o[i] = v - v === 0 ? v : def;
-      }
-    } else {
-      for (let i = 0; i < n; i++) {
-        const v = values[i] * scale + offset;
-        o[i] = v - v === 0 ? v : def;
-      }
-    }
+    if (scale !== 1 || offset !== 0) scaleAny(out as Float64Array, values, n, def, scale, offset);
+    else if (out instanceof Float32Array && values instanceof Float32Array) copyF32F32(out, values, n, def);
+    else if (out instanceof Float32Array && values instanceof Float64Array) copyF64F32(out, values, n, def);
+    else if (out instanceof Float64Array && values instanceof Float64Array) copyF64F64(out, values, n, def);
+    else if (out instanceof Float64Array && values instanceof Float32Array) copyF32F64(out, values, n, def);
+    else copyAny(out as Float64Array, values, n, def);
+  }
+
+  /**
+   * Puts `a[i] * b[i]` (then `× scale`, as {@link put} scales) into a numeric column: a
+   * per-row unit conversion without an array of products in between.
+   */
+  putProduct(name: string, a: ArrayLike<number>, b: Float64Array, scale = 1): void {
+    const c = this.#target(name);
+    if (!c) return;
+    const out = c.values;
+    if (Array.isArray(out) || out instanceof BigInt64Array) throw new IppToPspsError('batch_bad_schema', `${this.schema.name}.${name} is not a float or integer column in the schema; the builder puts a product there`);
+    const def = numDefault(c.info);
+    if (out instanceof Float32Array) productF32(out, a, b, this.rows, def, scale);
+    else productAny(out as Float64Array, a, b, this.rows, def, scale);
   }
 
   /** Puts one number into every row (a header value); a missing value gives the default. */
   fill(name: string, value: number | bigint | undefined): void {
-    const c = this.column(name);
+    const c = this.#constantOf(name);
     if (!c) return;
-    const out = c.values;
+    const out = c.one;
     if (Array.isArray(out)) throw new IppToPspsError('batch_bad_schema', `${this.schema.name}.${name} is a string column in the schema; the builder puts a number there`);
     if (out instanceof BigInt64Array) {
       out.fill(value === undefined || (typeof value === 'number' && !Number.isFinite(value)) ? bigDefault(c.info) : BigInt(typeof value === 'number' ? Math.trunc(value) : value));
@@ -131,15 +235,16 @@ export class TablePart {
 
   /** Puts a string into every row; undefined gives the default. */
   fillText(name: string, value: string | undefined): void {
-    const c = this.column(name);
+    const i = this.#index.get(name);
+    if (i !== undefined && this.schema.columns[i].type !== 'string') throw new IppToPspsError('batch_bad_schema', `${this.schema.name}.${name} is not a string column in the schema; the builder puts text there`);
+    const c = this.#constantOf(name);
     if (!c) return;
-    if (!Array.isArray(c.values)) throw new IppToPspsError('batch_bad_schema', `${this.schema.name}.${name} is not a string column in the schema; the builder puts text there`);
-    c.values.fill(value ?? (typeof c.info.defaultValue === 'string' ? c.info.defaultValue : ''));
+    (c.one as string[]).fill(value ?? (typeof c.info.defaultValue === 'string' ? c.info.defaultValue : ''));
   }
 
   /** Puts one string per row. */
   putText(name: string, values: readonly string[]): void {
-    const c = this.column(name);
+    const c = this.#target(name);
     if (!c) return;
     if (!Array.isArray(c.values)) throw new IppToPspsError('batch_bad_schema', `${this.schema.name}.${name} is not a string column in the schema; the builder puts text there`);
     for (let i = 0; i < this.rows; i++) c.values[i] = values[i];
@@ -147,7 +252,7 @@ export class TablePart {
 
   /** Puts 64-bit values into a column (IDs). */
   putBig(name: string, values: BigInt64Array): void {
-    const c = this.column(name);
+    const c = values.length >= this.rows ? this.#target(name) : this.column(name);
     if (!c) return;
     if (c.values instanceof BigInt64Array) {
       c.values.set(values.subarray(0, this.rows));
@@ -155,7 +260,7 @@ export class TablePart {
     }
     if (Array.isArray(c.values)) throw new IppToPspsError('batch_bad_schema', `${this.schema.name}.${name} is a string column in the schema; the builder puts IDs there`);
     const o = c.values as Float64Array;
-    for (let i = 0; i < this.rows; i++) o[i] = Number(values[i]);
+    for (let i = 0; i < Math.min(this.rows, values.length); i++) o[i] = Number(values[i]);
   }
 
   /** Names row i in messages. */
@@ -168,21 +273,22 @@ export class TablePart {
     return this.origin.hdu ? `${this.origin.file}: ${this.origin.hdu}` : this.origin.file;
   }
 
-  /** A part holding only the rows where `keep[i]` is 1. */
+  /** A part holding only the rows where `keep[i]` is 1 (constant columns stay constant). */
   filter(keep: Uint8Array): TablePart {
     let n = 0;
     for (let i = 0; i < this.rows; i++) n += keep[i];
     const map = new Int32Array(n);
     for (let i = 0, k = 0; i < this.rows; i++) if (keep[i]) map[k++] = i;
     const describe = this.origin.describeRow;
-    const out = new TablePart(this.schema, 0, { ...this.origin, describeRow: (i) => (describe ? describe(map[i]) : `row ${map[i] + 1}`) }, this.#index);
-    const columns = this.columns.map((col) => {
+    const columns = this.#stored.map((col, k) => {
+      if (this.#constant[k] === 1) return col;
       if (Array.isArray(col)) return Array.from(map, (i) => col[i]);
       const o = new (col.constructor as new (n: number) => NumericArray)(n);
-      for (let k = 0; k < n; k++) (o as Float64Array)[k] = (col as Float64Array)[map[k]];
+      for (let j = 0; j < n; j++) (o as Float64Array)[j] = (col as Float64Array)[map[j]];
       return o;
     });
-    Object.assign(out, { rows: n, columns });
+    const origin = { ...this.origin, describeRow: (i: number) => (describe ? describe(map[i]) : `row ${map[i] + 1}`) };
+    const out = new TablePart(this.schema, n, origin, this.#index, { columns, constant: this.#constant.slice() });
     for (const p of this.provided) out.provided.add(p);
     return out;
   }
@@ -213,12 +319,6 @@ function fail(code: string, part: TablePart, column: string, row: number, what: 
   throw new IppToPspsError(code, `${part.where()}: table ${part.schema.name}: column ${column}: ${part.describeRow(row)}: ${what}`);
 }
 
-function inRange(c: SchemaColumn, v: number): boolean {
-  if (c.min !== undefined && (c.minInclusive === false ? !(v > c.min) : !(v >= c.min))) return false;
-  if (c.max !== undefined && (c.maxInclusive === false ? !(v < c.max) : !(v <= c.max))) return false;
-  return true;
-}
-
 /**
  * Rows with a missing required value, per part (1 = missing somewhere). Only floats (NaN)
  * and strings ('') can be missing: integers always hold what the builder put.
@@ -229,14 +329,16 @@ export function missingRequired(part: TablePart): { mask: Uint8Array; count: num
   let first: { column: string; row: number } | undefined;
   part.schema.columns.forEach((c, k) => {
     if (!c.required) return;
-    const v = part.columns[k];
+    const v = part.stored(k);
+    // A constant column is missing in every row or in none.
+    const at = part.isConstant(k) ? () => 0 : (i: number) => i;
     if (Array.isArray(v)) {
       for (let i = 0; i < part.rows; i++) {
-        if (v[i] === '' && !mask[i]) { mask[i] = 1; count++; first ??= { column: c.name, row: i }; }
+        if (v[at(i)] === '' && !mask[i]) { mask[i] = 1; count++; first ??= { column: c.name, row: i }; }
       }
     } else if (v instanceof Float32Array || v instanceof Float64Array) {
       for (let i = 0; i < part.rows; i++) {
-        const x = v[i];
+        const x = v[at(i)];
         if (x - x !== 0 && !mask[i]) { mask[i] = 1; count++; first ??= { column: c.name, row: i }; }
       }
     }
@@ -244,57 +346,89 @@ export function missingRequired(part: TablePart): { mask: Uint8Array; count: num
   return { mask, count, ...(first ? { first } : {}) };
 }
 
+// The first of n values that is missing (NaN, ±Infinity), or −1.
+function firstMissing(v: Float32Array | Float64Array, n: number): number {
+  for (let i = 0; i < n; i++) { const x = v[i]; if (x - x !== 0) return i; }
+  return -1;
+}
+
+// The first of n values outside [lo, hi] (bounds excluded when not inclusive; a missing
+// bound is ±Infinity, inclusive) that is not the default d, or −1. One copy for floats and
+// one for the integer types, so that each loop sees few array kinds.
+function firstOutsideFloat(v: Float32Array | Float64Array, n: number, d: number, lo: number, loIn: boolean, hi: number, hiIn: boolean): number {
+  for (let i = 0; i < n; i++) {
+    const x = v[i];
+    if (x === d) continue;
+    if (loIn ? !(x >= lo) : !(x > lo)) return i;
+    if (hiIn ? !(x <= hi) : !(x < hi)) return i;
+  }
+  return -1;
+}
+function firstOutsideInt(v: Int32Array | Int16Array | Uint8Array, n: number, d: number, lo: number, loIn: boolean, hi: number, hiIn: boolean): number {
+  for (let i = 0; i < n; i++) {
+    const x = v[i];
+    if (x === d) continue;
+    if (loIn ? !(x >= lo) : !(x > lo)) return i;
+    if (hiIn ? !(x <= hi) : !(x < hi)) return i;
+  }
+  return -1;
+}
+// 64-bit values compared as doubles made from their two words (no BigInt per row); exact for
+// the declared ranges, which are far below 2^53.
+function firstOutsideBig(v: BigInt64Array, n: number, d: number, lo: number, loIn: boolean, hi: number, hiIn: boolean): number {
+  const w = wordsOf(v);
+  for (let i = 0; i < n; i++) {
+    const x = w[2 * i + 1] * 4294967296 + (w[2 * i] >>> 0);
+    if (x === d) continue;
+    if (loIn ? !(x >= lo) : !(x > lo)) return i;
+    if (hiIn ? !(x <= hi) : !(x < hi)) return i;
+  }
+  return -1;
+}
+
 /**
  * Validates a table: every required column filled (provided by the builder, no missing
  * values), every value in its declared range (or the default), the primary key unique
  * (rows identical in every column are duplicates and are discarded, with a warning).
- * Throws IppToPspsError naming file, HDU, table, column and row.
+ * Throws IppToPspsError naming file, HDU, table, column and row. A constant column is
+ * checked once (a bad value is bad from its first row).
  */
 export function validateTable(t: ArchiveTable, notes: ValidationNotes): void {
   const s = t.schema;
   for (const part of t.parts) {
     if (part.rows === 0) continue;
-    s.columns.forEach((c, k) => {
+    for (let k = 0; k < s.columns.length; k++) {
+      const c = s.columns[k];
       if (c.required && !part.provided.has(c.name)) {
         throw new IppToPspsError('batch_required_column', `${part.where()}: table ${s.name}: column ${c.name} is required by the schema but the batch builder has no source for it; give it a default (VALUES null) in the schema file or fill it in the builder`);
       }
-      const v = part.columns[k];
+      const v = part.stored(k);
+      const n = part.isConstant(k) ? 1 : part.rows;
       if (Array.isArray(v)) {
-        if (c.required) for (let i = 0; i < part.rows; i++) if (v[i] === '') fail('batch_missing_value', part, c.name, i, 'the value is missing and the column is required');
+        if (c.required) for (let i = 0; i < n; i++) if (v[i] === '') fail('batch_missing_value', part, c.name, i, 'the value is missing and the column is required');
         const width = c.width ?? Infinity;
-        for (let i = 0; i < part.rows; i++) {
+        for (let i = 0; i < n; i++) {
           if (v[i].length > width || !/^[\x20-\x7e]*$/.test(v[i])) fail('batch_bad_value', part, c.name, i, `"${v[i]}" is not printable ASCII of at most ${width} characters`);
         }
-        return;
+        continue;
       }
       const isFloat = v instanceof Float32Array || v instanceof Float64Array;
       if (isFloat && c.required) {
-        for (let i = 0; i < part.rows; i++) {
-          const x = v[i] as number;
-          if (x - x !== 0) fail('batch_missing_value', part, c.name, i, `the value is missing (${x}) and the column is required`);
-        }
+        const i = firstMissing(v, n);
+        if (i >= 0) fail('batch_missing_value', part, c.name, i, `the value is missing (${v[i]}) and the column is required`);
       }
-      if (c.min === undefined && c.max === undefined) return;
+      if (c.min === undefined && c.max === undefined) continue;
       const def = c.defaultValue;
-      if (v instanceof BigInt64Array) {
-        // Compared as doubles made from the two words (no BigInt per row); exact for the
-        // declared ranges, which are far below 2^53.
-        const d = typeof def === 'bigint' ? Number(def) : NaN;
-        const w = wordsOf(v);
-        for (let i = 0; i < part.rows; i++) {
-          const x = w[2 * i + 1] * 4294967296 + (w[2 * i] >>> 0);
-          if (x === d) continue;
-          if (!inRange(c, x)) fail('batch_out_of_range', part, c.name, i, `${v[i]} is outside the declared range ${rangeText(c)}`);
-        }
-        return;
-      }
-      const d = typeof def === 'number' ? def : NaN;
-      for (let i = 0; i < part.rows; i++) {
-        const x = (v as Float64Array)[i];
-        if (x === d) continue;
-        if (!inRange(c, x)) fail('batch_out_of_range', part, c.name, i, `${x} is outside the declared range ${rangeText(c)}`);
-      }
-    });
+      const lo = c.min ?? -Infinity;
+      const hi = c.max ?? Infinity;
+      const loIn = c.min === undefined || c.minInclusive !== false;
+      const hiIn = c.max === undefined || c.maxInclusive !== false;
+      let i: number;
+      if (v instanceof BigInt64Array) i = firstOutsideBig(v, n, typeof def === 'bigint' ? Number(def) : NaN, lo, loIn, hi, hiIn);
+      else if (isFloat) i = firstOutsideFloat(v, n, typeof def === 'number' ? def : NaN, lo, loIn, hi, hiIn);
+      else i = firstOutsideInt(v as Int32Array, n, typeof def === 'number' ? def : NaN, lo, loIn, hi, hiIn);
+      if (i >= 0) fail('batch_out_of_range', part, c.name, i, `${v[i]} is outside the declared range ${rangeText(c)}`);
+    }
   }
   discardDuplicates(t, notes);
 }
@@ -306,44 +440,71 @@ function rangeText(c: SchemaColumn): string {
 }
 
 function rowsEqual(a: TablePart, i: number, b: TablePart, j: number): boolean {
-  for (let k = 0; k < a.columns.length; k++) {
-    const x = a.columns[k][i];
-    const y = b.columns[k][j];
+  for (let k = 0; k < a.schema.columns.length; k++) {
+    const x = a.stored(k)[a.isConstant(k) ? 0 : i];
+    const y = b.stored(k)[b.isConstant(k) ? 0 : j];
     if (x !== y && !(typeof x === 'number' && typeof y === 'number' && Number.isNaN(x) && Number.isNaN(y))) return false;
   }
   return true;
 }
+
+// a < b for int64 values given as words (hi signed, lo unsigned).
+function below(ah: number, al: number, bh: number, bl: number): boolean {
+  return ah < bh || (ah === bh && (al >>> 0) < (bl >>> 0));
+}
+
+/**
+ * True when the int64 key column `k` is known to hold distinct values without hashing: each
+ * part strictly increasing (IDs made of an image number and a row number are) and the parts'
+ * ranges apart. False means "not shown", not "duplicates".
+ */
+function distinctBySortedness(parts: readonly TablePart[], k: number): boolean {
+  const ranges: [number, number, number, number][] = [];
+  for (const p of parts) {
+    if (p.rows === 0) continue;
+    const w = wordsOf(p.values(k) as BigInt64Array);
+    for (let i = 1; i < p.rows; i++) if (!below(w[2 * i - 1], w[2 * i - 2], w[2 * i + 1], w[2 * i])) return false;
+    ranges.push([w[1], w[0], w[2 * p.rows - 1], w[2 * p.rows - 2]]);
+  }
+  ranges.sort((a, b) => (below(a[0], a[1], b[0], b[1]) ? -1 : below(b[0], b[1], a[0], a[1]) ? 1 : 0));
+  for (let r = 1; r < ranges.length; r++) if (!below(ranges[r - 1][2], ranges[r - 1][3], ranges[r][0], ranges[r][1])) return false;
+  return true;
+}
+
+const NO_DUPLICATES = { part: new Int32Array(0), row: new Int32Array(0), same: () => false, text: () => '' };
 
 // The key of every row as one sortable value: a single 64-bit or numeric key column sorts as
 // a typed array (no object per row); composite keys use text (small tables only).
 function keyOrder(t: ArchiveTable): { part: Int32Array; row: Int32Array; same: (a: number, b: number) => boolean; text: (k: number) => string } {
   const s = t.schema;
   const n = tableRows(t);
-  const part = new Int32Array(n);
-  const row = new Int32Array(n);
   const idx = s.primaryKey.map((k) => s.columns.findIndex((c) => c.name === k));
-  const cols = (p: number) => idx.map((k) => t.parts[p].columns[k]);
-  let at = 0;
-  t.parts.forEach((p, pi) => { for (let i = 0; i < p.rows; i++) { part[at] = pi; row[at] = i; at++; } });
-  const first = t.parts[0]?.columns[idx[0]];
+  const cols = (p: number) => idx.map((k) => t.parts[p].values(k));
+  const first = t.parts[0]?.values(idx[0]);
   if (idx.length === 1 && first instanceof BigInt64Array) {
-    // The usual case, 64-bit IDs all distinct: one pass over their words finds that out.
+    // The usual case, 64-bit IDs all distinct: shown by their order, or by one pass over
+    // their words into a hash set.
+    if (distinctBySortedness(t.parts, idx[0])) return NO_DUPLICATES;
     const set = new IdSet(n);
     let dup = false;
     for (const p of t.parts) {
-      const w = wordsOf(p.columns[idx[0]] as BigInt64Array);
+      const w = wordsOf(p.values(idx[0]) as BigInt64Array);
       for (let i = 0; i < p.rows && !dup; i++) if (!set.addWords(w[2 * i], w[2 * i + 1])) dup = true;
       if (dup) break;
     }
-    if (!dup) return { part: new Int32Array(0), row: new Int32Array(0), same: () => false, text: () => '' };
+    if (!dup) return NO_DUPLICATES;
   }
+  const part = new Int32Array(n);
+  const row = new Int32Array(n);
+  let at = 0;
+  t.parts.forEach((p, pi) => { for (let i = 0; i < p.rows; i++) { part[at] = pi; row[at] = i; at++; } });
   if (idx.length === 1 && first && !Array.isArray(first)) {
     // Sort (key, position) pairs by key: keys as float64 or int64 in one typed array.
     const big = first instanceof BigInt64Array;
     const keys = big ? new BigInt64Array(n) : new Float64Array(n);
     at = 0;
     for (const p of t.parts) {
-      (keys as Float64Array).set(p.columns[idx[0]] as Float64Array, at);
+      (keys as Float64Array).set(p.values(idx[0]) as Float64Array, at);
       at += p.rows;
     }
     const sorted = keys.slice().sort() as BigInt64Array | Float64Array;
@@ -408,15 +569,16 @@ export function keySet(t: ArchiveTable, column: string): Set<bigint | number | s
   const out = new Set<bigint | number | string>();
   if (k < 0) return out;
   for (const p of t.parts) {
-    const v = p.columns[k] as ArrayLike<bigint | number | string>;
-    for (let i = 0; i < p.rows; i++) out.add(v[i]);
+    const v = p.stored(k) as ArrayLike<bigint | number | string>;
+    for (let i = 0; i < (p.isConstant(k) ? Math.min(1, p.rows) : p.rows); i++) out.add(v[i]);
   }
   return out;
 }
 
 /**
  * Checks the references whose target table is in the batch (others are the archive's to
- * check at load): every value of the column is a key of the target.
+ * check at load): every value of the column is a key of the target. A constant column is
+ * looked up once.
  */
 export function checkReferences(tables: readonly ArchiveTable[]): void {
   const byName = new Map(tables.map((t) => [t.schema.name, t]));
@@ -426,25 +588,28 @@ export function checkReferences(tables: readonly ArchiveTable[]): void {
       if (!target) continue;
       const k = t.schema.columns.findIndex((c) => c.name === ref.column);
       const tk = target.schema.columns.findIndex((c) => c.name === ref.targetColumn);
-      if (t.parts.every((p) => p.columns[k] instanceof BigInt64Array) && target.parts.every((p) => p.columns[tk] instanceof BigInt64Array)) {
+      if (t.parts.every((p) => p.stored(k) instanceof BigInt64Array) && target.parts.every((p) => p.stored(tk) instanceof BigInt64Array)) {
         // 64-bit IDs: membership by their words, no BigInt per row.
         const set = new IdSet(target.parts.reduce((n, p) => n + p.rows, 0));
         for (const p of target.parts) {
-          const w = wordsOf(p.columns[tk] as BigInt64Array);
+          const w = wordsOf(p.values(tk) as BigInt64Array);
           for (let i = 0; i < p.rows; i++) set.addWords(w[2 * i], w[2 * i + 1]);
         }
         for (const p of t.parts) {
-          const w = wordsOf(p.columns[k] as BigInt64Array);
-          for (let i = 0; i < p.rows; i++) {
-            if (!set.hasWords(w[2 * i], w[2 * i + 1])) fail('batch_bad_reference', p, ref.column, i, `${(p.columns[k] as BigInt64Array)[i]} is not a ${ref.table}.${ref.targetColumn} of the batch`);
+          const v = p.stored(k) as BigInt64Array;
+          const w = wordsOf(v);
+          const n = p.isConstant(k) ? Math.min(1, p.rows) : p.rows;
+          for (let i = 0; i < n; i++) {
+            if (!set.hasWords(w[2 * i], w[2 * i + 1])) fail('batch_bad_reference', p, ref.column, i, `${v[i]} is not a ${ref.table}.${ref.targetColumn} of the batch`);
           }
         }
         continue;
       }
       const keys = keySet(target, ref.targetColumn);
       for (const p of t.parts) {
-        const v = p.columns[k] as ArrayLike<bigint | number | string>;
-        for (let i = 0; i < p.rows; i++) {
+        const v = p.stored(k) as ArrayLike<bigint | number | string>;
+        const n = p.isConstant(k) ? Math.min(1, p.rows) : p.rows;
+        for (let i = 0; i < n; i++) {
           if (!keys.has(v[i])) fail('batch_bad_reference', p, ref.column, i, `${String(v[i])} is not a ${ref.table}.${ref.targetColumn} of the batch`);
         }
       }

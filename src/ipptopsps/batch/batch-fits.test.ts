@@ -91,6 +91,22 @@ test('writeBatchFits: DATASUM from the columns equals the sum of the written row
     table(schema('Zeros', [column('k', 'int64'), column('b', 'uint8')]), [4, 3], uniform),
     table(schema('Empty', [column('k', 'int64')]), [], uniform),
   ];
+  // Constant columns (one value held for all rows: filled, or never written) next to
+  // written ones, in rows of 19 bytes: the constants' sums are multiplied, not added up.
+  const mixed = { ...odd, name: 'Mixed', columns: odd.columns.map((c) => (c.name === 'i' ? { ...c, defaultValue: -7 } : c)) };
+  tables.push({
+    schema: mixed,
+    parts: [5, 0, 11, 2].map((rows, n) => {
+      const p = new TablePart(mixed, rows, { file: 'test' });
+      p.fill('k', -123456789012345n + BigInt(n));
+      p.fill('e', 2.5);
+      p.fillText('a', 'AB');
+      p.fill('l', 1);
+      p.put('d', Float64Array.from({ length: rows }, (_, i) => i / 3));
+      p.put('j', Int32Array.from({ length: rows }, (_, i) => -i));
+      return p;
+    }),
+  });
   const allOnes = schema('Ones', [column('j', 'int32'), column('b', 'uint8')]);
   const t = table(allOnes, [5, 3], uniform);
   // Every byte 0xFF: each word is 2^32 − 1, whose sum is "negative zero", not 0.
@@ -101,9 +117,10 @@ test('writeBatchFits: DATASUM from the columns equals the sum of the written row
   await writeBatchFits(path, new Header().set('TEST', 1), tables);
   const sums = await checkSums(path);
   assert.equal(sums.length, 1 + tables.length);
+  assert.ok(tables[5].parts[0].isConstant(0) && tables[5].parts[0].isConstant(2) && !tables[5].parts[0].isConstant(4), 'constant columns stay constant until written');
   assert.equal(sums[4], 0, 'all-zero data sum to 0');
   assert.equal(sums[5], 0, 'no rows sum to 0');
-  assert.equal(sums[6], 0xffffffff, 'all-ones data sum to negative zero');
+  assert.equal(sums[7], 0xffffffff, 'all-ones data sum to negative zero');
   const { stdout } = await run('fitsverify', [path]).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? String(e) }));
   assert.match(stdout, /Verification found 0 warning\(s\) and 0 error\(s\)/, stdout);
 });

@@ -14,7 +14,7 @@ import {
 } from '../../fits/index.ts';
 import { columnInfo, type ColumnInfo } from '../../table/index.ts';
 import { IppToPspsError } from '../errors.ts';
-import { tableRows, type ArchiveColumn, type ArchiveTable } from './archive-table.ts';
+import { tableRows, type ArchiveColumn, type ArchiveTable, type TablePart } from './archive-table.ts';
 
 // Bytes gathered before a write, and the most encoded at once.
 const CHUNK = 4 << 20;
@@ -59,22 +59,52 @@ function putA(out: Uint8Array, v: string[], from: number, n: number, o: number, 
   }
 }
 
-/** Encodes rows [from, from+n) of a part's columns into `out` (row-major, big-endian). */
-function encode(defs: readonly FitsColumnDef[], cols: readonly ArchiveColumn[], from: number, n: number, out: Uint8Array, dv: DataView, rb: number): void {
-  for (let k = 0; k < defs.length; k++) {
-    const d = defs[k];
-    const v = cols[k];
-    const o = d.byteOffset;
-    switch (d.code) {
-      case 'K': case 'D': put8(dv, v as BigInt64Array | Float64Array, from, n, o, rb); break;
-      case 'E': case 'J': put4(dv, v as Float32Array | Int32Array, from, n, o, rb); break;
-      case 'I': putI(dv, v as Int16Array, from, n, o, rb); break;
-      case 'B': putB(out, v as Uint8Array, from, n, o, rb); break;
-      case 'L': putL(out, v as Uint8Array, from, n, o, rb); break;
-      case 'A': putA(out, v as string[], from, n, o, rb, d.byteWidth); break;
-      default: throw new IppToPspsError('batch_bad_schema', `column ${d.name}: FITS type ${d.code} is not an archive column type`);
-    }
+/** Encodes rows [from, from+n) of one column, held as `v`, at byte `o` of each `rb`-byte row. */
+function encodeColumn(d: FitsColumnDef, v: ArchiveColumn, from: number, n: number, out: Uint8Array, dv: DataView, o: number, rb: number): void {
+  switch (d.code) {
+    case 'K': case 'D': put8(dv, v as BigInt64Array | Float64Array, from, n, o, rb); break;
+    case 'E': case 'J': put4(dv, v as Float32Array | Int32Array, from, n, o, rb); break;
+    case 'I': putI(dv, v as Int16Array, from, n, o, rb); break;
+    case 'B': putB(out, v as Uint8Array, from, n, o, rb); break;
+    case 'L': putL(out, v as Uint8Array, from, n, o, rb); break;
+    case 'A': putA(out, v as string[], from, n, o, rb, d.byteWidth); break;
+    default: throw new IppToPspsError('batch_bad_schema', `column ${d.name}: FITS type ${d.code} is not an archive column type`);
   }
+}
+
+/** The same bytes in every row: a constant column's value, encoded once. */
+function putSame(out: Uint8Array, dv: DataView, bytes: Uint8Array, n: number, o: number, rb: number): void {
+  const w = bytes.length;
+  const b = new DataView(bytes.buffer, bytes.byteOffset, w);
+  if (w === 8) {
+    const hi = b.getInt32(0);
+    const lo = b.getInt32(4);
+    for (let i = 0, p = o; i < n; i++, p += rb) { dv.setInt32(p, hi); dv.setInt32(p + 4, lo); }
+  } else if (w === 4) {
+    const x = b.getInt32(0);
+    for (let i = 0, p = o; i < n; i++, p += rb) dv.setInt32(p, x);
+  } else {
+    for (let i = 0, p = o; i < n; i++, p += rb) for (let k = 0; k < w; k++) out[p + k] = bytes[k];
+  }
+}
+
+/** Encodes rows [from, from+n) of a part into `out` (row-major, big-endian). */
+function encode(defs: readonly FitsColumnDef[], part: TablePart, once: readonly (Uint8Array | undefined)[], from: number, n: number, out: Uint8Array, dv: DataView, rb: number): void {
+  for (let k = 0; k < defs.length; k++) {
+    const same = once[k];
+    if (same) putSame(out, dv, same, n, defs[k].byteOffset, rb);
+    else encodeColumn(defs[k], part.stored(k), from, n, out, dv, defs[k].byteOffset, rb);
+  }
+}
+
+/** Per column of a part: a constant column's one value encoded, else undefined. */
+function encodeConstants(defs: readonly FitsColumnDef[], part: TablePart): (Uint8Array | undefined)[] {
+  return defs.map((d, k) => {
+    if (!part.isConstant(k)) return undefined;
+    const bytes = new Uint8Array(d.byteWidth);
+    encodeColumn(d, part.stored(k), 0, 1, bytes, new DataView(bytes.buffer), 0, d.byteWidth);
+    return bytes;
+  });
 }
 
 const M = 0xffffffff;
@@ -91,6 +121,13 @@ function reduce(x: number): number {
 function add(a: number, b: number): number {
   const s = a + b;
   return s > M ? s - M : s;
+}
+
+/** x · count modulo 2^32 − 1 (x already reduced), exact in doubles. */
+function times(x: number, count: number): number {
+  let total = 0;
+  for (let left = count; left > 0; left -= FOLD_ROWS) total = add(total, reduce(x * Math.min(left, FOLD_ROWS)));
+  return total;
 }
 
 /** Rotation left by `bits`: multiplication by 2^bits modulo 2^32 − 1. */
@@ -136,7 +173,7 @@ function strideSum(code: string, v: ArchiveColumn, first: number, step: number, 
  * b · 2^(8 · (3 − p mod 4)) modulo 2^32 − 1, so each column's values are summed per row
  * offset modulo 4 and rotated into place. The same number as summing the encoded rows.
  */
-export function dataSum(defs: readonly FitsColumnDef[], parts: readonly { rows: number; columns: readonly ArchiveColumn[] }[], rb: number): number {
+export function dataSum(defs: readonly FitsColumnDef[], parts: readonly TablePart[], rb: number): number {
   let sum = 0;
   // Rows whose offsets are equal modulo 4 recur every `period` rows.
   const period = rb % 4 === 0 ? 1 : rb % 2 === 0 ? 2 : 4;
@@ -145,13 +182,14 @@ export function dataSum(defs: readonly FitsColumnDef[], parts: readonly { rows: 
     const n = part.rows;
     for (let k = 0; k < defs.length; k++) {
       const d = defs[k];
-      const v = part.columns[k];
+      const v = part.stored(k);
+      const constant = part.isConstant(k);
       if (d.code === 'A') {
         const lanes = [0, 0, 0, 0];
         const s = v as string[];
         for (let i = 0; i < n; i++) {
           const at = ((row0 + i) % 4) * rb + d.byteOffset;
-          const text = s[i];
+          const text = s[constant ? 0 : i];
           const m = Math.min(text.length, d.byteWidth);
           for (let c = 0; c < m; c++) lanes[(at + c) & 3] += text.charCodeAt(c) & 0x7f;
         }
@@ -159,9 +197,12 @@ export function dataSum(defs: readonly FitsColumnDef[], parts: readonly { rows: 
         continue;
       }
       const shift = d.byteWidth >= 4 ? 0 : d.byteWidth === 2 ? 16 : 24;
+      // A constant column adds its value's sum once per row of the class.
+      const one = constant ? strideSum(d.code, v, 0, 1, 1) : 0;
       for (let c = 0; c < period && c < n; c++) {
         const s = (((row0 + c) % 4) * rb + d.byteOffset) & 3;
-        sum = add(sum, rotl(strideSum(d.code, v, c, period, n), shift - 8 * s));
+        const classSum = constant ? times(one, Math.ceil((n - c) / period)) : strideSum(d.code, v, c, period, n);
+        sum = add(sum, rotl(classSum, shift - 8 * s));
       }
     }
     row0 += n;
@@ -241,11 +282,12 @@ async function writeTable(out: Output, t: ArchiveTable, signal?: AbortSignal): P
   setChecksums(header, dataSum(defs, t.parts, rb));
   await out.put(header.toBytes());
   for (const p of t.parts) {
+    const once = encodeConstants(defs, p);
     for (let from = 0; from < p.rows; from += per) {
       signal?.throwIfAborted();
       const n = Math.min(per, p.rows - from);
       const room = await out.reserve(n * rb);
-      encode(defs, p.columns, from, n, room, new DataView(room.buffer, room.byteOffset, room.byteLength), rb);
+      encode(defs, p, once, from, n, room, new DataView(room.buffer, room.byteOffset, room.byteLength), rb);
       out.advance(n * rb);
     }
   }

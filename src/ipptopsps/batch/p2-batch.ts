@@ -263,19 +263,23 @@ interface ChipContext {
   readonly frameId: number;
 }
 
-/** Element-wise product (×k) into a new array: a per-row unit conversion. */
-function times(a: ArrayLike<number> | undefined, b: ArrayLike<number> | undefined, n: number, k = 1): Float64Array | undefined {
-  if (!a || !b) return undefined;
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) out[i] = a[i] * b[i] * k;
-  return out;
+/** `s[i] ** power` for every row, each power computed once per chip however many columns use it. */
+function powers(s: ArrayLike<number>, n: number): (power: number) => Float64Array {
+  const done = new Map<number, Float64Array>();
+  return (power) => {
+    let out = done.get(power);
+    if (!out) {
+      out = new Float64Array(n);
+      for (let i = 0; i < n; i++) out[i] = s[i] ** power;
+      done.set(power, out);
+    }
+    return out;
+  };
 }
 
-function powTimes(a: ArrayLike<number> | undefined, s: ArrayLike<number> | undefined, n: number, power: number): Float64Array | undefined {
-  if (!a || !s) return undefined;
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) out[i] = a[i] * s[i] ** power;
-  return out;
+/** The plate scale as float64 (the products' second factor). */
+function asFloat64(a: ArrayLike<number>, n: number): Float64Array {
+  return a instanceof Float64Array ? a : Float64Array.from({ length: n }, (_, i) => a[i]);
 }
 
 function detectionPart(
@@ -318,10 +322,11 @@ function detectionPart(
   if (c.POSANGLE) p.put('posAngle', c.POSANGLE);
   p.put('ra', c.RA_PSF!);
   p.put('dec', c.DEC_PSF!);
-  const raErr = times(c.X_PSF_SIG, sc, n);
-  if (raErr) p.put('raErr', raErr);
-  const decErr = times(c.Y_PSF_SIG, sc, n);
-  if (decErr) p.put('decErr', decErr);
+  // Pixels → arcsec with the detection's own plate scale: a product per row.
+  const s64 = sc && asFloat64(sc, n);
+  const pow = sc && powers(sc, n);
+  if (s64 && c.X_PSF_SIG) p.putProduct('raErr', c.X_PSF_SIG, s64);
+  if (s64 && c.Y_PSF_SIG) p.putProduct('decErr', c.Y_PSF_SIG, s64);
   if (c.EXT_NSIGMA) p.put('extNSigma', c.EXT_NSIGMA);
   // Counts → Jy: counts / exptime is the count rate; ZPT_OBS is the magnitude of 1 count/s.
   if (zpt !== undefined && exptime > 0) {
@@ -334,15 +339,11 @@ function detectionPart(
     if (c.KRON_FLUX_ERR) p.put('kronFluxErr', c.KRON_FLUX_ERR, jyPerCount);
     // SKY is a count rate per pixel: Jy per square arcsec through the plate scale.
     const jyPerRate = AB_JANSKY * 10 ** (-0.4 * zpt);
-    const sky = powTimes(c.SKY, sc, n, -2);
-    if (sky) p.put('sky', sky, jyPerRate);
-    const skyErr = powTimes(c.SKY_SIGMA, sc, n, -2);
-    if (skyErr) p.put('skyErr', skyErr, jyPerRate);
+    if (pow && c.SKY) p.putProduct('sky', c.SKY, pow(-2), jyPerRate);
+    if (pow && c.SKY_SIGMA) p.putProduct('skyErr', c.SKY_SIGMA, pow(-2), jyPerRate);
   }
-  const fwMaj = times(c.PSF_FWHM_MAJ, sc, n);
-  if (fwMaj) p.put('psfMajorFWHM', fwMaj);
-  const fwMin = times(c.PSF_FWHM_MIN, sc, n);
-  if (fwMin) p.put('psfMinorFWHM', fwMin);
+  if (s64 && c.PSF_FWHM_MAJ) p.putProduct('psfMajorFWHM', c.PSF_FWHM_MAJ, s64);
+  if (s64 && c.PSF_FWHM_MIN) p.putProduct('psfMinorFWHM', c.PSF_FWHM_MIN, s64);
   if (c.PSF_THETA) p.put('psfTheta', c.PSF_THETA);
   if (c.PSF_CORE) p.put('psfCore', c.PSF_CORE);
   if (c.PSF_QF) p.put('psfQf', c.PSF_QF);
@@ -355,11 +356,10 @@ function detectionPart(
     ['MOMENTS_M3C', 'momentM3C', 3], ['MOMENTS_M3S', 'momentM3S', 3], ['MOMENTS_M4C', 'momentM4C', 4], ['MOMENTS_M4S', 'momentM4S', 4],
   ];
   for (const [from, to, power] of moments) {
-    const v = powTimes(c[from], sc, n, power);
-    if (v) p.put(to, v);
+    const v = c[from];
+    if (pow && v) p.putProduct(to, v, pow(power));
   }
-  const apR = times(c.AP_MAG_RADIUS, sc, n);
-  if (apR) p.put('apRadius', apR);
+  if (s64 && c.AP_MAG_RADIUS) p.putProduct('apRadius', c.AP_MAG_RADIUS, s64);
   // FLAGS/FLAGS2 are unsigned 32-bit; the archive's int columns hold the same bits.
   if (c.FLAGS) p.put('infoFlag', c.FLAGS);
   if (c.FLAGS2) p.put('infoFlag2', c.FLAGS2);
