@@ -139,20 +139,28 @@ export async function grabImages(dir: string, externIds: readonly number[], opti
   }
   const outs = counts.map((n) => GRAB_COLUMNS.map((c) => new (c.type === 'uint64' ? BigUint64Array : c.type === 'uint32' ? Uint32Array : c.type === 'float64' ? Float64Array : c.type === 'uint16' ? Uint16Array : Float32Array)(n)));
   const at = new Array<number>(wanted.length).fill(0);
+  // 64-bit IDs are copied as their two 32-bit words (reading a BigUint64Array element
+  // would allocate a BigInt per row); IPP_IDET is the low word of the detection ID.
+  const words = (a: BigUint64Array): Uint32Array => new Uint32Array(a.buffer, a.byteOffset, 2 * a.length);
+  const outWords = outs.map((out) => [words(out[0] as BigUint64Array), words(out[1] as BigUint64Array)]);
   for (const { m, ext } of parts) {
     const [detExt, aveRef, img, ra, dec, mag, magErr, cal, pc, objId, catId] = m.columns.map((c) => c.values);
+    const detW = words(detExt as BigUint64Array);
+    const extW = words(ext);
     for (let i = 0; i < m.rowCount; i++) {
       const image = (img as Uint32Array)[i];
       const w = image <= maxId ? slotOf[image] : -1;
       if (w < 0) continue;
       const out = outs[w];
+      const [idW, objW] = outWords[w];
       const j = at[w]++;
       const ref = (aveRef as Uint32Array)[i];
       if (ref >= ext.length) throw new DvoError('dvo_damaged', `a measure of image ${wanted[w].imageId} points at object row ${ref + 1} of ${ext.length}; run ipp dvo verify`);
-      const id = (detExt as BigUint64Array)[i];
-      (out[0] as BigUint64Array)[j] = id;
-      (out[1] as BigUint64Array)[j] = ext[ref];
-      (out[2] as Uint32Array)[j] = Number(id & 0xffffffffn);
+      idW[2 * j] = detW[2 * i];
+      idW[2 * j + 1] = detW[2 * i + 1];
+      objW[2 * j] = extW[2 * ref];
+      objW[2 * j + 1] = extW[2 * ref + 1];
+      (out[2] as Uint32Array)[j] = detW[2 * i];
       (out[3] as Uint32Array)[j] = (img as Uint32Array)[i];
       (out[4] as Float64Array)[j] = (ra as Float64Array)[i];
       (out[5] as Float64Array)[j] = (dec as Float64Array)[i];

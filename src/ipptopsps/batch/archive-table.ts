@@ -575,6 +575,45 @@ export function keySet(t: ArchiveTable, column: string): Set<bigint | number | s
   return out;
 }
 
+/** The int64 values of column k of the parts (a constant part adds its one value), in one array. */
+function gather(parts: readonly TablePart[], k: number): BigInt64Array {
+  let n = 0;
+  for (const p of parts) n += p.isConstant(k) ? Math.min(1, p.rows) : p.rows;
+  const all = new BigInt64Array(n);
+  let at = 0;
+  for (const p of parts) {
+    const m = p.isConstant(k) ? Math.min(1, p.rows) : p.rows;
+    all.set((p.stored(k) as BigInt64Array).subarray(0, m), at);
+    at += m;
+  }
+  return all;
+}
+
+/** True when an int64 array is sorted (as the ObjectThin stubs' objIDs are): no sort needed. */
+function increasing(a: BigInt64Array): boolean {
+  const w = wordsOf(a);
+  for (let i = 1; i < a.length; i++) if (below(w[2 * i + 1], w[2 * i], w[2 * i - 1], w[2 * i - 2])) return false;
+  return true;
+}
+
+/** True when every value of column k of `parts` is a value of column tk of `target` (int64 columns). */
+function allKnown(parts: readonly TablePart[], k: number, target: readonly TablePart[], tk: number): boolean {
+  const keys = gather(target, tk);
+  if (!increasing(keys)) keys.sort();
+  const values = gather(parts, k).sort();
+  const kw = wordsOf(keys);
+  const vw = wordsOf(values);
+  const m = keys.length;
+  let j = 0;
+  for (let i = 0; i < values.length; i++) {
+    const h = vw[2 * i + 1];
+    const l = vw[2 * i];
+    while (j < m && below(kw[2 * j + 1], kw[2 * j], h, l)) j++;
+    if (j === m || kw[2 * j + 1] !== h || kw[2 * j] !== l) return false;
+  }
+  return true;
+}
+
 /**
  * Checks the references whose target table is in the batch (others are the archive's to
  * check at load): every value of the column is a key of the target. A constant column is
@@ -589,7 +628,9 @@ export function checkReferences(tables: readonly ArchiveTable[]): void {
       const k = t.schema.columns.findIndex((c) => c.name === ref.column);
       const tk = target.schema.columns.findIndex((c) => c.name === ref.targetColumn);
       if (t.parts.every((p) => p.stored(k) instanceof BigInt64Array) && target.parts.every((p) => p.stored(tk) instanceof BigInt64Array)) {
-        // 64-bit IDs: membership by their words, no BigInt per row.
+        // 64-bit IDs: both sides sorted and walked together (no hashing, no BigInt per
+        // row); only when a value is missing are the rows searched for the first culprit.
+        if (allKnown(t.parts, k, target.parts, tk)) continue;
         const set = new IdSet(target.parts.reduce((n, p) => n + p.rows, 0));
         for (const p of target.parts) {
           const w = wordsOf(p.values(tk) as BigInt64Array);

@@ -279,7 +279,10 @@ function powers(s: ArrayLike<number>, n: number): (power: number) => Float64Arra
 
 /** The plate scale as float64 (the products' second factor). */
 function asFloat64(a: ArrayLike<number>, n: number): Float64Array {
-  return a instanceof Float64Array ? a : Float64Array.from({ length: n }, (_, i) => a[i]);
+  if (a instanceof Float64Array) return a;
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) out[i] = a[i];
+  return out;
 }
 
 function detectionPart(
