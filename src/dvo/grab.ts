@@ -142,7 +142,8 @@ export async function grabImages(dir: string, externIds: readonly number[], opti
   // 64-bit IDs are copied as their two 32-bit words (reading a BigUint64Array element
   // would allocate a BigInt per row); IPP_IDET is the low word of the detection ID.
   const words = (a: BigUint64Array): Uint32Array => new Uint32Array(a.buffer, a.byteOffset, 2 * a.length);
-  const outWords = outs.map((out) => [words(out[0] as BigUint64Array), words(out[1] as BigUint64Array)]);
+  const idWords = outs.map((out) => words(out[0] as BigUint64Array));
+  const objWords = outs.map((out) => words(out[1] as BigUint64Array));
   for (const { m, ext } of parts) {
     const [detExt, aveRef, img, ra, dec, mag, magErr, cal, pc, objId, catId] = m.columns.map((c) => c.values);
     const detW = words(detExt as BigUint64Array);
@@ -152,7 +153,8 @@ export async function grabImages(dir: string, externIds: readonly number[], opti
       const w = image <= maxId ? slotOf[image] : -1;
       if (w < 0) continue;
       const out = outs[w];
-      const [idW, objW] = outWords[w];
+      const idW = idWords[w];
+      const objW = objWords[w];
       const j = at[w]++;
       const ref = (aveRef as Uint32Array)[i];
       if (ref >= ext.length) throw new DvoError('dvo_damaged', `a measure of image ${wanted[w].imageId} points at object row ${ref + 1} of ${ext.length}; run ipp dvo verify`);

@@ -98,3 +98,26 @@ test('checkReferences: every objID a key of the target table, found by sorted wa
   same.fill('objID', 4n);
   fails(() => checkReferences([{ schema: DET, parts: [same] }, objs]), 'batch_bad_reference', /row 1 \(det 1\): 4 is not/);
 });
+
+test('TablePart.put: an array of the column\'s type with nothing missing is taken as it is, and left alone by later writes', () => {
+  const s = obj([column('id', 'int64'), column('mag', 'float32', { defaultValue: -999 }), column('n', 'int32', { defaultValue: -1 })]);
+  const p = new TablePart(s, 3, { file: 'f' });
+  const mag = Float32Array.of(1, 2, 3);
+  const flags = Uint32Array.of(1, 0xffffffff, 7);
+  p.put('mag', mag);
+  p.put('n', flags);
+  assert.equal(p.values(1), mag, 'taken without a copy');
+  assert.deepEqual([...p.values(2) as Int32Array], [1, -1, 7], 'uint32 bits as int32, as a copy gives them');
+  p.put('mag', Float32Array.of(4, 5, 6));
+  assert.deepEqual([...mag], [1, 2, 3], 'a later put writes a new array');
+  assert.deepEqual([...p.values(1) as Float32Array], [4, 5, 6]);
+  p.put('n', flags);
+  (p.column('n')!.values as Int32Array)[0] = 99;
+  assert.deepEqual([...flags], [1, 0xffffffff, 7], 'column() hands out a copy of a taken array');
+  // A missing value is replaced by the default in a copy; the array given is not touched.
+  const withNaN = Float32Array.of(1, NaN, 3);
+  p.put('mag', withNaN);
+  assert.notEqual(p.values(1), withNaN);
+  assert.deepEqual([...p.values(1) as Float32Array], [1, -999, 3]);
+  assert.ok(Number.isNaN(withNaN[1]));
+});

@@ -106,6 +106,8 @@ export class TablePart {
   // Per column: `rows` values, or (constant) a one-element array of the value of every row.
   readonly #stored: ArchiveColumn[];
   readonly #constant: Uint8Array;
+  // 1 where the column is the array the builder put (not a copy): replaced, never written, on a later write.
+  readonly #shared: Uint8Array;
 
   constructor(schema: TableSchema, rows: number, origin: RowOrigin, index?: Map<string, number>, stored?: { columns: ArchiveColumn[]; constant: Uint8Array }) {
     this.schema = schema;
@@ -114,6 +116,7 @@ export class TablePart {
     this.#index = index ?? columnIndex(schema);
     this.#stored = stored?.columns ?? schema.columns.map((c) => allocFilled(c, 1));
     this.#constant = stored?.constant ?? new Uint8Array(schema.columns.length).fill(1);
+    this.#shared = new Uint8Array(schema.columns.length);
   }
 
   /** True when column k holds one value for every row: {@link stored} is then that one value. */
@@ -149,6 +152,13 @@ export class TablePart {
     const i = this.#index.get(name);
     if (i === undefined) return undefined;
     this.provided.add(name);
+    if (this.#shared[i] === 1) {
+      // The caller may write into what it gets: not into an array the builder handed over.
+      const own = allocRaw(this.schema.columns[i], this.rows) as Float64Array;
+      own.set(this.#stored[i] as Float64Array);
+      this.#stored[i] = own;
+      this.#shared[i] = 0;
+    }
     return { info: this.schema.columns[i], values: this.values(i) };
   }
 
@@ -158,9 +168,10 @@ export class TablePart {
     if (i === undefined) return undefined;
     this.provided.add(name);
     const info = this.schema.columns[i];
-    if (this.#constant[i] === 1) {
+    if (this.#constant[i] === 1 || this.#shared[i] === 1) {
       this.#stored[i] = allocRaw(info, this.rows);
       this.#constant[i] = 0;
+      this.#shared[i] = 0;
     }
     return { info, values: this.#stored[i] };
   }
@@ -174,6 +185,7 @@ export class TablePart {
     const one = allocRaw(info, 1);
     this.#stored[i] = one;
     this.#constant[i] = 1;
+    this.#shared[i] = 0;
     return { info, one };
   }
 
@@ -181,8 +193,11 @@ export class TablePart {
    * Puts numbers into a column: `values[i] * scale + offset`, where a missing source value
    * (NaN, ±Infinity) gives the column's default (NaN, i.e. missing, for a required float).
    * 64-bit columns take bigints: use {@link putBig}. Does nothing when the schema lacks the column.
+   * An array of the column's own type with nothing missing becomes the column itself, without
+   * a copy: the caller must not change it afterwards.
    */
   put(name: string, values: ArrayLike<number>, scale = 1, offset = 0): void {
+    if (scale === 1 && offset === 0 && this.#adopt(name, values)) return;
     const c = this.#target(name);
     if (!c) return;
     const out = c.values;
@@ -203,6 +218,25 @@ export class TablePart {
     else if (out instanceof Float64Array && values instanceof Float64Array) copyF64F64(out, values, n, def);
     else if (out instanceof Float64Array && values instanceof Float32Array) copyF32F64(out, values, n, def);
     else copyAny(out as Float64Array, values, n, def);
+  }
+
+  // Takes `values` as the column when that gives the same bytes as copying: the same element
+  // type (uint32 read as int32, which is what the copy does), one per row, none missing.
+  #adopt(name: string, values: ArrayLike<number>): boolean {
+    const i = this.#index.get(name);
+    if (i === undefined || values.length !== this.rows) return false;
+    const type = this.schema.columns[i].type;
+    let taken: ArchiveColumn | undefined;
+    if (type === 'float32' && values instanceof Float32Array) taken = firstMissing(values, this.rows) < 0 ? values : undefined;
+    else if (type === 'float64' && values instanceof Float64Array) taken = firstMissing(values, this.rows) < 0 ? values : undefined;
+    else if (type === 'int32' && (values instanceof Int32Array || values instanceof Uint32Array)) taken = new Int32Array(values.buffer, values.byteOffset, this.rows);
+    else if (type === 'int16' && values instanceof Int16Array) taken = values;
+    if (!taken) return false;
+    this.provided.add(name);
+    this.#stored[i] = taken;
+    this.#constant[i] = 0;
+    this.#shared[i] = 1;
+    return true;
   }
 
   /**
