@@ -7,6 +7,9 @@ import { openDatabase, testEngines, type Database } from '../db/index.ts';
 import { openArchive, type Archive } from './archive.ts';
 import { PSPS_MIGRATIONS } from './migrations.ts';
 import { Odm } from './odm.ts';
+import { ProblemList } from './problems.ts';
+import { batchSchemaOf } from './schema.ts';
+import { stageBatch, stagingName } from './stage.ts';
 import { OdmClient } from './odm-client.ts';
 import { startOdmServer } from './odm-server.ts';
 import { p2Batch, obBatch, writeBatchCsv, writeTestSchema, type TestTable } from './test-support.ts';
@@ -159,6 +162,33 @@ for (const engine of testEngines()) {
       await f.client.submit({ name: 'B00000013', product: 'PSPS_test', type: 'P2', tables: files });
       s = await settled(f, 'B00000013');
       assert.deepEqual(s.reasons, ['FrameMeta.filterID row 1: "" breaks required (the column has no default; a value is required)']);
+    }));
+
+    it('loads again a batch whose UNLOGGED staging a PostgreSQL restart emptied, instead of merging it empty', { skip: engine.name !== 'postgres' }, () => withOdm(engine, async (f) => {
+      await f.odm.close();
+      const schema = batchSchemaOf(f.archive.schema, 'P2');
+      const dir = join(f.dir, 'dx', 'B00000030');
+      const files = await writeBatchCsv(dir, p2Batch(30, 300));
+      const problems = new ProblemList(5);
+      const rows = await stageBatch(f.archive, 'B00000030', schema, files, problems);
+      assert.equal(problems.total, 0, problems.reasons().join('; '));
+      const kinds = await f.archive.db.all<{ p: string }>("SELECT relpersistence AS p FROM pg_class WHERE relname LIKE 'stg_b00000030_%'");
+      assert.deepEqual(kinds.map((k) => k.p), ['u', 'u', 'u']);
+      // what crash recovery does to UNLOGGED tables
+      for (const t of schema.tables) await f.archive.db.exec(`TRUNCATE ${stagingName('B00000030', t.name)}`);
+      const now = new Date().toISOString();
+      await f.db.run(`INSERT INTO odm_batch (name, product, batch_type, generation, state, md5, dir, tables_json, rows_json, received_at, loaded_at, updated_at)
+        VALUES (?, 'PSPS_test', 'P2', 1, 'loaded', ?, ?, ?, ?, ?, ?, ?)`, ['B00000030', MD5(30), dir, JSON.stringify(files), JSON.stringify(rows), now, now, now]);
+      const odm = await Odm.start({ db: f.db, archive: f.archive, retryMs: 50 });
+      try {
+        await odm.idle();
+        const s = await odm.status('B00000030');
+        assert.equal(s.state, 'merged', JSON.stringify(s.reasons));
+        assert.deepEqual(s.rows, { FrameMeta: 1, Detection: 300, ObjectThin: 300 });
+      } finally {
+        await odm.close();
+      }
+      assert.equal(await count(f, "SELECT count(*) AS n FROM Detection WHERE odm_batch = 'B00000030'"), 300);
     }));
 
     it('merges OB batches over the stubs (replace) and deletes the DXLayer copy on request', () => withOdm(engine, async (f) => {

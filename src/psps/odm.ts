@@ -15,7 +15,7 @@ import { PspsError } from './errors.ts';
 import { mergeBatch, mergedGeneration } from './merge.ts';
 import { ProblemList } from './problems.ts';
 import { batchSchemaOf, findTable, type BatchSchema } from './schema.ts';
-import { BATCH_NAME, dropStaging, stageBatch } from './stage.ts';
+import { BATCH_NAME, dropStaging, stageBatch, stagingIntact } from './stage.ts';
 import { validateBatch } from './validate.ts';
 
 /** The states of a batch in the ODM, in the order they are reached. */
@@ -300,6 +300,7 @@ export class Odm {
         this.#log.info(`odm: loaded ${b.name}: ${Object.entries(rows).map(([t, n]) => `${t} ${n}`).join(', ')}`);
       }
     } else if (b.state === 'loaded') {
+      if (!(await this.#stagingKept(b, schema))) return;
       const problems = await validateBatch(this.archive, b.name, schema, this.#maxReasons);
       if (problems.total > 0) {
         await this.#fail(b, problems.reasons());
@@ -308,11 +309,23 @@ export class Odm {
       if (await this.#move(b, 'loaded', 'merge_worthy', { merge_worthy_at: now() })) this.#log.info(`odm: ${b.name} is merge-worthy`);
     } else if (b.state === 'merge_worthy') {
       if (await mergedGeneration(this.archive.db, b.name) !== generation) {
+        if (!(await this.#stagingKept(b, schema))) return;
         const result = await mergeBatch(this.archive, b.name, generation, schema);
         if (result.merged) this.#log.info(`odm: merged ${b.name}: ${Object.entries(result.rows).map(([t, n]) => `${t} ${n}`).join(', ')}`);
       }
       await this.#move(b, 'merge_worthy', 'merged', { merged_at: now() });
     }
+  }
+
+  // A batch whose staged rows were lost (a PostgreSQL crash empties UNLOGGED tables) goes
+  // back to received and is loaded again from the DXLayer's files.
+  async #stagingKept(b: BatchRow, schema: BatchSchema): Promise<boolean> {
+    const rows = b.rows_json ? JSON.parse(b.rows_json) as Record<string, number> : {};
+    if (await stagingIntact(this.archive.db, b.name, schema, rows)) return true;
+    if (await this.#move(b, b.state as OdmState, 'received', { loaded_at: null, merge_worthy_at: null, rows_json: null })) {
+      this.#log.warn(`odm: ${b.name}: its staged rows are gone (a database restart empties staging); loading it again`);
+    }
+    return false;
   }
 
   async #load(b: BatchRow, schema: BatchSchema, problems: ProblemList, signal: AbortSignal): Promise<Record<string, number>> {

@@ -78,6 +78,25 @@ export async function createStagingTable(q: Queryable, batch: string, table: Arc
   return name;
 }
 
+/**
+ * True when every staging table of a loaded batch still holds the rows counted at its load
+ * (`rows`: table → rows). PostgreSQL's staging tables are UNLOGGED, and a server crash leaves
+ * them empty: such a batch must be loaded again, never validated and merged as empty.
+ */
+export async function stagingIntact(q: Queryable, batch: string, schema: BatchSchema, rows: Readonly<Record<string, number>>): Promise<boolean> {
+  if (q.dialect.engine !== 'postgres') return true;
+  for (const t of schema.tables) {
+    const want = rows[t.name];
+    if (want === undefined) continue;
+    const name = stagingName(batch, t.name);
+    const there = await q.get<{ r: string | null }>('SELECT to_regclass(?) AS r', [name]);
+    if (there?.r === null || there?.r === undefined) return false;
+    const n = await q.get<{ n: number }>(`SELECT count(*) AS n FROM ${name}`);
+    if (Number(n?.n) !== want) return false;
+  }
+  return true;
+}
+
 /** Drops every staging table of a batch (after its merge, or when it failed). */
 export async function dropStaging(q: Queryable, batch: string, tables: readonly ArchiveTable[]): Promise<void> {
   for (const t of tables) await q.exec(`DROP TABLE IF EXISTS ${stagingName(batch, t.name)}`);
@@ -122,7 +141,7 @@ async function readHeader(path: string, table: string): Promise<string[]> {
 }
 
 async function copyTable(archive: Archive, batch: string, input: StageInput, problems: ProblemList, signal?: AbortSignal): Promise<number> {
-  const name = await createStagingTable(archive.db, batch, input.table);
+  const name = stagingName(batch, input.table.name);
   const client = new pg.Client({ connectionString: archive.connectionString });
   client.on('error', () => undefined);
   try {
@@ -133,12 +152,20 @@ async function copyTable(archive: Archive, batch: string, input: StageInput, pro
   try {
     // the bulk load needs no durability of its own: the batch's state moves on only after it
     await client.query('SET synchronous_commit = off');
+    // UNLOGGED: staging writes no WAL (a server crash empties it; the ODM then loads again,
+    // see stagingIntact). Created in the COPY's transaction, so COPY may FREEZE the rows:
+    // validation and merge then read them without setting hint bits (rewriting every page).
+    await client.query('BEGIN');
+    await client.query(`DROP TABLE IF EXISTS ${name}`);
+    await client.query(`CREATE UNLOGGED TABLE ${name} (${input.table.columns.map((c) => `${c.name} ${sqlType(c.datatype, archive.dialect)}`).join(', ')})`);
     const cols = input.table.columns.map((c) => c.name).join(', ');
-    const copy = client.query(copyFrom(`COPY ${name} (${cols}) FROM STDIN WITH (FORMAT csv, HEADER true)`));
+    const copy = client.query(copyFrom(`COPY ${name} (${cols}) FROM STDIN WITH (FORMAT csv, HEADER true, FREEZE true)`));
     try {
       const source = createReadStream(input.path, { highWaterMark: 1 << 20 });
       await (signal ? pipeline(source, copy, { signal }) : pipeline(source, copy));
+      await client.query('COMMIT');
     } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
       const state = (error as { code?: string }).code ?? '';
       if (!state.startsWith('22')) throw error;
       // a value PostgreSQL cannot take: find every offending row with the checker
