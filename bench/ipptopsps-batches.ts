@@ -211,22 +211,30 @@ console.log(`peer (SQLite scratch tables, INSERT ... SELECT, export): ${p.wall.t
 console.log(`P2 detections per CPU-second: ours ${Math.round(oursRate).toLocaleString('en')}, peer ${Math.round(peerRate).toLocaleString('en')}, ratio ${(oursRate / peerRate).toFixed(1)}x ${oursRate >= peerRate ? 'faster' : 'slower'}`);
 target('≥ 1,000,000 detections per CPU-second (P2, build + publish)', oursRate >= 1e6);
 
-// ---- ST and OB rates
+// ---- ST and OB rates. The stacks are built `runs` times: the first pass also compiles the
+// ST code (a loader builds many), so the best pass is the rate and the first is shown too.
 const stacks = survey.manifest.stacks;
 let stRows = 0;
-let c0 = cpu();
-let t0 = performance.now();
-for (const s of stacks) {
-  const b = await buildStBatch(ctx(), { cmfPath: join(survey.dir, s.cmf), stackId: s.stack_id, dvoDir: dvo, lookup: perImageLookup(dvo) });
-  stRows += b.mainRows;
+const stPasses: { cpu: number; wall: number; steps: Record<string, number> }[] = [];
+for (let r = 0; r < runs; r++) {
+  const c1 = cpu();
+  const t1 = performance.now();
+  const steps: Record<string, number> = {};
+  stRows = 0;
+  for (const s of stacks) {
+    const b = await buildStBatch(ctx(), { cmfPath: join(survey.dir, s.cmf), stackId: s.stack_id, dvoDir: dvo, lookup: perImageLookup(dvo) });
+    stRows += b.mainRows;
+    for (const [k, v] of Object.entries(b.timings ?? {})) steps[k] = (steps[k] ?? 0) + v;
+  }
+  stPasses.push({ cpu: cpu() - c1, wall: (performance.now() - t1) / 1000, steps });
 }
-let used = cpu() - c0;
-console.log(`ST: ${stacks.length} stacks, ${stRows} stack detections in ${((performance.now() - t0) / 1000).toFixed(3)} s wall, ${used.toFixed(3)} CPU s: ${Math.round(stRows / used).toLocaleString('en')} detections per CPU-second`);
+const stBest = stPasses.reduce((a, b) => (b.cpu < a.cpu ? b : a));
+console.log(`ST: ${stacks.length} stacks, ${stRows} stack detections; best of ${runs} passes ${stBest.wall.toFixed(3)} s wall (${fmt(stBest.steps)} s), ${stBest.cpu.toFixed(3)} CPU s: ${Math.round(stRows / stBest.cpu).toLocaleString('en')} detections per CPU-second (first pass ${stPasses[0].cpu.toFixed(3)} CPU s: ${Math.round(stRows / stPasses[0].cpu).toLocaleString('en')})`);
 const regions = (await listRegions(dvo)).filter((r) => r.objects > 0).sort((a, b) => b.objects - a.objects).slice(0, 8);
 let obRows = 0;
-c0 = cpu();
-t0 = performance.now();
+const c0 = cpu();
+const t0 = performance.now();
 for (const r of regions) obRows += (await buildObBatch(ctx(), { dvoDir: dvo, regionIndex: r.index })).mainRows;
-used = cpu() - c0;
+const used = cpu() - c0;
 console.log(`OB: ${regions.length} regions, ${obRows} objects in ${((performance.now() - t0) / 1000).toFixed(3)} s wall, ${used.toFixed(3)} CPU s: ${Math.round(obRows / used).toLocaleString('en')} objects per CPU-second`);
 await rm(out, { recursive: true, force: true });

@@ -120,4 +120,9 @@ test('TablePart.put: an array of the column\'s type with nothing missing is take
   assert.notEqual(p.values(1), withNaN);
   assert.deepEqual([...p.values(1) as Float32Array], [1, -999, 3]);
   assert.ok(Number.isNaN(withNaN[1]));
+  const ids = BigInt64Array.of(5n, 6n, 7n);
+  p.putBig('id', ids);
+  assert.equal(p.values(0), ids, 'IDs taken without a copy');
+  p.putBig('id', BigInt64Array.of(8n, 9n, 10n));
+  assert.deepEqual([...ids], [5n, 6n, 7n], 'and left alone by a later put');
 });

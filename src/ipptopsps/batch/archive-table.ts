@@ -284,8 +284,19 @@ export class TablePart {
     for (let i = 0; i < this.rows; i++) c.values[i] = values[i];
   }
 
-  /** Puts 64-bit values into a column (IDs). */
+  /**
+   * Puts 64-bit values into a column (IDs). One value per row into an int64 column: the array
+   * becomes the column itself (no copy; the caller must not change it afterwards).
+   */
   putBig(name: string, values: BigInt64Array): void {
+    const i = this.#index.get(name);
+    if (i !== undefined && values.length === this.rows && this.schema.columns[i].type === 'int64') {
+      this.provided.add(name);
+      this.#stored[i] = values;
+      this.#constant[i] = 0;
+      this.#shared[i] = 1;
+      return;
+    }
     const c = values.length >= this.rows ? this.#target(name) : this.column(name);
     if (!c) return;
     if (c.values instanceof BigInt64Array) {

@@ -23,7 +23,7 @@ export function distinctObjIds(t: ArchiveTable | undefined): BigInt64Array {
   all.sort();
   let m = 0;
   for (let i = 0; i < n; i++) if (i === 0 || all[i] !== all[i - 1]) all[m++] = all[i];
-  return all.slice(0, m);
+  return all.subarray(0, m);
 }
 
 const INT64_MAX = 0x7fffffffffffffffn;
