@@ -5,8 +5,8 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PSPS_SCHEMA_DIR } from '../../common/index.ts';
 import { DvoError, photcodesPath, readPhotcodes, type PhotcodeTable } from '../../dvo/index.ts';
-import { FitsFile, FitsError, type HduInfo } from '../../fits/index.ts';
-import { collectTable, type NumericArray } from '../../table/index.ts';
+import { FitsFile, FitsError, decodeRows, type FitsColumnDef, type HduInfo, type Header } from '../../fits/index.ts';
+import { collectTable, columnIndexes, type ColumnBatch, type NumericArray } from '../../table/index.ts';
 import { readTableSchemas, schemaFileMd5, type TableSchema } from '../../votable/index.ts';
 import { IppError } from '../../common/index.ts';
 import { IppToPspsError } from '../errors.ts';
@@ -98,21 +98,50 @@ export async function openCatalogue(path: string): Promise<FitsFile> {
 export type SourceColumns = Record<string, ArrayLike<number> | undefined>;
 
 /**
+ * Column definitions already parsed, by the text of the column cards: the 60 chip tables of
+ * an smf describe the same columns, and parsing ~60 columns' keywords out of a ~600-card
+ * header costs more than reading the chip's rows.
+ */
+export type ColumnDefsCache = Map<string, { defs: FitsColumnDef[]; rowBytes: number }>;
+
+// The cards that column definitions are made of (TFORMn, TTYPEn, TSCALn, ... and the row size).
+const COLUMN_CARD = /^(T[A-Z]+\d+|TFIELDS|NAXIS1|PCOUNT|THEAP)$/;
+// Tables read in one piece through a cache hit; larger ones go through the table reader's chunks.
+const ONE_READ_BYTES = 32 << 20;
+
+function columnCardsKey(header: Header): string {
+  let key = '';
+  for (const c of header.cards) if (COLUMN_CARD.test(c.keyword)) key += `${c.keyword}\u0000${typeof c.value}:${String(c.value)}\u0001`;
+  return key;
+}
+
+/**
  * Reads the wanted columns of a table HDU (those it lacks are absent from the result, which
- * the conversions treat as missing values); `required` ones must exist.
+ * the conversions treat as missing values); `required` ones must exist. With a `cache`, a
+ * plain table whose column cards were seen before is decoded with the definitions parsed then.
  */
 export async function readSourceColumns(
-  file: FitsFile, hdu: HduInfo, wanted: readonly string[], required: readonly string[],
+  file: FitsFile, hdu: HduInfo, wanted: readonly string[], required: readonly string[], cache?: ColumnDefsCache,
 ): Promise<{ rows: number; columns: SourceColumns }> {
   const where = `${file.name}: ${hdu.extname ?? `HDU ${hdu.index}`} (HDU ${hdu.index})`;
   try {
-    const table = file.table(hdu.index);
-    const have = new Set(table.columns.map((c) => c.name));
+    let batch: ColumnBatch;
+    const known = cache && hdu.kind === 'bintable' ? cachedDefs(file, hdu, cache) : undefined;
+    const rows = hdu.rows ?? 0;
+    const plain = known && !known.defs.some((d) => d.code === 'P' || d.code === 'Q') && rows * known.rowBytes <= ONE_READ_BYTES;
+    const infos = known ? known.defs.map((d) => d.info) : file.table(hdu.index).columns;
+    const have = new Set(infos.map((c) => c.name));
     for (const r of required) {
       if (!have.has(r)) throw new IppToPspsError('batch_bad_source', `${where}: the detection table has no column ${r}; the batch needs it`);
     }
     const names = wanted.filter((w) => have.has(w));
-    const batch = await collectTable(table, { columns: names });
+    if (plain && known) {
+      const bytes = await file.read(hdu.dataStart, rows * known.rowBytes);
+      const at = { file: file.name, hdu: hdu.index, ...(hdu.extname !== undefined ? { extname: hdu.extname } : {}) };
+      batch = await decodeRows(known.defs, bytes, rows, known.rowBytes, columnIndexes(infos, names), undefined, at, 0);
+    } else {
+      batch = await collectTable(file.table(hdu.index), { columns: names });
+    }
     const columns: SourceColumns = {};
     names.forEach((n, i) => {
       const v = batch.columns[i].values as NumericArray;
@@ -124,6 +153,16 @@ export async function readSourceColumns(
     if (error instanceof IppToPspsError) throw error;
     throw sourceError(file.name, error);
   }
+}
+
+function cachedDefs(file: FitsFile, hdu: HduInfo, cache: ColumnDefsCache): { defs: FitsColumnDef[]; rowBytes: number } {
+  const key = columnCardsKey(hdu.header);
+  let hit = cache.get(key);
+  if (!hit) {
+    hit = file.columnDefs(hdu.index);
+    cache.set(key, hit);
+  }
+  return hit;
 }
 
 /** A Uint32Array widened to int64 without a BigInt per element. */

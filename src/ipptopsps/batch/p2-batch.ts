@@ -8,7 +8,7 @@ import { IppToPspsError } from '../errors.ts';
 import { TablePart, columnIndex, type ArchiveTable } from './archive-table.ts';
 import {
   dropMissingInTest, dvoPhotcodes, emptyTable, finishBatch, loadSchema, matchDetections, openCatalogue, readSourceColumns, schemaTable,
-  sourceError, u32ToBig, type SourceColumns,
+  sourceError, u32ToBig, type ColumnDefsCache, type SourceColumns,
 } from './common.ts';
 import {
   AB_JANSKY, ccdIdOf, filterIdOf, headerNumber, headerText, randomFromIds, requireNumber, surveyIdOf, wcsOf, type HeaderPlace,
@@ -123,6 +123,8 @@ export async function buildP2Batch(ctx: BatchContext, src: P2Source): Promise<Bu
     const images: ArchiveTable | undefined = imageS && { schema: imageS, parts: [] };
     const detections: ArchiveTable | undefined = detS && { schema: detS, parts: [] };
     const detIndex = detS && columnIndex(detS);
+    // The chips' tables describe the same columns: their definitions are parsed once.
+    const defsCache: ColumnDefsCache = new Map();
     let readMs = 0;
     let convertMs = 0;
     let unknown = 0;
@@ -134,7 +136,7 @@ export async function buildP2Batch(ctx: BatchContext, src: P2Source): Promise<Bu
       if (images) images.parts.push(imageMetaPart(images.schema, chip, head, hplace, src, filterId, photoCalIdOf(photcodes, chipPhotcodeName(exp.filter!.charAt(0) as Filter, chip.name))));
       if (!detections) continue;
       const r0 = performance.now();
-      const { rows, columns } = await readSourceColumns(file, chip.table, P2_SOURCE_COLUMNS, REQUIRED_SOURCE);
+      const { rows, columns } = await readSourceColumns(file, chip.table, P2_SOURCE_COLUMNS, REQUIRED_SOURCE, defsCache);
       const r1 = performance.now();
       readMs += r1 - r0;
       const at = matchDetections(columns.IPP_IDET!, rows, ids[k]);
