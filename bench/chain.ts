@@ -32,6 +32,7 @@ const { values: opt } = parseArgs({
   },
 });
 const pgUrl = opt.pg ?? process.env.IPP_TEST_PG_URL;
+if (opt.only !== undefined && opt.only !== 'sqlite' && opt.only !== 'postgres') throw new Error(`--only ${opt.only}: sqlite or postgres`);
 const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const LABEL = 'bench';
 const CONFIG = 'bench';
