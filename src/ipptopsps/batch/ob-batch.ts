@@ -54,7 +54,9 @@ export async function buildObBatch(ctx: BatchContext, src: ObSource): Promise<Bu
       const w = new Uint32Array(ipp.buffer);
       for (let i = 0; i < n; i++) { w[2 * i] = dvoObj[i]; w[2 * i + 1] = catId[i]; }
       p.putBig('ippObjID', ipp);
-      p.put('zoneID', Float64Array.from({ length: n }, (_, i) => zoneId(dec[i])));
+      const zone = new Float64Array(n);
+      for (let i = 0; i < n; i++) zone[i] = zoneId(dec[i]);
+      p.put('zoneID', zone);
       const rnd = new Float64Array(n);
       randomFromIds(objId, rnd);
       p.put('randomID', rnd);
@@ -66,7 +68,11 @@ export async function buildObBatch(ctx: BatchContext, src: ObSource): Promise<Bu
       const decErr = col('DEC_ERR');
       if (decErr) p.put('decMeanErr', decErr as Float32Array);
       const epoch = col('MEAN_EPOCH') as Int32Array | undefined;
-      if (epoch) p.put('epochMean', Float64Array.from({ length: n }, (_, i) => (epoch[i] !== 0 ? epoch[i] / 86400 + MJD_UNIX : NaN)));
+      if (epoch) {
+        const mjd = new Float64Array(n);
+        for (let i = 0; i < n; i++) mjd[i] = epoch[i] !== 0 ? epoch[i] / 86400 + MJD_UNIX : NaN;
+        p.put('epochMean', mjd);
+      }
       const sky = skyCoordinates(ra, dec, n);
       p.put('cx', sky.cx); p.put('cy', sky.cy); p.put('cz', sky.cz);
       p.put('l', sky.l); p.put('b', sky.b); p.put('lambda', sky.lambda); p.put('beta', sky.beta);
@@ -85,8 +91,11 @@ export async function buildObBatch(ctx: BatchContext, src: ObSource): Promise<Bu
         if (!ncode) continue;
         // A filter with no measurement has no mean: every column keeps its default.
         const masked = (name: string): Float64Array | undefined => {
-          const v = col(`${f}_${name}`);
-          return v ? Float64Array.from({ length: n }, (_, i) => (ncode[i] > 0 ? (v as Float32Array)[i] : NaN)) : undefined;
+          const v = col(`${f}_${name}`) as Float32Array | undefined;
+          if (!v) return undefined;
+          const out = new Float64Array(n);
+          for (let i = 0; i < n; i++) out[i] = ncode[i] > 0 ? v[i] : NaN;
+          return out;
         };
         const put = (to: string, from: string): void => { const v = masked(from); if (v) p.put(to, v); };
         put(`${f}MeanPSFMag`, 'MAG');
@@ -94,7 +103,9 @@ export async function buildObBatch(ctx: BatchContext, src: ObSource): Promise<Bu
         put(`${f}MeanPSFMagStd`, 'MAG_STDEV');
         put(`${f}MeanKronMag`, 'MAG_KRON');
         put(`${f}MeanApMag`, 'MAG_AP');
-        p.put(`${f}MeanPSFMagNpt`, Float64Array.from(ncode, (c) => (c > 0 ? c : NaN)));
+        const npt = new Float64Array(n);
+        for (let i = 0; i < n; i++) npt[i] = ncode[i] > 0 ? ncode[i] : NaN;
+        p.put(`${f}MeanPSFMagNpt`, npt);
       }
       tables.push({ schema: s, parts: n > 0 ? [p] : [] });
     } else {

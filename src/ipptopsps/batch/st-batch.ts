@@ -164,6 +164,13 @@ function stackMetaPart(
   return p;
 }
 
+/** f(i) for every row, as float64 (a plain loop: Float64Array.from with a function is slow). */
+function perRow(n: number, f: (i: number) => number): Float64Array {
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) out[i] = f(i);
+  return out;
+}
+
 interface StackRowsContext {
   readonly file: string;
   readonly hdu: string;
@@ -200,8 +207,8 @@ function stackObjectPart(
   p.put(`${f}ra`, c.RA_PSF!);
   p.put(`${f}dec`, c.DEC_PSF!);
   const sc = c.PLTSCALE;
-  if (sc && c.X_PSF_SIG) p.put(`${f}raErr`, Float64Array.from({ length: n }, (_, i) => c.X_PSF_SIG![i] * sc[i]));
-  if (sc && c.Y_PSF_SIG) p.put(`${f}decErr`, Float64Array.from({ length: n }, (_, i) => c.Y_PSF_SIG![i] * sc[i]));
+  if (sc && c.X_PSF_SIG) p.put(`${f}raErr`, perRow(n, (i) => c.X_PSF_SIG![i] * sc[i]));
+  if (sc && c.Y_PSF_SIG) p.put(`${f}decErr`, perRow(n, (i) => c.Y_PSF_SIG![i] * sc[i]));
   p.fill(`${f}Epoch`, x.st.mjd);
   // Instrumental magnitudes are of total counts: AB = inst + ZP + 2.5·log10(exptime).
   if (x.st.zpt !== undefined && x.st.exptime !== undefined && x.st.exptime > 0) {
@@ -209,15 +216,15 @@ function stackObjectPart(
     if (c.PSF_INST_MAG) p.put(`${f}PSFMag`, c.PSF_INST_MAG, 1, off);
     if (c.AP_MAG) p.put(`${f}ApMag`, c.AP_MAG, 1, off);
     const kf = c.KRON_FLUX;
-    if (kf) p.put(`${f}KronMag`, Float64Array.from({ length: n }, (_, i) => (kf[i] > 0 ? -2.5 * Math.log10(kf[i]) + off : NaN)));
+    if (kf) p.put(`${f}KronMag`, perRow(n, (i) => (kf[i] > 0 ? -2.5 * Math.log10(kf[i]) + off : NaN)));
   }
   if (c.PSF_INST_MAG_SIG) p.put(`${f}PSFMagErr`, c.PSF_INST_MAG_SIG);
   const af = c.AP_FLUX;
   const afs = c.AP_FLUX_SIG;
-  if (af && afs) p.put(`${f}ApMagErr`, Float64Array.from({ length: n }, (_, i) => (af[i] > 0 ? (MAG_PER_LN * afs[i]) / af[i] : NaN)));
+  if (af && afs) p.put(`${f}ApMagErr`, perRow(n, (i) => (af[i] > 0 ? (MAG_PER_LN * afs[i]) / af[i] : NaN)));
   const kf = c.KRON_FLUX;
   const kfe = c.KRON_FLUX_ERR;
-  if (kf && kfe) p.put(`${f}KronMagErr`, Float64Array.from({ length: n }, (_, i) => (kf[i] > 0 ? (MAG_PER_LN * kfe[i]) / kf[i] : NaN)));
+  if (kf && kfe) p.put(`${f}KronMagErr`, perRow(n, (i) => (kf[i] > 0 ? (MAG_PER_LN * kfe[i]) / kf[i] : NaN)));
   if (c.FLAGS) p.put(`${f}infoFlag`, c.FLAGS);
   if (c.FLAGS2) p.put(`${f}infoFlag2`, c.FLAGS2);
   if (c.N_FRAMES) p.put(`${f}nFrames`, c.N_FRAMES);
