@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Header, parseHeader, formatCard, findHeaderEnd, parseCard, CARD, BLOCK } from './header.ts';
 import { FitsError } from './errors.ts';
+import { mulberry32 } from '../common/index.ts';
 
 const bytes = (s: string) => Buffer.from(s, 'latin1');
 
@@ -95,4 +96,25 @@ test('findHeaderEnd reports the end of the last header block', () => {
   const b = h.toBytes();
   assert.equal(findHeaderEnd(b), BLOCK);
   assert.equal(findHeaderEnd(b.subarray(0, CARD)), -1);
+});
+
+test('keyword look-up in long headers agrees with a scan of the cards after any mix of changes', () => {
+  const next = mulberry32(7);
+  const rand = () => next() / 2 ** 32;
+  const h = new Header();
+  const scan = (k: string) => h.cards.findIndex((c) => c.keyword.toUpperCase() === k.toUpperCase());
+  const keys = Array.from({ length: 60 }, (_, i) => `KEY${i}`);
+  for (let step = 0; step < 3000; step++) {
+    const k = keys[Math.floor(rand() * keys.length)]!;
+    const op = rand();
+    if (op < 0.35) h.set(k, step);
+    else if (op < 0.5) h.add({ keyword: k, value: step });
+    else if (op < 0.6) h.insert(Math.floor(rand() * (h.cards.length + 1)), { keyword: k, value: step });
+    else if (op < 0.7) h.delete(k);
+    else if (op < 0.75) h.addCommentary('HISTORY', `step ${step}`);
+    const probe = rand() < 0.5 ? k : k.toLowerCase();
+    assert.equal(h.indexOf(probe), scan(probe), `step ${step}: ${probe}`);
+    assert.equal(h.get(probe), scan(probe) < 0 ? undefined : h.cards[scan(probe)]!.value);
+  }
+  assert.ok(h.cards.length > 32, 'the header grew past the indexed size');
 });

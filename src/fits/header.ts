@@ -55,12 +55,46 @@ export class Header {
     this.cards = cards;
   }
 
+  // First index of each keyword (upper case), built on the first look-up in a long header:
+  // column definitions look keywords up ~10 times per column, so a scan per look-up made
+  // reading a wide table's header quadratic. The methods below that insert or remove cards
+  // drop the index; a card replaced in place keeps its keyword; a list changed from outside
+  // (its length, or a card moved) is noticed and looked up the slow way.
+  #index: Map<string, number> | null = null;
+  #indexedLength = -1;
+
+  // Keeps the index right for a card about to be appended (a later repeat of a keyword is not its first).
+  #appended(keyword: string): void {
+    if (this.#index === null) return;
+    if (this.#indexedLength !== this.cards.length) {
+      this.#index = null;
+      return;
+    }
+    const k = keyword.toUpperCase();
+    if (!this.#index.has(k)) this.#index.set(k, this.cards.length);
+    this.#indexedLength++;
+  }
+
   /** The index of the first card with this keyword, or -1. */
   indexOf(keyword: string): number {
     const k = keyword.toUpperCase();
-    for (let i = 0; i < this.cards.length; i++) {
-      if (sameKeyword(this.cards[i].keyword, k)) return i;
+    const cards = this.cards;
+    if (cards.length < 32) {
+      for (let i = 0; i < cards.length; i++) if (sameKeyword(cards[i].keyword, k)) return i;
+      return -1;
     }
+    if (this.#index === null || this.#indexedLength !== cards.length) {
+      const index = new Map<string, number>();
+      for (let i = cards.length - 1; i >= 0; i--) index.set(cards[i].keyword.toUpperCase(), i);
+      this.#index = index;
+      this.#indexedLength = cards.length;
+    }
+    const i = this.#index.get(k);
+    if (i !== undefined && sameKeyword(cards[i].keyword, k)) return i;
+    if (i === undefined) return -1;
+    // The list was changed behind the index: look the slow way and index again next time.
+    this.#index = null;
+    for (let j = 0; j < cards.length; j++) if (sameKeyword(cards[j].keyword, k)) return j;
     return -1;
   }
 
@@ -125,6 +159,7 @@ export class Header {
       const old = this.cards[i];
       this.cards[i] = { keyword: old.keyword, value, ...(comment ?? old.comment) !== undefined ? { comment: comment ?? old.comment } : {}, ...(options.float ? { float: true } : {}) };
     } else {
+      this.#appended(key);
       this.cards.push({ keyword: key, value, ...(comment !== undefined ? { comment } : {}), ...(options.float ? { float: true } : {}) });
     }
     return this;
@@ -132,20 +167,26 @@ export class Header {
 
   /** Inserts a card at a position (before the card now there). */
   insert(index: number, card: Card): this {
+    this.#index = null;
     this.cards.splice(index, 0, { ...card, keyword: normaliseKeyword(card.keyword) });
     return this;
   }
 
   /** Appends a card (any keyword, repeated keywords allowed). */
   add(card: Card): this {
-    this.cards.push({ ...card, keyword: normaliseKeyword(card.keyword) });
+    const keyword = normaliseKeyword(card.keyword);
+    this.#appended(keyword);
+    this.cards.push({ ...card, keyword });
     return this;
   }
 
   /** Appends a COMMENT or HISTORY text, split over several cards when long. */
   addCommentary(keyword: 'COMMENT' | 'HISTORY', text: string): this {
     const chunks = text.length === 0 ? [''] : text.match(/.{1,72}/gs) ?? [''];
-    for (const chunk of chunks) this.cards.push({ keyword, comment: chunk });
+    for (const chunk of chunks) {
+      this.#appended(keyword);
+      this.cards.push({ keyword, comment: chunk });
+    }
     return this;
   }
 
@@ -153,6 +194,7 @@ export class Header {
   delete(keyword: string): number {
     const k = keyword.toUpperCase();
     const before = this.cards.length;
+    this.#index = null;
     for (let i = this.cards.length - 1; i >= 0; i--) if (this.cards[i].keyword.toUpperCase() === k) this.cards.splice(i, 1);
     return before - this.cards.length;
   }
