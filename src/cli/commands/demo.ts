@@ -121,11 +121,11 @@ export const demo: Command = {
     await ipp('dvo', 'verify', '--db', dvo);
 
     step('servers', '3. start a datastore and the ODM on loopback');
-    const datastore = await startServerStep(rootGroup, ['datastore', 'serve', '--root', join(dir, 'datastore'),
+    const datastore = await startServerStep(['datastore', 'serve', '--root', join(dir, 'datastore'),
       '--db', `sqlite:${join(dir, 'datastore.db')}`, '--port', '0', '--log-level', 'warn'], ctx, env);
     const servers = [datastore];
     try {
-      const odm = await startServerStep(rootGroup, ['odm', 'serve', '--dir', dxlayerDir, '--port', '0', '--log-level', 'warn'], ctx, env);
+      const odm = await startServerStep(['odm', 'serve', '--dir', dxlayerDir, '--port', '0', '--log-level', 'warn'], ctx, env);
       servers.push(odm);
       env.IPP_DATASTORE_URL = datastore.url;
       env.IPP_ODM_URL = odm.url;
@@ -264,32 +264,31 @@ async function checkArchive(trackingUrl: string, archiveUrl: string): Promise<{
   }
 }
 
-/** A server command running in this process until stopped; its URL from its first line. */
-async function startServerStep(root: CommandGroup, argv: string[], ctx: CommandContext, env: Record<string, string | undefined>): Promise<{ url: string; stop(): Promise<void> }> {
-  const controller = new AbortController();
+/**
+ * A server command as a child process (as it would run on its own host, and on its own core:
+ * the ODM loads and merges while the DXLayer in this process converts the next batch); its URL
+ * from its first line. Stopped with SIGTERM, as a service manager would.
+ */
+async function startServerStep(argv: string[], ctx: CommandContext, env: Record<string, string | undefined>): Promise<{ url: string; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, [MAIN, ...argv], { env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  child.stderr.on('data', (c: Buffer) => ctx.stderr.write(c.toString('utf8')));
   let out = '';
-  let seen: (url: string) => void = () => {};
-  const urlSeen = new Promise<string>((r) => { seen = r; });
-  const done = runApp(root, argv, {
-    stdout: {
-      write: (s: string) => {
-        out += s;
-        const m = /(http:\/\/[^\s)]+)/.exec(out);
-        if (m) seen(m[1]!.replace(/[.,;]$/, ''));
-        return true;
-      },
-    },
-    stderr: ctx.stderr, signal: controller.signal, env,
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout.setEncoding('utf8').on('data', (c: string) => {
+      out += c;
+      const m = /(http:\/\/[^\s)]+)/.exec(out);
+      if (m) resolve(m[1]!.replace(/[.,;]$/, ''));
+    });
+    child.once('error', reject);
+    void exited.then((code) => reject(new IppError('demo_failed', `step "ipp ${argv.join(' ')}" ended (exit ${code}) before serving; its message is above`)));
   });
-  const url = await Promise.race([urlSeen, done.then((code) => {
-    throw new IppError('demo_failed', `step "ipp ${argv.join(' ')}" ended (exit ${code}) before serving; its message is above`);
-  })]);
-  ctx.stdout.write(`  $ ipp ${argv.join(' ')}\n    ${out.trim().split('\n')[0]}\n`);
+  ctx.stdout.write(`  $ ipp ${argv.join(' ')} &\n    ${out.trim().split('\n')[0]}\n`);
   return {
     url,
     async stop() {
-      controller.abort();
-      await done;
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
     },
   };
 }
