@@ -12,7 +12,7 @@ import { readSurveyManifest } from '../../sim/index.ts';
 
 const main = fileURLToPath(new URL('../main.ts', import.meta.url));
 
-test('ipp demo runs the whole chain as a child process: every simulated detection in the archive once, with DVO objIDs; copies cleaned up; metrics kept', () => withTempDir(async (root) => {
+test('ipp demo runs the whole chain as a child process (the ippToPsps programs under pantasks): every simulated detection in the archive once, with DVO objIDs; copies cleaned up; metrics kept', () => withTempDir(async (root) => {
   const dir = join(root, 'demo');
   const r = spawnSync(process.execPath, [main, 'demo', '--dir', dir, '--exposures', '3', '--stacks', '1', '--density', '0.05'], {
     encoding: 'utf8', timeout: 300_000,
@@ -20,9 +20,9 @@ test('ipp demo runs the whole chain as a child process: every simulated detectio
   });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /gpc1: 3 exposures registered/);
-  assert.match(r.stdout, /loader 1: \d+ item\(s\) done, 0 failed/);
-  assert.match(r.stdout, /loader 2: \d+ item\(s\) done, 0 failed/);
-  assert.match(r.stdout, /the ODM merged \d+ batch\(es\)\n/);
+  assert.match(r.stdout, /loaded gpc1-stages: 5 tasks \(ipptopsps\.queue, ipptopsps\.loader, psps\.dxlayer, ipptopsps\.pollodm, ipptopsps\.cleanup\)/);
+  assert.match(r.stdout, /items loaded (\d+)\/\1; batches (\d+), merged \2, cleaned up \2\n/);
+  assert.match(r.stdout, /ipptopsps\.loader +yes +local +2 +2 /);
   assert.match(r.stdout, /ippToPsps loading summary/);
   assert.match(r.stdout, /Time per step: simulate [\d.]+ s/);
 

@@ -1,18 +1,19 @@
 // `ipp demo`: the main job on embedded defaults. It runs the whole chain, each step through the
 // same `ipp` commands a person would type (so the demo exercises exactly the code paths that
 // are tested): simulate a survey and record it in gpc1, ingest its catalogues into DVO, start
-// a datastore and an ODM on loopback, queue the survey for ippToPsps, build the IN batch and
-// run two loaders at once (child processes, as on a cluster) that publish the P2, ST and OB
-// batches, let the DXLayer take them to the ODM, which loads, validates and merges them into
-// the archive; then pollodm, cleanup and metrics close the loop, and the archive is checked
-// against the batches and the simulated catalogues.
+// a datastore, an ODM and a pantasks server on loopback, queue the survey for ippToPsps, build
+// the IN batch, and let pantasks run the programs as periodic jobs (queue, two loaders at a
+// time, the DXLayer, pollodm, cleanup) until every batch is merged into the archive and
+// cleaned up; metrics sums it up, and the archive is checked against the batches and the
+// simulated catalogues.
 import { spawn } from 'node:child_process';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { IppError, UsageError } from '../../common/index.ts';
 import { listRuns, openGpc1 } from '../../gpc1/index.ts';
 import { openIppToPsps } from '../../ipptopsps/index.ts';
+import { PantasksClient } from '../../pantasks/index.ts';
 import { openArchive } from '../../psps/index.ts';
 import { readSurveyManifest } from '../../sim/index.ts';
 import { runApp } from '../app.ts';
@@ -38,12 +39,13 @@ export const demo: Command = {
     '  3. ipp datastore serve and ipp odm serve on loopback (the hand-over and the archive side).',
     '  4. ipp config set + ipp queue: an ippToPsps loading config, its sky grid and queued items',
     '     (P2 exposures, ST stacks, OB DVO regions).',
-    '  5. ipp loader init (the IN batch), then two ipp loader processes at once: P2, ST and OB',
-    '     batches built (objIDs from DVO), validated and published to the datastore.',
-    '  6. ipp dxlayer --once: the batches downloaded, turned into CSV, handed to the ODM, which',
-    '     loads, validates and merges them into the archive database.',
-    '  7. ipp pollodm, ipp cleanup, ipp metrics: batch states recorded, copies deleted by the',
-    '     deletion policy, the loading summary printed and plotted.',
+    '  5. ipp loader init (the IN batch), then ipp pantasks server runs the programs as periodic',
+    '     jobs (as the original ran them): ipp queue; ipp loader, two at a time, building P2, ST',
+    '     and OB batches (objIDs from DVO) and publishing them; ipp dxlayer, taking them to the',
+    '     ODM, which loads, validates and merges them into the archive database; ipp pollodm,',
+    '     recording what the ODM did; ipp cleanup, deleting copies by the deletion policy.',
+    '  6. when every batch is merged and cleaned up, pantasks stops: its status, the ODM\'s.',
+    '  7. ipp metrics: the loading summary, printed and plotted.',
     '  8. the archive checked: its Detection rows equal the P2 batches\' rows and the simulated',
     '     detections; a query and a cone search to try.',
   ].join('\n'),
@@ -138,18 +140,38 @@ export const demo: Command = {
         `min_dec=${box.minDec}`, `max_dec=${box.maxDec}`, 'box_size=2');
       await program('queue', CONFIG);
 
-      step('load + publish', '5. the IN batch, then two loaders at once (separate processes) build and publish the batches');
+      step('campaign under pantasks', '5. the IN batch, then pantasks runs the ippToPsps programs and the DXLayer as periodic jobs');
       await program('loader', CONFIG, 'init');
-      const loaders = await Promise.all([1, 2].map((n) => runLoaderProcess(n, env, ctx)));
-      for (const l of loaders) say(`    loader ${l.n}: ${l.summary}`);
+      // As the original ran them (in screen sessions, or as pantasks tasks): every program on a
+      // period, two loaders at a time; the jobs get this demo's settings from the scheduler's environment.
+      const pantasks = await startServerStep(['pantasks', 'server', '--db', `sqlite:${join(dir, 'pantasks.db')}`, '--port', '0',
+        '--log-level', 'warn'], ctx, env);
+      servers.push(pantasks);
+      const job = (...argv: string[]) => [process.execPath, MAIN, ...argv, '--log-level', 'warn'];
+      const tasksFile = join(dir, 'ipptopsps-tasks.json');
+      await writeFile(tasksFile, `${JSON.stringify({
+        gpc1: gpc1Url, stages: {},
+        programs: [
+          { name: 'ipptopsps.queue', command: job('queue', CONFIG), period: 60 },
+          { name: 'ipptopsps.loader', command: job('loader', CONFIG), period: 2, npending: 2 },
+          { name: 'psps.dxlayer', command: job('dxlayer', '--product', PRODUCT, '--dir', dxlayerDir, '--once'), period: 2 },
+          { name: 'ipptopsps.pollodm', command: job('pollodm', CONFIG, 'all', 'all'), period: 3 },
+          { name: 'ipptopsps.cleanup', command: job('cleanup', CONFIG), period: 3 },
+        ],
+      }, null, 2)}\n`);
+      await ipp('pantasks', 'client', 'load', 'gpc1-stages', '--config', tasksFile, '--url', pantasks.url);
+      await ipp('pantasks', 'client', 'run', '--url', pantasks.url);
+      await waitForCampaign(trackingUrl, ctx);
 
-      step('DXLayer + ODM', '6. the DXLayer takes the batches to the ODM, which loads, validates and merges them');
-      await ipp('dxlayer', '--product', PRODUCT, '--dir', dxlayerDir, '--once');
-      await waitForOdm(rootGroup, ctx, env);
+      step('pantasks stop', '6. every batch published, merged by the ODM and cleaned up: pantasks stops');
+      await ipp('pantasks', 'client', 'stop', '--url', pantasks.url);
+      // The jobs out finish their pass (a loader finding the queue empty) before the status.
+      const scheduler = new PantasksClient(pantasks.url);
+      for (let i = 0; i < 600 && ((await scheduler.status()).jobs.busy > 0); i++) await new Promise((done) => setTimeout(done, 100));
+      await ipp('pantasks', 'client', 'status', '--url', pantasks.url);
+      await ipp('odm', 'status');
 
-      step('pollodm, cleanup, metrics', '7. pollodm records what the ODM did, cleanup applies the deletion policy, metrics sums it up');
-      await program('pollodm', CONFIG, 'all', 'all');
-      await program('cleanup', CONFIG);
+      step('metrics', '7. metrics sums up the campaign');
       await program('metrics', CONFIG, '--plots', join(dir, 'plots'));
 
       step('archive check', '8. the archive against the batches and the simulation');
@@ -190,48 +212,41 @@ function surveyBox(exposures: readonly { ra: number; dec: number }[]): { minRa: 
   };
 }
 
-/** Runs `ipp loader demo --json` as a child process; its summary line. */
-function runLoaderProcess(n: number, env: Record<string, string | undefined>, ctx: CommandContext): Promise<{ n: number; summary: string }> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [MAIN, 'loader', CONFIG, '--json', '--log-level', 'warn'], {
-      env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => { out += c; });
-    child.stderr.on('data', (c: Buffer) => ctx.stderr.write(c.toString('utf8')));
-    const abort = () => child.kill('SIGTERM');
-    ctx.signal.addEventListener('abort', abort, { once: true });
-    child.on('error', fail);
-    child.on('exit', (code) => {
-      ctx.signal.removeEventListener('abort', abort);
-      if (code !== 0) return fail(new IppError('demo_failed', `loader ${n} exited with ${code}; its message is above`));
-      try {
-        const s = JSON.parse(out.trim().split('\n').at(-1)!) as { done: number; failed: number; configs: { batches: { name: string; type: string }[] }[] };
-        const batches = s.configs.flatMap((c) => c.batches);
-        const byType = Object.entries(Object.groupBy(batches, (b) => b.type)).map(([t, b]) => `${b!.length} ${t}`).join(', ');
-        done({ n, summary: `${s.done} item(s) done, ${s.failed} failed; batches ${byType || 'none'}` });
-      } catch {
-        fail(new IppError('demo_failed', `loader ${n} printed no summary: ${out.slice(0, 200)}`));
+/**
+ * Waits until every queued item is loaded and every batch (the IN batch too) is merged and has
+ * lost every copy the deletion policy removes, printing the progress now and then.
+ */
+async function waitForCampaign(trackingUrl: string, ctx: CommandContext): Promise<void> {
+  const deadline = Date.now() + 300_000;
+  const tracking = await openIppToPsps(trackingUrl);
+  let last = '';
+  let shown = 0;
+  try {
+    for (;;) {
+      const r = (await tracking.get<{ items: number; loaded: number; batches: number; merged: number; cleaned: number; failed: number }>(
+        `SELECT (SELECT count(*) FROM queue_item) AS items,
+                (SELECT count(*) FROM queue_item WHERE state = 'done') AS loaded,
+                (SELECT count(*) FROM batch) AS batches,
+                (SELECT count(*) FROM batch WHERE merged = 'succeeded') AS merged,
+                (SELECT count(*) FROM batch WHERE deleted_local = 'succeeded') AS cleaned,
+                (SELECT count(*) FROM batch WHERE processed = 'failed' OR merge_worthy = 'failed') AS failed`))!;
+      const [items, loaded, batches, merged, cleaned, failed] = [r.items, r.loaded, r.batches, r.merged, r.cleaned, r.failed].map(Number);
+      const line = `  items loaded ${loaded}/${items}; batches ${batches}, merged ${merged}, cleaned up ${cleaned}${failed ? `, failed ${failed}` : ''}`;
+      if (line !== last && Date.now() - shown > 3000) {
+        ctx.stdout.write(`${line}\n`);
+        last = line;
+        shown = Date.now();
       }
-    });
-  });
-}
-
-/** Waits until the ODM has judged and merged (or failed) every batch it was given. */
-async function waitForOdm(root: CommandGroup, ctx: CommandContext, env: Record<string, string | undefined>): Promise<void> {
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    const text = await runStep(root, ['odm', 'status', '--json'], ctx, env, { quiet: true });
-    const parsed = JSON.parse(text) as { state: string }[] | { batches: { state: string }[] };
-    const batches = Array.isArray(parsed) ? parsed : parsed.batches;
-    const open = batches.filter((b) => b.state !== 'merged' && b.state !== 'failed');
-    if (open.length === 0) {
-      const failed = batches.filter((b) => b.state === 'failed').length;
-      ctx.stdout.write(`  the ODM merged ${batches.length - failed} batch(es)${failed ? `, failed ${failed}` : ''}\n`);
-      return;
+      if (items > 0 && loaded === items && batches > items && merged === batches && cleaned === batches) {
+        if (line !== last) ctx.stdout.write(`${line}\n`);
+        return;
+      }
+      if (failed > 0) throw new IppError('demo_failed', `${failed} batch(es) failed; see ipp console or: ipp metrics ${CONFIG}`);
+      if (Date.now() > deadline) throw new IppError('demo_failed', 'the campaign did not finish in 5 minutes');
+      await new Promise((done) => setTimeout(done, 250));
     }
-    if (Date.now() > deadline) throw new IppError('demo_failed', `the ODM still has ${open.length} batch(es) unfinished after 2 minutes`);
-    await new Promise((r) => setTimeout(r, 200));
+  } finally {
+    await tracking.close();
   }
 }
 
