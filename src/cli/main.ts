@@ -1,7 +1,14 @@
 #!/usr/bin/env node
 // The `ipp` command: parses the command line, runs one subcommand, exits with its code.
-import { runApp } from './app.ts';
-import { rootGroup } from './registry.ts';
+import { enableCompileCache } from 'node:module';
+
+// Node's compile cache keeps the type-stripped, compiled modules between runs (in the
+// system's temp directory, checked by content): starting `ipp` takes ~0.15 s of CPU instead
+// of ~0.5 s, which counts where programs run as short periodic jobs. The modules are loaded
+// after it is on.
+enableCompileCache();
+const { runApp } = await import('./app.ts');
+const { rootGroup } = await import('./registry.ts');
 
 const controller = new AbortController();
 let interrupts = 0;
