@@ -17,7 +17,8 @@ function signed(a: BigUint64Array): BigInt64Array {
 export function perImageLookup(dvoDir: string, options: GrabOptions = {}): DetectionLookup {
   const many = async (imageIds: readonly number[]): Promise<DetectionIds[]> => {
     if (imageIds.length === 0) return [];
-    const grabbed = await grabImages(dvoDir, imageIds, options);
+    // Only the three columns the batches use: the rest of a measure is not decoded.
+    const grabbed = await grabImages(dvoDir, imageIds, { ...options, columns: ['DET_ID', 'OBJ_ID', 'IPP_IDET'] });
     return grabbed.map((g) => ({
       detectId: signed(g.rows.columns[0].values as BigUint64Array),
       objId: signed(g.rows.columns[1].values as BigUint64Array),
