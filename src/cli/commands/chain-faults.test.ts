@@ -5,19 +5,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Header } from '../../fits/header.ts';
-import { FitsFile, writeFits } from '../../fits/index.ts';
+import { FitsFile, Header, writeFits } from '../../fits/index.ts';
 import { withTempDir } from '../../common/index.ts';
 import { openDatabase } from '../../db/index.ts';
-import { DatastoreClient, startDatastoreServer } from '../../datastore/index.ts';
+import { DatastoreClient } from '../../datastore/index.ts';
 import { openIppToPsps } from '../../ipptopsps/index.ts';
 import { failedBatches } from '../../ipptopsps/console/index.ts';
-import { makeSurvey } from './survey-fixture.ts';
+import { makeSurvey, startCampaignServices } from './survey-fixture.ts';
 import { readSurveyManifest } from '../../sim/index.ts';
 import { collectTable, memoryTable } from '../../table/index.ts';
-import { runIpp, startIpp } from '../testing.ts';
+import { runIpp } from '../testing.ts';
 
 /** Rewrites a batch FITS file with Detection.ra of row `row` set to `value`; returns its new md5 and size. */
 async function injectRa(path: string, row: number, value: number): Promise<{ md5: string; bytes: number }> {
@@ -39,9 +38,7 @@ async function injectRa(path: string, row: number, value: number): Promise<{ md5
     await file.close();
   }
   await writeFits(`${path}.new`, hdus, { primaryHeader: primary });
-  await rm(path);
-  await writeFile(path, await readFile(`${path}.new`));
-  await rm(`${path}.new`);
+  await rename(`${path}.new`, path);
   const bytes = await readFile(path);
   return { md5: createHash('md5').update(bytes).digest('hex'), bytes: bytes.length };
 }
@@ -49,17 +46,9 @@ async function injectRa(path: string, row: number, value: number): Promise<{ md5
 test('a batch the ODM rejects: failed with its reason in the tracking database, metrics and console; loaded again and merged once', () => withTempDir(async (root) => {
   const fx = await makeSurvey(join(root, 'fx'), { exposures: 3, stacks: 1, density: 0.05 });
   const manifest = await readSurveyManifest(fx.survey);
-  const storeDb = await openDatabase(`sqlite:${join(root, 'datastore.db')}`);
-  const store = await startDatastoreServer({ root: join(root, 'datastore'), db: storeDb });
-  const env: Record<string, string> = {
-    IPP_IPPTOPSPS_DB: `sqlite:${join(root, 'ipptopsps.db')}`, IPP_GPC1_DB: fx.gpc1Url, IPP_IPPTOPSPS_DATA_DIR: join(root, 'batches'),
-    IPP_PSPS_DB: `sqlite:${join(root, 'psps.db')}`, IPP_ARCHIVE_DB: `sqlite:${join(root, 'archive.db')}`, IPP_DATASTORE_URL: store.url,
-  };
-  const stop = new AbortController();
-  const odm = startIpp(['odm', 'serve', '--port', '0', '--dir', join(root, 'dxlayer'), '--log-level', 'warn'], { env, signal: stop.signal });
+  const services = await startCampaignServices(root, fx);
+  const { env } = services;
   try {
-    for (let i = 0; i < 200 && !/http:\/\/\S+/.test(odm.stdout()); i++) await new Promise((r) => setTimeout(r, 50));
-    env.IPP_ODM_URL = /(http:\/\/[^\s)]+)/.exec(odm.stdout())![1]!;
     const ipp = async (...args: string[]) => {
       const r = await runIpp(args, env);
       assert.equal(r.code, 0, `ipp ${args.join(' ')}: ${r.stderr}`);
@@ -83,7 +72,7 @@ test('a batch the ODM rejects: failed with its reason in the tracking database, 
     const tracking = await openIppToPsps(env.IPP_IPPTOPSPS_DB);
     try {
       const first = (await tracking.get<{ name: string; item_id: number }>("SELECT name, item_id FROM batch WHERE batch_type = 'P2' ORDER BY batch_id LIMIT 1"))!;
-      const ds = new DatastoreClient({ url: store.url });
+      const ds = new DatastoreClient({ url: services.datastoreUrl });
       const got = join(root, 'tamper');
       await ds.get('PSPS_test', first.name, got);
       const fits = join(got, `${first.name}.fits`);
@@ -93,7 +82,7 @@ test('a batch the ODM rejects: failed with its reason in the tracking database, 
       await writeFile(join(got, `${first.name}.manifest.json`), JSON.stringify(man));
       await ds.publish('PSPS_test', first.name, [{ path: fits }, { path: join(got, `${first.name}.manifest.json`) }], { replace: true });
 
-      await ipp('dxlayer', '--product', 'PSPS_test', '--dir', join(root, 'dxlayer'), '--once');
+      await ipp('dxlayer', '--product', 'PSPS_test', '--dir', services.dxlayerDir, '--once');
       await odmSettled();
       await ipp('pollodm', 'c1', 'all', 'all');
 
@@ -109,7 +98,7 @@ test('a batch the ODM rejects: failed with its reason in the tracking database, 
 
       // The loader builds the item again (a new batch); the chain takes it through.
       await ipp('loader', 'c1');
-      await ipp('dxlayer', '--product', 'PSPS_test', '--dir', join(root, 'dxlayer'), '--once');
+      await ipp('dxlayer', '--product', 'PSPS_test', '--dir', services.dxlayerDir, '--once');
       await odmSettled();
       await ipp('pollodm', 'c1', 'all', 'all');
       const again = await tracking.all<{ name: string; merged: string | null }>('SELECT name, merged FROM batch WHERE item_id = ? ORDER BY batch_id', [first.item_id]);
@@ -129,9 +118,6 @@ test('a batch the ODM rejects: failed with its reason in the tracking database, 
       await archive.close();
     }
   } finally {
-    stop.abort();
-    await odm.done;
-    await store.close();
-    await storeDb.close();
+    await services.close();
   }
 }, 'ipp-chain-faults-'));

@@ -6,38 +6,29 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openDatabase } from '../../db/index.ts';
-import { startDatastoreServer } from '../../datastore/index.ts';
 import { openIppToPsps } from '../../ipptopsps/index.ts';
 import { stageTasks, type FinishedJob } from '../../pantasks/index.ts';
 import { withScheduler } from '../../pantasks/test-support.ts';
 import { readSurveyManifest } from '../../sim/index.ts';
-import { runIpp, startIpp } from '../testing.ts';
-import { makeSurvey } from './survey-fixture.ts';
+import { runIpp } from '../testing.ts';
+import { makeSurvey, startCampaignServices } from './survey-fixture.ts';
 
 const MAIN = fileURLToPath(new URL('../main.ts', import.meta.url));
 
 test('pantasks runs the ippToPsps programs and the DXLayer as periodic local jobs until the survey is merged and cleaned up', () => withScheduler(async (s, dir) => {
   const fx = await makeSurvey(join(dir, 'fx'), { exposures: 3, stacks: 1, density: 0.05 });
   const manifest = await readSurveyManifest(fx.survey);
-  const storeDb = await openDatabase(`sqlite:${join(dir, 'datastore.db')}`);
-  const store = await startDatastoreServer({ root: join(dir, 'datastore'), db: storeDb });
-  const env: Record<string, string> = {
-    IPP_IPPTOPSPS_DB: `sqlite:${join(dir, 'ipptopsps.db')}`, IPP_GPC1_DB: fx.gpc1Url, IPP_IPPTOPSPS_DATA_DIR: join(dir, 'batches'),
-    IPP_PSPS_DB: `sqlite:${join(dir, 'psps.db')}`, IPP_ARCHIVE_DB: `sqlite:${join(dir, 'archive.db')}`, IPP_DATASTORE_URL: store.url,
-  };
-  const stop = new AbortController();
-  const odm = startIpp(['odm', 'serve', '--port', '0', '--dir', join(dir, 'dxlayer'), '--log-level', 'warn'], { env, signal: stop.signal });
+  const services = await startCampaignServices(dir, fx);
+  const { env } = services;
   const closers: (() => Promise<void> | void)[] = [];
   const jobs: FinishedJob[] = [];
   s.onJobDone((j) => jobs.push(j));
   try {
-    for (let i = 0; i < 200 && !/http:\/\/\S+/.test(odm.stdout()); i++) await new Promise((r) => setTimeout(r, 50));
-    env.IPP_ODM_URL = /(http:\/\/[^\s)]+)/.exec(odm.stdout())![1]!;
     const set = await runIpp(['config', 'set', 'c1', 'datastore_product=PSPS_test', 'datastore_publish=1', `dvo_label=${fx.label}`,
       `dvo_location=${fx.dvo}`, 'epoch=2020-01-01', 'min_ra=140', 'max_ra=165', 'min_dec=-10', 'max_dec=15'], env);
     assert.equal(set.code, 0, set.stderr);
     // The product exists before anyone polls it, as `dsprodtool --add` made it in the original.
-    const product = await runIpp(['datastore', 'product', 'add', 'PSPS_test', '--type', 'IPP_PSPS', '--description', 'test', '--url', store.url]);
+    const product = await runIpp(['datastore', 'product', 'add', 'PSPS_test', '--type', 'IPP_PSPS', '--description', 'test', '--url', services.datastoreUrl]);
     assert.equal(product.code, 0, product.stderr);
 
     // Each job gets the campaign's settings in its environment, as a settings file would give them.
@@ -47,7 +38,7 @@ test('pantasks runs the ippToPsps programs and the DXLayer as periodic local job
       programs: [
         { name: 'ipptopsps.queue', command: ipp('queue', 'c1'), period: 1 },
         { name: 'ipptopsps.loader', command: ipp('loader', 'c1'), period: 1, npending: 2 },
-        { name: 'psps.dxlayer', command: ipp('dxlayer', '--product', 'PSPS_test', '--dir', join(dir, 'dxlayer'), '--once'), period: 1 },
+        { name: 'psps.dxlayer', command: ipp('dxlayer', '--product', 'PSPS_test', '--dir', services.dxlayerDir, '--once'), period: 1 },
         { name: 'ipptopsps.pollodm', command: ipp('pollodm', 'c1', 'all', 'all'), period: 1 },
         { name: 'ipptopsps.cleanup', command: ipp('cleanup', 'c1'), period: 1 },
         { name: 'ipptopsps.metrics', command: ipp('metrics', 'c1', '--no-plots'), period: 2 },
@@ -98,9 +89,6 @@ test('pantasks runs the ippToPsps programs and the DXLayer as periodic local job
   } finally {
     await s.stop().catch(() => {});
     for (const fn of closers) await fn();
-    stop.abort();
-    await odm.done;
-    await store.close();
-    await storeDb.close();
+    await services.close();
   }
 }));
