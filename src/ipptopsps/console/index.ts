@@ -8,4 +8,5 @@ export { consoleStatus } from './errors.ts';
 export { lifecyclePlotSource } from './plots.ts';
 export type { LifecyclePlotOptions } from './plots.ts';
 export { clientViews, failedBatches, failedItems, latestBatches, latestMetrics, stageTable } from './queries.ts';
-export type { BatchView, ClientView, FailedItemView, MetricsView, StageCounts, StageRow } from './queries.ts';
+export type { BatchView, ClientView, FailedItemView, MetricsView, StageRow } from './queries.ts';
+export type { StageCounts } from '../lifecycle/metrics.ts';

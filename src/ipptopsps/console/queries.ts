@@ -2,6 +2,7 @@
 // (clients, the stage table, failed and latest batches, the latest metrics). Writes go through
 // the room's own config and client functions, never through SQL of the console's.
 import type { Queryable, Row } from '../../db/index.ts';
+import { stageCounts, type StageCountRow, type StageCounts } from '../lifecycle/metrics.ts';
 import { BATCH_STAGES, type BatchStage } from '../migrations.ts';
 
 /** A registered program as the console shows it. */
@@ -21,13 +22,6 @@ export interface ClientView {
   readonly logPath: string | null;
   /** Why it ended (exited, lost), when it did. */
   readonly detail: string | null;
-}
-
-/** Pend/Succ/Fail of one stage. */
-export interface StageCounts {
-  readonly pending: number;
-  readonly succeeded: number;
-  readonly failed: number;
 }
 
 /** One row of the guide's stage table: a config and batch type, its queue and every stage. */
@@ -114,41 +108,35 @@ export async function clientViews(q: Queryable, now: Date = new Date(), ended = 
 
 /** The Pend/Succ/Fail table per config and batch type, with the queue beside it; `config` narrows it. */
 export async function stageTable(q: Queryable, config?: string): Promise<StageRow[]> {
-  const sums = BATCH_STAGES.flatMap((s) => [
-    `SUM(CASE WHEN ${s} = 'pending' THEN 1 ELSE 0 END) AS ${s}_p`,
-    `SUM(CASE WHEN ${s} = 'succeeded' THEN 1 ELSE 0 END) AS ${s}_s`,
-    `SUM(CASE WHEN ${s} = 'failed' THEN 1 ELSE 0 END) AS ${s}_f`,
-  ]).join(', ');
   const where = config === undefined ? '' : 'WHERE config = ?';
   const params = config === undefined ? [] : [config];
-  const batches = await q.all(`SELECT config, batch_type, COUNT(*) AS n, ${sums} FROM batch ${where}
-      GROUP BY config, batch_type`, params);
+  const batches = await stageCounts(q, config);
   const queue = await q.all(`SELECT config, batch_type, COUNT(*) AS n,
       SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END) AS pending,
       SUM(CASE WHEN state = 'claimed' THEN 1 ELSE 0 END) AS claimed,
       SUM(CASE WHEN state = 'done' THEN 1 ELSE 0 END) AS done,
       SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END) AS failed
       FROM queue_item ${where} GROUP BY config, batch_type`, params);
-  const key = (r: Row): string => `${String(r.config)}\u0000${String(r.batch_type)}`;
-  const byKey = new Map<string, { config: string; batchType: string; b?: Row; q?: Row }>();
-  for (const r of batches) byKey.set(key(r), { config: String(r.config), batchType: String(r.batch_type), b: r });
+  const key = (c: string, t: string): string => `${c}\u0000${t}`;
+  const byKey = new Map<string, { config: string; batchType: string; b?: StageCountRow; q?: Row }>();
+  for (const b of batches) byKey.set(key(b.config, b.batchType), { config: b.config, batchType: b.batchType, b });
   for (const r of queue) {
-    const entry = byKey.get(key(r)) ?? { config: String(r.config), batchType: String(r.batch_type) };
+    const k = key(String(r.config), String(r.batch_type));
+    const entry = byKey.get(k) ?? { config: String(r.config), batchType: String(r.batch_type) };
     entry.q = r;
-    byKey.set(key(r), entry);
+    byKey.set(k, entry);
   }
   const order = ['IN', 'P2', 'ST', 'OB'];
   const rank = (t: string): number => (order.includes(t) ? order.indexOf(t) : order.length);
+  const none: StageCounts = { pending: 0, succeeded: 0, failed: 0 };
   return [...byKey.values()]
     .sort((a, b) => a.config.localeCompare(b.config) || rank(a.batchType) - rank(b.batchType) || a.batchType.localeCompare(b.batchType))
     .map(({ config: c, batchType, b, q: qr }) => ({
       config: c,
       batchType,
-      batches: num(b?.n),
+      batches: b?.batches ?? 0,
       queue: { total: num(qr?.n), pending: num(qr?.pending), claimed: num(qr?.claimed), done: num(qr?.done), failed: num(qr?.failed) },
-      stages: Object.fromEntries(BATCH_STAGES.map((s) => [s, {
-        pending: num(b?.[`${s}_p`]), succeeded: num(b?.[`${s}_s`]), failed: num(b?.[`${s}_f`]),
-      }])) as Record<BatchStage, StageCounts>,
+      stages: b?.stages ?? Object.fromEntries(BATCH_STAGES.map((s) => [s, none])) as Record<BatchStage, StageCounts>,
     }));
 }
 

@@ -11,8 +11,8 @@ export {
 } from './cleanup.ts';
 export type { BatchCopy, CleanupOptions, CleanupReport, CleanupServices, DeletionPolicy } from './cleanup.ts';
 export {
-  ago, collectMetrics, formatMetricsSummary, metricValues, readMetricSeries, recordMetrics, writeMetricsPlots,
+  ago, collectMetrics, formatMetricsSummary, metricValues, readMetricSeries, recordMetrics, stageCounts, writeMetricsPlots,
 } from './metrics.ts';
-export type { MetricSeries, MetricValue, MetricsPlotOptions, MetricsSummary, StageCounts, TypeMetrics } from './metrics.ts';
+export type { MetricSeries, MetricValue, MetricsPlotOptions, MetricsSummary, StageCountRow, StageCounts, TypeMetrics } from './metrics.ts';
 export { defaultCellSize, fileTimestamp, pendingDensity, writeDensityPlots } from './plotter.ts';
 export type { DensityPlot, DensityPlotOptions } from './plotter.ts';

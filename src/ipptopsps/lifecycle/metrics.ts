@@ -17,6 +17,33 @@ export interface StageCounts {
   readonly failed: number;
 }
 
+const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
+const STAGE_STATES = ['pending', 'succeeded', 'failed'] as const;
+
+/** The counts of every stage from a row of {@link stageCounts}' sums (absent sums count 0). */
+function countsOf(row: Readonly<Record<string, unknown>>): Record<BatchStage, StageCounts> {
+  return Object.fromEntries(STAGES.map((s) => [s, {
+    pending: num(row[`${s}_pending`]), succeeded: num(row[`${s}_succeeded`]), failed: num(row[`${s}_failed`]),
+  }])) as Record<BatchStage, StageCounts>;
+}
+
+/** One config and batch type's batches, and every stage's Pend/Succ/Fail (the metrics table). */
+export interface StageCountRow {
+  readonly config: string;
+  readonly batchType: string;
+  readonly batches: number;
+  readonly stages: Readonly<Record<BatchStage, StageCounts>>;
+}
+
+/** Pend/Succ/Fail of every stage per config and batch type, of one config or of all. */
+export async function stageCounts(q: Queryable, config?: string): Promise<StageCountRow[]> {
+  const sums = STAGES.flatMap((s) => STAGE_STATES.map((state) => `SUM(CASE WHEN ${s} = '${state}' THEN 1 ELSE 0 END) AS ${s}_${state}`)).join(', ');
+  const where = config === undefined ? '' : 'WHERE config = ?';
+  const rows = await q.all(`SELECT config, batch_type, COUNT(*) AS n, ${sums} FROM batch ${where} GROUP BY config, batch_type`,
+    config === undefined ? [] : [config]);
+  return rows.map((r) => ({ config: String(r.config), batchType: String(r.batch_type), batches: num(r.n), stages: countsOf(r) }));
+}
+
 /** The summary of one batch type. */
 export interface TypeMetrics {
   readonly batchType: string;
@@ -70,17 +97,13 @@ export async function collectMetrics(q: Queryable, config: LoadingConfig, now: D
      WHERE pub_at IS NOT NULL GROUP BY batch_type`,
     [iso(HOUR), iso(24 * HOUR), iso(7 * 24 * HOUR), config.datastore_publish ? 1 : 0, config.name],
   );
-  const stageSums = STAGES.flatMap((s) => (['pending', 'succeeded', 'failed'] as const)
-    .map((state) => `SUM(CASE WHEN ${s} = '${state}' THEN 1 ELSE 0 END) AS ${s}_${state}`)).join(', ');
-  const stageRows = await q.all(`SELECT batch_type, ${stageSums} FROM batch WHERE config = ? GROUP BY batch_type`, [config.name]);
+  const stageRows = await stageCounts(q, config.name);
   const items = await q.all('SELECT batch_type, COUNT(*) AS n FROM queue_item WHERE config = ? GROUP BY batch_type', [config.name]);
 
   const types: string[] = [...config.batch_types];
-  for (const r of [...published, ...stageRows, ...items]) {
-    const t = String(r.batch_type);
+  for (const t of [...published.map((r) => String(r.batch_type)), ...stageRows.map((r) => r.batchType), ...items.map((r) => String(r.batch_type))]) {
     if (!types.includes(t)) types.push(t);
   }
-  const n = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
   return {
     config: config.name,
     at: now.toISOString(),
@@ -88,20 +111,17 @@ export async function collectMetrics(q: Queryable, config: LoadingConfig, now: D
     dvoLabel: config.dvo_label,
     types: types.map((batchType) => {
       const p = published.find((r) => r.batch_type === batchType) ?? {};
-      const s = stageRows.find((r) => r.batch_type === batchType) ?? {};
-      const stages = Object.fromEntries(STAGES.map((stage) => [stage, {
-        pending: n(s[`${stage}_pending`]), succeeded: n(s[`${stage}_succeeded`]), failed: n(s[`${stage}_failed`]),
-      }])) as Record<BatchStage, StageCounts>;
+      const stages = stageRows.find((r) => r.batchType === batchType)?.stages ?? countsOf({});
       return {
         batchType,
-        batchesLastHour: n(p.last_hour),
-        batchesLast24Hours: n(p.last_day),
-        perDayThisWeek: n(p.last_week) / 7,
-        publishedBatches: n(p.published),
-        totalDetections: n(p.detections),
-        mergedDetections: n(p.merged_detections),
+        batchesLastHour: num(p.last_hour),
+        batchesLast24Hours: num(p.last_day),
+        perDayThisWeek: num(p.last_week) / 7,
+        publishedBatches: num(p.published),
+        totalDetections: num(p.detections),
+        mergedDetections: num(p.merged_detections),
         lastPublished: (p.last_published as string | undefined) ?? null,
-        dvoItems: n(items.find((r) => r.batch_type === batchType)?.n),
+        dvoItems: num(items.find((r) => r.batch_type === batchType)?.n),
         stages,
       };
     }),
