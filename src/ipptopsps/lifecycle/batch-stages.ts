@@ -1,7 +1,7 @@
 // Reading batch rows and moving a batch's stage, always with its batch_event row in the same
 // transaction: the event log is the record that every change (and every deletion) happened.
 import type { Queryable, Row } from '../../db/index.ts';
-import { setBatchStage } from '../batches.ts';
+import { setBatchStage, toBatch } from '../batches.ts';
 import { BATCH_STAGES, type BatchStage, type StageState } from '../migrations.ts';
 
 /** The columns of a batch row the lifecycle programs use. */
@@ -30,30 +30,15 @@ export const BATCH_COLUMNS = [
   ...STAGES.flatMap((s) => [s, `${s}_at`]),
 ].join(', ');
 
-const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
-
-/** A batch row as read from the database. */
+/** A batch row as read from the database (the tracking database's own reading of it, by stage). */
 export function toBatchRow(row: Row): BatchRow {
-  const stages: Record<string, StageState | null> = {};
-  const times: Record<string, string | null> = {};
-  for (const s of STAGES) {
-    stages[s] = (row[s] as StageState | null) ?? null;
-    times[s] = (row[`${s}_at`] as string | null) ?? null;
-  }
+  const b = toBatch(row);
+  const of = <T>(pick: (stage: { state: StageState | null; at: string | null }) => T) =>
+    Object.fromEntries(STAGES.map((s) => [s, pick(b.stages[s])])) as Record<BatchStage, T>;
   return {
-    batch_id: Number(row.batch_id),
-    name: String(row.name),
-    config: String(row.config),
-    batch_type: String(row.batch_type),
-    item_id: num(row.item_id),
-    source_id: num(row.source_id),
-    created_at: String(row.created_at),
-    local_path: (row.local_path as string | null) ?? null,
-    n_rows: num(row.n_rows),
-    purged: Number(row.purged ?? 0),
-    reason: (row.reason as string | null) ?? null,
-    stages: stages as BatchRow['stages'],
-    times: times as BatchRow['times'],
+    batch_id: b.batch_id, name: b.name, config: b.config, batch_type: b.batch_type, item_id: b.item_id, source_id: b.source_id,
+    created_at: b.created_at, local_path: b.local_path, n_rows: b.n_rows, purged: b.purged ? 1 : 0, reason: b.reason,
+    stages: of((st) => st.state), times: of((st) => st.at),
   };
 }
 
