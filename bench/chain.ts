@@ -18,6 +18,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { startServerChild, type ServerChild } from '../src/common/index.ts';
 import { openDatabase } from '../src/db/index.ts';
 import { FitsFile } from '../src/fits/index.ts';
 import { openArchive } from '../src/psps/index.ts';
@@ -55,20 +56,8 @@ function ipp(env: Env, ...argv: string[]): Promise<string> {
 }
 
 /** A server program in its own process; resolves with its URL once it serves. */
-function serve(env: Env, ...argv: string[]): Promise<{ url: string; stop(): Promise<void> }> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [MAIN, ...argv], { env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    const exited = new Promise<void>((r) => child.on('exit', () => r()));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => { err = (err + c).slice(-4000); });
-    child.stdout.setEncoding('utf8').on('data', (c: string) => {
-      out += c;
-      const m = /(http:\/\/[^\s)]+)/.exec(out);
-      if (m) done({ url: m[1]!.replace(/[.,;]$/, ''), stop: async () => { child.kill('SIGTERM'); await exited; } });
-    });
-    child.on('exit', (code) => fail(new Error(`ipp ${argv.join(' ')} ended (${code}) before serving: ${err}`)));
-  });
+function serve(env: Env, ...argv: string[]): Promise<ServerChild> {
+  return startServerChild([process.execPath, MAIN, ...argv], { env, what: `ipp ${argv.join(' ')}` });
 }
 
 interface OdmBatch { name: string; type: string; state: string; receivedAt: string; loadedAt: string | null; mergeWorthyAt: string | null; mergedAt: string | null; failedAt: string | null; rows: Record<string, number> }

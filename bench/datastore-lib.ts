@@ -1,56 +1,27 @@
 // Shared pieces of the datastore benchmarks: the real server (`ipp datastore serve`) in its own
 // process, and a load generator run as several child processes (bench/datastore-load.ts).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { startServerChild, type ServerChild } from '../src/common/index.ts';
 
 const NODE = process.execPath;
 const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const LOAD = fileURLToPath(new URL('./datastore-load.ts', import.meta.url));
 
 /** A server in a child process. */
-export interface ServerProcess {
-  readonly url: string;
-  stop(): Promise<void>;
-}
-
-async function started(child: ChildProcess, pattern: RegExp, what: string): Promise<string> {
-  let out = '';
-  let err = '';
-  child.stderr!.on('data', (c: Buffer) => { err += c.toString(); });
-  return new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (c: Buffer) => {
-      out += c.toString();
-      const m = pattern.exec(out);
-      if (m) resolve(m[1]);
-    });
-    child.once('exit', (code) => reject(new Error(`${what} exited (${code}) before it listened: ${err}`)));
-  });
-}
-
-function stopper(child: ChildProcess): () => Promise<void> {
-  return async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = once(child, 'exit');
-    child.kill('SIGTERM');
-    await exited;
-  };
-}
+export type ServerProcess = Pick<ServerChild, 'url' | 'stop'>;
 
 /** Starts `ipp datastore serve --root ROOT --port 0` with the extra arguments, quiet. */
 export async function startDatastore(root: string, extra: string[] = []): Promise<ServerProcess> {
-  const child = spawn(NODE, [MAIN, 'datastore', 'serve', '--root', root, '--port', '0', '--log-level', 'warn', ...extra], {
-    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, IPP_DATASTORE_TOKEN: '' },
+  return startServerChild([NODE, MAIN, 'datastore', 'serve', '--root', root, '--port', '0', '--log-level', 'warn', ...extra], {
+    env: { ...process.env, IPP_DATASTORE_TOKEN: '' }, pattern: /at (http:\/\/\S+) /, what: 'ipp datastore serve',
   });
-  const url = await started(child, /at (http:\/\/\S+) /, 'ipp datastore serve');
-  return { url, stop: stopper(child) };
 }
 
 /** Starts the peer of the index benchmark: a plain node:http server answering a fixed body of `bytes` bytes. */
 export async function startStaticServer(bytes: number): Promise<ServerProcess> {
-  const child = spawn(NODE, [LOAD, '--static', String(bytes)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const url = await started(child, /^URL (\S+)/m, 'static server');
-  return { url, stop: stopper(child) };
+  return startServerChild([NODE, LOAD, '--static', String(bytes)], { pattern: /^URL (\S+)/m, what: 'static server' });
 }
 
 /** What the load processes measured together. */

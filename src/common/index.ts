@@ -21,3 +21,5 @@ export {
 export type { ChartSeries, DensityMapOptions, LineChartOptions, Rgb, SkyGrid, SkyGridSpec, TextOptions } from './plot.ts';
 export { checkPng } from './png-check.ts';
 export type { CheckedPng } from './png-check.ts';
+export { startServerChild } from './child-server.ts';
+export type { ServerChild, ServerChildOptions } from './child-server.ts';

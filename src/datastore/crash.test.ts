@@ -2,44 +2,21 @@
 // restart, whose sweep must leave nothing partial), and a disk that fills up (a small tmpfs
 // mounted in a private mount namespace, so nothing leaks onto the machine).
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { withTempDir } from '../common/index.ts';
+import { startServerChild, withTempDir, type ServerChild } from '../common/index.ts';
 import { testEngines } from '../db/index.ts';
 import { DatastoreClient } from './index.ts';
 import { bytesOf, md5, stalledUpload, waitFor } from './test-support.ts';
 
 const FIXTURE = fileURLToPath(new URL('./server.fixture.ts', import.meta.url));
 
-interface Running {
-  readonly child: ChildProcess;
-  readonly url: string;
-  readonly stderr: () => string;
-}
-
 /** Starts the fixture server (optionally under a wrapper command) and waits for its URL. */
-async function startServer(root: string, dbUrl: string, options: object = {}, wrapper: string[] = []): Promise<Running> {
-  const argv = [...wrapper, process.execPath, FIXTURE, root, dbUrl, JSON.stringify(options)];
-  const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (c: Buffer) => { stderr += c.toString(); });
-  const lines = createInterface({ input: child.stdout! });
-  const url = await new Promise<string>((resolve, reject) => {
-    lines.on('line', (line) => { if (line.startsWith('URL ')) resolve(line.slice(4)); });
-    child.on('exit', (code) => reject(new Error(`server exited (${code}) before listening: ${stderr}`)));
-  });
-  return { child, url, stderr: () => stderr };
-}
-
-async function stop(running: Running, signal: NodeJS.Signals): Promise<void> {
-  if (running.child.exitCode !== null || running.child.signalCode !== null) return;
-  const exited = new Promise((resolve) => running.child.once('exit', resolve));
-  running.child.kill(signal);
-  await exited;
+function startServer(root: string, dbUrl: string, options: object = {}, wrapper: string[] = []): Promise<ServerChild> {
+  return startServerChild([...wrapper, process.execPath, FIXTURE, root, dbUrl, JSON.stringify(options)], { pattern: /^URL (\S+)/m });
 }
 
 for (const engine of testEngines()) {
@@ -62,7 +39,7 @@ for (const engine of testEngines()) {
         await mkdir(join(root, 'P', 'C3'));
         await writeFile(join(root, 'P', 'C3', 'c3.fits'), bytesOf(3, 1000));
         await mkdir(join(root, 'P', 'C1@0badbeef'));
-        await stop(server, 'SIGKILL');
+        await server.stop('SIGKILL');
         assert.equal((await readdir(join(root, '.staging'))).length, 4, 'the killed server left its staged uploads');
         await Promise.allSettled(stalled);
 
@@ -82,7 +59,7 @@ for (const engine of testEngines()) {
         await after.publish('P', 'U1', [{ data: bytesOf(11, 2_000_000), name: 'data.fits' }]);
         assert.deepEqual((await after.filesets('P')).map((f) => f.name), ['C1', 'C2', 'U1']);
       } finally {
-        await stop(server, 'SIGTERM');
+        await server.stop('SIGTERM');
       }
     }, 'ipp-ds-crash-')));
   });
@@ -125,7 +102,7 @@ describe('datastore on a full disk', { skip: unshare ? false : 'unshare -rm (a p
       assert.equal(y.md5, md5(bytesOf(4, 700 * KiB)));
     } finally {
       release();
-      await stop(server, 'SIGTERM');
+      await server.stop('SIGTERM');
     }
   }, 'ipp-ds-full-'));
 });

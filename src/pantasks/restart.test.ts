@@ -34,7 +34,7 @@ async function killAndRestart(dir: string, host: string, hostConfig: HostConfig 
   await registerNight(gpc1, EXPOSURES, CHIPS);
   const full = nightConfig({ dir, gpc1, skycells: ['s1'], host, faultEvery: 0, extra: ['--sleep', '4000', '--slow-dir', join(dir, 'slow')] });
   const config = { ...full, stages: { chip: { ...full.stages.chip!, advance: true } } };
-  let server: ServerProcess = await startServerProcess(dir, db, ['--label', 'night'], env);
+  let server: ServerProcess = await startServerProcess(db, ['--label', 'night'], env);
   try {
     let client = new PantasksClient(server.url);
     if (hostConfig) await client.addHost(hostConfig);
@@ -46,7 +46,7 @@ async function killAndRestart(dir: string, host: string, hostConfig: HostConfig 
     await server.kill('SIGKILL');
     const pidsBefore = (await readFile(logFile)).filter((l) => l.includes(' start ')).map((l) => Number(l.split(' ').pop()));
 
-    server = await startServerProcess(dir, db, [], env);
+    server = await startServerProcess(db, [], env);
     client = new PantasksClient(server.url);
     const after = await client.status();
     assert.deepEqual(after.labels, ['night'], 'labels kept');

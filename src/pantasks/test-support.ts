@@ -1,9 +1,8 @@
 // Helpers for the scheduler's tests and benchmarks: a scheduler on a fresh SQLite database in
 // a temporary directory, the commands that start pclient here, and interval arithmetic.
-import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createLogger, withTempDir, type Logger } from '../common/index.ts';
+import { createLogger, startServerChild, withTempDir, type Logger } from '../common/index.ts';
 import { openDatabase } from '../db/index.ts';
 import { defineRun, openGpc1, registerExposures } from '../gpc1/index.ts';
 import { Scheduler, type SchedulerOptions } from './scheduler.ts';
@@ -191,36 +190,15 @@ export async function runNight(o: NightOptions): Promise<void> {
 export interface ServerProcess {
   readonly url: string;
   readonly pid: number;
-  /** Everything it wrote to stderr so far. */
+  /** What it wrote to stderr so far (the last 16 kB). */
   log(): string;
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** Starts `ipp pantasks server` on a database and waits for its URL. */
-export async function startServerProcess(dir: string, db: string, extra: readonly string[] = [], env: NodeJS.ProcessEnv = process.env): Promise<ServerProcess> {
-  const urlFile = join(dir, `url-${Date.now()}-${Math.random().toString(16).slice(2)}`);
-  const child = spawn(process.execPath, [join(import.meta.dirname, '..', 'cli', 'main.ts'), 'pantasks', 'server', '--db', db, '--url-file', urlFile, ...extra], {
-    stdio: ['ignore', 'ignore', 'pipe'], env,
+/** Starts `ipp pantasks server` on a database and waits for the URL it prints. */
+export async function startServerProcess(db: string, extra: readonly string[] = [], env: NodeJS.ProcessEnv = process.env): Promise<ServerProcess> {
+  const server = await startServerChild([process.execPath, join(import.meta.dirname, '..', 'cli', 'main.ts'), 'pantasks', 'server', '--db', db, ...extra], {
+    env, pattern: /listening at (\S+)/, what: 'ipp pantasks server',
   });
-  let stderr = '';
-  child.stderr!.on('data', (c: Buffer) => { stderr += c.toString(); });
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  const deadline = Date.now() + 30_000;
-  let url = '';
-  while (url === '') {
-    url = (await readFile(urlFile, 'utf8').catch(() => '')).trim();
-    if (url !== '') break;
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`the server did not start: ${stderr}`);
-    }
-    await sleep(50);
-  }
-  return {
-    url, pid: child.pid!, log: () => stderr,
-    kill: async (signal = 'SIGKILL') => {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      await exited;
-    },
-  };
+  return { url: server.url, pid: server.child.pid!, log: () => server.stderr(), kill: (signal = 'SIGKILL') => server.stop(signal) };
 }

@@ -6,11 +6,10 @@
 // time, the DXLayer, pollodm, cleanup) until every batch is merged into the archive and
 // cleaned up; metrics sums it up, and the archive is checked against the batches and the
 // simulated catalogues.
-import { spawn } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { IppError, UsageError } from '../../common/index.ts';
+import { IppError, UsageError, startServerChild, type ServerChild } from '../../common/index.ts';
 import { listRuns, openGpc1 } from '../../gpc1/index.ts';
 import { openIppToPsps } from '../../ipptopsps/index.ts';
 import { PantasksClient } from '../../pantasks/index.ts';
@@ -284,28 +283,14 @@ async function checkArchive(trackingUrl: string, archiveUrl: string): Promise<{
  * the ODM loads and merges while the DXLayer in this process converts the next batch); its URL
  * from its first line. Stopped with SIGTERM, as a service manager would.
  */
-async function startServerStep(argv: string[], ctx: CommandContext, env: Record<string, string | undefined>): Promise<{ url: string; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, [MAIN, ...argv], { env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  child.stderr.on('data', (c: Buffer) => ctx.stderr.write(c.toString('utf8')));
-  let out = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout.setEncoding('utf8').on('data', (c: string) => {
-      out += c;
-      const m = /(http:\/\/[^\s)]+)/.exec(out);
-      if (m) resolve(m[1]!.replace(/[.,;]$/, ''));
-    });
-    child.once('error', reject);
-    void exited.then((code) => reject(new IppError('demo_failed', `step "ipp ${argv.join(' ')}" ended (exit ${code}) before serving; its message is above`)));
+async function startServerStep(argv: string[], ctx: CommandContext, env: Record<string, string | undefined>): Promise<ServerChild> {
+  const server = await startServerChild([process.execPath, MAIN, ...argv], {
+    env, what: `step "ipp ${argv.join(' ')}"`, onStderr: (text) => ctx.stderr.write(text),
+  }).catch((error: Error) => {
+    throw new IppError('demo_failed', `${error.message}; its message is above`, { cause: error });
   });
-  ctx.stdout.write(`  $ ipp ${argv.join(' ')} &\n    ${out.trim().split('\n')[0]}\n`);
-  return {
-    url,
-    async stop() {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      await exited;
-    },
-  };
+  ctx.stdout.write(`  $ ipp ${argv.join(' ')} &\n    ${server.banner}\n`);
+  return server;
 }
 
 /** Runs one `ipp` command in this process, showing it and its output indented; a failure stops the demo. */
