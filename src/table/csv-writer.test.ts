@@ -232,3 +232,62 @@ test('threads write batches larger than their shared slots exactly as inline', a
     assert.equal(x.toString('latin1', 0, 40).split('\n')[1], '0,-9,"0 1",s0');
   });
 });
+
+test('tables of numbers and booleans only (the compiled row loop): nulls by value, by validity array, or both, per batch', async () => {
+  const fixed = [
+    columnInfo('flag', 'boolean'),
+    columnInfo('b', 'uint8'),
+    columnInfo('s16', 'int16', { nullValue: -1 }),
+    columnInfo('u32', 'uint32'),
+    columnInfo('id', 'int64', { nullValue: -9223372036854775808n }),
+    columnInfo('u64', 'uint64'),
+    columnInfo('f', 'float32'),
+    columnInfo('d', 'float64'),
+  ];
+  // the first batch has validity arrays on two columns, the second on none, the third on all
+  const first = { rowCount: 3, columns: sampleBatch().columns.slice(0, 8) };
+  const second: ColumnBatch = {
+    rowCount: 2,
+    columns: [
+      { values: new Uint8Array([0, 1]) },
+      { values: new Uint8Array([1, 200]) },
+      { values: new Int16Array([-1, 3]) },
+      { values: new Uint32Array([1, 2147483648]) },
+      { values: new BigInt64Array([-9223372036854775808n, -5n]) },
+      { values: new BigUint64Array([9223372036854775808n, 3n]) },
+      { values: new Float32Array([Number.NaN, 1.5]) },
+      { values: new Float64Array([Number.NaN, -0.5]) },
+    ],
+  };
+  const none = new Uint8Array([0]);
+  const third: ColumnBatch = {
+    rowCount: 1,
+    columns: second.columns.map((c) => ({ values: c.values.slice(1, 2) as typeof c.values, valid: none })),
+  };
+  const table = () => memoryTable(fixed, [first, second, third]);
+  await withDir(async (dir) => {
+    const path = join(dir, 'out.csv');
+    await writeCsv(table(), path, { threads: 0 });
+    assert.equal(await readFile(path, 'utf8'), [
+      'flag,b,s16,u32,id,u64,f,d',
+      // a value equal to the null value is written when a validity array says it is valid
+      'true,0,-32768,4294967295,-9223372036854775808,18446744073709551615,0.1,0.1',
+      'false,255,,0,9007199254740993,0,,1e+300',
+      ',7,5,7,,1,3.4028235e+38,-5e-324',
+      'false,1,,1,,9223372036854775808,,',
+      'true,200,3,2147483648,-5,3,1.5,-0.5',
+      ',,,,,,,',
+      '',
+    ].join('\n'));
+    await writeCsv(table(), path, { threads: 2, delimiter: '\t', lineEnding: '\r\n', header: false, batchRows: 1 });
+    assert.equal(await readFile(path, 'utf8'), [
+      'true\t0\t-32768\t4294967295\t-9223372036854775808\t18446744073709551615\t0.1\t0.1',
+      'false\t255\t\t0\t9007199254740993\t0\t\t1e+300',
+      '\t7\t5\t7\t\t1\t3.4028235e+38\t-5e-324',
+      'false\t1\t\t1\t\t9223372036854775808\t\t',
+      'true\t200\t3\t2147483648\t-5\t3\t1.5\t-0.5',
+      '\t\t\t\t\t\t\t',
+      '',
+    ].join('\r\n'));
+  });
+});

@@ -99,6 +99,68 @@ function makePlan(info: ColumnInfo): Plan {
   return { info, kind: kindOf(info), nullNumber, nullLo, nullHi };
 }
 
+// A row loop compiled for one table layout: tables of fixed-size cells only (numbers,
+// booleans), which is what large survey tables are. Each column gets its own code with its
+// kind, null test and delimiter as constants, so no cell pays for a switch, a look-up of its
+// column's arrays or a test for a validity array it does not have; every array access and
+// call site sees one type. The source is made from the column kinds and integer null values
+// only (numbers), never from names or other text of the table.
+type FixedRows = (out: Uint8Array, pos: number, row: number, n: number, limit: number,
+  cols: readonly unknown[], valid: readonly (Uint8Array | null)[], result: Int32Array | number[]) => void;
+
+function compileFixedRows(plans: readonly Plan[], withValid: readonly boolean[], delim: number, eol: Uint8Array, rowBytes: number): FixedRows {
+  const setup: string[] = [];
+  const body: string[] = [];
+  const int = (x: number) => {
+    if (!Number.isInteger(x)) throw new CsvError('csv_bad_option', `internal: ${x} is not an integer`);
+    return String(x);
+  };
+  plans.forEach((plan, c) => {
+    const a = `a${c}`;
+    setup.push(`const ${a} = cols[${c}];`);
+    if (c > 0) body.push(`out[pos++] = ${int(delim)};`);
+    let cell: string;
+    switch (plan.kind) {
+      case K_F64: cell = `{ const x = ${a}[row]; if (x === x) pos = f64(out, pos, ${a}, row); }`; break;
+      case K_F32: cell = `{ const x = ${a}[row]; if (x === x) pos = f32(out, pos, ${a}, row); }`; break;
+      case K_INT: case K_U32: {
+        const write = plan.kind === K_INT ? 'i32' : 'int';
+        cell = plan.nullNumber !== undefined && !Number.isNaN(plan.nullNumber) && !withValid[c]
+          ? `{ const x = ${a}[row]; if (x !== ${int(plan.nullNumber)}) pos = ${write}(out, pos, x); }`
+          : `pos = ${write}(out, pos, ${a}[row]);`;
+        break;
+      }
+      case K_I64: case K_U64: {
+        const signed = plan.kind === K_I64 ? 'true' : 'false';
+        const test = plan.info.nullValue !== undefined && !withValid[c] ? `if (lo !== ${int(plan.nullLo)} || hi !== ${int(plan.nullHi)}) ` : '';
+        cell = `{ const lo = ${a}[2 * row]; const hi = ${a}[2 * row + 1]; ${test}pos = i64(out, pos, lo, hi, ${signed}); }`;
+        break;
+      }
+      case K_BOOL:
+        cell = `if (${a}[row] !== 0) { out[pos] = 116; out[pos + 1] = 114; out[pos + 2] = 117; out[pos + 3] = 101; pos += 4; } `
+          + 'else { out[pos] = 102; out[pos + 1] = 97; out[pos + 2] = 108; out[pos + 3] = 115; out[pos + 4] = 101; pos += 5; }';
+        break;
+      default: throw new CsvError('csv_bad_option', `internal: column ${c} has no fixed-size cells`);
+    }
+    if (withValid[c]) {
+      setup.push(`const v${c} = valid[${c}];`);
+      cell = `if (v${c}[row] !== 0) { ${cell} }`;
+    }
+    body.push(cell);
+  });
+  for (const b of eol) body.push(`out[pos++] = ${int(b)};`);
+  const source = `return function fixedRows(out, pos, row, n, limit, cols, valid, result) {
+  ${setup.join('\n  ')}
+  for (; row < n && pos + ${int(rowBytes)} <= limit; row++) {
+    ${body.join('\n    ')}
+  }
+  result[0] = row;
+  result[1] = pos;
+};`;
+  const factory = new Function('f64', 'f32', 'i32', 'int', 'i64', source) as (...fns: unknown[]) => FixedRows;
+  return factory(writeFloat64At, writeFloat32At, writeInt32, writeInteger, writeInt64Parts);
+}
+
 /**
  * Formats rows of batches into byte buffers. One instance per output; `encode` fills a
  * buffer with whole rows and says where it stopped, so the caller can write and go on.
@@ -121,6 +183,12 @@ export class CsvEncoder {
   readonly #kinds: Int32Array;
   readonly #nullNumbers: Float64Array;
   #valid: (Uint8Array | null)[] = [];
+  // tables of fixed-size cells only: per column its array (int64 as 32-bit halves), and the
+  // row loops compiled so far, by which columns have validity arrays
+  readonly #fixedOnly: boolean;
+  #cols: unknown[] = [];
+  readonly #compiled = new Map<string, FixedRows>();
+  #rows: FixedRows | undefined;
 
   constructor(columns: readonly ColumnInfo[], options: { delimiter?: string; lineEnding?: string; arrays?: CsvArrayStyle } = {}) {
     const delimiter = options.delimiter ?? ',';
@@ -136,6 +204,7 @@ export class CsvEncoder {
     this.#nullNumbers = Float64Array.from(this.#plans, (p) => p.nullNumber ?? NaN);
     // room for every fixed-size cell of a row at its longest
     this.#fixedReserve = this.#plans.reduce((n, p) => n + (p.kind === K_STRING || p.kind === K_OTHER ? 0 : MAX_FLOAT_CHARS + 1), 2);
+    this.#fixedOnly = this.#plans.every((p) => p.kind !== K_STRING && p.kind !== K_OTHER);
   }
 
   /** The header line (column names) as bytes. */
@@ -175,6 +244,19 @@ export class CsvEncoder {
       }
     });
     this.#batch = batch;
+    if (this.#fixedOnly) {
+      this.#cols = this.#plans.map((p, c) => {
+        const v = batch.columns[c].values as NumericArray;
+        return p.kind === K_I64 || p.kind === K_U64 ? new Int32Array(v.buffer, v.byteOffset, v.length * 2) : v;
+      });
+      const key = this.#valid.map((v) => (v === null ? '-' : 'v')).join('');
+      let rows = this.#compiled.get(key);
+      if (rows === undefined) {
+        rows = compileFixedRows(this.#plans, this.#valid.map((v) => v !== null), this.#delim, this.#eol, this.#fixedReserve + this.#eol.length);
+        this.#compiled.set(key, rows);
+      }
+      this.#rows = rows;
+    }
   }
 
   #batch: ColumnBatch | undefined;
@@ -202,6 +284,10 @@ export class CsvEncoder {
   encode(row: number, out: Uint8Array, pos: number, result: Int32Array | number[]): void {
     const batch = this.#batch!;
     const n = batch.rowCount;
+    if (this.#rows !== undefined) {
+      this.#rows(out, pos, row, n, out.length, this.#cols, this.#valid, result);
+      return;
+    }
     const plans = this.#plans;
     const ncol = plans.length;
     const slot = this.#slot;
