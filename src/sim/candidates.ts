@@ -1,9 +1,9 @@
 // The true objects an exposure (or stack) may detect: gathered from the sky tiles with their
-// chip (a few columns), then sorted by chip with what the measurement needs of each object.
+// chip (a few columns), then sorted by chip.
 // The columns are reused from exposure to exposure and grow as needed. Chip positions and
 // magnitudes are float32, as the catalogue columns they become (RA/Dec stay float64).
 import type { Candidates } from './detections.ts';
-import { objectId, type SkyTile } from './sky-model.ts';
+import type { SkyTile } from './sky-model.ts';
 
 type Column = Float64Array | Float32Array | Uint8Array | Int16Array | Int32Array;
 
@@ -21,42 +21,12 @@ export class GatherBuffer {
   x = new Float32Array(0);
   y = new Float32Array(0);
   mag = new Float32Array(0);
+  type = new Uint8Array(0);
+  reff = new Float32Array(0);
   srcTile = new Int32Array(0);
   srcIndex = new Int32Array(0);
 
   /** Makes room for `n` objects, keeping those held. */
-  ensure(n: number): void {
-    if (n <= this.x.length) return;
-    const size = Math.max(n, Math.ceil(this.x.length * 1.5), 4096);
-    this.chip = grown(this.chip, Int16Array, size, this.length);
-    this.x = grown(this.x, Float32Array, size, this.length);
-    this.y = grown(this.y, Float32Array, size, this.length);
-    this.mag = grown(this.mag, Float32Array, size, this.length);
-    this.srcTile = grown(this.srcTile, Int32Array, size, this.length);
-    this.srcIndex = grown(this.srcIndex, Int32Array, size, this.length);
-  }
-}
-
-/** Candidates ordered by chip, with every column the measurement reads. */
-export class CandidateBuffer implements Candidates {
-  length = 0;
-  tiles: SkyTile[] = [];
-  chip = new Int16Array(0);
-  x = new Float32Array(0);
-  y = new Float32Array(0);
-  mag = new Float32Array(0);
-  type = new Uint8Array(0);
-  reff = new Float32Array(0);
-  ra = new Float64Array(0);
-  dec = new Float64Array(0);
-  cosDec = new Float64Array(0);
-  axisRatio = new Float32Array(0);
-  angle = new Float32Array(0);
-  objId = new Float64Array(0);
-  srcTile = new Int32Array(0);
-  srcIndex = new Int32Array(0);
-
-  /** Makes room for `n` candidates, keeping those held. */
   ensure(n: number): void {
     if (n <= this.x.length) return;
     const size = Math.max(n, Math.ceil(this.x.length * 1.5), 4096);
@@ -67,43 +37,55 @@ export class CandidateBuffer implements Candidates {
     this.mag = grown(this.mag, Float32Array, size, keep);
     this.type = grown(this.type, Uint8Array, size, keep);
     this.reff = grown(this.reff, Float32Array, size, keep);
-    this.ra = grown(this.ra, Float64Array, size, keep);
-    this.dec = grown(this.dec, Float64Array, size, keep);
-    this.cosDec = grown(this.cosDec, Float64Array, size, keep);
-    this.axisRatio = grown(this.axisRatio, Float32Array, size, keep);
-    this.angle = grown(this.angle, Float32Array, size, keep);
-    this.objId = grown(this.objId, Float64Array, size, keep);
+    this.srcTile = grown(this.srcTile, Int32Array, size, keep);
+    this.srcIndex = grown(this.srcIndex, Int32Array, size, keep);
+  }
+}
+
+/**
+ * Candidates ordered by chip, with the columns the detection decision reads; what only
+ * detected objects need (position on the sky, shape, ID) is read from their tile later.
+ */
+export class CandidateBuffer implements Candidates {
+  length = 0;
+  tiles: SkyTile[] = [];
+  x = new Float32Array(0);
+  y = new Float32Array(0);
+  mag = new Float32Array(0);
+  type = new Uint8Array(0);
+  reff = new Float32Array(0);
+  srcTile = new Int32Array(0);
+  srcIndex = new Int32Array(0);
+
+  /** Makes room for `n` candidates, keeping those held. */
+  ensure(n: number): void {
+    if (n <= this.x.length) return;
+    const size = Math.max(n, Math.ceil(this.x.length * 1.5), 4096);
+    const keep = this.length;
+    this.x = grown(this.x, Float32Array, size, keep);
+    this.y = grown(this.y, Float32Array, size, keep);
+    this.mag = grown(this.mag, Float32Array, size, keep);
+    this.type = grown(this.type, Uint8Array, size, keep);
+    this.reff = grown(this.reff, Float32Array, size, keep);
     this.srcTile = grown(this.srcTile, Int32Array, size, keep);
     this.srcIndex = grown(this.srcIndex, Int32Array, size, keep);
   }
 
-  /** Appends object `k` of tile number `ti` (of `tiles`) at pixel (x, y) on chip `chip`. */
-  push(t: SkyTile, ti: number, k: number, chip: number, x: number, y: number, mag: number): void {
+  /** Appends object `k` of tile number `ti` (of `tiles`) at pixel (x, y) with magnitude `mag`. */
+  push(t: SkyTile, ti: number, k: number, x: number, y: number, mag: number): void {
     const j = this.length++;
-    this.chip[j] = chip;
     this.x[j] = x;
     this.y[j] = y;
     this.mag[j] = mag;
-    this.fill(j, t, ti, k);
-  }
-
-  private fill(j: number, t: SkyTile, ti: number, k: number): void {
     this.type[j] = t.type[k];
     this.reff[j] = t.reff[k];
-    this.ra[j] = t.ra[k];
-    this.dec[j] = t.dec[k];
-    this.cosDec[j] = Math.sqrt(1 - t.sinDec[k] * t.sinDec[k]);
-    this.axisRatio[j] = t.axisRatio[k];
-    this.angle[j] = t.angle[k];
-    this.objId[j] = objectId(t, k);
     this.srcTile[j] = ti;
     this.srcIndex[j] = k;
   }
 
   /**
-   * Takes the gathered objects ordered by chip (stable), with what the measurement needs of
-   * each read from its tile (in gather order, so each tile is read sequentially), and
-   * returns where each chip's run starts: `starts[c]..starts[c + 1]`.
+   * Takes the gathered objects ordered by chip (a stable counting sort of plain column
+   * copies) and returns where each chip's run starts: `starts[c]..starts[c + 1]`.
    */
   sortByChip(from: GatherBuffer, chips: number): Int32Array {
     const n = from.length;
@@ -115,15 +97,23 @@ export class CandidateBuffer implements Candidates {
     for (let i = 0; i < n; i++) starts[chip[i] + 1]++;
     for (let c = 0; c < chips; c++) starts[c + 1] += starts[c];
     const next = starts.slice(0, chips);
-    const tiles = from.tiles;
-    const { x, y, mag, srcTile, srcIndex } = from;
+    const { x, y, mag, type, reff, srcTile, srcIndex } = from;
+    const tx = this.x;
+    const ty = this.y;
+    const tm = this.mag;
+    const tt = this.type;
+    const tr = this.reff;
+    const ts = this.srcTile;
+    const tk = this.srcIndex;
     for (let i = 0; i < n; i++) {
       const j = next[chip[i]]++;
-      this.chip[j] = chip[i];
-      this.x[j] = x[i];
-      this.y[j] = y[i];
-      this.mag[j] = mag[i];
-      this.fill(j, tiles[srcTile[i]], srcTile[i], srcIndex[i]);
+      tx[j] = x[i];
+      ty[j] = y[i];
+      tm[j] = mag[i];
+      tt[j] = type[i];
+      tr[j] = reff[i];
+      ts[j] = srcTile[i];
+      tk[j] = srcIndex[i];
     }
     this.length = n;
     return starts;

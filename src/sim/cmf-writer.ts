@@ -106,7 +106,7 @@ export async function writeStack(state: WriterState, dir: string, s: PlannedStac
       const p = skyToPixel(s.skycell.wcs, t.ra[k], t.dec[k]);
       if (!p || p.x < 0.5 || p.y < 0.5 || p.x >= s.skycell.nx + 0.5 || p.y >= s.skycell.ny + 0.5) continue;
       c.ensure(c.length + 1);
-      c.push(t, ti, k, 0, p.x, p.y, m);
+      c.push(t, ti, k, p.x, p.y, m);
     }
   }
   const cond = stackConditions(state.seed, s, c.length);

@@ -8,7 +8,7 @@
 // detections. Column by column, because one loop over the rows writing all 57 columns
 // measured slower: small loops over typed arrays are what the JIT compiles well.
 import { FLAGS, FLAGS2, type CmfLayout, TRUTH_LAYOUT } from './cmf-layout.ts';
-import { STAR, type SkyTile } from './sky-model.ts';
+import { STAR, objectId, type SkyTile } from './sky-model.ts';
 import type { Random } from './random.ts';
 import { pixelToSky, type TanWcs } from './wcs.ts';
 import { SimError } from './errors.ts';
@@ -51,7 +51,11 @@ export interface ChipConditions {
   readonly apFailRate: number;
 }
 
-/** True objects that may land on a chip: columns over a range of indices, and where each came from. */
+/**
+ * True objects that may land on a chip: the columns the detection decision reads, over a
+ * range of indices, and where each came from (what only detected objects need, their sky
+ * position, shape and ID, is read from the tile).
+ */
 export interface Candidates {
   /** FITS pixel position on the chip. */
   x: Float32Array;
@@ -61,12 +65,6 @@ export interface Candidates {
   type: Uint8Array;
   /** Half-light radius, arcsec (0 for stars). */
   reff: Float32Array;
-  ra: Float64Array;
-  dec: Float64Array;
-  cosDec: Float64Array;
-  axisRatio: Float32Array;
-  angle: Float32Array;
-  objId: Float64Array;
   srcTile: Int32Array;
   srcIndex: Int32Array;
   /** The tiles `srcTile` indexes. */
@@ -403,9 +401,12 @@ function fillRows(m: Model, cond: ChipConditions, c: Candidates, s: MeasureScrat
       detected[j] = i;
       x = c.x[i];
       y = c.y[i];
-      s.ra[j] = c.ra[i];
-      s.dec[j] = c.dec[i];
-      s.cosDec[j] = c.cosDec[i];
+      const t = c.tiles[c.srcTile[i]];
+      const ti = c.srcIndex[i];
+      s.ra[j] = t.ra[ti];
+      s.dec[j] = t.dec[ti];
+      const sd = t.sinDec[ti];
+      s.cosDec[j] = Math.sqrt(1 - sd * sd);
       s.F[j] = s.trueFlux[k];
       s.so2[j] = s.selSo2[k];
       if (c.type[i] === STAR) {
@@ -416,8 +417,8 @@ function fillRows(m: Model, cond: ChipConditions, c: Candidates, s: MeasureScrat
       } else {
         s.kind[j] = GALAXY_ROW;
         s.sg2[j] = s.selSo2[k] - m.sp2;
-        s.q[j] = c.axisRatio[i];
-        s.phi[j] = c.angle[i];
+        s.q[j] = t.axisRatio[ti];
+        s.phi[j] = t.angle[ti];
       }
     } else {
       detected[j] = -1;
@@ -774,7 +775,7 @@ function writeTruth(tv: DataView, c: Candidates, s: MeasureScratch, n: number, d
     tv.setUint32(at, (j ^ SIGN32) >>> 0);
     const i = detected[j];
     if (i >= 0) {
-      const id = c.objId[i];
+      const id = objectId(c.tiles[c.srcTile[i]], c.srcIndex[i]);
       tv.setInt32(at + 4, Math.floor(id / 4294967296));
       tv.setUint32(at + 8, id >>> 0);
       tv.setFloat32(at + 12, c.mag[i]);

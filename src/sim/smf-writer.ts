@@ -93,7 +93,7 @@ interface Pointing {
 function gatherGroup(
   c: GatherBuffer, t: SkyTile, ti: number, start: number, end: number, f: number, maxMag: number, p: Pointing, out: Float64Array,
 ): void {
-  const { mag, sinRa, cosRa, sinDec } = t;
+  const { mag, sinRa, cosRa, sinDec, type, reff } = t;
   const { sinA0, cosA0, sinD0, cosD0 } = p;
   const xc = FPA_CENTER.x;
   const yc = FPA_CENTER.y;
@@ -118,6 +118,8 @@ function gatherGroup(
     c.x[j] = out[1];
     c.y[j] = out[2];
     c.mag[j] = m;
+    c.type[j] = type[k];
+    c.reff[j] = reff[k];
     c.srcTile[j] = ti;
     c.srcIndex[j] = k;
   }
@@ -323,13 +325,7 @@ export async function writeExposure(
       const truth = state.truth.next(room * T);
       const rng = new Random(hashSeed(state.seed, hashText('measure'), e.expId, chip.index));
       const r = measureChip(CMF_PS1_V5, cond, cands, start, end, rng, rows, truth, state.measure);
-      for (let j = 0; j < r.rows; j++) {
-        const i = r.detected[j];
-        if (i < 0) continue;
-        const t = tiles[cands.srcTile[i]];
-        const k = cands.srcIndex[i];
-        if (state.sky.firstDetection(t, k)) state.objects.add(t, k);
-      }
+      state.objects.addFirstDetections(tiles, cands.srcTile, cands.srcIndex, r.detected, r.rows);
       await state.objects.flushIfLarge();
       const dv = new DataView(rows.buffer, rows.byteOffset, rows.byteLength);
       if (nan && ci === nanChip) {

@@ -40,28 +40,44 @@ export class TruthObjects {
 
   /** Records object `k` of a tile. */
   add(tile: SkyTile, k: number): void {
-    const R = OBJECT_LAYOUT.rowBytes;
-    if (this.used + R > this.buffer.length) {
-      const bigger = new Uint8Array(this.buffer.length * 2);
-      bigger.set(this.buffer.subarray(0, this.used));
-      this.buffer = bigger;
-      this.view = new DataView(bigger.buffer);
-    }
-    const v = this.view;
-    const at = this.used;
-    const id = objectId(tile, k);
-    v.setInt32(at, Math.floor(id / 4294967296));
-    v.setUint32(at + 4, id >>> 0);
-    v.setFloat64(at + 8, tile.ra[k]);
-    v.setFloat64(at + 16, tile.dec[k]);
-    v.setUint8(at + 24, tile.type[k]);
-    const m = k * 6;
-    for (let f = 0; f < 6; f++) v.setFloat32(at + 25 + 4 * f, tile.mag[m + f]);
-    v.setFloat32(at + 49, tile.reff[k]);
-    v.setFloat32(at + 53, tile.type[k] === 0 ? 1 : tile.axisRatio[k]);
-    v.setFloat32(at + 57, tile.angle[k]);
-    this.used += R;
+    this.room(1);
+    this.used = writeObject(this.view, this.used, tile, k);
     this.count++;
+  }
+
+  /**
+   * Records the objects of a chip's detection rows seen for the first time (marking them in
+   * their tile's `hits`): `detected[j]` indexes `srcTile`/`srcIndex`, −1 for spurious rows.
+   * One loop per chip rather than a call per row from the (async) writer.
+   */
+  addFirstDetections(tiles: readonly SkyTile[], srcTile: Int32Array, srcIndex: Int32Array, detected: Int32Array, n: number): void {
+    this.room(n);
+    const v = this.view;
+    let at = this.used;
+    let count = 0;
+    for (let j = 0; j < n; j++) {
+      const i = detected[j];
+      if (i < 0) continue;
+      const t = tiles[srcTile[i]];
+      const k = srcIndex[i];
+      const hits = t.hits;
+      if (hits[k] !== 0) continue;
+      hits[k] = 1;
+      at = writeObject(v, at, t, k);
+      count++;
+    }
+    this.used = at;
+    this.count += count;
+  }
+
+  /** Makes room for `n` more rows in the buffer. */
+  private room(n: number): void {
+    const need = this.used + n * OBJECT_LAYOUT.rowBytes;
+    if (need <= this.buffer.length) return;
+    const bigger = new Uint8Array(Math.max(need, this.buffer.length * 2));
+    bigger.set(this.buffer.subarray(0, this.used));
+    this.buffer = bigger;
+    this.view = new DataView(bigger.buffer);
   }
 
   /** Writes the rows gathered so far to the scratch file once they are many. */
@@ -122,4 +138,27 @@ export class TruthObjects {
     this.handle = undefined;
     await rm(this.scratchPath, { force: true });
   }
+}
+
+/** Writes object `k` of a tile as a true-object row at `at`; returns the offset after it. */
+function writeObject(v: DataView, at: number, tile: SkyTile, k: number): number {
+  const id = objectId(tile, k);
+  v.setInt32(at, Math.floor(id / 4294967296));
+  v.setUint32(at + 4, id >>> 0);
+  v.setFloat64(at + 8, tile.ra[k]);
+  v.setFloat64(at + 16, tile.dec[k]);
+  const type = tile.type[k];
+  v.setUint8(at + 24, type);
+  const mag = tile.mag;
+  const m = k * 6;
+  v.setFloat32(at + 25, mag[m]);
+  v.setFloat32(at + 29, mag[m + 1]);
+  v.setFloat32(at + 33, mag[m + 2]);
+  v.setFloat32(at + 37, mag[m + 3]);
+  v.setFloat32(at + 41, mag[m + 4]);
+  v.setFloat32(at + 45, mag[m + 5]);
+  v.setFloat32(at + 49, tile.reff[k]);
+  v.setFloat32(at + 53, type === 0 ? 1 : tile.axisRatio[k]);
+  v.setFloat32(at + 57, tile.angle[k]);
+  return at + OBJECT_LAYOUT.rowBytes;
 }
