@@ -9,7 +9,7 @@
 // measured slower: small loops over typed arrays are what the JIT compiles well.
 import { FLAGS, FLAGS2, type CmfLayout, TRUTH_LAYOUT } from './cmf-layout.ts';
 import { STAR, objectId, type SkyTile } from './sky-model.ts';
-import type { Random } from './random.ts';
+import { COARSE, type Random } from './random.ts';
 import { pixelToSky, type TanWcs } from './wcs.ts';
 import { SimError } from './errors.ts';
 
@@ -87,6 +87,8 @@ const BUCKETS = 600;
 const BUCKET_ZERO = -20;
 const DEG = Math.PI / 180;
 const LN10_04 = 0.4 * Math.LN10;
+/** A random word times this is a uniform number in [0, 1). */
+const U32 = 2.3283064365386963e-10;
 const MAG_SIG = 2.5 / Math.LN10;
 /**
  * Unsigned columns are stored as FITS stores them, signed with TZERO 2^31 (2^15 for 16-bit):
@@ -152,9 +154,12 @@ export class MeasureScratch {
   flags = new Uint32Array(0);
   flags2 = new Uint32Array(0);
   // Random deviates drawn in bulk per chip, block by block (see NOISE_* below).
+  // Uniform and coarse deviates stay as the random words they come from (a uniform is a
+  // word times 2^-32, a coarse normal COARSE[byte]): no pass converting them to doubles.
   gauss = new Float64Array(0);
-  unif = new Float64Array(0);
-  coarse = new Float64Array(0);
+  unif = new Uint32Array(0);
+  coarseWords = new Uint32Array(0);
+  coarse = new Uint8Array(0);
 
   /** Makes room for `n` detections. */
   ensure(n: number): void {
@@ -180,8 +185,9 @@ export class MeasureScratch {
     this.flags = new Uint32Array(size);
     this.flags2 = new Uint32Array(size);
     this.gauss = new Float64Array(size * GAUSS_BLOCKS);
-    this.unif = new Float64Array(size * UNIF_BLOCKS);
-    this.coarse = new Float64Array(size * COARSE_BLOCKS);
+    this.unif = new Uint32Array(size * UNIF_BLOCKS);
+    this.coarseWords = new Uint32Array((size * COARSE_BLOCKS + 3) >>> 2);
+    this.coarse = new Uint8Array(this.coarseWords.buffer);
   }
 }
 
@@ -270,8 +276,8 @@ export function measureChip(
   const n = real + spurious(m, cond, rng, s, real, nSpur);
   orderByBrightness(s, n);
   rng.fillNormal(s.gauss, GAUSS_BLOCKS * n);
-  rng.fillUniform(s.unif, UNIF_BLOCKS * n);
-  rng.fillCoarse(s.coarse, COARSE_BLOCKS * n);
+  rng.fillWords(s.unif, UNIF_BLOCKS * n);
+  rng.fillWords(s.coarseWords, (COARSE_BLOCKS * n + 3) >>> 2);
   const detected = new Int32Array(n);
   const saturated = fillRows(m, cond, c, s, n, detected);
   const dv = new DataView(rows.buffer, rows.byteOffset, rows.byteLength);
@@ -519,7 +525,7 @@ function writeAperture(dv: DataView, R: number, o: Offsets, cond: ChipConditions
     const apTrue = F[j] * apFrac;
     const apSig = Math.sqrt((apTrue > 0 ? apTrue : 0) + apBg);
     const apMeas = apTrue + apSig * (0.7 * z1[j] + 0.714 * gauss[g3 + j]);
-    if (apMeas <= 0 || unif[j] < fail) {
+    if (apMeas <= 0 || unif[j] * U32 < fail) {
       dv.setFloat32(at + oAM, NaN);
       dv.setFloat32(at + oAR, NaN);
       dv.setFloat32(at + oAF, NaN);
@@ -554,15 +560,15 @@ function writeFit(dv: DataView, R: number, o: Offsets, cond: ChipConditions, m: 
   for (let j = 0, at = 0; j < n; j++, at += R) {
     const k = kind[j];
     const sn = snr[j];
-    const c3 = coarse[3 * n + j];
-    const c4 = coarse[4 * n + j];
+    const c3 = COARSE[coarse[3 * n + j]];
+    const c4 = COARSE[coarse[4 * n + j]];
     const peakMag = k === GALAXY_ROW
       ? mag[j] + 2.5 * Math.log10(((2 * sp2) / (2 * sp2 + sg2[j])) * 2 * Math.PI * so2[j])
       : k === COSMIC_ROW ? mag[j] + 2.5 * Math.log10(2 * Math.PI * so2[j]) : mag[j] + starPeakMag;
     dv.setFloat32(at + oPeak, peakMag);
-    dv.setFloat32(at + oSky, skyRate * (1 + 0.01 * coarse[j]));
-    dv.setFloat32(at + oSkyS, skySigRate * (1 + 0.03 * coarse[n + j]));
-    const zc = coarse[2 * n + j];
+    dv.setFloat32(at + oSky, skyRate * (1 + 0.01 * COARSE[coarse[j]]));
+    dv.setFloat32(at + oSkyS, skySigRate * (1 + 0.03 * COARSE[coarse[n + j]]));
+    const zc = COARSE[coarse[2 * n + j]];
     let chisq: number;
     let crSig: number;
     let extSig: number;
@@ -582,8 +588,8 @@ function writeFit(dv: DataView, R: number, o: Offsets, cond: ChipConditions, m: 
       extSig = c4;
     } else {
       chisq = 3 + 5 * Math.abs(zc);
-      crSig = 5 + 20 * unif[4 * n + j];
-      extSig = -2 - 2 * unif[5 * n + j];
+      crSig = 5 + 20 * (unif[4 * n + j] * U32);
+      extSig = -2 - 2 * (unif[5 * n + j] * U32);
       f |= FLAGS.CR_LIMIT;
     }
     if (rsat[j] === 1) {
@@ -635,10 +641,10 @@ function writePsfModel(dv: DataView, R: number, o: Offsets, cond: ChipConditions
     }
     const e = edge[j];
     const inside = e >= twoFwhm ? 1 : e <= 0 ? 0 : e / twoFwhm;
-    const u = unif[n + j];
+    const u = unif[n + j] * U32;
     const qf = inside < 1 ? inside : 1 - 0.01 * u * u * u * u;
     dv.setFloat32(at + oQF, qf);
-    dv.setFloat32(at + oQFP, qf * (1 - 0.02 * unif[2 * n + j]));
+    dv.setFloat32(at + oQFP, qf * (1 - 0.02 * (unif[2 * n + j] * U32)));
     const npix = Math.max(1, Math.round(psfNpix * (inside < 1 ? (inside > 0.3 ? inside : 0.3) : 1)));
     dv.setInt32(at + oNdof, npix > 3 ? npix - 3 : 0);
     dv.setInt32(at + oNpix, npix);
@@ -680,17 +686,17 @@ function writeMoments(dv: DataView, R: number, o: Offsets, m: Model, s: MeasureS
       myy *= 0.25;
       mxy *= 0.25;
     }
-    dv.setFloat32(at + oXX, mxx * (1 + mn * coarse[b + j]));
-    dv.setFloat32(at + oXY, mxy + Math.sqrt(mxx * myy) * mn * coarse[b + n + j]);
-    dv.setFloat32(at + oYY, myy * (1 + mn * coarse[b + 2 * n + j]));
+    dv.setFloat32(at + oXX, mxx * (1 + mn * COARSE[coarse[b + j]]));
+    dv.setFloat32(at + oXY, mxy + Math.sqrt(mxx * myy) * mn * COARSE[coarse[b + n + j]]);
+    dv.setFloat32(at + oYY, myy * (1 + mn * COARSE[coarse[b + 2 * n + j]]));
     const so = Math.sqrt(so2[j]);
     const s3 = so2[j] * so * mn;
     const s4 = so2[j] * so2[j] * mn;
-    dv.setFloat32(at + o3C, s3 * coarse[b + 3 * n + j]);
-    dv.setFloat32(at + o3S, s3 * coarse[b + 4 * n + j]);
-    dv.setFloat32(at + o4C, s4 * coarse[b + 5 * n + j]);
-    dv.setFloat32(at + o4S, s4 * coarse[b + 6 * n + j]);
-    const rr = 1.2533 * so * (1 + mn * coarse[b + 7 * n + j]);
+    dv.setFloat32(at + o3C, s3 * COARSE[coarse[b + 3 * n + j]]);
+    dv.setFloat32(at + o3S, s3 * COARSE[coarse[b + 4 * n + j]]);
+    dv.setFloat32(at + o4C, s4 * COARSE[coarse[b + 5 * n + j]]);
+    dv.setFloat32(at + o4S, s4 * COARSE[coarse[b + 6 * n + j]]);
+    const rr = 1.2533 * so * (1 + mn * COARSE[coarse[b + 7 * n + j]]);
     r1[j] = rr;
     dv.setFloat32(at + oR1, rr);
     dv.setFloat32(at + oRH, 0.95 * Math.sqrt(rr > 0 ? rr : 0));
@@ -711,12 +717,12 @@ function writeKron(dv: DataView, R: number, o: Offsets, m: Model, s: MeasureScra
     const f = F[j];
     const kTrue = f * (kind[j] === GALAXY_ROW ? 0.9 : 0.99);
     const kSig = Math.sqrt((kTrue > 0 ? kTrue : 0) + Math.PI * rk * rk * bg);
-    dv.setFloat32(at + oK, kTrue + kSig * (0.6 * z1[j] + 0.8 * coarse[b + j]));
+    dv.setFloat32(at + oK, kTrue + kSig * (0.6 * z1[j] + 0.8 * COARSE[coarse[b + j]]));
     dv.setFloat32(at + oKE, kSig);
     const inner = 0.544 * f;
     const a = Math.PI * r1[j] * r1[j] * bg;
-    dv.setFloat32(at + oKI, inner + Math.sqrt((inner > 0 ? inner : 0) + a) * coarse[b + n + j]);
-    dv.setFloat32(at + oKO, 0.0074 * f + Math.sqrt(9.75 * a) * coarse[b + 2 * n + j]);
+    dv.setFloat32(at + oKI, inner + Math.sqrt((inner > 0 ? inner : 0) + a) * COARSE[coarse[b + n + j]]);
+    dv.setFloat32(at + oKO, 0.0074 * f + Math.sqrt(9.75 * a) * COARSE[coarse[b + 2 * n + j]]);
   }
 }
 
@@ -757,7 +763,7 @@ function writeFlags(dv: DataView, R: number, o: Offsets, cond: ChipConditions, s
     const sn = snr[j];
     if (kind[j] === STAR_ROW && rsat[j] === 0 && sn > 20) {
       references++;
-      if (sn > 30 && unif[3 * n + j] < 0.3) f |= FLAGS.PSFSTAR;
+      if (sn > 30 && unif[3 * n + j] * U32 < 0.3) f |= FLAGS.PSFSTAR;
     }
     dv.setUint32(at + oF, (f ^ SIGN32) >>> 0);
     dv.setUint32(at + oF2, ((sn > 20 ? FLAGS2.PASS1_SRC : 0) ^ SIGN32) >>> 0);
