@@ -47,6 +47,8 @@ export interface AddstarOptions {
   readonly onFile?: (result: FileResult) => void;
   /** When given, milliseconds spent in each phase are added to it (read, images, load, match, write). */
   readonly timings?: Record<string, number>;
+  /** When given, CPU milliseconds of the whole process (all threads) in each phase are added to it. */
+  readonly cpuTimings?: Record<string, number>;
   /** Test hooks: points in a region's update where a test stops the process. */
   readonly regionHooks?: (region: SkyRegion) => CommitHooks;
 }
@@ -100,10 +102,29 @@ export interface Totals {
   regionsWritten: number;
 }
 
+// CPU microseconds of the process at the start of the phase being timed.
+let cpuMark = 0;
+
+function cpuNow(): number {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+}
+
 function timed(options: AddstarOptions, phase: string, since: number): number {
   const now = performance.now();
   if (options.timings) options.timings[phase] = (options.timings[phase] ?? 0) + now - since;
+  if (options.cpuTimings) {
+    const c = cpuNow();
+    options.cpuTimings[phase] = (options.cpuTimings[phase] ?? 0) + (c - cpuMark) / 1000;
+    cpuMark = c;
+  }
   return now;
+}
+
+// Starts a phase (for the CPU timings, which count from the last mark).
+function mark(options: AddstarOptions): number {
+  if (options.cpuTimings) cpuMark = cpuNow();
+  return performance.now();
 }
 
 /** Ingests catalogues (smf/cmf paths) into the database at `dir`, creating it if needed. */
@@ -129,7 +150,7 @@ export async function addstar(dir: string, paths: readonly string[], options: Ad
   for (let at = 0; at < paths.length; at++) {
     options.signal?.throwIfAborted();
     let cat: Catalogue;
-    const t0 = performance.now();
+    const t0 = mark(options);
     try {
       cat = await readCatalogue(paths[at], photcodes);
       timed(options, 'read', t0);
@@ -186,7 +207,7 @@ async function ingestGroup(
   const claims: { claim: Claim; at: number }[] = [];
   const lock = lockOptions(options);
   // Phase 2: register images.
-  const t = performance.now();
+  const t = mark(options);
   await withLocks(db.dir, ['Images'], 'exclusive', lock, async () => {
     const images = await readImages(db.dir);
     const before = images.length;
@@ -223,7 +244,7 @@ async function ingestGroup(
   // Phase 3: the regions.
   const stored = await associate(db, claims.map(({ claim }) => ({ detections: claim.cat.detections, segments: claim.cat.images, imageIds: claim.imageIds })), options, totals);
   // Phase 4: the images are complete.
-  const t4 = performance.now();
+  const t4 = mark(options);
   await withLocks(db.dir, ['Images'], 'exclusive', lock, async () => {
     const images: ImageTable = await readImages(db.dir);
     const done: number[] = [];
@@ -336,7 +357,7 @@ export async function associate(db: DvoDatabase, claims: readonly DetectionBatch
   const keys = [...regions.values()].map((r) => r.name);
   const stored = claims.map(() => 0);
   await withLocks(db.dir, keys, 'exclusive', lockOptions(options), async () => {
-    let t = performance.now();
+    let t = mark(options);
     const views: RegionView[] = [];
     const slotOf = new Map<number, number>();
     let objects = 0;

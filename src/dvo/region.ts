@@ -3,15 +3,16 @@
 // disk and are streamed into the new file with the new measures appended (grouped by image,
 // so that each image's measures in a region are one run of rows, found through the index).
 import { access } from 'node:fs/promises';
-import { FitsFile, fitsTable, Header, writeCompressedFits, type CompressedHduInput } from '../fits/index.ts';
+import { FitsFile, fitsTable, Header, writeCompressedFits, type CompressedHduInput, type HduInfo } from '../fits/index.ts';
 import {
-  collectTable, memoryTable, type ColumnBatch, type ColumnInfo, type ReadOptions, type Table,
+  collectTable, elementsPerRow, memoryTable, type ColumnBatch, type ColumnInfo, type ReadOptions, type Table,
 } from '../table/index.ts';
 import { ColumnStore } from './column-store.ts';
 import { DvoError } from './errors.ts';
 import { AVERAGE_COLUMNS, EXTNAME, IMAGE_INDEX_COLUMNS, MEASURE_COLUMNS, SECFILT_COLUMNS } from './layouts.ts';
 import { commitRegion, regionPath, REGION_EXTENSIONS, type CommitHooks } from './region-files.ts';
 import type { SkyRegion } from './sky-table.ts';
+import { layoutRowBytes, writableLayout, writeTableFile, type RowSource } from './table-file.ts';
 
 /** Header keywords of region files. */
 const KEY = { generation: 'DVOGEN', nextObj: 'NEXTOBJ', nextDet: 'NEXTDET', catId: 'CATID', nsec: 'NSECFILT' } as const;
@@ -278,6 +279,24 @@ export async function saveRegion(data: RegionData, options: SaveRegionOptions = 
     .set(KEY.catId, region.index, 'SkyTable index of this region')
     .set('REGION', region.name, 'region name')
     .set('DVOFMT', 'PS1_V5', 'DVO table layout');
+  const cptHeader = common.clone().set(KEY.nextObj, data.nextObj, 'next OBJ_ID in this region').set('NOBJ', data.objects, 'objects');
+  const cpsHeader = common.clone().set(KEY.nsec, data.nsec, 'filters (SEC photcodes) per object');
+  if (!options.compress && FAST) {
+    const signal = options.signal;
+    const settled = await Promise.allSettled([
+      writeTableFile(`${regionPath(db, region, 'cpt')}.new`, cptHeader, [
+        { name: EXTNAME.average, columns: AVERAGE_COLUMNS, parts: [{ store: data.averages, first: 0, count: data.objects }] },
+      ], signal),
+      writeTableFile(`${regionPath(db, region, 'cps')}.new`, cpsHeader, [
+        { name: EXTNAME.secfilt, columns: SECFILT_COLUMNS, parts: [{ store: data.secfilt, first: 0, count: data.secfilt.length }] },
+      ], signal),
+      writeMeasuresPlain(data, added, runs, common, options),
+    ]);
+    for (const s of settled) if (s.status === 'rejected') throw s.reason;
+    await commitRegion(db, region, REGION_EXTENSIONS, options.hooks ?? {});
+    data.generation = gen;
+    return;
+  }
   const compress = options.compress ? {} : false as const;
   const write = (ext: 'cpt' | 'cps' | 'cpm', header: Header, hdus: CompressedHduInput[]) =>
     writeCompressedFits(`${regionPath(db, region, ext)}.new`, hdus, { primaryHeader: header, ...(options.signal ? { signal: options.signal } : {}) });
@@ -285,9 +304,9 @@ export async function saveRegion(data: RegionData, options: SaveRegionOptions = 
   // All of them are complete before the journal, as before; a failure leaves only .new files,
   // which the next lock holder removes.
   const writes = [
-    write('cpt', common.clone().set(KEY.nextObj, data.nextObj, 'next OBJ_ID in this region').set('NOBJ', data.objects, 'objects'),
+    write('cpt', cptHeader,
       [{ table: memoryTable(AVERAGE_COLUMNS, [data.averages.toBatch()], { name: EXTNAME.average }), compress }]),
-    write('cps', common.clone().set(KEY.nsec, data.nsec, 'filters (SEC photcodes) per object'),
+    write('cps', cpsHeader,
       [{ table: memoryTable(SECFILT_COLUMNS, [data.secfilt.toBatch()], { name: EXTNAME.secfilt }), compress }]),
     writeMeasures(data, added, runs, common, compress, write),
   ];
@@ -295,6 +314,74 @@ export async function saveRegion(data: RegionData, options: SaveRegionOptions = 
   for (const s of settled) if (s.status === 'rejected') throw s.reason;
   await commitRegion(db, region, REGION_EXTENSIONS, options.hooks ?? {});
   data.generation = gen;
+}
+
+// Uncompressed region files are written from the stores by table-file.ts.
+const FAST = [AVERAGE_COLUMNS, SECFILT_COLUMNS, MEASURE_COLUMNS, IMAGE_INDEX_COLUMNS].every(writableLayout);
+
+// The image index with the new runs added (the region then knows these images).
+function addRuns(data: RegionData, runs: readonly { image: number; first: number; count: number }[]): void {
+  const index = data.index;
+  const first = index.length;
+  index.grow(runs.length);
+  const [ids, firsts, counts] = [index.u32('IMAGE_ID'), index.i32('FIRST'), index.i32('COUNT')];
+  runs.forEach((r, k) => {
+    ids[first + k] = r.image;
+    firsts[first + k] = r.first;
+    counts[first + k] = r.count;
+    data.images.add(r.image);
+  });
+}
+
+// True when a Measure table on disk is stored exactly as this writer stores it (so its rows can be copied as bytes).
+function sameLayout(file: FitsFile, hdu: HduInfo): boolean {
+  if (hdu.kind !== 'bintable' || !hdu.columns || (hdu.header.get('PCOUNT') ?? 0) !== 0) return false;
+  const found = hdu.columns;
+  if (found.length !== MEASURE_COLUMNS.length) return false;
+  for (let i = 0; i < found.length; i++) {
+    const a = found[i];
+    const b = MEASURE_COLUMNS[i];
+    if (a.name !== b.name || a.type !== b.type || a.storage || a.variable || elementsPerRow(a) !== elementsPerRow(b)) return false;
+  }
+  return file.columnDefs(hdu.index).rowBytes === layoutRowBytes(MEASURE_COLUMNS);
+}
+
+/**
+ * The uncompressed Measure file: the old rows copied as bytes from the current file (or
+ * decoded and encoded again if it is stored otherwise), the new ones, the image index.
+ */
+async function writeMeasuresPlain(
+  data: RegionData, added: ColumnStore, runs: readonly { image: number; first: number; count: number }[], common: Header, options: SaveRegionOptions,
+): Promise<void> {
+  const { db, region } = data;
+  const cpmPath = regionPath(db, region, 'cpm');
+  const old = data.measureRows > 0 ? await FitsFile.open(cpmPath) : undefined;
+  try {
+    const parts: RowSource[] = [];
+    if (old) {
+      const hdu = old.hdu(EXTNAME.measure);
+      if ((hdu.rows ?? 0) !== data.measureRows) throw new DvoError('dvo_damaged', `${cpmPath}: ${hdu.rows} measures, but ${data.measureRows} when the region was loaded`);
+      if (sameLayout(old, hdu)) {
+        parts.push({ file: old, position: hdu.dataStart, rows: data.measureRows });
+      } else {
+        const store = new ColumnStore(MEASURE_COLUMNS, Math.max(1, data.measureRows));
+        for await (const b of fitsTable(old, EXTNAME.measure).batches({ columns: MEASURE_COLUMNS.map((c) => c.name) })) store.appendBatch(b);
+        parts.push({ store, first: 0, count: store.length });
+      }
+    }
+    parts.push({ store: added, first: 0, count: added.length });
+    addRuns(data, runs);
+    const total = data.measureRows + added.length;
+    const header = common.clone().set(KEY.nextDet, data.nextDet, 'next DET_ID in this region').set('NMEAS', total, 'measures')
+      .set('SORTED', false, 'measures are in ingest order, grouped by image (AVE_REF links objects)');
+    await writeTableFile(`${cpmPath}.new`, header, [
+      { name: EXTNAME.measure, columns: MEASURE_COLUMNS, parts },
+      { name: EXTNAME.imageIndex, columns: IMAGE_INDEX_COLUMNS, parts: [{ store: data.index, first: 0, count: data.index.length }] },
+    ], options.signal);
+    data.measureRows = total;
+  } finally {
+    await old?.close();
+  }
 }
 
 /** Writes a region's new Measure file: the old measures streamed from the current file, then the new ones, then the image index. */
@@ -311,15 +398,7 @@ async function writeMeasures(
     if (old) parts.push(fitsTable(old, EXTNAME.measure));
     parts.push(memoryTable(MEASURE_COLUMNS, [added.toBatch()]));
     const index = data.index;
-    const first = index.length;
-    index.grow(runs.length);
-    const [ids, firsts, counts] = [index.u32('IMAGE_ID'), index.i32('FIRST'), index.i32('COUNT')];
-    runs.forEach((r, k) => {
-      ids[first + k] = r.image;
-      firsts[first + k] = r.first;
-      counts[first + k] = r.count;
-      data.images.add(r.image);
-    });
+    addRuns(data, runs);
     const total = data.measureRows + added.length;
     await write('cpm', common.clone().set(KEY.nextDet, data.nextDet, 'next DET_ID in this region').set('NMEAS', total, 'measures')
       .set('SORTED', false, 'measures are in ingest order, grouped by image (AVE_REF links objects)'), [

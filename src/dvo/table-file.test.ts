@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { mulberry32 } from '../common/index.ts';
+import { FitsFile, Header, writeFits } from '../fits/index.ts';
+import { memoryTable, type ColumnInfo } from '../table/index.ts';
+import { ColumnStore } from './column-store.ts';
+import { AVERAGE_COLUMNS, EXTNAME, IMAGE_INDEX_COLUMNS, MEASURE_COLUMNS, SECFILT_COLUMNS } from './layouts.ts';
+import { writableLayout, writeTableFile } from './table-file.ts';
+
+// Every bit pattern of every column: random bytes (NaN payloads, negative zeros, the extremes
+// of unsigned types included).
+function randomStore(columns: readonly ColumnInfo[], rows: number, seed: number): ColumnStore {
+  const store = new ColumnStore(columns, rows);
+  store.grow(rows);
+  const rnd = mulberry32(seed);
+  for (const c of columns) {
+    const v = store.col(c.name);
+    const bytes = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (rnd() * 256) | 0;
+    // Some all-ones and all-zero values (the sign-bit flips of unsigned types at their edges).
+    bytes.fill(0xff, 0, Math.min(bytes.length, 16));
+    bytes.fill(0, bytes.length - Math.min(bytes.length, 16));
+  }
+  return store;
+}
+
+test('table-file: the bytes equal the general writer\'s, for every DVO layout, and old rows copied as bytes give the same file', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'dvo-table-file-'));
+  try {
+    for (const cols of [AVERAGE_COLUMNS, SECFILT_COLUMNS, MEASURE_COLUMNS, IMAGE_INDEX_COLUMNS]) assert.ok(writableLayout(cols));
+    const primary = new Header().set('DVOGEN', 3, 'update generation').set('REGION', 'n0000/00001', 'region name');
+    // More rows than one chunk of the writer (4 MiB) for the widest layout.
+    const rows = 20_000;
+    const measures = randomStore(MEASURE_COLUMNS, rows, 1);
+    const index = randomStore(IMAGE_INDEX_COLUMNS, 37, 2);
+    const cases: { name: string; columns: readonly ColumnInfo[]; store: ColumnStore }[] = [
+      { name: EXTNAME.average, columns: AVERAGE_COLUMNS, store: randomStore(AVERAGE_COLUMNS, rows, 3) },
+      { name: EXTNAME.secfilt, columns: SECFILT_COLUMNS, store: randomStore(SECFILT_COLUMNS, 6 * 3001, 4) },
+      { name: EXTNAME.measure, columns: MEASURE_COLUMNS, store: measures },
+      { name: 'EMPTY', columns: AVERAGE_COLUMNS, store: new ColumnStore(AVERAGE_COLUMNS) },
+    ];
+    for (const c of cases) {
+      const ours = join(dir, `${c.name}.ours.fits`);
+      const theirs = join(dir, `${c.name}.theirs.fits`);
+      await writeTableFile(ours, primary, [{ name: c.name, columns: c.columns, parts: [{ store: c.store, first: 0, count: c.store.length }] }]);
+      await writeFits(theirs, [{ table: memoryTable(c.columns, [c.store.toBatch()], { name: c.name }) }], { primaryHeader: primary });
+      assert.deepEqual(await readFile(ours), await readFile(theirs), `${c.name}: same bytes`);
+    }
+    // A Measure file of two tables, its first rows copied from the file above, the rest from the store.
+    const whole = join(dir, 'cpm.theirs.fits');
+    await writeFits(whole, [
+      { table: memoryTable(MEASURE_COLUMNS, [measures.toBatch()], { name: EXTNAME.measure }) },
+      { table: memoryTable(IMAGE_INDEX_COLUMNS, [index.toBatch()], { name: EXTNAME.imageIndex }) },
+    ], { primaryHeader: primary });
+    const partial = join(dir, 'cpm.part.fits');
+    const split = 12_345;
+    await writeTableFile(partial, primary, [{ name: EXTNAME.measure, columns: MEASURE_COLUMNS, parts: [{ store: measures, first: 0, count: split }] }]);
+    const old = await FitsFile.open(partial);
+    try {
+      const hdu = old.hdu(EXTNAME.measure);
+      const ours = join(dir, 'cpm.ours.fits');
+      await writeTableFile(ours, primary, [
+        { name: EXTNAME.measure, columns: MEASURE_COLUMNS, parts: [{ file: old, position: hdu.dataStart, rows: split }, { store: measures, first: split, count: rows - split }] },
+        { name: EXTNAME.imageIndex, columns: IMAGE_INDEX_COLUMNS, parts: [{ store: index, first: 0, count: index.length }] },
+      ]);
+      assert.deepEqual(await readFile(ours), await readFile(whole));
+      // Asking to copy more rows than the old file holds is a typed error naming that file.
+      await assert.rejects(writeTableFile(join(dir, 'bad.fits'), primary, [
+        { name: EXTNAME.measure, columns: MEASURE_COLUMNS, parts: [{ file: old, position: hdu.dataStart, rows: split + 100 }] },
+      ]), (e: Error & { code?: string }) => typeof e.code === 'string' && /^(fits|dvo)_/.test(e.code) && e.message.includes('cpm.part.fits'));
+    } finally {
+      await old.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

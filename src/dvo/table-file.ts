@@ -1,0 +1,260 @@
+// Writing a region's uncompressed FITS files straight from its column stores. The general
+// writer (fits room) takes any table: it scans integer columns for nulls, converts each batch
+// to stored values, then encodes row by row; a region's tables are numeric columns held in
+// typed arrays with no nulls, so here each column goes straight into big-endian bytes at its
+// place in the rows (one loop per column and element width), a chunk of rows at a time. Old
+// Measure rows, already encoded in the current file, are copied as bytes instead of being
+// decoded and encoded again. The bytes are the same as the general writer's (a test checks),
+// with CHECKSUM and DATASUM.
+import { open, type FileHandle } from 'node:fs/promises';
+import { endianness } from 'node:os';
+import { bintableHeader, Checksum, columnDefsFromInfos, Header, padToBlock, primaryHeader, setChecksums } from '../fits/index.ts';
+import { elementsPerRow, type ColumnInfo } from '../table/index.ts';
+import type { ColumnStore } from './column-store.ts';
+import { DvoError } from './errors.ts';
+
+/** Rows of a store to encode, or bytes of rows to copy from an open file with the same layout. */
+export type RowSource =
+  | { readonly store: ColumnStore; readonly first: number; readonly count: number }
+  | { readonly file: { read(position: number, length: number): Promise<Uint8Array> }; readonly position: number; readonly rows: number };
+
+/** One binary table of a file written by {@link writeTableFile}. */
+export interface TableSpec {
+  readonly name: string;
+  readonly columns: readonly ColumnInfo[];
+  readonly parts: readonly RowSource[];
+}
+
+// Bytes encoded before one write.
+const CHUNK_BYTES = 4 << 20;
+const PLACEHOLDER = '0000000000000000';
+
+// How a column's elements are stored: bytes per element and the bits flipped (the TZERO of
+// unsigned types is the sign bit).
+const STORED: Readonly<Record<string, readonly [bytes: number, flip: number]>> = {
+  uint8: [1, 0], int16: [2, 0], uint16: [2, 0x8000], int32: [4, 0], uint32: [4, 0x80000000], float32: [4, 0],
+  int64: [8, 0], uint64: [8, 0x80000000], float64: [8, 0],
+};
+
+// The typed arrays are read through little-endian 32-bit views.
+const LITTLE_ENDIAN = endianness() === 'LE';
+
+/** True when every column of a layout can be written by {@link writeTableFile}. */
+export function writableLayout(columns: readonly ColumnInfo[]): boolean {
+  return LITTLE_ENDIAN && columns.every((c) => STORED[c.type] !== undefined && !c.variable && !c.storage && c.nullValue === undefined);
+}
+
+/** Bytes per row of a layout (every column of {@link writableLayout}). */
+export function layoutRowBytes(columns: readonly ColumnInfo[]): number {
+  let n = 0;
+  for (const c of columns) n += STORED[c.type][0] * elementsPerRow(c);
+  return n;
+}
+
+// The header with CHECKSUM/DATASUM reserved at their final size (as the general writer does,
+// so the bytes agree).
+function reserve(h: Header): Header {
+  h.delete('CHECKSUM');
+  h.delete('DATASUM');
+  h.set('CHECKSUM', PLACEHOLDER, 'HDU checksum');
+  h.set('DATASUM', '0000000000', 'data unit checksum');
+  return h;
+}
+
+async function writeAll(handle: FileHandle, bytes: Uint8Array, length: number, position: number): Promise<void> {
+  let done = 0;
+  while (done < length) {
+    const { bytesWritten } = await handle.write(bytes, done, length - done, position + done);
+    done += bytesWritten;
+  }
+}
+
+/**
+ * Writes `path` (created or truncated, then synced): an empty primary HDU with `primary`'s
+ * keywords, then one binary table per spec. No temporary name: callers write `.new` files
+ * that a commit journal renames (region-files.ts), so a partial file is never read.
+ */
+export async function writeTableFile(path: string, primary: Header, tables: readonly TableSpec[], signal?: AbortSignal): Promise<void> {
+  for (const t of tables) {
+    if (!writableLayout(t.columns)) throw new DvoError('dvo_internal', `${t.name}: a layout with columns this writer does not store`);
+  }
+  const handle = await open(path, 'w');
+  try {
+    const ph = reserve(primaryHeader(primary));
+    setChecksums(ph, 0);
+    const phBytes = ph.toBytes();
+    await writeAll(handle, phBytes, phBytes.length, 0);
+    let position = phBytes.length;
+    for (const t of tables) position = await writeTable(handle, path, position, t, signal);
+    await handle.truncate(position);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function writeTable(handle: FileHandle, file: string, start: number, spec: TableSpec, signal?: AbortSignal): Promise<number> {
+  const rowBytes = layoutRowBytes(spec.columns);
+  let rows = 0;
+  for (const p of spec.parts) rows += 'store' in p ? p.count : p.rows;
+  const header = reserve(bintableHeader(columnDefsFromInfos(spec.columns), rows, 0, { name: spec.name }));
+  const headerBytes = header.byteLength();
+  const dataStart = start + headerBytes;
+  const sum = new Checksum();
+  const chunkRows = Math.max(1, Math.floor(CHUNK_BYTES / Math.max(1, rowBytes)));
+  // Two buffers: one is written while the next chunk is encoded into the other.
+  const buffers = [new Uint8Array(chunkRows * rowBytes), new Uint8Array(chunkRows * rowBytes)];
+  let which = 0;
+  let inFlight: Promise<void> | undefined;
+  let at = 0;
+  try {
+    for (const part of spec.parts) {
+      const count = 'store' in part ? part.count : part.rows;
+      for (let done = 0; done < count;) {
+        signal?.throwIfAborted();
+        const n = Math.min(chunkRows, count - done);
+        const len = n * rowBytes;
+        let view: Uint8Array;
+        if ('store' in part) {
+          // At most one write is in flight, of the other buffer: this one is free.
+          view = buffers[which].subarray(0, len);
+          which ^= 1;
+          sum.addSum(encodeRows(part.store, spec.columns, part.first + done, n, view, rowBytes));
+          await inFlight;
+          inFlight = undefined;
+        } else {
+          view = await part.file.read(part.position + done * rowBytes, len);
+          if (view.length !== len) throw new DvoError('dvo_damaged', `${file}: the rows to copy from the current ${spec.name} table end early; the region's files are damaged (run ipp dvo verify)`);
+          await inFlight;
+          inFlight = undefined;
+          sum.add(view, at);
+        }
+        inFlight = writeAll(handle, view, len, dataStart + at);
+        at += len;
+        done += n;
+      }
+    }
+    await inFlight;
+  } finally {
+    await inFlight?.catch(() => {});
+  }
+  const end = dataStart + padToBlock(at);
+  if (end > dataStart + at) await writeAll(handle, new Uint8Array(end - dataStart - at), end - dataStart - at, dataStart + at);
+  setChecksums(header, sum.sum);
+  const hb = header.toBytes();
+  if (hb.length !== headerBytes) throw new DvoError('dvo_internal', `${spec.name}: header changed size after its data were written`);
+  await writeAll(handle, hb, hb.length, start);
+  return end;
+}
+
+const M = 0xffffffff;
+
+// Ones' complement sums (FITS checksums): arithmetic modulo 2^32 - 1 where only nothing is 0.
+function reduce(x: number): number {
+  return x === 0 ? 0 : (x % M) || M;
+}
+
+function addSums(a: number, b: number): number {
+  const t = a + b;
+  return t > M ? t - M : t;
+}
+
+function rotl(x: number, bits: number): number {
+  bits &= 31;
+  return bits === 0 ? x : ((x << bits) | (x >>> (32 - bits))) >>> 0;
+}
+
+// Rows per tile: every column of a tile is written while the tile's bytes are in the cache.
+const TILE_BYTES = 32 << 10;
+
+/**
+ * Encodes rows [first, first + n) of a store's columns (layout `columns`) into `out` as FITS
+ * rows; returns the ones' complement sum of the bytes (as FITS checksums take it, `out`
+ * starting on a word boundary).
+ *
+ * The sum comes from the values as they are encoded, not from a second pass over the bytes:
+ * a w-byte big-endian value V ending `e` bytes past a word boundary adds V·2^(8·((4 − e) mod 4))
+ * modulo 2^32 − 1 (as 2^32 ≡ 1), so a column's values are summed and the total rotated once.
+ */
+export function encodeRows(store: ColumnStore, columns: readonly ColumnInfo[], first: number, n: number, out: Uint8Array, rowBytes: number): number {
+  if (rowBytes % 4 !== 0 || out.byteOffset % 4 !== 0) throw new DvoError('dvo_internal', `rows of ${rowBytes} bytes are not whole words`);
+  const out32 = new Uint32Array(out.buffer, out.byteOffset, (n * rowBytes) >>> 2);
+  const out16 = new Uint16Array(out.buffer, out.byteOffset, (n * rowBytes) >>> 1);
+  const stride32 = rowBytes >>> 2;
+  const tile = Math.max(1, Math.floor(TILE_BYTES / rowBytes));
+  const plan: { bytes: number; flip: number; offset: number; per: number; src: Uint8Array | Uint16Array | Uint32Array; acc: number }[] = [];
+  let offset = 0;
+  for (const c of columns) {
+    const [bytes, flip] = STORED[c.type];
+    const per = elementsPerRow(c);
+    const v = store.col(c.name);
+    if (per !== 1 || (bytes >= 4 && offset % 4 !== 0) || (bytes === 2 && offset % 2 !== 0)) {
+      throw new DvoError('dvo_internal', `column ${c.name}: arrays and unaligned columns are not written here`);
+    }
+    const src = bytes === 1 ? new Uint8Array(v.buffer, v.byteOffset + first, n)
+      : bytes === 2 ? new Uint16Array(v.buffer, v.byteOffset + first * 2, n)
+        : new Uint32Array(v.buffer, v.byteOffset + first * bytes, (n * bytes) >>> 2);
+    plan.push({ bytes, flip, offset, per, src, acc: 0 });
+    offset += bytes;
+  }
+  for (let start = 0; start < n; start += tile) {
+    const end = Math.min(n, start + tile);
+    for (const c of plan) {
+      if (c.bytes === 4) c.acc += put32(out32, c.src as Uint32Array, start, end, c.offset >>> 2, stride32, c.flip);
+      else if (c.bytes === 8) c.acc += put64(out32, c.src as Uint32Array, start, end, c.offset >>> 2, stride32, c.flip);
+      else if (c.bytes === 2) c.acc += put16(out16, c.src as Uint16Array, start, end, c.offset >>> 1, rowBytes >>> 1, c.flip);
+      else c.acc += put8(out, c.src as Uint8Array, start, end, c.offset, rowBytes);
+    }
+  }
+  let total = 0;
+  for (const c of plan) {
+    const e = (c.offset + c.bytes) % 4;
+    total = addSums(total, rotl(reduce(c.acc), 8 * ((4 - e) % 4)));
+  }
+  return total;
+}
+
+// Each returns the sum of the values written (as unsigned big-endian integers; at most 2^20
+// rows at a time, so the sum stays exact).
+function put8(out: Uint8Array, src: Uint8Array, start: number, end: number, offset: number, stride: number): number {
+  let acc = 0;
+  for (let r = start, p = offset + start * stride; r < end; r++, p += stride) {
+    const v = src[r];
+    out[p] = v;
+    acc += v;
+  }
+  return acc;
+}
+
+function put16(out: Uint16Array, src: Uint16Array, start: number, end: number, offset: number, stride: number, flip: number): number {
+  let acc = 0;
+  for (let r = start, p = offset + start * stride; r < end; r++, p += stride) {
+    const v = src[r] ^ flip;
+    out[p] = ((v >>> 8) | (v << 8)) & 0xffff;
+    acc += v;
+  }
+  return acc;
+}
+
+function put32(out: Uint32Array, src: Uint32Array, start: number, end: number, offset: number, stride: number, flip: number): number {
+  let acc = 0;
+  for (let r = start, p = offset + start * stride; r < end; r++, p += stride) {
+    const v = (src[r] ^ flip) >>> 0;
+    out[p] = (v >>> 24) | ((v >>> 8) & 0xff00) | ((v & 0xff00) << 8) | (v << 24);
+    acc += v;
+  }
+  return acc;
+}
+
+// Eight-byte values from their little-endian 32-bit halves: the high half first.
+function put64(out: Uint32Array, src: Uint32Array, start: number, end: number, offset: number, stride: number, flip: number): number {
+  let acc = 0;
+  for (let r = start, p = offset + start * stride; r < end; r++, p += stride) {
+    const hi = (src[2 * r + 1] ^ flip) >>> 0;
+    const lo = src[2 * r];
+    out[p] = (hi >>> 24) | ((hi >>> 8) & 0xff00) | ((hi & 0xff00) << 8) | (hi << 24);
+    out[p + 1] = (lo >>> 24) | ((lo >>> 8) & 0xff00) | ((lo & 0xff00) << 8) | (lo << 24);
+    acc += hi + lo;
+  }
+  return acc;
+}
