@@ -9,7 +9,7 @@
 // stars and 7,000 galaxies per square degree to r = 22, near the observed counts at high
 // latitude. Colours follow a simple stellar locus (one temperature-like parameter) and
 // a red-sequence-like galaxy colour; galaxies have a half-light radius, axis ratio and angle.
-import { Random, hashSeed } from './random.ts';
+import { COARSE, Random, hashSeed } from './random.ts';
 
 /** Filters of the survey, in the order the per-object magnitudes are stored. */
 export const FILTERS = ['g', 'r', 'i', 'z', 'y', 'w'] as const;
@@ -390,9 +390,10 @@ function fillGroup(seed: number, id: number, tile: SkyTile, g: TileGroup, k: num
   // Each object's uniforms and coarse normals come in fixed slots of bulk draws (cheaper
   // than one call each); a rejected declination draws again from `extra`.
   const U = uniforms(g.n * U_SLOTS);
-  rng.fillUniform(U, g.n * U_SLOTS);
+  rng.fillWords(U, g.n * U_SLOTS);
   const C = coarse(g.n * C_SLOTS);
-  rng.fillCoarse(C, g.n * C_SLOTS);
+  rng.fillWords(C.words, (g.n * C_SLOTS + 3) >>> 2);
+  const cb = C.bytes;
   let extra: Random | undefined;
   const { slope } = countsLaw(g.type, g.m0);
   const magTable = MAG_TABLES.get(slope)!;
@@ -402,7 +403,7 @@ function fillGroup(seed: number, id: number, tile: SkyTile, g: TileGroup, k: num
     const u = i * U_SLOTS;
     const cz = i * C_SLOTS;
     group[k] = g.group;
-    const da = (U[u] - 0.5) * raW;
+    const da = (U[u] * U32 - 0.5) * raW;
     let sa: number;
     let ca: number;
     if (smallRa) {
@@ -416,8 +417,8 @@ function fillGroup(seed: number, id: number, tile: SkyTile, g: TileGroup, k: num
     ra[k] = raC + da / DEG;
     sinRa[k] = sinRaC * ca + cosRaC * sa;
     cosRa[k] = cosRaC * ca - sinRaC * sa;
-    let dd = (U[u + 1] - 0.5) * decH;
-    let accept = U[u + 2];
+    let dd = (U[u + 1] * U32 - 0.5) * decH;
+    let accept = U[u + 2] * U32;
     let sd: number;
     for (;;) {
       const x2 = dd * dd;
@@ -434,18 +435,18 @@ function fillGroup(seed: number, id: number, tile: SkyTile, g: TileGroup, k: num
     sinDec[k] = sd;
     type[k] = g.type;
     // The magnitude within the slice: the power law's inverse CDF, tabulated.
-    const um = U[u + 3] * MAG_TABLE_STEPS;
+    const um = U[u + 3] * U32 * MAG_TABLE_STEPS;
     const b = Math.floor(um);
     const dm = magTable[b] + (um - b) * (magTable[b + 1] - magTable[b]);
     const r = g.m0 + dm;
-    if (g.type === STAR) starColours(U[u + 4], U[u + 5], C[cz], r, mag, k * 6);
+    if (g.type === STAR) starColours(U[u + 4] * U32, U[u + 5] * U32, COARSE[cb[cz]], r, mag, k * 6);
     else {
-      galaxyColours(C[cz], C[cz + 1], C[cz + 2], C[cz + 3], r, mag, k * 6);
+      galaxyColours(COARSE[cb[cz]], COARSE[cb[cz + 1]], COARSE[cb[cz + 2]], COARSE[cb[cz + 3]], r, mag, k * 6);
       const x = -0.2302585 * dm;
-      const size = reffBase * (1 + x * (1 + (x / 2) * (1 + (x / 3) * (1 + x / 4)))) * Math.exp(0.3 * C[cz + 4]);
+      const size = reffBase * (1 + x * (1 + (x / 2) * (1 + (x / 3) * (1 + x / 4)))) * Math.exp(0.3 * COARSE[cb[cz + 4]]);
       reff[k] = size < 0.2 ? 0.2 : size > 6 ? 6 : size;
-      axisRatio[k] = 0.25 + 0.75 * U[u + 4];
-      angle[k] = 180 * U[u + 5];
+      axisRatio[k] = 0.25 + 0.75 * (U[u + 4] * U32);
+      angle[k] = 180 * (U[u + 5] * U32);
     }
   }
   return k;
@@ -512,13 +513,18 @@ function galaxyColours(z1: number, z2: number, z3: number, z4: number, r: number
 // normals (star colour scatter; galaxy colours and size scatter).
 const U_SLOTS = 6;
 const C_SLOTS = 5;
-let U_SCRATCH = new Float64Array(0);
-let C_SCRATCH = new Float64Array(0);
-function uniforms(n: number): Float64Array {
-  if (U_SCRATCH.length < n) U_SCRATCH = new Float64Array(Math.max(n, 2 * U_SCRATCH.length));
+// Both stay random words: a uniform is a word times 2^-32, a coarse normal COARSE[byte].
+const U32 = 2.3283064365386963e-10;
+let U_SCRATCH = new Uint32Array(0);
+let C_SCRATCH = { words: new Uint32Array(0), bytes: new Uint8Array(0) };
+function uniforms(n: number): Uint32Array {
+  if (U_SCRATCH.length < n) U_SCRATCH = new Uint32Array(Math.max(n, 2 * U_SCRATCH.length));
   return U_SCRATCH;
 }
-function coarse(n: number): Float64Array {
-  if (C_SCRATCH.length < n) C_SCRATCH = new Float64Array(Math.max(n, 2 * C_SCRATCH.length));
+function coarse(n: number): { words: Uint32Array; bytes: Uint8Array } {
+  if (C_SCRATCH.bytes.length < n) {
+    const words = new Uint32Array((Math.max(n, 2 * C_SCRATCH.bytes.length) + 3) >>> 2);
+    C_SCRATCH = { words, bytes: new Uint8Array(words.buffer) };
+  }
   return C_SCRATCH;
 }
