@@ -291,3 +291,28 @@ test('tables of numbers and booleans only (the compiled row loop): nulls by valu
     ].join('\r\n'));
   });
 });
+
+test('a batch that a formatting thread cannot write fails the whole file, and the other threads stop waiting for their turn', async () => {
+  const cols = [columnInfo('i', 'int32'), columnInfo('s', 'string', { variable: true })];
+  const batches: ColumnBatch[] = Array.from({ length: 12 }, (_, b) => ({
+    rowCount: 1000,
+    columns: [
+      { values: Int32Array.from({ length: 1000 }, (_, i) => b * 1000 + i) },
+      // batch 5 holds a value that is not a string: its thread fails on it
+      { values: Array.from({ length: 1000 }, (_, i) => (b === 5 && i === 500 ? (['x'] as unknown as string) : `r${i}`)) },
+    ],
+  }));
+  await withDir(async (dir) => {
+    const path = join(dir, 'out.csv');
+    await assert.rejects(writeCsv(memoryTable(cols, batches), path, { threads: 2, batchRows: 1000 }),
+      (e: unknown) => e instanceof CsvError && e.code === 'csv_encode_failed');
+    assert.deepEqual(await readdir(dir), []);
+    // the same table without the bad value is written whole
+    batches[5] = { rowCount: 1000, columns: [batches[5].columns[0], { values: Array.from({ length: 1000 }, (_, i) => `r${i}`) }] };
+    const result = await writeCsv(memoryTable(cols, batches), path, { threads: 2, batchRows: 1000 });
+    assert.equal(result.rows, 12_000);
+    const lines = (await readFile(path, 'latin1')).split('\n');
+    assert.equal(lines.length, 12_002);
+    assert.equal(lines[5501], '5500,r500');
+  });
+});

@@ -1,0 +1,584 @@
+// The CSV row formatter and the worker thread that runs it. Kept apart from the writer so
+// that a formatting thread loads this file and the number formatter only (a thread that
+// loaded the whole table room would spend ~0.2 s of CPU starting).
+import { writeSync } from 'node:fs';
+import { isMainThread, parentPort, workerData } from 'node:worker_threads';
+import type { ColumnInfo } from './column-info.ts';
+import type { ColumnBatch, ColumnData, NumericArray } from './column-batch.ts';
+import {
+  MAX_FLOAT_CHARS, writeFloat32At, writeFloat64At, writeInt32, writeInt64Parts, writeInteger,
+} from './format-number.ts';
+
+/** How array cells are written: `space` = "1 2 3" (VOTable style), `stilts` = "(1, 2, 3)" as STILTS does. */
+export type CsvArrayStyle = 'space' | 'stilts';
+
+// Cell kinds: each has its own tight branch in the row loop.
+const K_F64 = 0;
+const K_F32 = 1;
+const K_INT = 2; // signed integer types up to 32 bits, uint8, uint16
+const K_I64 = 3;
+const K_U64 = 4;
+const K_BOOL = 5;
+const K_STRING = 6;
+const K_OTHER = 7; // arrays, complex, bits, variable-length: the general path
+const K_U32 = 8;
+
+/** The cell kind of a column: which branch of the row loop writes it. */
+export function cellKind(info: ColumnInfo): number {
+  if (info.variable || info.shape.length > 0) return info.type === 'string' && info.variable ? K_STRING : K_OTHER;
+  switch (info.type) {
+    case 'float64': return K_F64;
+    case 'float32': return K_F32;
+    case 'int8': case 'uint8': case 'int16': case 'uint16': case 'int32': return K_INT;
+    case 'uint32': return K_U32;
+    case 'int64': return K_I64;
+    case 'uint64': return K_U64;
+    case 'boolean': return K_BOOL;
+    case 'string': return K_STRING;
+    default: return K_OTHER;
+  }
+}
+
+/** How one column is written: its cell kind and null value, worked out once per output. */
+export interface CsvColumnPlan {
+  readonly info: ColumnInfo;
+  readonly kind: number;
+  /** Integer null value as a number (K_INT), or the two 32-bit halves for 64-bit nulls. */
+  readonly nullNumber: number | undefined;
+  readonly nullLo: number;
+  readonly nullHi: number;
+  /** Elements per row of a fixed-shape cell, and whether each element is complex (two slots). */
+  readonly elements: number;
+  readonly complex: boolean;
+}
+
+/** Options of a {@link CsvRowFormatter}, already checked. */
+export interface CsvFormatOptions {
+  readonly delimiter?: string;
+  readonly lineEnding?: string;
+  readonly arrays?: CsvArrayStyle;
+}
+
+// A row loop compiled for one table layout: tables of fixed-size cells only (numbers,
+// booleans), which is what large survey tables are. Each column gets its own code with its
+// kind, null test and delimiter as constants, so no cell pays for a switch, a look-up of its
+// column's arrays or a test for a validity array it does not have; every array access and
+// call site sees one type. The source is made from the column kinds and integer null values
+// only (numbers), never from names or other text of the table.
+type FixedRows = (out: Uint8Array, pos: number, row: number, n: number, limit: number,
+  cols: readonly unknown[], valid: readonly (Uint8Array | null)[], result: Int32Array | number[]) => void;
+
+function compileFixedRows(plans: readonly CsvColumnPlan[], withValid: readonly boolean[], delim: number, eol: Uint8Array, rowBytes: number): FixedRows {
+  const setup: string[] = [];
+  const body: string[] = [];
+  // numbers written into the source: integers only, so the text is a plain literal
+  const int = (x: number) => String(Math.trunc(x));
+  plans.forEach((plan, c) => {
+    const a = `a${c}`;
+    setup.push(`const ${a} = cols[${c}];`);
+    if (c > 0) body.push(`out[pos++] = ${int(delim)};`);
+    let cell: string;
+    switch (plan.kind) {
+      case K_F64: cell = `{ const x = ${a}[row]; if (x === x) pos = f64(out, pos, ${a}, row); }`; break;
+      case K_F32: cell = `{ const x = ${a}[row]; if (x === x) pos = f32(out, pos, ${a}, row); }`; break;
+      case K_INT: case K_U32: {
+        const write = plan.kind === K_INT ? 'i32' : 'int';
+        // (a null value that no element can equal needs no test)
+        cell = plan.nullNumber !== undefined && Number.isInteger(plan.nullNumber) && !withValid[c]
+          ? `{ const x = ${a}[row]; if (x !== ${int(plan.nullNumber)}) pos = ${write}(out, pos, x); }`
+          : `pos = ${write}(out, pos, ${a}[row]);`;
+        break;
+      }
+      case K_I64: case K_U64: {
+        const signed = plan.kind === K_I64 ? 'true' : 'false';
+        const test = plan.info.nullValue !== undefined && !withValid[c] ? `if (lo !== ${int(plan.nullLo)} || hi !== ${int(plan.nullHi)}) ` : '';
+        cell = `{ const lo = ${a}[2 * row]; const hi = ${a}[2 * row + 1]; ${test}pos = i64(out, pos, lo, hi, ${signed}); }`;
+        break;
+      }
+      case K_BOOL:
+        cell = `if (${a}[row] !== 0) { out[pos] = 116; out[pos + 1] = 114; out[pos + 2] = 117; out[pos + 3] = 101; pos += 4; } `
+          + 'else { out[pos] = 102; out[pos + 1] = 97; out[pos + 2] = 108; out[pos + 3] = 115; out[pos + 4] = 101; pos += 5; }';
+        break;
+      default: throw new Error(`column ${c} has no fixed-size cells`);
+    }
+    if (withValid[c]) {
+      setup.push(`const v${c} = valid[${c}];`);
+      cell = `if (v${c}[row] !== 0) { ${cell} }`;
+    }
+    body.push(cell);
+  });
+  for (const b of eol) body.push(`out[pos++] = ${int(b)};`);
+  const source = `return function fixedRows(out, pos, row, n, limit, cols, valid, result) {
+  ${setup.join('\n  ')}
+  for (; row < n && pos + ${int(rowBytes)} <= limit; row++) {
+    ${body.join('\n    ')}
+  }
+  result[0] = row;
+  result[1] = pos;
+};`;
+  const factory = new Function('f64', 'f32', 'i32', 'int', 'i64', source) as (...fns: unknown[]) => FixedRows;
+  return factory(writeFloat64At, writeFloat32At, writeInt32, writeInteger, writeInt64Parts);
+}
+export class CsvRowFormatter {
+  readonly #plans: CsvColumnPlan[];
+  readonly #delim: number;
+  readonly #eol: Uint8Array;
+  readonly #stilts: boolean;
+  readonly #fixedReserve: number;
+  readonly #text = new TextEncoder();
+  // Per batch: the column data sorted by kind, so each access site sees one array type.
+  #f64: Float64Array[] = [];
+  #f32: Float32Array[] = [];
+  #ints: (Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array)[] = [];
+  #halves: Int32Array[] = [];
+  #strings: string[][] = [];
+  #slot: Int32Array;
+  // per column, the plan's kind and integer null as flat arrays: the row loop reads no objects
+  readonly #kinds: Int32Array;
+  readonly #nullNumbers: Float64Array;
+  #valid: (Uint8Array | null)[] = [];
+  // tables of fixed-size cells only: per column its array (int64 as 32-bit halves), and the
+  // row loops compiled so far, by which columns have validity arrays
+  readonly #fixedOnly: boolean;
+  #cols: unknown[] = [];
+  readonly #compiled = new Map<string, FixedRows>();
+  #rows: FixedRows | undefined;
+
+  constructor(plans: readonly CsvColumnPlan[], options: CsvFormatOptions = {}) {
+    this.#plans = [...plans];
+    this.#delim = (options.delimiter ?? ',').charCodeAt(0);
+    this.#eol = new TextEncoder().encode(options.lineEnding ?? '\n');
+    this.#stilts = options.arrays === 'stilts';
+    this.#slot = new Int32Array(plans.length);
+    this.#kinds = Int32Array.from(this.#plans, (p) => p.kind);
+    this.#nullNumbers = Float64Array.from(this.#plans, (p) => p.nullNumber ?? NaN);
+    // room for every fixed-size cell of a row at its longest
+    this.#fixedReserve = this.#plans.reduce((n, p) => n + (p.kind === K_STRING || p.kind === K_OTHER ? 0 : MAX_FLOAT_CHARS + 1), 2);
+    this.#fixedOnly = this.#plans.every((p) => p.kind !== K_STRING && p.kind !== K_OTHER);
+  }
+
+  /** The header line (column names) as bytes. */
+  header(): Uint8Array {
+    const parts = this.#plans.map((p) => quoteText(p.info.name, String.fromCharCode(this.#delim)));
+    const text = parts.join(String.fromCharCode(this.#delim));
+    const bytes = this.#text.encode(text);
+    const out = new Uint8Array(bytes.length + this.#eol.length);
+    out.set(bytes);
+    out.set(this.#eol, bytes.length);
+    return out;
+  }
+
+  /** Makes a batch current: the next `encode` calls read from it. */
+  setBatch(batch: ColumnBatch): void {
+    this.#f64 = [];
+    this.#f32 = [];
+    this.#ints = [];
+    this.#halves = [];
+    this.#strings = [];
+    this.#valid = [];
+    this.#plans.forEach((plan, c) => {
+      const data = batch.columns[c];
+      this.#valid.push(data.valid ?? null);
+      const v = data.values;
+      switch (plan.kind) {
+        case K_F64: this.#slot[c] = this.#f64.push(v as Float64Array) - 1; break;
+        case K_F32: this.#slot[c] = this.#f32.push(v as Float32Array) - 1; break;
+        case K_INT: case K_BOOL: case K_U32: this.#slot[c] = this.#ints.push(v as Int32Array) - 1; break;
+        case K_I64: case K_U64: {
+          const b = v as BigInt64Array;
+          this.#slot[c] = this.#halves.push(new Int32Array(b.buffer, b.byteOffset, b.length * 2)) - 1;
+          break;
+        }
+        case K_STRING: this.#slot[c] = this.#strings.push(v as string[]) - 1; break;
+        default: this.#slot[c] = -1;
+      }
+    });
+    this.#batch = batch;
+    if (this.#fixedOnly) {
+      this.#cols = this.#plans.map((p, c) => {
+        const v = batch.columns[c].values as NumericArray;
+        return p.kind === K_I64 || p.kind === K_U64 ? new Int32Array(v.buffer, v.byteOffset, v.length * 2) : v;
+      });
+      const key = this.#valid.map((v) => (v === null ? '-' : 'v')).join('');
+      let rows = this.#compiled.get(key);
+      if (rows === undefined) {
+        rows = compileFixedRows(this.#plans, this.#valid.map((v) => v !== null), this.#delim, this.#eol, this.#fixedReserve + this.#eol.length);
+        this.#compiled.set(key, rows);
+      }
+      this.#rows = rows;
+    }
+  }
+
+  #batch: ColumnBatch | undefined;
+
+  /** Bytes a row may need at most (so a buffer can be made large enough for it). */
+  rowBytes(row: number): number {
+    let n = this.#fixedReserve + this.#eol.length;
+    const batch = this.#batch!;
+    for (let c = 0; c < this.#plans.length; c++) {
+      const plan = this.#plans[c];
+      if (plan.kind === K_STRING) {
+        const s = this.#strings[this.#slot[c]][row];
+        n += 3 * (s === undefined ? 0 : s.length) + 3;
+      } else if (plan.kind === K_OTHER) {
+        n += otherCellBytes(plan, batch.columns[c], row);
+      }
+    }
+    return n;
+  }
+
+  /**
+   * Writes rows from `row` on into `out` from `pos`, as many whole rows as fit. Returns the
+   * next row and the end position (as `[row, pos]` in `result`).
+   */
+  encode(row: number, out: Uint8Array, pos: number, result: Int32Array | number[]): void {
+    const batch = this.#batch!;
+    const n = batch.rowCount;
+    if (this.#rows !== undefined) {
+      this.#rows(out, pos, row, n, out.length, this.#cols, this.#valid, result);
+      return;
+    }
+    const plans = this.#plans;
+    const ncol = plans.length;
+    const slot = this.#slot;
+    const valid = this.#valid;
+    const f64 = this.#f64;
+    const f32 = this.#f32;
+    const ints = this.#ints;
+    const halves = this.#halves;
+    const strings = this.#strings;
+    const delim = this.#delim;
+    const eol = this.#eol;
+    const hasVariable = plans.some((p) => p.kind === K_STRING || p.kind === K_OTHER);
+    const fixed = this.#fixedReserve + eol.length;
+    const kinds = this.#kinds;
+    const nullNumbers = this.#nullNumbers;
+    const limit = out.length;
+    for (; row < n; row++) {
+      const need = hasVariable ? this.rowBytes(row) : fixed;
+      if (pos + need > limit) break;
+      for (let c = 0; c < ncol; c++) {
+        if (c > 0) out[pos++] = delim;
+        const vd = valid[c];
+        if (vd !== null && vd[row] === 0) continue;
+        switch (kinds[c]) {
+          case K_F64: {
+            const a = f64[slot[c]];
+            const x = a[row];
+            if (x === x) pos = writeFloat64At(out, pos, a, row);
+            break;
+          }
+          case K_F32: {
+            const a = f32[slot[c]];
+            const x = a[row];
+            if (x === x) pos = writeFloat32At(out, pos, a, row);
+            break;
+          }
+          case K_INT: {
+            const x = ints[slot[c]][row];
+            if (x !== nullNumbers[c] || vd !== null) pos = writeInt32(out, pos, x);
+            break;
+          }
+          case K_U32: {
+            const x = ints[slot[c]][row];
+            if (x !== nullNumbers[c] || vd !== null) pos = writeInteger(out, pos, x);
+            break;
+          }
+          case K_I64: case K_U64: {
+            const plan = plans[c];
+            const h = halves[slot[c]];
+            const lo = h[2 * row];
+            const hi = h[2 * row + 1];
+            if (vd === null && plan.info.nullValue !== undefined && lo === plan.nullLo && hi === plan.nullHi) break;
+            pos = writeInt64Parts(out, pos, lo, hi, plan.kind === K_I64);
+            break;
+          }
+          case K_BOOL:
+            pos = putAscii(out, pos, ints[slot[c]][row] !== 0 ? 'true' : 'false');
+            break;
+          case K_STRING: {
+            const s = strings[slot[c]][row];
+            if (s !== undefined && s !== null) pos = this.#putString(out, pos, s);
+            break;
+          }
+          default:
+            pos = this.#putOther(out, pos, plans[c], batch.columns[c], row);
+        }
+      }
+      for (let i = 0; i < eol.length; i++) out[pos++] = eol[i];
+    }
+    result[0] = row;
+    result[1] = pos;
+  }
+
+  // A string field, quoted when it holds a delimiter, quote or line break, or is empty
+  // (so that an empty string differs from a null, which is an empty field).
+  #putString(out: Uint8Array, pos: number, s: string): number {
+    const start = pos;
+    const delim = this.#delim;
+    let quote = s.length === 0;
+    for (let i = 0; i < s.length; i++) {
+      const ch = s.charCodeAt(i);
+      if (ch >= 128) return this.#putStringSlow(out, start, s);
+      if (ch === 34 || ch === delim || ch === 10 || ch === 13) quote = true;
+      out[pos++] = ch;
+    }
+    if (!quote) return pos;
+    pos = start;
+    out[pos++] = 34;
+    for (let i = 0; i < s.length; i++) {
+      const ch = s.charCodeAt(i);
+      if (ch === 34) out[pos++] = 34;
+      out[pos++] = ch;
+    }
+    out[pos++] = 34;
+    return pos;
+  }
+
+  #putStringSlow(out: Uint8Array, pos: number, s: string): number {
+    const quoted = quoteText(s, String.fromCharCode(this.#delim));
+    return pos + this.#text.encodeInto(quoted, out.subarray(pos)).written;
+  }
+
+  // Arrays, complex numbers, bits and variable-length cells: elements in one quoted field.
+  #putOther(out: Uint8Array, pos: number, plan: CsvColumnPlan, data: ColumnData, row: number): number {
+    const info = plan.info;
+    const { first, count } = cellElements(plan, data, row);
+    const scalar = info.shape.length === 0 && !info.variable;
+    const complex = plan.complex;
+    const stilts = this.#stilts;
+    if (count === 0 && !scalar) return putAscii(out, pos, stilts ? '"()"' : '""');
+    if (scalar && !complex) {
+      // a lone bit
+      return putAscii(out, pos, (data.values as Uint8Array)[first] !== 0 ? (stilts ? 'true' : '1') : (stilts ? 'false' : '0'));
+    }
+    const sep = stilts ? ', ' : ' ';
+    out[pos++] = 34;
+    if (stilts) out[pos++] = 40;
+    for (let e = 0; e < count; e++) {
+      if (e > 0) pos = putAscii(out, pos, sep);
+      pos = this.#putElement(out, pos, plan, data, first + e, complex, sep);
+    }
+    if (stilts) out[pos++] = 41;
+    out[pos++] = 34;
+    return pos;
+  }
+
+  #putElement(out: Uint8Array, pos: number, plan: CsvColumnPlan, data: ColumnData, e: number, complex: boolean, sep: string): number {
+    const info = plan.info;
+    const v = data.values;
+    const isNull = data.valid !== undefined && data.valid[e] === 0;
+    switch (info.type) {
+      case 'float64': case 'complex128':
+        if (complex) {
+          pos = writeFloat64At(out, pos, v as Float64Array, 2 * e);
+          pos = putAscii(out, pos, sep);
+          return writeFloat64At(out, pos, v as Float64Array, 2 * e + 1);
+        }
+        return writeFloat64At(out, pos, v as Float64Array, e);
+      case 'float32': case 'complex64':
+        if (complex) {
+          pos = writeFloat32At(out, pos, v as Float32Array, 2 * e);
+          pos = putAscii(out, pos, sep);
+          return writeFloat32At(out, pos, v as Float32Array, 2 * e + 1);
+        }
+        return writeFloat32At(out, pos, v as Float32Array, e);
+      case 'int64': case 'uint64': {
+        const b = v as BigInt64Array;
+        const h = new Int32Array(b.buffer, b.byteOffset + 8 * e, 2);
+        if (isNull && info.nullValue === undefined) return putAscii(out, pos, 'null');
+        return writeInt64Parts(out, pos, h[0], h[1], info.type === 'int64');
+      }
+      case 'boolean': case 'bit':
+        if (isNull) return putAscii(out, pos, 'null');
+        if (info.type === 'bit' && !this.#stilts) return putAscii(out, pos, (v as Uint8Array)[e] !== 0 ? '1' : '0');
+        return putAscii(out, pos, (v as Uint8Array)[e] !== 0 ? 'true' : 'false');
+      case 'string': {
+        const s = (v as string[])[e];
+        if (isNull || s === undefined || s === null) return putAscii(out, pos, 'null');
+        // inside a quoted field: double the quotes
+        const t = s.replaceAll('"', '""');
+        return pos + this.#text.encodeInto(t, out.subarray(pos)).written;
+      }
+      default: {
+        if (isNull && info.nullValue === undefined) return putAscii(out, pos, 'null');
+        return writeInteger(out, pos, (v as Int32Array)[e]);
+      }
+    }
+  }
+}
+
+function cellElements(plan: CsvColumnPlan, data: ColumnData, row: number): { first: number; count: number } {
+  if (data.offsets) return { first: data.offsets[row], count: data.offsets[row + 1] - data.offsets[row] };
+  if (plan.info.variable && plan.info.type === 'string') return { first: row, count: 1 };
+  const count = plan.elements;
+  return { first: row * count, count };
+}
+
+function otherCellBytes(plan: CsvColumnPlan, data: ColumnData, row: number): number {
+  const info = plan.info;
+  const { first, count } = cellElements(plan, data, row);
+  if (info.type === 'string') {
+    let n = 4;
+    const v = data.values as string[];
+    for (let e = first; e < first + count; e++) n += 3 * (v[e]?.length ?? 0) + 6;
+    return n;
+  }
+  return 8 + count * ((plan.complex ? 2 : 1) * (MAX_FLOAT_CHARS + 2) + 2);
+}
+
+/** Writes an ASCII string's bytes; returns the position after them. */
+export function putAscii(out: Uint8Array, pos: number, s: string): number {
+  for (let i = 0; i < s.length; i++) out[pos++] = s.charCodeAt(i);
+  return pos;
+}
+
+/** A field's text, quoted (RFC 4180) when it must be. */
+export function quoteText(s: string, delimiter: string): string {
+  if (s.length > 0 && !s.includes('"') && !s.includes(delimiter) && !s.includes('\n') && !s.includes('\r')) return s;
+  return `"${s.replaceAll('"', '""')}"`;
+}
+
+
+/** What tells a module loaded in a worker that it is a CSV formatting thread. */
+export const CSV_WORKER_KIND = 'ipp-csv-encoder';
+
+/** Bytes of a buffer made for rows that do not fit the shared output slot. */
+export const CHUNK_BYTES = 1 << 22;
+
+// Formats a whole batch: into `slot` (memory shared with the main thread, so the bytes are
+// neither copied nor left as garbage), and what does not fit (rare: long rows) into chunks
+// of its own. Returns the bytes used in the slot.
+function encodeBatch(encoder: CsvRowFormatter, batch: ColumnBatch, slot: Uint8Array, chunks: Uint8Array[]): number {
+  encoder.setBatch(batch);
+  const result = new Int32Array(2);
+  encoder.encode(0, slot, 0, result);
+  let row = result[0];
+  const used = result[1];
+  let size = CHUNK_BYTES;
+  while (row < batch.rowCount) {
+    const buf = new Uint8Array(Math.max(size, encoder.rowBytes(row)));
+    encoder.encode(row, buf, 0, result);
+    row = result[0];
+    chunks.push(buf.subarray(0, result[1]));
+    size = buf.length;
+  }
+  return used;
+}
+
+/** A typed array packed into a shared input slot: its kind and where it lies. */
+export interface Packed { readonly kind: string; readonly at: number; readonly length: number }
+/** A column of a batch packed into a shared input slot (strings are sent as they are). */
+export type PackedColumn = { readonly values: Packed | string[]; readonly valid?: Packed; readonly offsets?: Packed };
+/** A batch packed into a shared input slot. */
+export interface PackedBatch { readonly rowCount: number; readonly columns: PackedColumn[] }
+
+const ARRAY_KINDS: Record<string, new (b: SharedArrayBuffer, at: number, length: number) => NumericArray> = {
+  Uint8Array, Int8Array, Int16Array, Uint16Array, Int32Array, Uint32Array, BigInt64Array, BigUint64Array, Float32Array, Float64Array,
+};
+
+// The batch a worker formats: views into the shared input slot.
+function unpackBatch(packed: PackedBatch, sab: SharedArrayBuffer): ColumnBatch {
+  const view = (p: Packed | undefined) => (p === undefined ? undefined : new ARRAY_KINDS[p.kind](sab, p.at, p.length));
+  const columns = packed.columns.map((c) => {
+    const values = Array.isArray(c.values) ? c.values : view(c.values)!;
+    const valid = view(c.valid) as Uint8Array | undefined;
+    const offsets = view(c.offsets) as Int32Array | undefined;
+    return { values, ...(valid ? { valid } : {}), ...(offsets ? { offsets } : {}) };
+  });
+  return { rowCount: packed.rowCount, columns };
+}
+
+// The shared control block of threads that write the file themselves: where the next
+// batch goes (bytes, a double at byte 0), which batch is next to be placed (int32 at
+// index 2), and a stop flag (int32 at index 3) the main thread raises after a failure.
+/** Bytes of the shared control block of writing threads. */
+export const CONTROL_BYTES = 16;
+/** Int32 index of the next batch to be placed, in the control block. */
+export const NEXT_BATCH = 2;
+/** Int32 index of the stop flag, in the control block. */
+export const STOP = 3;
+
+/** What the main thread sends a formatting thread for one batch. */
+export interface EncodeRequest {
+  readonly id: number;
+  readonly batch: PackedBatch;
+  readonly input: SharedArrayBuffer;
+  readonly slot: SharedArrayBuffer;
+}
+
+/** A formatting thread's answer: bytes in the slot and further chunks, or (writing threads) bytes written. */
+export interface EncodeReply {
+  readonly id: number;
+  readonly used?: number;
+  readonly chunks?: Uint8Array[];
+  readonly error?: string;
+  readonly code?: string;
+}
+
+/** What a formatting thread is started with. */
+export interface CsvWorkerData {
+  readonly kind: string;
+  readonly plans: CsvColumnPlan[];
+  readonly options: CsvFormatOptions;
+  /** Writing threads: the open output file and the control block. */
+  readonly fd?: number;
+  readonly control?: SharedArrayBuffer;
+}
+
+class Stopped extends Error {}
+
+// Takes the file's next bytes for batch `id` once every earlier batch has taken its own:
+// batches are placed in order whichever thread formats them, so the file is the same as
+// if written from one thread; the waits are short (the threads format batches in turn).
+function place(control: SharedArrayBuffer, id: number, bytes: number): number {
+  const ints = new Int32Array(control);
+  const at = new Float64Array(control, 0, 1);
+  for (;;) {
+    if (Atomics.load(ints, STOP) !== 0) throw new Stopped('stopped');
+    const next = Atomics.load(ints, NEXT_BATCH);
+    if (next === id) break;
+    // timed, so that a stop raised without a notify is still seen
+    Atomics.wait(ints, NEXT_BATCH, next, 50);
+  }
+  const offset = at[0];
+  at[0] = offset + bytes;
+  Atomics.store(ints, NEXT_BATCH, id + 1);
+  Atomics.notify(ints, NEXT_BATCH);
+  return offset;
+}
+
+function writeAt(fd: number, bytes: Uint8Array, position: number): void {
+  let done = 0;
+  while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, position + done);
+}
+
+function runEncoderWorker(data: CsvWorkerData): void {
+  const encoder = new CsvRowFormatter(data.plans, data.options);
+  parentPort!.on('message', (m: EncodeRequest) => {
+    try {
+      const chunks: Uint8Array[] = [];
+      const slot = new Uint8Array(m.slot);
+      const used = encodeBatch(encoder, unpackBatch(m.batch, m.input), slot, chunks);
+      if (data.fd === undefined || data.control === undefined) {
+        parentPort!.postMessage({ id: m.id, used, chunks }, chunks.map((c) => c.buffer as ArrayBuffer));
+        return;
+      }
+      let total = used;
+      for (const c of chunks) total += c.length;
+      let at = place(data.control, m.id, total);
+      writeAt(data.fd, slot.subarray(0, used), at);
+      at += used;
+      for (const c of chunks) {
+        writeAt(data.fd, c, at);
+        at += c.length;
+      }
+      parentPort!.postMessage({ id: m.id, used: total, chunks: [] });
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      parentPort!.postMessage({ id: m.id, error: (error as Error).message, ...(typeof code === 'string' ? { code } : {}) });
+    }
+  });
+}
+
+if (!isMainThread && (workerData as { kind?: string } | null)?.kind === CSV_WORKER_KIND) runEncoderWorker(workerData as CsvWorkerData);
