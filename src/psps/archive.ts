@@ -31,6 +31,11 @@ export interface Archive {
   readonly connectionString?: string;
   /** True when positions are indexed with Q3C (PostgreSQL with the extension). */
   readonly q3c: boolean;
+  /**
+   * The archive tables (lower-case names) partitioned by batch (PostgreSQL archives created
+   * since): a validated staging table becomes the batch's partition instead of being copied.
+   */
+  readonly partitioned: ReadonlySet<string>;
   /** The archive table of a name (case ignored); `psps_unknown_table` otherwise. */
   table(name: string): ArchiveTable;
   close(): Promise<void>;
@@ -49,8 +54,14 @@ export async function openArchive(url: string, options: ArchiveOptions = {}): Pr
   const db = await openDatabase(url, { ...(options.cwd ? { cwd: options.cwd } : {}), maxConnections: options.maxConnections ?? 4 });
   try {
     const q3c = await ensureArchive(db, schema, log);
+    const partitioned = new Set<string>();
+    if (db.dialect.engine === 'postgres') {
+      const rows = await db.all<{ name: string }>(
+        `SELECT c.relname AS name FROM pg_class c WHERE c.relkind = 'p' AND c.relnamespace = current_schema()::regnamespace`);
+      for (const r of rows) partitioned.add(r.name.toLowerCase());
+    }
     return {
-      db, schema, dialect: db.dialect, url: db.url, q3c,
+      db, schema, dialect: db.dialect, url: db.url, q3c, partitioned,
       ...(location.engine === 'postgres' ? { connectionString: location.connectionString } : {}),
       table: (name) => {
         const t = findTable(schema.tables, name);
@@ -82,11 +93,18 @@ async function ensureArchive(db: Database, schema: ArchiveSchema, log: Logger): 
     await tx.exec(`CREATE TABLE IF NOT EXISTS archive_schema (file TEXT PRIMARY KEY, md5 TEXT NOT NULL, applied_at TEXT NOT NULL)`);
     for (const table of schema.tables) {
       const existing = await existingColumns(tx, table.name);
+      const pg = tx.dialect.engine === 'postgres';
       if (existing.size === 0) {
         const cols = table.columns.map((c) => `${c.name} ${sqlType(c.datatype, tx.dialect)}${table.primaryKey.includes(c.name) ? ' NOT NULL' : ''}`);
-        cols.push(`${BATCH_COLUMN} TEXT`);
-        if (table.primaryKey.length > 0) cols.push(`PRIMARY KEY (${table.primaryKey.join(', ')})`);
-        await tx.exec(`CREATE TABLE ${table.name} (${cols.join(', ')})`);
+        // PostgreSQL: one partition per batch, so a merge attaches the validated staging table
+        // instead of copying it; a key is unique across batches through validation and merge
+        // (both look it up in every partition), as a partitioned key must hold the batch
+        cols.push(`${BATCH_COLUMN} TEXT${pg ? " NOT NULL DEFAULT ''" : ''}`);
+        const key = pg ? [...table.primaryKey, BATCH_COLUMN] : table.primaryKey;
+        if (table.primaryKey.length > 0) cols.push(`PRIMARY KEY (${key.join(', ')})`);
+        await tx.exec(`CREATE TABLE ${table.name} (${cols.join(', ')})${pg ? ` PARTITION BY LIST (${BATCH_COLUMN})` : ''}`);
+        // rows written other than by a merge (no batch) land in a default partition
+        if (pg) await tx.exec(`CREATE TABLE ${table.name.toLowerCase().slice(0, 55)}_nobatch PARTITION OF ${table.name} DEFAULT`);
       } else {
         for (const c of table.columns) {
           if (!existing.has(c.name.toLowerCase())) await tx.exec(`ALTER TABLE ${table.name} ADD COLUMN ${c.name} ${sqlType(c.datatype, tx.dialect)}`);
@@ -94,10 +112,11 @@ async function ensureArchive(db: Database, schema: ArchiveSchema, log: Logger): 
         if (!existing.has(BATCH_COLUMN)) await tx.exec(`ALTER TABLE ${table.name} ADD COLUMN ${BATCH_COLUMN} TEXT`);
       }
       const lower = table.name.toLowerCase();
+      const byBatch = pg && await isPartitioned(tx, table.name);
       // a batch's rows go in together, so on PostgreSQL a block-range index finds them at
-      // far less cost per inserted row than a b-tree entry
-      const using = tx.dialect.engine === 'postgres' ? ' USING brin' : '';
-      await tx.exec(`CREATE INDEX IF NOT EXISTS ${lower}_${BATCH_COLUMN}_idx ON ${table.name}${using} (${BATCH_COLUMN})`);
+      // far less cost per inserted row than a b-tree entry (a partition per batch needs none)
+      const using = pg ? ' USING brin' : '';
+      if (!byBatch) await tx.exec(`CREATE INDEX IF NOT EXISTS ${lower}_${BATCH_COLUMN}_idx ON ${table.name}${using} (${BATCH_COLUMN})`);
       for (const r of table.references) {
         if (table.primaryKey[0] === r.column) continue;
         await tx.exec(`CREATE INDEX IF NOT EXISTS ${lower}_${r.column.toLowerCase()}_idx ON ${table.name} (${r.column})`);
@@ -125,6 +144,11 @@ async function ensureArchive(db: Database, schema: ArchiveSchema, log: Logger): 
     }
   });
   return q3c;
+}
+
+async function isPartitioned(tx: { get<T extends Row>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined> }, table: string): Promise<boolean> {
+  const row = await tx.get<{ kind: string }>('SELECT relkind AS kind FROM pg_class WHERE oid = to_regclass(?)', [table.toLowerCase()]);
+  return row?.kind === 'p';
 }
 
 async function existingColumns(tx: { dialect: Dialect; all<T extends Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]> }, table: string): Promise<Set<string>> {

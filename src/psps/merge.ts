@@ -7,6 +7,7 @@ import { BATCH_COLUMN, type Archive } from './archive.ts';
 import { findTable, type ArchiveTable, type BatchSchema } from './schema.ts';
 import { defaultLiteral, quoteText } from './sql.ts';
 import { dropStaging, stagingName } from './stage.ts';
+import { keyConstraintName } from './validate.ts';
 
 /** What a merge did. */
 export interface MergeResult {
@@ -34,10 +35,13 @@ export async function mergeBatch(archive: Archive, batch: string, generation: nu
     }
     const before = await mergedGeneration(tx, batch);
     if (before === generation) return { merged: false, rows: {} };
+    if (tx.dialect.engine === 'postgres') await tx.exec("SET LOCAL maintenance_work_mem = '256MB'");
     const rows: Record<string, number> = {};
     for (const table of schema.tables) {
       const target = findTable(archive.schema.tables, table.name)!;
-      rows[table.name] = await mergeTable(tx, batch, table, target, before !== undefined);
+      rows[table.name] = archive.partitioned.has(target.name.toLowerCase())
+        ? await attachTable(tx, batch, table, target)
+        : await mergeTable(tx, batch, table, target, before !== undefined);
     }
     await tx.run(`INSERT INTO archive_merge (batch, generation, batch_type, merged_at, rows_json) VALUES (?, ?, ?, ?, ?)
       ON CONFLICT (batch) DO UPDATE SET generation = excluded.generation, batch_type = excluded.batch_type,
@@ -81,4 +85,59 @@ async function mergeTable(tx: Queryable, batch: string, table: ArchiveTable, tar
       return (await tx.run(`${insert} ON CONFLICT (${key}) DO UPDATE SET ${set.join(', ')}`)).changes;
     }
   }
+}
+
+/** The partition of an archive table that holds a batch's rows (PostgreSQL, see attachTable). */
+export function partitionName(batch: string, table: string): string {
+  return `arc_${stagingName(batch, table).slice('stg_'.length)}`;
+}
+
+// PostgreSQL, an archive table partitioned by batch: the validated staging table (the archive
+// table's shape, its primary key built by validation) becomes the batch's partition, so the
+// rows are written once. Keys stay unique across batches as the copying merge keeps them:
+// validation refused keys of other batches (insert), and here, under the merge lock, keys in
+// the archive are taken out of the staged rows (keep) or out of the archive (replace). ATTACH
+// builds the partition's other indexes (references, Q3C) from the parent's, each in one pass.
+// A partition the batch has already (a reload) is dropped (insert: the reload replaces the
+// rows it brought) or receives the rows by INSERT (keep, replace: other batches' rows may
+// point at the rows it holds).
+async function attachTable(tx: Queryable, batch: string, table: ArchiveTable, target: ArchiveTable): Promise<number> {
+  const stg = stagingName(batch, table.name);
+  const part = partitionName(batch, table.name);
+  const had = (await tx.get<{ r: string | null }>('SELECT to_regclass(?) AS r', [part]))?.r != null;
+  const key = target.primaryKey;
+  const match = key.map((k) => `a.${k} = x.${k}`).join(' AND ');
+  const anyArchived = async () => (await tx.get(`SELECT 1 AS x FROM ${target.name} LIMIT 1`)) !== undefined;
+  if (table.merge === 'insert' && had) {
+    await tx.exec(`DROP TABLE ${part}`);
+  } else if (table.merge === 'keep' && key.length > 0 && await anyArchived()) {
+    // each staged key looked up by index in every partition (as the copying merge's anti-join)
+    await tx.run(`DELETE FROM ${stg} s WHERE (${key.map((k) => `s.${k}`).join(', ')}) IN (SELECT ${key.map((k) => `x.${k}`).join(', ')}
+      FROM (SELECT ${key.join(', ')} FROM ${stg} OFFSET 0) x JOIN LATERAL (SELECT 1 AS hit FROM ${target.name} a WHERE ${match} LIMIT 1) p ON true)`);
+  } else if (table.merge === 'replace' && key.length > 0 && await anyArchived()) {
+    const staged = new Set(table.columns.map((c) => c.name.toLowerCase()));
+    const kept = target.columns.filter((c) => !staged.has(c.name.toLowerCase()));
+    // the columns the batch does not bring keep the values the replaced rows had
+    if (kept.length > 0) {
+      await tx.run(`UPDATE ${stg} x SET ${kept.map((c) => `${c.name} = a.${c.name}`).join(', ')} FROM ${target.name} a WHERE ${match}`);
+    }
+    await tx.exec('SET LOCAL enable_hashjoin = off');
+    await tx.exec('SET LOCAL enable_mergejoin = off');
+    await tx.run(`DELETE FROM ${target.name} a USING ${stg} x WHERE ${match}`);
+    await tx.exec('RESET enable_hashjoin');
+    await tx.exec('RESET enable_mergejoin');
+  }
+  const rows = Number((await tx.get<{ n: number }>(`SELECT count(*) AS n FROM ${stg}`))?.n ?? 0);
+  if (had && table.merge !== 'insert') {
+    const cols = [...target.columns.map((c) => c.name), BATCH_COLUMN].join(', ');
+    await tx.run(`INSERT INTO ${target.name} (${cols}) SELECT ${cols} FROM ${stg}`);
+    await tx.exec(`DROP TABLE ${stg}`);
+    return rows;
+  }
+  await tx.exec(`ALTER TABLE ${stg} RENAME TO ${part}`);
+  // the key's name moves with the table, so the batch's next staging table can have it
+  const named = await tx.get('SELECT 1 AS x FROM pg_constraint WHERE conrelid = to_regclass(?) AND conname = ?', [part, keyConstraintName(stg)]);
+  if (named) await tx.exec(`ALTER TABLE ${part} RENAME CONSTRAINT ${keyConstraintName(stg)} TO ${keyConstraintName(part)}`);
+  await tx.exec(`ALTER TABLE ${target.name} ATTACH PARTITION ${part} FOR VALUES IN (${quoteText(batch)})`);
+  return rows;
 }

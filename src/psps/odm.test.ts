@@ -76,6 +76,14 @@ for (const engine of testEngines()) {
       for (const t of [s.receivedAt, s.loadedAt, s.mergeWorthyAt, s.mergedAt]) assert.match(String(t), /^\d{4}-\d\d-\d\dT/);
       assert.equal(s.failedAt, null);
       assert.equal(await count(f, 'SELECT count(*) AS n FROM Detection'), 300);
+      if (engine.name === 'postgres') {
+        // the validated staging table became the batch's partition, keyed and indexed as the archive
+        assert.deepEqual(await f.archive.db.all("SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'detection'::regclass ORDER BY 1"),
+          [{ name: 'arc_b00000001_detection' }, { name: 'detection_nobatch' }]);
+        assert.equal(await count(f, "SELECT count(*) AS n FROM pg_indexes WHERE tablename = 'arc_b00000001_detection'"),
+          await count(f, "SELECT count(*) AS n FROM pg_indexes WHERE tablename = 'detection_nobatch'"));
+        assert.equal(await count(f, "SELECT count(*) AS n FROM pg_class WHERE relname LIKE 'stg_b00000001_%'"), 0);
+      }
       // defaults: psfFlux -999 stays -999 (the default is allowed), no NULLs
       assert.equal(await count(f, 'SELECT count(*) AS n FROM Detection WHERE psfFlux IS NULL'), 0);
       // the same hand-over again (a DXLayer repeating itself after a crash) changes nothing
@@ -164,7 +172,7 @@ for (const engine of testEngines()) {
       assert.deepEqual(s.reasons, ['FrameMeta.filterID row 1: "" breaks required (the column has no default; a value is required)']);
     }));
 
-    it('loads again a batch whose UNLOGGED staging a PostgreSQL restart emptied, instead of merging it empty', { skip: engine.name !== 'postgres' }, () => withOdm(engine, async (f) => {
+    it('loads again a batch whose staging lost its rows (a PostgreSQL restart empties UNLOGGED tables), instead of merging it empty', { skip: engine.name !== 'postgres' }, () => withOdm(engine, async (f) => {
       await f.odm.close();
       const schema = batchSchemaOf(f.archive.schema, 'P2');
       const dir = join(f.dir, 'dx', 'B00000030');
@@ -172,8 +180,9 @@ for (const engine of testEngines()) {
       const problems = new ProblemList(5);
       const rows = await stageBatch(f.archive, 'B00000030', schema, files, problems);
       assert.equal(problems.total, 0, problems.reasons().join('; '));
-      const kinds = await f.archive.db.all<{ p: string }>("SELECT relpersistence AS p FROM pg_class WHERE relname LIKE 'stg_b00000030_%'");
-      assert.deepEqual(kinds.map((k) => k.p), ['u', 'u', 'u']);
+      // staging that becomes the batch's partitions is logged; UNLOGGED otherwise
+      const kinds = await f.archive.db.all<{ p: string }>("SELECT relpersistence AS p FROM pg_class WHERE relname LIKE 'stg_b00000030_%' AND relkind = 'r'");
+      assert.deepEqual(kinds.map((k) => k.p), f.archive.partitioned.size > 0 ? ['p', 'p', 'p'] : ['u', 'u', 'u']);
       // what crash recovery does to UNLOGGED tables
       for (const t of schema.tables) await f.archive.db.exec(`TRUNCATE ${stagingName('B00000030', t.name)}`);
       const now = new Date().toISOString();

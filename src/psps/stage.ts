@@ -10,11 +10,11 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { columnInfo, CsvError, readCsv, type ColumnBatch, type ColumnType } from '../table/index.ts';
 import type { Queryable, SqlValue } from '../db/index.ts';
-import type { Archive } from './archive.ts';
+import { BATCH_COLUMN, type Archive } from './archive.ts';
 import { PspsError } from './errors.ts';
 import { ProblemList } from './problems.ts';
-import type { ArchiveColumn, ArchiveDatatype, ArchiveTable, BatchSchema } from './schema.ts';
-import { sqlType } from './sql.ts';
+import { findTable, type ArchiveColumn, type ArchiveDatatype, type ArchiveTable, type BatchSchema } from './schema.ts';
+import { defaultLiteral, quoteText, sqlType } from './sql.ts';
 
 /** A batch name the ODM accepts: it becomes part of table names, so letters, digits and _. */
 export const BATCH_NAME = /^[A-Za-z0-9_]{1,32}$/;
@@ -80,8 +80,8 @@ export async function createStagingTable(q: Queryable, batch: string, table: Arc
 
 /**
  * True when every staging table of a loaded batch still holds the rows counted at its load
- * (`rows`: table → rows). PostgreSQL's staging tables are UNLOGGED, and a server crash leaves
- * them empty: such a batch must be loaded again, never validated and merged as empty.
+ * (`rows`: table → rows). A server crash empties PostgreSQL's UNLOGGED staging tables (see
+ * stagingDdl): such a batch must be loaded again, never validated and merged as empty.
  */
 export async function stagingIntact(q: Queryable, batch: string, schema: BatchSchema, rows: Readonly<Record<string, number>>): Promise<boolean> {
   if (q.dialect.engine !== 'postgres') return true;
@@ -95,6 +95,29 @@ export async function stagingIntact(q: Queryable, batch: string, schema: BatchSc
     if (Number(n?.n) !== want) return false;
   }
   return true;
+}
+
+/**
+ * The CREATE TABLE of a PostgreSQL staging table. For an archive table partitioned by batch it
+ * has the archive table's shape (every column, the columns the batch lacks filled with their
+ * defaults, the batch column fixed by a constraint) so that the merge can attach it as the
+ * batch's partition; it is logged, as it becomes archive data. Otherwise it has the batch's
+ * columns only and is UNLOGGED: it writes no WAL (a server crash empties it; the ODM then
+ * loads again, see stagingIntact).
+ */
+export function stagingDdl(archive: Archive, batch: string, table: ArchiveTable, name: string): string {
+  const target = findTable(archive.schema.tables, table.name);
+  if (target === undefined || !archive.partitioned.has(target.name.toLowerCase())) {
+    return `CREATE UNLOGGED TABLE ${name} (${table.columns.map((c) => `${c.name} ${sqlType(c.datatype, archive.dialect)}`).join(', ')})`;
+  }
+  const staged = new Set(table.columns.map((c) => c.name.toLowerCase()));
+  const cols = target.columns.map((c) => {
+    const dflt = staged.has(c.name.toLowerCase()) ? 'NULL' : defaultLiteral(c, archive.dialect);
+    return `${c.name} ${sqlType(c.datatype, archive.dialect)}${dflt === 'NULL' ? '' : ` DEFAULT ${dflt}`}`;
+  });
+  // NOT NULL and the CHECK let ATTACH PARTITION skip its scan of the rows
+  cols.push(`${BATCH_COLUMN} TEXT NOT NULL DEFAULT ${quoteText(batch)} CHECK (${BATCH_COLUMN} = ${quoteText(batch)})`);
+  return `CREATE TABLE ${name} (${cols.join(', ')})`;
 }
 
 /** Drops every staging table of a batch (after its merge, or when it failed). */
@@ -152,12 +175,11 @@ async function copyTable(archive: Archive, batch: string, input: StageInput, pro
   try {
     // the bulk load needs no durability of its own: the batch's state moves on only after it
     await client.query('SET synchronous_commit = off');
-    // UNLOGGED: staging writes no WAL (a server crash empties it; the ODM then loads again,
-    // see stagingIntact). Created in the COPY's transaction, so COPY may FREEZE the rows:
-    // validation and merge then read them without setting hint bits (rewriting every page).
+    // Created in the COPY's transaction, so COPY may FREEZE the rows: validation and merge
+    // then read them without setting hint bits (rewriting every page).
     await client.query('BEGIN');
     await client.query(`DROP TABLE IF EXISTS ${name}`);
-    await client.query(`CREATE UNLOGGED TABLE ${name} (${input.table.columns.map((c) => `${c.name} ${sqlType(c.datatype, archive.dialect)}`).join(', ')})`);
+    await client.query(stagingDdl(archive, batch, input.table, name));
     const cols = input.table.columns.map((c) => c.name).join(', ');
     const copy = client.query(copyFrom(`COPY ${name} (${cols}) FROM STDIN WITH (FORMAT csv, HEADER true, FREEZE true)`));
     try {

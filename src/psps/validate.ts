@@ -1,7 +1,7 @@
 // Validation of a staged batch, set-based in SQL: required columns, declared ranges, string
 // widths, primary keys unique within the batch, keys already in the archive (insert policy),
 // and references to rows merged already or arriving in the same batch.
-import type { Queryable, Row, SqlValue } from '../db/index.ts';
+import { DbError, type Queryable, type Row, type SqlValue } from '../db/index.ts';
 import { BATCH_COLUMN, type Archive } from './archive.ts';
 import { ProblemList } from './problems.ts';
 import { findTable, type ArchiveColumn, type ArchiveTable, type BatchSchema } from './schema.ts';
@@ -66,6 +66,8 @@ export async function validateBatch(archive: Archive, batch: string, schema: Bat
     // every check sees one snapshot; JIT compiling these one-off scans cost more than it saved
     // (0.1-0.5 s a query, chosen by estimated cost alone)
     await tx.exec('SET LOCAL jit = off');
+    // the primary key of a staging table that becomes a partition is built here
+    await tx.exec("SET LOCAL maintenance_work_mem = '256MB'");
     return validateOn(tx, archive, batch, schema, limit);
   });
 }
@@ -114,7 +116,13 @@ async function validateOn(q: Queryable, archive: Archive, batch: string, schema:
         problems.addUncounted(n - rows.length);
       }
     }
-    if (table.primaryKey.length > 0) await checkUnique(q, table, stg, problems);
+    const byBatch = archive.partitioned.has(table.name.toLowerCase());
+    if (byBatch) await fillDefaults(q, archive, table, stg);
+    if (table.primaryKey.length > 0) {
+      // the staging table's primary key, built once here, serves as the partition's after the
+      // merge; a build that fails on a duplicate (or a missing key) leaves the listing to checkUnique
+      if (!byBatch || !(await stagingKey(q, table, stg))) await checkUnique(q, table, stg, problems);
+    }
     const archived = findTable(archive.schema.tables, table.name)!;
     if (table.merge === 'insert' && table.primaryKey.length > 0) await checkNotArchived(q, batch, archived, table, stg, problems);
     for (const ref of table.references) {
@@ -144,6 +152,45 @@ async function validateOn(q: Queryable, archive: Archive, batch: string, schema:
     }
   }
   return problems;
+}
+
+// A value missing from a column that has a default gets the default (the copying merge
+// writes COALESCE(column, default); an attached partition is taken as staged).
+async function fillDefaults(q: Queryable, archive: Archive, table: ArchiveTable, stg: string): Promise<void> {
+  const cols = table.columns.filter((c) => c.defaultText !== undefined && !table.primaryKey.includes(c.name));
+  if (cols.length === 0) return;
+  const hit = await q.get<{ n: number }>(`SELECT count(*) AS n FROM (SELECT 1 FROM ${stg} WHERE ${cols.map((c) => `${c.name} IS NULL`).join(' OR ')} LIMIT 1) x`);
+  if (Number(hit?.n ?? 0) === 0) return;
+  const set = cols.map((c) => `${c.name} = COALESCE(${c.name}, ${defaultLiteral(c, archive.dialect)})`);
+  await q.run(`UPDATE ${stg} SET ${set.join(', ')} WHERE ${cols.map((c) => `${c.name} IS NULL`).join(' OR ')}`);
+}
+
+/** The name of a staging (then partition) table's primary key constraint. */
+export function keyConstraintName(table: string): string {
+  return table.length <= 60 ? `${table}_pk` : `${table.slice(0, 51)}_${hashHex(table)}`;
+}
+
+function hashHex(text: string): string {
+  let h = 2166136261;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619) >>> 0;
+  return h.toString(16).padStart(8, '0');
+}
+
+// Builds the staging table's primary key (the archive's: the key and the batch column); true
+// when it is there, false when the rows break it (nothing changed then).
+async function stagingKey(q: Queryable, table: ArchiveTable, stg: string): Promise<boolean> {
+  const there = await q.get<{ n: number }>(`SELECT count(*) AS n FROM pg_index WHERE indrelid = to_regclass(?) AND indisprimary`, [stg]);
+  if (Number(there?.n ?? 0) > 0) return true;
+  await q.exec('SAVEPOINT ipp_stg_key');
+  try {
+    await q.exec(`ALTER TABLE ${stg} ADD CONSTRAINT ${keyConstraintName(stg)} PRIMARY KEY (${[...table.primaryKey, BATCH_COLUMN].join(', ')})`);
+    await q.exec('RELEASE SAVEPOINT ipp_stg_key');
+    return true;
+  } catch (error) {
+    if (!(error instanceof DbError && error.code === 'db_constraint')) throw error;
+    await q.exec('ROLLBACK TO SAVEPOINT ipp_stg_key');
+    return false;
+  }
 }
 
 async function checkUnique(q: Queryable, table: ArchiveTable, stg: string, problems: ProblemList): Promise<void> {
