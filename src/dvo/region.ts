@@ -127,12 +127,14 @@ export class RegionData {
   }
 
   /**
-   * The queued measures as one store, grouped by IMAGE_ID (in order of first appearance,
+   * The queued measures as rows of the stores they are in (each part's `rows` in their new
+   * order; parts one after the other), grouped by IMAGE_ID (in order of first appearance,
    * rows of an image in queue order), with the runs for the image index.
    */
-  takeNewMeasures(): { store: ColumnStore; runs: { image: number; first: number; count: number }[] } {
-    const out = new ColumnStore(MEASURE_COLUMNS, Math.max(1, this.queued));
+  takeNewMeasureRows(): { parts: { store: ColumnStore; rows: Int32Array }[]; runs: { image: number; first: number; count: number }[] } {
+    const parts: { store: ColumnStore; rows: Int32Array }[] = [];
     const runs: { image: number; first: number; count: number }[] = [];
+    let done = 0;
     for (const p of this.pending) {
       // A stable counting sort by image: images in order of first appearance.
       const ids = p.store.u32('IMAGE_ID');
@@ -157,8 +159,9 @@ export class RegionData {
       const fill = start.slice(0, order.length);
       const sorted = new Int32Array(p.n);
       for (let k = 0; k < p.n; k++) sorted[fill[which[k]]++] = p.rows[k];
-      const base = this.measureRows + out.length;
-      out.appendRows(p.store, sorted, p.n);
+      const base = this.measureRows + done;
+      parts.push({ store: p.store, rows: sorted });
+      done += p.n;
       order.forEach((image, s) => {
         const first = base + start[s];
         const count = start[s + 1] - start[s];
@@ -169,7 +172,7 @@ export class RegionData {
     }
     this.pending.length = 0;
     this.lastPending = undefined;
-    return { store: out, runs };
+    return { parts, runs };
   }
 }
 
@@ -266,13 +269,16 @@ export interface SaveRegionOptions {
 export async function saveRegion(data: RegionData, options: SaveRegionOptions = {}): Promise<void> {
   const { db, region } = data;
   const gen = data.generation + 1;
-  const { store: added, runs } = data.takeNewMeasures();
+  const { parts, runs } = data.takeNewMeasureRows();
   // OFF_MEASURE: the row of each new object's first measure.
   const off = data.averages.i32('OFF_MEASURE');
-  const aveRef = added.u32('AVE_REF');
-  for (let k = 0; k < added.length; k++) {
-    const o = aveRef[k];
-    if (off[o] < 0) off[o] = data.measureRows + k;
+  let k = data.measureRows;
+  for (const p of parts) {
+    const aveRef = p.store.u32('AVE_REF');
+    for (let j = 0; j < p.rows.length; j++, k++) {
+      const o = aveRef[p.rows[j]];
+      if (off[o] < 0) off[o] = k;
+    }
   }
   const common = new Header()
     .set(KEY.generation, gen, 'update generation of this region')
@@ -290,13 +296,15 @@ export async function saveRegion(data: RegionData, options: SaveRegionOptions = 
       writeTableFile(`${regionPath(db, region, 'cps')}.new`, cpsHeader, [
         { name: EXTNAME.secfilt, columns: SECFILT_COLUMNS, parts: [{ store: data.secfilt, first: 0, count: data.secfilt.length }] },
       ], signal),
-      writeMeasuresPlain(data, added, runs, common, options),
+      writeMeasuresPlain(data, parts, runs, common, options),
     ]);
     for (const s of settled) if (s.status === 'rejected') throw s.reason;
     await commitRegion(db, region, REGION_EXTENSIONS, options.hooks ?? {});
     data.generation = gen;
     return;
   }
+  const added = new ColumnStore(MEASURE_COLUMNS, Math.max(1, k - data.measureRows));
+  for (const p of parts) added.appendRows(p.store, p.rows);
   const compress = options.compress ? {} : false as const;
   const write = (ext: 'cpt' | 'cps' | 'cpm', header: Header, hdus: CompressedHduInput[]) =>
     writeCompressedFits(`${regionPath(db, region, ext)}.new`, hdus, { primaryHeader: header, ...(options.signal ? { signal: options.signal } : {}) });
@@ -351,7 +359,7 @@ function sameLayout(file: FitsFile, hdu: HduInfo): boolean {
  * decoded and encoded again if it is stored otherwise), the new ones, the image index.
  */
 async function writeMeasuresPlain(
-  data: RegionData, added: ColumnStore, runs: readonly { image: number; first: number; count: number }[], common: Header, options: SaveRegionOptions,
+  data: RegionData, added: readonly { store: ColumnStore; rows: Int32Array }[], runs: readonly { image: number; first: number; count: number }[], common: Header, options: SaveRegionOptions,
 ): Promise<void> {
   const { db, region } = data;
   const cpmPath = regionPath(db, region, 'cpm');
@@ -369,9 +377,13 @@ async function writeMeasuresPlain(
         parts.push({ store, first: 0, count: store.length });
       }
     }
-    parts.push({ store: added, first: 0, count: added.length });
+    let count = 0;
+    for (const p of added) {
+      parts.push({ store: p.store, rows: p.rows });
+      count += p.rows.length;
+    }
     addRuns(data, runs);
-    const total = data.measureRows + added.length;
+    const total = data.measureRows + count;
     const header = common.clone().set(KEY.nextDet, data.nextDet, 'next DET_ID in this region').set('NMEAS', total, 'measures')
       .set('SORTED', false, 'measures are in ingest order, grouped by image (AVE_REF links objects)');
     await writeTableFile(`${cpmPath}.new`, header, [

@@ -49,6 +49,18 @@ test('table-file: the bytes equal the general writer\'s, for every DVO layout, a
       await writeFits(theirs, [{ table: memoryTable(c.columns, [c.store.toBatch()], { name: c.name }) }], { primaryHeader: primary });
       assert.deepEqual(await readFile(ours), await readFile(theirs), `${c.name}: same bytes`);
     }
+    // Rows gathered through an index (a shuffled order, over more than one chunk) equal the same rows copied first.
+    const order = Int32Array.from({ length: rows }, (_, i) => i);
+    const rnd = mulberry32(9);
+    for (let i = rows - 1; i > 0; i--) {
+      const j = Math.floor(rnd() * (i + 1));
+      [order[i], order[j]] = [order[j], order[i]];
+    }
+    const shuffled = new ColumnStore(MEASURE_COLUMNS, rows);
+    shuffled.appendRows(measures, order);
+    await writeTableFile(join(dir, 'gathered.fits'), primary, [{ name: EXTNAME.measure, columns: MEASURE_COLUMNS, parts: [{ store: measures, rows: order.subarray(0, 777) }, { store: measures, rows: order.subarray(777) }] }]);
+    await writeFits(join(dir, 'shuffled.fits'), [{ table: memoryTable(MEASURE_COLUMNS, [shuffled.toBatch()], { name: EXTNAME.measure }) }], { primaryHeader: primary });
+    assert.deepEqual(await readFile(join(dir, 'gathered.fits')), await readFile(join(dir, 'shuffled.fits')));
     // A Measure file of two tables, its first rows copied from the file above, the rest from the store.
     const whole = join(dir, 'cpm.theirs.fits');
     await writeFits(whole, [

@@ -16,6 +16,7 @@ import { DvoError } from './errors.ts';
 /** Rows of a store to encode, or bytes of rows to copy from an open file with the same layout. */
 export type RowSource =
   | { readonly store: ColumnStore; readonly first: number; readonly count: number }
+  | { readonly store: ColumnStore; readonly rows: Int32Array }
   | { readonly file: { read(position: number, length: number): Promise<Uint8Array> }; readonly position: number; readonly rows: number };
 
 /** One binary table of a file written by {@link writeTableFile}. */
@@ -28,6 +29,15 @@ export interface TableSpec {
 // Bytes encoded before one write.
 const CHUNK_BYTES = 4 << 20;
 const PLACEHOLDER = '0000000000000000';
+
+// Chunk buffers kept for the next tables: new ones cost page faults and zeroing (a region
+// update writes ~1 GB through them).
+const spare: Uint8Array[] = [];
+const MAX_SPARE = 8;
+
+function takeBuffer(): Uint8Array {
+  return spare.pop() ?? new Uint8Array(CHUNK_BYTES);
+}
 
 // How a column's elements are stored: bytes per element and the bits flipped (the TZERO of
 // unsigned types is the sign bit).
@@ -93,33 +103,39 @@ export async function writeTableFile(path: string, primary: Header, tables: read
   }
 }
 
+function sourceRows(p: RowSource): number {
+  return 'file' in p ? p.rows : 'count' in p ? p.count : p.rows.length;
+}
+
 async function writeTable(handle: FileHandle, file: string, start: number, spec: TableSpec, signal?: AbortSignal): Promise<number> {
   const rowBytes = layoutRowBytes(spec.columns);
   let rows = 0;
-  for (const p of spec.parts) rows += 'store' in p ? p.count : p.rows;
+  for (const p of spec.parts) rows += sourceRows(p);
   const header = reserve(bintableHeader(columnDefsFromInfos(spec.columns), rows, 0, { name: spec.name }));
   const headerBytes = header.byteLength();
   const dataStart = start + headerBytes;
   const sum = new Checksum();
   const chunkRows = Math.max(1, Math.floor(CHUNK_BYTES / Math.max(1, rowBytes)));
   // Two buffers: one is written while the next chunk is encoded into the other.
-  const buffers = [new Uint8Array(chunkRows * rowBytes), new Uint8Array(chunkRows * rowBytes)];
+  const buffers = [takeBuffer(), takeBuffer()];
   let which = 0;
   let inFlight: Promise<void> | undefined;
   let at = 0;
   try {
     for (const part of spec.parts) {
-      const count = 'store' in part ? part.count : part.rows;
+      const count = sourceRows(part);
       for (let done = 0; done < count;) {
         signal?.throwIfAborted();
         const n = Math.min(chunkRows, count - done);
         const len = n * rowBytes;
         let view: Uint8Array;
-        if ('store' in part) {
+        if (!('file' in part)) {
           // At most one write is in flight, of the other buffer: this one is free.
           view = buffers[which].subarray(0, len);
           which ^= 1;
-          sum.addSum(encodeRows(part.store, spec.columns, part.first + done, n, view, rowBytes));
+          sum.addSum('rows' in part
+            ? encodeRows(part.store, spec.columns, done, n, view, rowBytes, part.rows)
+            : encodeRows(part.store, spec.columns, part.first + done, n, view, rowBytes));
           await inFlight;
           inFlight = undefined;
         } else {
@@ -137,6 +153,7 @@ async function writeTable(handle: FileHandle, file: string, start: number, spec:
     await inFlight;
   } finally {
     await inFlight?.catch(() => {});
+    spare.push(...buffers.slice(0, Math.max(0, MAX_SPARE - spare.length)));
   }
   const end = dataStart + padToBlock(at);
   if (end > dataStart + at) await writeAll(handle, new Uint8Array(end - dataStart - at), end - dataStart - at, dataStart + at);
@@ -169,14 +186,14 @@ const TILE_BYTES = 32 << 10;
 
 /**
  * Encodes rows [first, first + n) of a store's columns (layout `columns`) into `out` as FITS
- * rows; returns the ones' complement sum of the bytes (as FITS checksums take it, `out`
+ * rows (with `index`: the store's rows index[first], index[first + 1]...); returns the ones' complement sum of the bytes (as FITS checksums take it, `out`
  * starting on a word boundary).
  *
  * The sum comes from the values as they are encoded, not from a second pass over the bytes:
  * a w-byte big-endian value V ending `e` bytes past a word boundary adds V·2^(8·((4 − e) mod 4))
  * modulo 2^32 − 1 (as 2^32 ≡ 1), so a column's values are summed and the total rotated once.
  */
-export function encodeRows(store: ColumnStore, columns: readonly ColumnInfo[], first: number, n: number, out: Uint8Array, rowBytes: number): number {
+export function encodeRows(store: ColumnStore, columns: readonly ColumnInfo[], first: number, n: number, out: Uint8Array, rowBytes: number, index?: Int32Array): number {
   if (rowBytes % 4 !== 0 || out.byteOffset % 4 !== 0) throw new DvoError('dvo_internal', `rows of ${rowBytes} bytes are not whole words`);
   const out32 = new Uint32Array(out.buffer, out.byteOffset, (n * rowBytes) >>> 2);
   const out16 = new Uint16Array(out.buffer, out.byteOffset, (n * rowBytes) >>> 1);
@@ -191,14 +208,27 @@ export function encodeRows(store: ColumnStore, columns: readonly ColumnInfo[], f
     if (per !== 1 || (bytes >= 4 && offset % 4 !== 0) || (bytes === 2 && offset % 2 !== 0)) {
       throw new DvoError('dvo_internal', `column ${c.name}: arrays and unaligned columns are not written here`);
     }
-    const src = bytes === 1 ? new Uint8Array(v.buffer, v.byteOffset + first, n)
-      : bytes === 2 ? new Uint16Array(v.buffer, v.byteOffset + first * 2, n)
-        : new Uint32Array(v.buffer, v.byteOffset + first * bytes, (n * bytes) >>> 2);
+    // Gathered rows are read from the whole column; others from a view starting at `first`.
+    const from = index ? 0 : first;
+    const len = index ? store.capacity : n;
+    const src = bytes === 1 ? new Uint8Array(v.buffer, v.byteOffset + from, len)
+      : bytes === 2 ? new Uint16Array(v.buffer, v.byteOffset + from * 2, len)
+        : new Uint32Array(v.buffer, v.byteOffset + from * bytes, (len * bytes) >>> 2);
     plan.push({ bytes, flip, offset, per, src, acc: 0 });
     offset += bytes;
   }
   for (let start = 0; start < n; start += tile) {
     const end = Math.min(n, start + tile);
+    if (index) {
+      const idx = index.subarray(first + start, first + end);
+      for (const c of plan) {
+        if (c.bytes === 4) c.acc += gather32(out32, c.src as Uint32Array, idx, start, c.offset >>> 2, stride32, c.flip);
+        else if (c.bytes === 8) c.acc += gather64(out32, c.src as Uint32Array, idx, start, c.offset >>> 2, stride32, c.flip);
+        else if (c.bytes === 2) c.acc += gather16(out16, c.src as Uint16Array, idx, start, c.offset >>> 1, rowBytes >>> 1, c.flip);
+        else c.acc += gather8(out, c.src as Uint8Array, idx, start, c.offset, rowBytes);
+      }
+      continue;
+    }
     for (const c of plan) {
       if (c.bytes === 4) c.acc += put32(out32, c.src as Uint32Array, start, end, c.offset >>> 2, stride32, c.flip);
       else if (c.bytes === 8) c.acc += put64(out32, c.src as Uint32Array, start, end, c.offset >>> 2, stride32, c.flip);
@@ -252,6 +282,50 @@ function put64(out: Uint32Array, src: Uint32Array, start: number, end: number, o
   for (let r = start, p = offset + start * stride; r < end; r++, p += stride) {
     const hi = (src[2 * r + 1] ^ flip) >>> 0;
     const lo = src[2 * r];
+    out[p] = (hi >>> 24) | ((hi >>> 8) & 0xff00) | ((hi & 0xff00) << 8) | (hi << 24);
+    out[p + 1] = (lo >>> 24) | ((lo >>> 8) & 0xff00) | ((lo & 0xff00) << 8) | (lo << 24);
+    acc += hi + lo;
+  }
+  return acc;
+}
+
+// The same, rows `idx` of the source written to output rows from `start` on.
+function gather8(out: Uint8Array, src: Uint8Array, idx: Int32Array, start: number, offset: number, stride: number): number {
+  let acc = 0;
+  for (let r = 0, p = offset + start * stride; r < idx.length; r++, p += stride) {
+    const v = src[idx[r]];
+    out[p] = v;
+    acc += v;
+  }
+  return acc;
+}
+
+function gather16(out: Uint16Array, src: Uint16Array, idx: Int32Array, start: number, offset: number, stride: number, flip: number): number {
+  let acc = 0;
+  for (let r = 0, p = offset + start * stride; r < idx.length; r++, p += stride) {
+    const v = src[idx[r]] ^ flip;
+    out[p] = ((v >>> 8) | (v << 8)) & 0xffff;
+    acc += v;
+  }
+  return acc;
+}
+
+function gather32(out: Uint32Array, src: Uint32Array, idx: Int32Array, start: number, offset: number, stride: number, flip: number): number {
+  let acc = 0;
+  for (let r = 0, p = offset + start * stride; r < idx.length; r++, p += stride) {
+    const v = (src[idx[r]] ^ flip) >>> 0;
+    out[p] = (v >>> 24) | ((v >>> 8) & 0xff00) | ((v & 0xff00) << 8) | (v << 24);
+    acc += v;
+  }
+  return acc;
+}
+
+function gather64(out: Uint32Array, src: Uint32Array, idx: Int32Array, start: number, offset: number, stride: number, flip: number): number {
+  let acc = 0;
+  for (let r = 0, p = offset + start * stride; r < idx.length; r++, p += stride) {
+    const q = 2 * idx[r];
+    const hi = (src[q + 1] ^ flip) >>> 0;
+    const lo = src[q];
     out[p] = (hi >>> 24) | ((hi >>> 8) & 0xff00) | ((hi & 0xff00) << 8) | (hi << 24);
     out[p + 1] = (lo >>> 24) | ((lo >>> 8) & 0xff00) | ((lo & 0xff00) << 8) | (lo << 24);
     acc += hi + lo;
