@@ -1,10 +1,13 @@
-// A JSON transport over node:http with kept-alive connections. The service kit's client uses
-// fetch, which costs about twice the CPU per call; at the many small calls a second that
-// Nebulous clients make (find, create), that halves what one client process can do. Errors are
-// the kit's: RemoteError with the server's code, `service_unreachable` for no answer.
+// A JSON transport with kept-alive connections. The service kit's client uses fetch, which
+// costs about twice the CPU per call of node:http, and node:http costs several times that of
+// raw sockets (wire.ts); at the many small calls a second that Nebulous clients make (find,
+// create), the client's CPU decides how many calls a machine can make. JSON calls to http://
+// go over wire.ts; streams (search) and https:// over node:http. Errors are the kit's:
+// RemoteError with the server's code, `service_unreachable` for no answer.
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { IppError, RemoteError } from '../common/index.ts';
+import { WirePool, type WireAnswer } from './wire.ts';
 
 /** Options of {@link createJsonTransport}. */
 export interface JsonTransportOptions {
@@ -53,6 +56,12 @@ export function createJsonTransport(options: JsonTransportOptions): JsonTranspor
   const agent = new module.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 32 });
   const baseUrl = base.toString().replace(/\/$/, '');
   const prefix = base.pathname.replace(/\/$/, '');
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const wire = secure ? undefined : new WirePool({
+    host: base.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(base.port || 80), name: options.name, baseUrl,
+    headLines: `Host: ${base.host}\r\nAccept: application/json\r\n${options.token ? `Authorization: Bearer ${options.token}\r\n` : ''}`,
+    maxSockets: options.maxSockets,
+  });
 
   /**
    * Sends a call; when a kept-alive connection turns out to have been closed by the server
@@ -78,7 +87,7 @@ export function createJsonTransport(options: JsonTransportOptions): JsonTranspor
     return new Promise<IncomingMessage>((resolve, reject) => {
       const req = module.request({
         agent, method: call.method, host: base.hostname, port: base.port || undefined, path: prefix + call.path, headers,
-        timeout: call.timeoutMs ?? options.timeoutMs ?? 30_000, signal: call.signal,
+        timeout: call.timeoutMs ?? timeoutMs, signal: call.signal,
       }, resolve);
       req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
       req.on('error', (cause: NodeJS.ErrnoException) => {
@@ -98,35 +107,54 @@ export function createJsonTransport(options: JsonTransportOptions): JsonTranspor
   }
 
   async function failure(res: IncomingMessage, path: string): Promise<RemoteError> {
-    const text = await read(res).catch(() => '');
-    const status = res.statusCode ?? 0;
+    return remoteError(res.statusCode ?? 0, res.statusMessage ?? '', await read(res).catch(() => ''), path);
+  }
+
+  function remoteError(status: number, reason: string, text: string, path: string): RemoteError {
     try {
       const parsed = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
       if (typeof parsed.error?.code === 'string' && typeof parsed.error.message === 'string') {
         return new RemoteError(status, parsed.error.code, `${options.name}: ${parsed.error.message}`);
       }
     } catch { /* not JSON */ }
-    return new RemoteError(status, `http_${status}`, `${options.name} answered ${status} ${res.statusMessage ?? ''} to ${path}${text ? `: ${text.slice(0, 200)}` : ''}`);
+    return new RemoteError(status, `http_${status}`, `${options.name} answered ${status} ${reason} to ${path}${text ? `: ${text.slice(0, 200)}` : ''}`);
+  }
+
+  function parse<T>(text: string, path: string): T {
+    try {
+      return (text === '' ? undefined : JSON.parse(text)) as T;
+    } catch (cause) {
+      throw new IppError('bad_response', `the ${options.name} answered ${path} with something that is not JSON`, { cause });
+    }
+  }
+
+  async function wireJson<T>(pool: WirePool, call: TransportCall): Promise<T> {
+    const answer: WireAnswer = await pool.call({
+      method: call.method, path: prefix + call.path, body: call.body === undefined ? undefined : JSON.stringify(call.body),
+      timeoutMs: call.timeoutMs ?? timeoutMs, signal: call.signal,
+    });
+    const text = answer.body.toString('utf8');
+    if (answer.status >= 300) throw remoteError(answer.status, answer.reason, text, call.path);
+    return parse<T>(text, call.path);
   }
 
   return {
     baseUrl,
     async json<T>(call: TransportCall): Promise<T> {
+      if (wire) return wireJson<T>(wire, call);
       const res = await send(call);
       if ((res.statusCode ?? 0) >= 300) throw await failure(res, call.path);
-      const text = await read(res);
-      try {
-        return (text === '' ? undefined : JSON.parse(text)) as T;
-      } catch (cause) {
-        throw new IppError('bad_response', `the ${options.name} answered ${call.path} with something that is not JSON`, { cause });
-      }
+      return parse<T>(await read(res), call.path);
     },
     async stream(call: TransportCall): Promise<IncomingMessage> {
       const res = await send(call);
       if ((res.statusCode ?? 0) >= 300) throw await failure(res, call.path);
       return res;
     },
-    close: () => agent.destroy(),
+    close() {
+      agent.destroy();
+      wire?.close();
+    },
   };
 }
 

@@ -1,0 +1,182 @@
+// The JSON transport over raw sockets (wire.ts) against real servers on loopback: the service
+// kit's server for typed errors and many calls at once, node:http for chunked and
+// Connection: close answers, and hand-written servers for what a kit server never does (a
+// body ended by closing, a kept-alive socket closed as a request goes out, no answer, garbage).
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { describe, it } from 'node:test';
+import { HttpError, isIppError, RemoteError, startHttpService, type HttpRoute } from '../common/index.ts';
+import { createJsonTransport } from './transport.ts';
+
+const routes: HttpRoute[] = [
+  { method: 'GET', path: '/echo', access: 'read', handler: async ({ url }) => ({ json: { q: url.searchParams.get('q') } }) },
+  { method: 'POST', path: '/echo', access: 'write', handler: async ({ json }) => ({ json: await json() }) },
+  { method: 'GET', path: '/teapot', access: 'open', handler: async () => { throw new HttpError(418, 'neb_teapot', 'short and stout'); } },
+];
+
+const code = (c: string) => (e: unknown) => isIppError(e) && e.code === c;
+
+async function listen(server: Server, port = 0): Promise<number> {
+  server.listen(port, '127.0.0.1');
+  await once(server, 'listening');
+  return (server.address() as AddressInfo).port;
+}
+
+/** A raw server: `answer` gets each connection's n-th request head (0-based) and the socket. */
+async function rawServer(answer: (socket: Socket, n: number, head: string) => void): Promise<{ url: string; server: Server; connections: () => number }> {
+  let connections = 0;
+  const sockets = new Set<Socket>();
+  const server = createNetServer((socket) => {
+    connections++;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    let n = 0;
+    let text = '';
+    socket.on('data', (d: Buffer) => {
+      text += d.toString('latin1');
+      for (let end = text.indexOf('\r\n\r\n'); end >= 0; end = text.indexOf('\r\n\r\n')) {
+        const head = text.slice(0, end);
+        const length = Number(/content-length: (\d+)/i.exec(head)?.[1] ?? 0);
+        if (text.length < end + 4 + length) return;
+        text = text.slice(end + 4 + length);
+        answer(socket, n++, head);
+      }
+    });
+    socket.on('error', () => undefined);
+  });
+  server.on('close', () => { for (const s of sockets) s.destroy(); });
+  const port = await listen(server);
+  return { url: `http://127.0.0.1:${port}`, server, connections: () => connections };
+}
+
+const ok = (body: string) => `HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+
+describe('Nebulous JSON transport (raw sockets)', () => {
+  it('answers many calls at once on few sockets, each with its own answer; UTF-8 bodies; typed errors', async () => {
+    const service = await startHttpService({ name: 'test', routes, tokens: { write: 'w' } });
+    const t = createJsonTransport({ baseUrl: service.url, name: 'test server', token: 'w', maxSockets: 4 });
+    try {
+      const answers = await Promise.all(Array.from({ length: 300 }, (_, i) =>
+        i % 3 === 0
+          ? t.json<{ key: string }>({ method: 'POST', path: '/echo', body: { key: `ключ/${i}/星` } }).then((a) => a.key)
+          : t.json<{ q: string }>({ method: 'GET', path: `/echo?q=${encodeURIComponent(`é${i}`)}` }).then((a) => a.q)));
+      answers.forEach((a, i) => assert.equal(a, i % 3 === 0 ? `ключ/${i}/星` : `é${i}`));
+      await assert.rejects(t.json({ method: 'GET', path: '/teapot' }),
+        (e: unknown) => e instanceof RemoteError && e.status === 418 && e.code === 'neb_teapot' && e.message === 'test server: short and stout');
+      await assert.rejects(t.json({ method: 'GET', path: '/nothing' }), (e: unknown) => e instanceof RemoteError && e.status === 404 && e.code === 'not_found');
+      const anonymous = createJsonTransport({ baseUrl: service.url, name: 'test server' });
+      await assert.rejects(anonymous.json({ method: 'POST', path: '/echo', body: {} }), code('unauthorized'));
+      anonymous.close();
+      await assert.rejects(t.json({ method: 'GET', path: '/echo?q=a b' }), code('url_invalid'));
+    } finally {
+      t.close();
+      await service.close();
+    }
+  });
+
+  it('reads chunked answers and Connection: close answers (node:http), and goes on after them', async () => {
+    const server = createHttpServer((req, res) => {
+      if (req.url === '/chunked') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write('{"parts":[');
+        setTimeout(() => res.end(`${Array.from({ length: 5000 }, (_, i) => i).join(',')}]}`), 5);
+      } else if (req.url === '/close') {
+        res.writeHead(200, { 'content-type': 'application/json', connection: 'close', 'content-length': 11 });
+        res.end('{"bye":"x"}');
+      } else {
+        res.writeHead(404, { 'content-type': 'text/plain', 'transfer-encoding': 'chunked' });
+        res.end('no such thing');
+      }
+    });
+    const port = await listen(server);
+    const t = createJsonTransport({ baseUrl: `http://127.0.0.1:${port}`, name: 'test server', maxSockets: 2 });
+    try {
+      for (let round = 0; round < 3; round++) {
+        const chunked = await t.json<{ parts: number[] }>({ method: 'GET', path: '/chunked' });
+        assert.equal(chunked.parts.length, 5000);
+        assert.equal(chunked.parts[4999], 4999);
+        assert.deepEqual(await t.json({ method: 'GET', path: '/close' }), { bye: 'x' });
+        await assert.rejects(t.json({ method: 'GET', path: '/else' }),
+          (e: unknown) => e instanceof RemoteError && e.status === 404 && e.code === 'http_404' && e.message.includes('no such thing'));
+      }
+    } finally {
+      t.close();
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it('reads a body ended by closing the connection; garbage is bad_response', async () => {
+    const raw = await rawServer((socket, _n, head) => {
+      if (head.startsWith('GET /eof')) socket.end('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{"until":"eof"}');
+      else socket.end('SSH-2.0-OpenSSH\r\n\r\n');
+    });
+    const t = createJsonTransport({ baseUrl: raw.url, name: 'test server' });
+    try {
+      assert.deepEqual(await t.json({ method: 'GET', path: '/eof' }), { until: 'eof' });
+      assert.deepEqual(await t.json({ method: 'GET', path: '/eof' }), { until: 'eof' });
+      await assert.rejects(t.json({ method: 'GET', path: '/ssh' }), code('bad_response'));
+    } finally {
+      t.close();
+      raw.server.close();
+    }
+  });
+
+  it('sends again on a fresh socket when a kept-alive one was closed as the request went out, never when a fresh one was', async () => {
+    // Each connection answers its first request and drops the socket at the second.
+    const raw = await rawServer((socket, n) => {
+      if (n === 0) socket.write(ok('{"n":1}'));
+      else socket.destroy();
+    });
+    const t = createJsonTransport({ baseUrl: raw.url, name: 'test server', maxSockets: 1 });
+    try {
+      for (let i = 0; i < 4; i++) assert.deepEqual(await t.json({ method: 'POST', path: '/x', body: { i } }), { n: 1 });
+      assert.equal(raw.connections(), 4);
+    } finally {
+      t.close();
+      raw.server.close();
+    }
+    const rude = await rawServer((socket) => socket.destroy());
+    const r = createJsonTransport({ baseUrl: rude.url, name: 'test server' });
+    try {
+      await assert.rejects(r.json({ method: 'POST', path: '/x', body: {} }), code('service_unreachable'));
+      assert.equal(rude.connections(), 1);
+    } finally {
+      r.close();
+      rude.server.close();
+    }
+  });
+
+  it('times out a call the server never answers; says which server cannot be reached', async () => {
+    const silent = await rawServer(() => undefined);
+    const t = createJsonTransport({ baseUrl: silent.url, name: 'test server', timeoutMs: 300 });
+    try {
+      await assert.rejects(t.json({ method: 'GET', path: '/x' }), (e: unknown) => code('service_unreachable')(e) && (e as Error).message.includes('300 ms'));
+    } finally {
+      t.close();
+      silent.server.close();
+    }
+    const gone = createJsonTransport({ baseUrl: silent.url, name: 'test server' });
+    await assert.rejects(gone.json({ method: 'GET', path: '/x' }),
+      (e: unknown) => code('service_unreachable')(e) && (e as Error).message.includes('ECONNREFUSED') && (e as Error).message.includes('test server'));
+    gone.close();
+  });
+
+  it('goes on after the server restarts on the same port', async () => {
+    let service = await startHttpService({ name: 'test', routes });
+    const t = createJsonTransport({ baseUrl: service.url, name: 'test server', maxSockets: 4 });
+    try {
+      await Promise.all(Array.from({ length: 8 }, () => t.json({ method: 'GET', path: '/echo?q=1' })));
+      await service.close();
+      await assert.rejects(t.json({ method: 'GET', path: '/echo?q=2' }), code('service_unreachable'));
+      service = await startHttpService({ name: 'test', routes, port: service.port });
+      const again = await Promise.all(Array.from({ length: 8 }, (_, i) => t.json<{ q: string }>({ method: 'GET', path: `/echo?q=${i}` })));
+      assert.deepEqual(again.map((a) => a.q), ['0', '1', '2', '3', '4', '5', '6', '7']);
+    } finally {
+      t.close();
+      await service.close();
+    }
+  });
+});
