@@ -80,14 +80,20 @@ export async function latestObject(q: Queryable, key: string): Promise<ObjectRow
 const INSTANCE_COLUMNS = `i.ins_id, i.so_id, i.vol_id, i.rel_path, i.pinned, i.created_at,
   v.name AS vol_name, v.host AS vol_host, v.path AS vol_path, v.state AS vol_state`;
 
-/** The instances of the live objects of some keys, with their volumes and keys (the hot path of find). */
-export async function instancesByKeys(q: Queryable, keys: readonly string[]): Promise<(InstanceRow & { ext_id: string })[]> {
+/** What find needs of an instance: its path, its volume's name, host and state, and its order. */
+export type FoundRow = Pick<InstanceRow, 'ins_id' | 'rel_path' | 'vol_name' | 'vol_host' | 'vol_path' | 'vol_state'> & { readonly ext_id: string };
+
+/**
+ * The instances of the live objects of some keys, with what find needs of their volumes (the
+ * hot path of find: only those columns, since every value read costs a conversion).
+ */
+export async function instancesByKeys(q: Queryable, keys: readonly string[]): Promise<FoundRow[]> {
   // The list is padded to a power of two so that few distinct statements are prepared.
   let size = 1;
   while (size < keys.length) size *= 2;
   const params = Array.from({ length: size }, (_, i) => keys[Math.min(i, keys.length - 1)]);
-  return q.all(`SELECT o.ext_id, ${INSTANCE_COLUMNS} FROM neb_storage_object o
-    JOIN neb_instance i ON i.so_id = o.so_id JOIN neb_volume v ON v.vol_id = i.vol_id
+  return q.all(`SELECT o.ext_id, i.ins_id, i.rel_path, v.name AS vol_name, v.host AS vol_host, v.path AS vol_path, v.state AS vol_state
+    FROM neb_storage_object o JOIN neb_instance i ON i.so_id = o.so_id JOIN neb_volume v ON v.vol_id = i.vol_id
     WHERE o.ext_id IN (${params.map(() => '?').join(', ')}) AND o.tomb = 0 ORDER BY i.ins_id`, params);
 }
 

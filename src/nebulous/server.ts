@@ -2,6 +2,7 @@
 // token for changes, request logs and counters, and a maintenance tick that sweeps stale locks
 // and records measured free space.
 import { once } from 'node:events';
+import type { ServerResponse } from 'node:http';
 import {
   HttpError, silentLogger, startHttpService, type HttpRequestContext, type HttpRoute, type HttpService, type HttpStats, type Logger,
 } from '../common/index.ts';
@@ -68,6 +69,20 @@ export async function startNebulousServer(options: NebulousServerOptions): Promi
   });
 
   const routes: HttpRoute[] = [
+    // First, since the kit tries routes in order and most calls are finds; the query is read
+    // and the answer written without the general steps, which cost more than the look-up.
+    {
+      method: 'GET', path: '/v1/find', access: 'read',
+      async handler(ctx) {
+        operations.find = (operations.find ?? 0) + 1;
+        const query = ctx.url.searchParams;
+        const key = query.get('key');
+        if (key === null) throw new HttpError(400, 'neb_request_invalid', 'find: field "key" must be text');
+        const paths = await neb.find(key, { host: query.get('host') ?? undefined, volume: query.get('volume') ?? undefined });
+        answerJson(ctx.res, { paths });
+        return undefined;
+      },
+    },
     route('GET', '/v1/health', 'open', 'health', async () => ({ ok: true, service: 'nebulous' })),
     route('GET', '/v1/stats', 'read', 'stats', async () => stats()),
     route('GET', '/v1/volumes', 'read', 'volumes', async () => ({ volumes: await neb.listVolumes() })),
@@ -91,8 +106,6 @@ export async function startNebulousServer(options: NebulousServerOptions): Promi
     route('POST', '/v1/cull', 'write', 'cull', async (_, b) =>
       neb.cull(b.str('key'), { volume: b.optStr('volume'), path: b.optStr('path'), force: b.optBool('force'), holder: b.optStr('holder') })),
     route('POST', '/v1/delete', 'write', 'delete', async (_, b) => neb.delete(b.str('key'), { holder: b.optStr('holder') })),
-    route('GET', '/v1/find', 'read', 'find', async (_, b) =>
-      ({ paths: await neb.find(b.str('key'), { host: b.optStr('host'), volume: b.optStr('volume') }) })),
     route('POST', '/v1/find-many', 'read', 'find_many', async (_, b) =>
       ({ results: await neb.findMany(b.strList('keys'), { host: b.optStr('host'), volume: b.optStr('volume') }) })),
     route('GET', '/v1/open', 'read', 'open_read', async (_, b) =>
@@ -186,6 +199,13 @@ export async function startNebulousServer(options: NebulousServerOptions): Promi
       await neb.close();
     },
   };
+}
+
+/** Answers 200 with a JSON body, as the kit's `send` does, with fewer steps. */
+function answerJson(res: ServerResponse, value: unknown): void {
+  const body = `${JSON.stringify(value)}\n`;
+  res.writeHead(200, ['content-type', 'application/json; charset=utf-8', 'content-length', String(Buffer.byteLength(body))]);
+  res.end(body);
 }
 
 /** A request's fields (JSON body or query string), read with their types checked. */

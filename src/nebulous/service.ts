@@ -21,7 +21,7 @@ import {
 } from './locks.ts';
 import {
   attributesOf, deleteInstances, forUpdate, insertInstances, insertObjects, instanceInfo, instancePath,
-  instancesByKeys, instancesOf, latestObject, liveObject, markDeleted, missingObject, recordDigest,
+  instancesByKeys, instancesOf, type FoundRow, latestObject, liveObject, markDeleted, missingObject, recordDigest,
   type InstanceRow, type NewInstance, type NewObject, type ObjectRow,
 } from './objects.ts';
 import { searchKeys, type SearchOptions } from './search.ts';
@@ -564,13 +564,16 @@ export class Nebulous {
 }
 
 /** Instances whose volume can be read. */
-function readable(rows: readonly InstanceRow[]): InstanceRow[] {
+function readable<T extends Pick<InstanceRow, 'vol_state'>>(rows: readonly T[]): T[] {
   return rows.filter((r) => r.vol_state !== 'down');
 }
 
+/** What ranking reads of an instance. */
+type RankedRow = Pick<InstanceRow, 'vol_host' | 'vol_name' | 'vol_state' | 'ins_id'>;
+
 /** Instances best first: on the host asked for, on the volume asked for, on an available volume, oldest. */
-function rank(rows: readonly InstanceRow[], host?: string, volume?: string): InstanceRow[] {
-  const score = (r: InstanceRow) => (host !== undefined && r.vol_host === host ? 0 : 4)
+function rank<T extends RankedRow>(rows: readonly T[], host?: string, volume?: string): T[] {
+  const score = (r: RankedRow) => (host !== undefined && r.vol_host === host ? 0 : 4)
     + (volume !== undefined && r.vol_name === volume ? 0 : 2) + (r.vol_state === 'available' ? 0 : 1);
   return [...rows].sort((a, b) => score(a) - score(b) || Number(a.ins_id) - Number(b.ins_id));
 }
@@ -589,7 +592,7 @@ function pickVictim(instances: readonly InstanceRow[], key: string, path?: strin
   return instances.at(-1)!;
 }
 
-function noInstance(key: string, rows: readonly InstanceRow[]): NebError {
+function noInstance(key: string, rows: readonly Pick<InstanceRow, 'vol_name' | 'vol_state'>[]): NebError {
   return new NebError('neb_no_instance', `${printable(key)} has no readable instance: ${rows.length === 0 ? 'it has none' : rows.map((r) => `${r.vol_name} is ${r.vol_state}`).join(', ')}`);
 }
 
@@ -651,7 +654,7 @@ class CreateBatcher {
 
 interface PendingLookup {
   readonly key: string;
-  resolve(rows: InstanceRow[]): void;
+  resolve(rows: FoundRow[]): void;
   reject(error: unknown): void;
 }
 
@@ -669,8 +672,8 @@ class LookupBatcher {
   }
 
   /** The instances of a key's live object (none when there is no live object). */
-  get(key: string): Promise<InstanceRow[]> {
-    return new Promise<InstanceRow[]>((resolve, reject) => {
+  get(key: string): Promise<FoundRow[]> {
+    return new Promise<FoundRow[]>((resolve, reject) => {
       this.#queue.push({ key, resolve, reject });
       if (!this.#running) void this.#drain();
     });
@@ -683,7 +686,7 @@ class LookupBatcher {
         const batch = this.#queue.splice(0, 128);
         try {
           const rows = await instancesByKeys(this.#db, [...new Set(batch.map((p) => p.key))]);
-          const byKey = new Map<string, InstanceRow[]>();
+          const byKey = new Map<string, FoundRow[]>();
           for (const row of rows) {
             const list = byKey.get(row.ext_id);
             if (list) list.push(row);
