@@ -80,6 +80,8 @@ export interface ChipResult {
   references: number;
   /** Indices (into the candidates) of detected true objects, in row order; −1 for spurious rows. */
   readonly detected: Int32Array;
+  /** The same true objects' indices in candidate order (scratch space: valid until the next measureChip). */
+  readonly selected: Int32Array;
 }
 
 // Brightest-first order by instrumental magnitude in 0.05 mag buckets (stable, linear).
@@ -131,11 +133,20 @@ export class MeasureScratch {
   inst = new Float64Array(0);
   order = new Int32Array(0);
   counts = new Int32Array(BUCKETS + 1);
+  // What detected true objects need from their tiles, read in selection order (candidate
+  // order: each tile's objects in turn) rather than row order (random over the tiles).
+  selRa = new Float64Array(0);
+  selDec = new Float64Array(0);
+  selCosDec = new Float64Array(0);
+  selQ = new Float64Array(0);
+  selPhi = new Float64Array(0);
+  selObjId = new Float64Array(0);
   // Per row (row order).
   kind = new Uint8Array(0);
   rsat = new Uint8Array(0);
   x = new Float64Array(0);
   y = new Float64Array(0);
+  objId = new Float64Array(0);
   ra = new Float64Array(0);
   dec = new Float64Array(0);
   cosDec = new Float64Array(0);
@@ -177,9 +188,10 @@ export class MeasureScratch {
     this.sy = new Float64Array(size);
     this.inst = new Float64Array(size);
     this.order = new Int32Array(size);
+    for (const k of ['selRa', 'selDec', 'selCosDec', 'selQ', 'selPhi', 'selObjId'] as const) this[k] = new Float64Array(size);
     this.kind = new Uint8Array(size);
     this.rsat = new Uint8Array(size);
-    for (const k of ['x', 'y', 'ra', 'dec', 'cosDec', 'F', 'so2', 'sg2', 'q', 'phi', 'fm', 'sig', 'snr', 'mag', 'z1', 'edge', 'r1'] as const) {
+    for (const k of ['objId', 'x', 'y', 'ra', 'dec', 'cosDec', 'F', 'so2', 'sg2', 'q', 'phi', 'fm', 'sig', 'snr', 'mag', 'z1', 'edge', 'r1'] as const) {
       this[k] = new Float64Array(size);
     }
     this.flags = new Uint32Array(size);
@@ -273,6 +285,7 @@ export function measureChip(
   s.ensure(end - start + nSpur);
   rng.fillNormal(s.gauss, end - start);
   const real = select(m, cond, c, start, end, s);
+  fetchSources(c, s, real);
   const n = real + spurious(m, cond, rng, s, real, nSpur);
   orderByBrightness(s, n);
   rng.fillNormal(s.gauss, GAUSS_BLOCKS * n);
@@ -296,7 +309,7 @@ export function measureChip(
   if (o.SKY_LIMIT_RAD >= 0) writeSkyLimit(dv, R, o, m, s, n);
   const references = writeFlags(dv, R, o, cond, s, n);
   writeTruth(new DataView(truth.buffer, truth.byteOffset, truth.byteLength), c, s, n, detected);
-  return { rows: n, spurious: n - real, saturated, references, detected };
+  return { rows: n, spurious: n - real, saturated, references, detected, selected: s.sel.subarray(0, real) };
 }
 
 /** Pass 1: which candidates are detected, and their measured PSF flux. Returns how many. */
@@ -366,6 +379,24 @@ function spurious(m: Model, cond: ChipConditions, rng: Random, s: MeasureScratch
   return count;
 }
 
+/** Reads from their tiles what the selected true objects' rows need, in selection order. */
+function fetchSources(c: Candidates, s: MeasureScratch, real: number): void {
+  const { sel, selRa, selDec, selCosDec, selQ, selPhi, selObjId } = s;
+  const { tiles, srcTile, srcIndex } = c;
+  for (let k = 0; k < real; k++) {
+    const i = sel[k];
+    const t = tiles[srcTile[i]];
+    const ti = srcIndex[i];
+    selRa[k] = t.ra[ti];
+    selDec[k] = t.dec[ti];
+    const sd = t.sinDec[ti];
+    selCosDec[k] = Math.sqrt(1 - sd * sd);
+    selQ[k] = t.axisRatio[ti];
+    selPhi[k] = t.angle[ti];
+    selObjId[k] = objectId(t, ti);
+  }
+}
+
 function orderByBrightness(s: MeasureScratch, n: number): void {
   const { counts, inst, flux, order } = s;
   counts.fill(0);
@@ -407,12 +438,10 @@ function fillRows(m: Model, cond: ChipConditions, c: Candidates, s: MeasureScrat
       detected[j] = i;
       x = c.x[i];
       y = c.y[i];
-      const t = c.tiles[c.srcTile[i]];
-      const ti = c.srcIndex[i];
-      s.ra[j] = t.ra[ti];
-      s.dec[j] = t.dec[ti];
-      const sd = t.sinDec[ti];
-      s.cosDec[j] = Math.sqrt(1 - sd * sd);
+      s.ra[j] = s.selRa[k];
+      s.dec[j] = s.selDec[k];
+      s.cosDec[j] = s.selCosDec[k];
+      s.objId[j] = s.selObjId[k];
       s.F[j] = s.trueFlux[k];
       s.so2[j] = s.selSo2[k];
       if (c.type[i] === STAR) {
@@ -423,8 +452,8 @@ function fillRows(m: Model, cond: ChipConditions, c: Candidates, s: MeasureScrat
       } else {
         s.kind[j] = GALAXY_ROW;
         s.sg2[j] = s.selSo2[k] - m.sp2;
-        s.q[j] = t.axisRatio[ti];
-        s.phi[j] = t.angle[ti];
+        s.q[j] = s.selQ[k];
+        s.phi[j] = s.selPhi[k];
       }
     } else {
       detected[j] = -1;
@@ -781,7 +810,7 @@ function writeTruth(tv: DataView, c: Candidates, s: MeasureScratch, n: number, d
     tv.setUint32(at, (j ^ SIGN32) >>> 0);
     const i = detected[j];
     if (i >= 0) {
-      const id = objectId(c.tiles[c.srcTile[i]], c.srcIndex[i]);
+      const id = s.objId[j];
       tv.setInt32(at + 4, Math.floor(id / 4294967296));
       tv.setUint32(at + 8, id >>> 0);
       tv.setFloat32(at + 12, c.mag[i]);

@@ -325,7 +325,7 @@ export async function writeExposure(
       const truth = state.truth.next(room * T);
       const rng = new Random(hashSeed(state.seed, hashText('measure'), e.expId, chip.index));
       const r = measureChip(CMF_PS1_V5, cond, cands, start, end, rng, rows, truth, state.measure);
-      state.objects.addFirstDetections(tiles, cands.srcTile, cands.srcIndex, r.detected, r.rows);
+      state.objects.addFirstDetections(tiles, cands.srcTile, cands.srcIndex, r.selected, r.selected.length);
       await state.objects.flushIfLarge();
       const dv = new DataView(rows.buffer, rows.byteOffset, rows.byteLength);
       if (nan && ci === nanChip) {

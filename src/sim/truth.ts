@@ -46,9 +46,9 @@ export class TruthObjects {
   }
 
   /**
-   * Records the objects of a chip's detection rows seen for the first time (marking them in
-   * their tile's `hits`): `detected[j]` indexes `srcTile`/`srcIndex`, −1 for spurious rows.
-   * One loop per chip rather than a call per row from the (async) writer.
+   * Records the objects a chip detected for the first time (marking them in their tile's
+   * `hits`): `detected[0..n)` index `srcTile`/`srcIndex`, −1 for spurious rows. Given in
+   * candidate order (tile by tile) the tiles are read in turn, not at random.
    */
   addFirstDetections(tiles: readonly SkyTile[], srcTile: Int32Array, srcIndex: Int32Array, detected: Int32Array, n: number): void {
     this.room(n);
