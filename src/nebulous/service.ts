@@ -661,6 +661,10 @@ interface PendingLookup {
 /**
  * The lookups of find, batched: the keys asked for while a query runs are looked up together
  * by the next one, so many clients finding at once cost one round trip per batch, not per key.
+ * A batch starts only once the event loop has read every request that came in with the first
+ * (setImmediate): SQLite answers synchronously, so a batch started at once would always hold
+ * one key, and one key a statement costs SQLite ~20 µs against ~3-6 µs a key at 64-128 a
+ * statement.
  */
 class LookupBatcher {
   readonly #db: Database;
@@ -675,12 +679,14 @@ class LookupBatcher {
   get(key: string): Promise<FoundRow[]> {
     return new Promise<FoundRow[]>((resolve, reject) => {
       this.#queue.push({ key, resolve, reject });
-      if (!this.#running) void this.#drain();
+      if (!this.#running) {
+        this.#running = true;
+        setImmediate(() => void this.#drain());
+      }
     });
   }
 
   async #drain(): Promise<void> {
-    this.#running = true;
     try {
       while (this.#queue.length > 0) {
         const batch = this.#queue.splice(0, 128);
