@@ -7,7 +7,7 @@
 import { basename } from 'node:path';
 import { FitsFile, fitsTable, type HduInfo, type Header } from '../fits/index.ts';
 import { isIppError } from '../common/index.ts';
-import type { NumericArray } from '../table/index.ts';
+import type { NumericArray, Table } from '../table/index.ts';
 import { ColumnStore } from './column-store.ts';
 import { DvoError } from './errors.ts';
 import { fillDetectionIds } from './ids.ts';
@@ -121,6 +121,7 @@ async function readOpen(file: FitsFile, path: string, photcodes: PhotcodeTable):
   const total = tables.reduce((n, h) => n + (h.rows ?? 0), 0);
   const store = new ColumnStore(MEASURE_COLUMNS, Math.max(1, total));
   const images: CatalogueImage[] = [];
+  const scratch = new Scratch();
   const exposure = String(lookup([primary], 'EXPNAME') ?? lookup([primary], 'FPA.OBS') ?? basename(path).replace(/\.(smf|cmf|fits?)$/i, '')).trim();
   for (const h of tables) {
     const extname = h.extname ?? `HDU${h.index}`;
@@ -172,10 +173,10 @@ async function readOpen(file: FitsFile, path: string, photcodes: PhotcodeTable):
       xe: store.i16('X_CCD_ERR'), ye: store.i16('Y_CCD_ERR'), pa: store.i16('POSANGLE'), ps: store.f32('PLTSCALE'),
       flags: store.u32('PHOT_FLAGS'),
     };
-    for await (const b of table.batches({ columns: names })) {
+    for await (const b of columnBatches(file, h, table, names, where, scratch)) {
       const c = (name: string): NumericArray | undefined => {
         const i = names.indexOf(name as never);
-        return i < 0 ? undefined : b.columns[i].values as NumericArray;
+        return i < 0 ? undefined : b.columns[i];
       };
       const idet = c('IPP_IDET')!;
       const n = b.rowCount;
@@ -248,6 +249,121 @@ async function readOpen(file: FitsFile, path: string, photcodes: PhotcodeTable):
   return { path, images, detections: store };
 }
 
+/** Columns of a batch of rows, in the order asked for (arrays may be longer than the batch). */
+interface RawBatch {
+  readonly rowCount: number;
+  readonly columns: readonly NumericArray[];
+}
+
+// Bytes of rows read at a time, and decoded a tile at a time (the tile stays in the cache
+// while each column is taken out of it).
+const READ_BYTES = 4 << 20;
+const TILE_BYTES = 32 << 10;
+
+/**
+ * The columns `names` of a detection table, batch by batch. A plain binary table whose
+ * columns are single numbers (E, D, J, I, B, with the TZERO of unsigned types only) is decoded
+ * here straight from the bytes into arrays reused for every batch: the general reader makes
+ * new arrays (stored, then converted) per column per batch, and a catalogue has ~60 tables of
+ * ~40 columns. Anything else goes through the general reader.
+ */
+async function* columnBatches(file: FitsFile, h: HduInfo, table: Table, names: readonly string[], where: string, scratch: Scratch): AsyncGenerator<RawBatch> {
+  const plan = h.kind === 'bintable' ? directPlan(file, h, names) : undefined;
+  if (!plan) {
+    for await (const b of table.batches({ columns: [...names] })) yield { rowCount: b.rowCount, columns: b.columns.map((c) => c.values as NumericArray) };
+    return;
+  }
+  const { rowBytes, cols } = plan;
+  const rows = h.rows ?? 0;
+  const chunk = Math.max(1, Math.floor(READ_BYTES / Math.max(1, rowBytes)));
+  const size = Math.min(chunk, rows);
+  const out = cols.map((c, k) => scratch.get(k, c.Ctor, size));
+  const tile = Math.max(1, Math.floor(TILE_BYTES / Math.max(1, rowBytes)));
+  for (let start = 0; start < rows; start += chunk) {
+    const n = Math.min(chunk, rows - start);
+    const bytes = await file.read(h.dataStart + start * rowBytes, n * rowBytes);
+    if (bytes.length < n * rowBytes) throw new DvoError('dvo_bad_catalogue', `${where}: the file ends within rows ${start + 1}..${start + n}; the catalogue is rejected`);
+    const dv = new DataView(bytes.buffer, bytes.byteOffset, n * rowBytes);
+    for (let t = 0; t < n; t += tile) {
+      const end = Math.min(n, t + tile);
+      for (let k = 0; k < cols.length; k++) {
+        const c = cols[k];
+        switch (c.code) {
+          case 'E': getF32(dv, out[k] as Float32Array, t, end, c.offset, rowBytes); break;
+          case 'D': getF64(dv, out[k] as Float64Array, t, end, c.offset, rowBytes); break;
+          case 'J': getI32(dv, out[k] as Int32Array | Uint32Array, t, end, c.offset, rowBytes, c.flip); break;
+          case 'I': getI16(dv, out[k] as Int16Array | Uint16Array, t, end, c.offset, rowBytes, c.flip); break;
+          default: getU8(bytes, out[k] as Uint8Array, t, end, c.offset, rowBytes); break;
+        }
+      }
+    }
+    yield { rowCount: n, columns: out.map((a) => a.subarray(0, n)) };
+  }
+}
+
+/** Column arrays reused from table to table of a catalogue (a new typed array costs ~2 µs). */
+class Scratch {
+  private readonly arrays: NumericArray[][] = [];
+
+  get(slot: number, Ctor: Ctor, size: number): NumericArray {
+    const mine = (this.arrays[slot] ??= []);
+    let a = mine.find((x) => x.constructor === Ctor);
+    if (!a || a.length < size) {
+      if (a) mine.splice(mine.indexOf(a), 1);
+      a = new Ctor(size);
+      mine.push(a);
+    }
+    return a;
+  }
+}
+
+type DirectCode = 'E' | 'D' | 'J' | 'I' | 'B';
+type Ctor = Float32ArrayConstructor | Float64ArrayConstructor | Int32ArrayConstructor | Uint32ArrayConstructor
+  | Int16ArrayConstructor | Uint16ArrayConstructor | Uint8ArrayConstructor;
+
+// How each asked-for column is decoded, or undefined when one of them needs the general reader.
+function directPlan(file: FitsFile, h: HduInfo, names: readonly string[]): { rowBytes: number; cols: { code: DirectCode; offset: number; flip: number; Ctor: Ctor }[] } | undefined {
+  const { defs, rowBytes } = file.columnDefs(h.index);
+  const cols: { code: DirectCode; offset: number; flip: number; Ctor: Ctor }[] = [];
+  for (const name of names) {
+    const found = defs.filter((d) => d.name === name);
+    if (found.length !== 1) return undefined;
+    const d = found[0];
+    if (d.repeat !== 1 || d.tscal !== 1 || d.tnull !== undefined || d.tdim !== undefined) return undefined;
+    const tz = Number(d.tzero);
+    const at = { offset: d.byteOffset };
+    if (d.code === 'E' && tz === 0) cols.push({ code: 'E', ...at, flip: 0, Ctor: Float32Array });
+    else if (d.code === 'D' && tz === 0) cols.push({ code: 'D', ...at, flip: 0, Ctor: Float64Array });
+    else if (d.code === 'J' && tz === 0) cols.push({ code: 'J', ...at, flip: 0, Ctor: Int32Array });
+    else if (d.code === 'J' && tz === 2 ** 31) cols.push({ code: 'J', ...at, flip: 0x80000000, Ctor: Uint32Array });
+    else if (d.code === 'I' && tz === 0) cols.push({ code: 'I', ...at, flip: 0, Ctor: Int16Array });
+    else if (d.code === 'I' && tz === 32768) cols.push({ code: 'I', ...at, flip: 0x8000, Ctor: Uint16Array });
+    else if (d.code === 'B' && tz === 0) cols.push({ code: 'B', ...at, flip: 0, Ctor: Uint8Array });
+    else return undefined;
+  }
+  return { rowBytes, cols };
+}
+
+function getF32(dv: DataView, out: Float32Array, start: number, end: number, offset: number, stride: number): void {
+  for (let r = start, p = start * stride + offset; r < end; r++, p += stride) out[r] = dv.getFloat32(p);
+}
+
+function getF64(dv: DataView, out: Float64Array, start: number, end: number, offset: number, stride: number): void {
+  for (let r = start, p = start * stride + offset; r < end; r++, p += stride) out[r] = dv.getFloat64(p);
+}
+
+function getI32(dv: DataView, out: Int32Array | Uint32Array, start: number, end: number, offset: number, stride: number, flip: number): void {
+  for (let r = start, p = start * stride + offset; r < end; r++, p += stride) out[r] = dv.getInt32(p) ^ flip;
+}
+
+function getI16(dv: DataView, out: Int16Array | Uint16Array, start: number, end: number, offset: number, stride: number, flip: number): void {
+  for (let r = start, p = start * stride + offset; r < end; r++, p += stride) out[r] = dv.getInt16(p) ^ flip;
+}
+
+function getU8(bytes: Uint8Array, out: Uint8Array, start: number, end: number, offset: number, stride: number): void {
+  for (let r = start, p = start * stride + offset; r < end; r++, p += stride) out[r] = bytes[p];
+}
+
 function copyF64(dst: Float64Array, at: number, src: NumericArray, n: number): void {
   if (src instanceof Float64Array) dst.set(src.subarray(0, n), at);
   else for (let i = 0; i < n; i++) dst[at + i] = Number(src[i]);
@@ -302,6 +418,8 @@ function kronMags(mag: Float32Array, err: Float32Array, flux: Float32Array, flux
 /** Scaled, rounded and clamped to 16 bits (0 where missing). */
 function toInt16(dst: Int16Array, at: number, src: NumericArray | undefined, n: number, scale: number): void {
   if (!src) { dst.fill(0, at, at + n); return; }
+  // The usual float columns get a loop of their own (one array type: no per-value dispatch).
+  if (src instanceof Float32Array) { toInt16F32(dst, at, src, n, scale); return; }
   for (let i = 0; i < n; i++) {
     const v = Number(src[i]) * scale;
     dst[at + i] = v === v ? (v > 32767 ? 32767 : v < -32768 ? -32768 : Math.round(v)) : 0;
@@ -311,10 +429,34 @@ function toInt16(dst: Int16Array, at: number, src: NumericArray | undefined, n: 
 /** Degrees to the layout's 16-bit angle (0xffff/360 per degree). */
 function toAngle16(dst: Int16Array, at: number, src: NumericArray | undefined, n: number): void {
   if (!src) { dst.fill(0, at, at + n); return; }
+  if (src instanceof Float32Array) { toAngle16F32(dst, at, src, n); return; }
   for (let i = 0; i < n; i++) {
     const deg = Number(src[i]);
     if (!Number.isFinite(deg)) { dst[at + i] = 0; continue; }
     const u = Math.round((((deg % 360) + 360) % 360) * (0xffff / 360)) & 0xffff;
+    dst[at + i] = u > 32767 ? u - 65536 : u;
+  }
+}
+
+function toInt16F32(dst: Int16Array, at: number, src: Float32Array, n: number, scale: number): void {
+  for (let i = 0; i < n; i++) {
+    const v = src[i] * scale;
+    dst[at + i] = v === v ? (v > 32767 ? 32767 : v < -32768 ? -32768 : Math.round(v)) : 0;
+  }
+}
+
+function toAngle16F32(dst: Int16Array, at: number, src: Float32Array, n: number): void {
+  for (let i = 0; i < n; i++) {
+    const deg = src[i];
+    if (!(deg - deg === 0)) { dst[at + i] = 0; continue; }
+    // ((deg % 360) + 360) % 360 without the remainders (slow) in the usual range: there the
+    // sums below are what the remainders give, to the bit.
+    let d: number;
+    if (deg >= 0 && deg < 360) d = (deg + 360) - 360;
+    else if (deg >= -360 && deg < 0) d = deg + 360;
+    else d = ((deg % 360) + 360) % 360;
+    if (d >= 360) d -= 360;
+    const u = Math.round(d * (0xffff / 360)) & 0xffff;
     dst[at + i] = u > 32767 ? u - 65536 : u;
   }
 }
