@@ -3,6 +3,7 @@ import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
+import { getCompileCacheDir } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { elementsPerRow, isBigIntType, slotsPerElement, type ColumnInfo } from './column-info.ts';
 import type { ColumnBatch, NumericArray } from './column-batch.ts';
@@ -234,6 +235,14 @@ function threadError(m: EncodeReply): Error {
   return new CsvError('csv_encode_failed', m.error ?? 'a CSV formatting thread failed');
 }
 
+// A formatting thread starts from this script (plain JavaScript, so nothing is type-stripped
+// before the compile cache is on): it turns on Node's compile cache, the directory the
+// process uses if it has one (as the ipp command does), then loads csv-worker.ts. A thread
+// that finds the formatter in the cache starts on ~0.05 s of CPU instead of ~0.15 s.
+const WORKER_BOOT = `const { workerData } = require('node:worker_threads');
+require('node:module').enableCompileCache(workerData.cacheDir);
+import(workerData.url);`;
+
 // Threads format batches in turn. Writing to a file, each thread also writes its batches
 // itself, at offsets taken in batch order through a shared control block, so this thread
 // only reads and hands out batches; to a stream, the bytes come back here to be written.
@@ -264,8 +273,9 @@ async function pumpThreaded(
     ...(file && control ? { fd: file.fd, control } : {}),
   };
   const workers = Array.from({ length: threads }, () => {
-    const w = new Worker(new URL('./csv-worker.ts', import.meta.url), {
-      workerData: data,
+    const w = new Worker(WORKER_BOOT, {
+      eval: true,
+      workerData: { ...data, url: new URL('./csv-worker.ts', import.meta.url).href, cacheDir: getCompileCacheDir() },
       // a formatting thread keeps little on its heap; a small young generation keeps its
       // resident memory small too
       resourceLimits: { maxYoungGenerationSizeMb: 4 },
