@@ -5,15 +5,104 @@
 // chip-sized tables (bench/peers/numpy_detections.py).
 //
 //   node bench/sim-throughput.ts [exposures=12] [stacks=4] [density=1]
+//   node bench/sim-throughput.ts --stages [exposures=12] [density=1]
+//
+// --stages times the exposures' stages alone, in CPU time (nothing written): generating the
+// sky tiles, gathering the objects onto the chips, sorting them by chip, measuring (the
+// detection rows and truth rows encoded), recording first detections, and the data sums,
+// in nanoseconds per smf detection; what a whole survey costs beyond them (headers, files,
+// writes, stacks, collection) is the rest of its CPU time.
 //
 // Target: at least 2 million detections written per second on one core. Both wall-clock and
 // CPU seconds are printed (CPU seconds include the threads that write the files).
 import { existsSync } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CMF_PS1_V5, simulateSurvey } from '../src/sim/index.ts';
+import { mkdtemp } from 'node:fs/promises';
+import { CMF_PS1_V5, CHIPS, TRUTH_LAYOUT, resolveSurveyOptions, simulateSurvey } from '../src/sim/index.ts';
+import { maxRows, measureChip } from '../src/sim/detections.ts';
+import { FOV_RADIUS } from '../src/sim/focal-plane.ts';
+import { dataSum } from '../src/sim/fits-out.ts';
+import { Random, hashSeed, hashText } from '../src/sim/random.ts';
+import { SkyModel, tilesInCircle } from '../src/sim/sky-model.ts';
+import { WriterState, chipConditions, gatherExposure } from '../src/sim/smf-writer.ts';
+import { planSurvey } from '../src/sim/survey-plan.ts';
+import { TruthObjects } from '../src/sim/truth.ts';
+
+let systemSeconds = 0;
+/** CPU seconds (all threads) since `from`; the system part is added to `systemSeconds`. */
+function cpuSince(from: NodeJS.CpuUsage): number {
+  const c = process.cpuUsage(from);
+  systemSeconds += c.system / 1e6;
+  return (c.user + c.system) / 1e6;
+}
+
+/** Times the stages of a survey's exposures as writeExposure runs them, without writing; prints ns per detection. */
+async function stageTimes(exposures: number, density: number): Promise<void> {
+  systemSeconds = 0;
+  const config = resolveSurveyOptions({ out: join(BENCH_DIR, 'unused'), exposures, stacks: 0, density, seed: 1 });
+  const t: Record<string, number> = { plan: 0, sky: 0, gather: 0, sort: 0, measure: 0, truth: 0, checksum: 0 };
+  let c0 = process.cpuUsage();
+  const plan = planSurvey(config);
+  t.plan += cpuSince(c0);
+  const scratch = await mkdtemp(join('/dev/shm', 'ipp-bench-stages-'));
+  const sky = new SkyModel({ seed: config.seed, density: config.density, mdPatch: plan.mdPatch, limitsFor: plan.tileLimits });
+  const objects = new TruthObjects(join(scratch, 'objects.rows'));
+  const state = new WriterState(sky, config.seed, objects);
+  let detections = 0;
+  try {
+    const byPointing = [...plan.exposures].sort((a, b) =>
+      Math.round(a.dec) - Math.round(b.dec) || Math.round(a.ra) - Math.round(b.ra) || a.index - b.index);
+    for (const e of byPointing) {
+      c0 = process.cpuUsage();
+      for (const id of tilesInCircle(e.ra, e.dec, FOV_RADIUS)) sky.tile(id);
+      t.sky += cpuSince(c0);
+      c0 = process.cpuUsage();
+      const tiles = gatherExposure(state, e);
+      t.gather += cpuSince(c0);
+      c0 = process.cpuUsage();
+      const starts = state.sorted.sortByChip(state.gathered, CHIPS.length);
+      t.sort += cpuSince(c0);
+      for (let ci = 0; ci < CHIPS.length; ci++) {
+        const chip = CHIPS[ci];
+        const cond = chipConditions(state.seed, e, chip, starts[ci + 1] - starts[ci]);
+        const room = maxRows(starts[ci + 1] - starts[ci], cond);
+        const rows = state.rows.next(room * CMF_PS1_V5.rowBytes);
+        const truth = state.truth.next(room * TRUTH_LAYOUT.rowBytes);
+        c0 = process.cpuUsage();
+        const rng = new Random(hashSeed(state.seed, hashText('measure'), e.expId, chip.index));
+        const r = measureChip(CMF_PS1_V5, cond, state.sorted, starts[ci], starts[ci + 1], rng, rows, truth, state.measure);
+        t.measure += cpuSince(c0);
+        c0 = process.cpuUsage();
+        objects.addFirstDetections(tiles, state.sorted.srcTile, state.sorted.srcIndex, r.selected, r.selected.length);
+        await objects.flushIfLarge();
+        t.truth += cpuSince(c0);
+        c0 = process.cpuUsage();
+        dataSum(rows.subarray(0, r.rows * CMF_PS1_V5.rowBytes));
+        dataSum(truth.subarray(0, r.rows * TRUTH_LAYOUT.rowBytes));
+        t.checksum += cpuSince(c0);
+        detections += r.rows;
+      }
+    }
+  } finally {
+    await objects.abandon();
+    await rm(scratch, { recursive: true, force: true });
+  }
+  let total = 0;
+  console.log(`stages of ${exposures} exposures (density ${density}, nothing written), CPU per smf detection:`);
+  for (const [stage, seconds] of Object.entries(t)) {
+    total += seconds;
+    console.log(`  ${stage.padEnd(9)} ${seconds.toFixed(3)} s CPU, ${((seconds * 1e9) / detections).toFixed(0).padStart(4)} ns/detection`);
+  }
+  console.log(`  all       ${total.toFixed(3)} s CPU (${systemSeconds.toFixed(3)} s system), ${((total * 1e9) / detections).toFixed(0).padStart(4)} ns/detection; ${detections} smf detections; sky: ${sky.generated} tiles, ${sky.generatedObjects} objects`);
+}
 import { BENCH_DIR, check, mb, reportRate, runPeer, target } from './lib.ts';
 
+if (process.argv[2] === '--stages') {
+  // Twice: the first run pays for compiling the code.
+  for (let run = 0; run < 2; run++) await stageTimes(Number(process.argv[3] ?? 12), Number(process.argv[4] ?? 1));
+  process.exit(0);
+}
 const exposures = Number(process.argv[2] ?? 12);
 const stacks = Number(process.argv[3] ?? 4);
 const density = Number(process.argv[4] ?? 1);

@@ -82,6 +82,12 @@ export const FOV_RADIUS = Math.max(...EXTENTS.flatMap((e) => [
 ])) * PIXEL_SCALE / 3600;
 
 // Chip look-up by grid: column bounds in x, and per column the row bounds in y.
+const COL_STEP = 1 / 4971;
+const ROW_STEP = 1 / 5143;
+const CHIP_X0 = Float64Array.from(CHIPS, (c) => c.x0);
+const CHIP_Y0 = Float64Array.from(CHIPS, (c) => c.y0);
+const CHIP_XP = Float64Array.from(CHIPS, (c) => c.xParity);
+const CHIP_YP = Float64Array.from(CHIPS, (c) => c.yParity);
 const GRID = new Int8Array(64).fill(-1);
 for (const c of CHIPS) GRID[c.ix * 8 + c.iy] = c.index;
 const COL_LO = new Float64Array(8);
@@ -106,22 +112,31 @@ for (let ix = 0; ix < 8; ix++) {
  * `out[2]`. Allocation-free: it is called for every object of every exposure.
  */
 export function locateOnChip(X: number, Y: number, out: Float64Array): number {
-  let ix = -1;
-  for (let c = 0; c < 8; c++) {
-    if (X >= COL_LO[c] && X < COL_HI[c]) { ix = c; break; }
+  // Columns repeat every 4971 px and rows every 5143 px, but a chip may reach past its
+  // cell's far edge (by 0.5 px on the left half, 31.5 px on the right), so the cell's
+  // chip and the previous one are the only candidates (which also makes a cell misjudged
+  // by rounding at its edge harmless: both bounds are then checked exactly).
+  let ix = Math.floor(X * COL_STEP);
+  if (ix > 7) ix = 7;
+  if (ix < 0 || X < COL_LO[ix]) {
+    ix--;
+    if (ix < 0 || X >= COL_HI[ix]) return (out[0] = -1);
+  } else if (X >= COL_HI[ix]) {
+    return (out[0] = -1);
   }
-  if (ix < 0) return (out[0] = -1);
-  let iy = -1;
   const base = ix * 8;
-  for (let r = 0; r < 8; r++) {
-    if (Y >= ROW_LO[base + r] && Y < ROW_HI[base + r]) { iy = r; break; }
+  let iy = Math.floor(Y * ROW_STEP);
+  if (iy > 7) iy = 7;
+  if (iy < 0 || Y < ROW_LO[base + iy]) {
+    iy--;
+    if (iy < 0 || Y >= ROW_HI[base + iy]) return (out[0] = -1);
+  } else if (Y >= ROW_HI[base + iy]) {
+    return (out[0] = -1);
   }
-  if (iy < 0) return (out[0] = -1);
   const index = GRID[base + iy];
   if (index < 0) return (out[0] = -1);
-  const chip = CHIPS[index];
-  out[1] = (X - chip.x0) * chip.xParity + 1;
-  out[2] = (Y - chip.y0) * chip.yParity + 1;
+  out[1] = (X - CHIP_X0[index]) * CHIP_XP[index] + 1;
+  out[2] = (Y - CHIP_Y0[index]) * CHIP_YP[index] + 1;
   return (out[0] = index);
 }
 

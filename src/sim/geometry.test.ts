@@ -40,6 +40,43 @@ test('a focal-plane position lands on the right chip pixel, gaps land nowhere, a
   assert.equal(locateOnChip(FPA_CENTER.x, FPA_CENTER.y, out), -1, 'the boresight falls in the central gap');
 });
 
+test('locating a position by grid cell gives the chip a scan of every chip extent gives, at chip edges too', () => {
+  const bounds = CHIPS.map((c) => {
+    const xlo = Math.min(c.x0 - 0.5 * c.xParity, c.x0 + (CHIP_NX - 0.5) * c.xParity);
+    const ylo = Math.min(c.y0 - 0.5 * c.yParity, c.y0 + (CHIP_NY - 0.5) * c.yParity);
+    return { xlo, ylo };
+  });
+  const scan = (X: number, Y: number): number =>
+    bounds.findIndex((b) => X >= b.xlo && X < b.xlo + CHIP_NX && Y >= b.ylo && Y < b.ylo + CHIP_NY);
+  const xs = [-1, 0, 1e6];
+  const ys = [-1, 0, 1e6];
+  for (const b of bounds) {
+    for (const d of [-0.5, -1e-9, 0, 1e-9, 0.5]) {
+      xs.push(b.xlo + d, b.xlo + CHIP_NX + d);
+      ys.push(b.ylo + d, b.ylo + CHIP_NY + d);
+    }
+  }
+  const rng = new Random(9);
+  for (let k = 0; k < 3000; k++) {
+    xs.push(FPA_CENTER.x + (rng.uniform() - 0.5) * 42000);
+    ys.push(FPA_CENTER.y + (rng.uniform() - 0.5) * 42000);
+  }
+  const out = new Float64Array(3);
+  let on = 0;
+  for (let k = 0; k < 200000; k++) {
+    const X = xs[k % xs.length];
+    const Y = ys[(k * 7919) % ys.length];
+    const want = scan(X, Y);
+    assert.equal(locateOnChip(X, Y, out), want, `(${X}, ${Y})`);
+    if (want >= 0) {
+      on++;
+      const c = CHIPS[want];
+      assert.deepEqual([out[1], out[2]], [(X - c.x0) * c.xParity + 1, (Y - c.y0) * c.yParity + 1]);
+    }
+  }
+  assert.ok(on > 1000, String(on));
+});
+
 test('tangent-plane projection round trips, near the poles and across RA 0', () => {
   for (const [ra0, dec0] of [[0.1, 0], [359.9, -45], [10, 89.5], [200, -89]]) {
     const w = { crval1: ra0, crval2: dec0, crpix1: 100, crpix2: -50, cd11: -7e-5, cd12: 1e-6, cd21: 2e-6, cd22: 7e-5 };

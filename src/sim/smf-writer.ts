@@ -97,6 +97,10 @@ function gatherGroup(
   const { sinA0, cosA0, sinD0, cosD0 } = p;
   const xc = FPA_CENTER.x;
   const yc = FPA_CENTER.y;
+  // Room for every object of the group first, so the loop keeps the columns in locals.
+  c.ensure(c.length + end - start);
+  const { chip: cChip, x: cx, y: cy, mag: cMag, type: cType, reff: cReff, srcTile: cTile, srcIndex: cIndex } = c;
+  let j = c.length;
   for (let k = start; k < end; k++) {
     const m = mag[k * 6 + f];
     if (m > maxMag) continue;
@@ -112,17 +116,17 @@ function gatherGroup(
     const Y = yc + ((cosD0 * sd - sinD0 * cd * cosDa) / cosc) * RAD_TO_PIX;
     const chip = locateOnChip(X, Y, out);
     if (chip < 0) continue;
-    if (c.length === c.x.length) c.ensure(c.length + 1);
-    const j = c.length++;
-    c.chip[j] = chip;
-    c.x[j] = out[1];
-    c.y[j] = out[2];
-    c.mag[j] = m;
-    c.type[j] = type[k];
-    c.reff[j] = reff[k];
-    c.srcTile[j] = ti;
-    c.srcIndex[j] = k;
+    cChip[j] = chip;
+    cx[j] = out[1];
+    cy[j] = out[2];
+    cMag[j] = m;
+    cType[j] = type[k];
+    cReff[j] = reff[k];
+    cTile[j] = ti;
+    cIndex[j] = k;
+    j++;
   }
+  c.length = j;
 }
 
 /** A chip's conditions in an exposure: the exposure's, varied slightly across the focal plane. */
