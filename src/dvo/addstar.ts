@@ -20,7 +20,7 @@ import { readCatalogue, type Catalogue } from './catalogue.ts';
 import type { ColumnStore } from './column-store.ts';
 import { createDvo, dvoExists, openDvo, type CreateOptions, type DvoDatabase } from './database.ts';
 import { DvoError } from './errors.ts';
-import { objectId } from './ids.ts';
+import { OBJECT_ID_WORDS, objectId, setObjectId } from './ids.ts';
 import { readImages, writeImages, type ImageTable } from './images.ts';
 import { withLocks, type LockOptions } from './lock.ts';
 import { MatchGrid } from './match-grid.ts';
@@ -268,7 +268,7 @@ class RegionView {
   private secCap = -1;
   ra!: Float64Array; dec!: Float64Array; raErr!: Float32Array; decErr!: Float32Array;
   npos!: Uint16Array; nmeas!: Uint16Array; epoch!: Int32Array; qf!: Float32Array; qfp!: Float32Array;
-  objId!: Uint32Array; catId!: Uint32Array; extId!: BigUint64Array;
+  objId!: Uint32Array; catId!: Uint32Array; extId!: BigUint64Array; extIdWords!: Uint32Array;
   mag!: Float32Array; magErr!: Float32Array; stdev!: Float32Array; min!: Float32Array; max!: Float32Array; chi!: Float32Array;
   ncode!: Int16Array; nused!: Int16Array; ap!: Float32Array; nap!: Int16Array; kron!: Float32Array; nkron!: Int16Array;
   qfMax!: Float32Array; qfpMax!: Float32Array; stk!: Float32Array; fstk!: Float32Array; fstkErr!: Float32Array; nstk!: Int16Array; nstkDet!: Int16Array;
@@ -288,6 +288,7 @@ class RegionView {
     this.npos = a.u16('NUMBER_POS'); this.nmeas = a.u16('NMEASURE'); this.epoch = a.i32('MEAN_EPOCH');
     this.qf = a.f32('PSF_QF'); this.qfp = a.f32('PSF_QF_PERF');
     this.objId = a.u32('OBJ_ID'); this.catId = a.u32('CAT_ID'); this.extId = a.u64('EXT_ID');
+    this.extIdWords = new Uint32Array(this.extId.buffer, this.extId.byteOffset, this.extId.length * 2);
     this.mag = s.f32('MAG'); this.magErr = s.f32('MAG_ERR'); this.stdev = s.f32('MAG_STDEV'); this.min = s.f32('MAG_MIN');
     this.max = s.f32('MAG_MAX'); this.chi = s.f32('MAG_CHI'); this.ncode = s.i16('NCODE'); this.nused = s.i16('NUSED');
     this.ap = s.f32('MAG_AP'); this.nap = s.i16('NUSED_AP'); this.kron = s.f32('MAG_KRON'); this.nkron = s.i16('NUSED_KRON');
@@ -428,7 +429,8 @@ export async function associate(db: DvoDatabase, claims: readonly DetectionBatch
             v.dec[row] = dec;
             v.objId[row] = v.data.nextObj++;
             v.catId[row] = v.data.region.index;
-            v.extId[row] = objectId(ra, dec);
+            if (OBJECT_ID_WORDS) setObjectId(v.extIdWords, row, ra, dec);
+            else v.extId[row] = objectId(ra, dec);
             g = grid.add(ra, dec);
             if (g >= objSlot.length) {
               const a = new Int32Array(objSlot.length * 2); a.set(objSlot); objSlot = a;

@@ -28,6 +28,29 @@ export function objectId(ra: number, dec: number): bigint {
   return BigInt(izone) * 10_000_000_000_000n + BigInt(low);
 }
 
+// 10^13 = HI13 · 2^32 + LO13.
+const HI13 = 2328;
+const LO13 = 1_316_134_912;
+
+/**
+ * Writes {@link objectId} of a position into element `at` of a BigUint64Array seen as its
+ * 32-bit words (little-endian host), without a BigInt: izone·10^13 is split at 2^32, and
+ * every partial sum stays below 2^53, so the words are exact.
+ */
+export function setObjectId(words: Uint32Array, at: number, ra: number, dec: number): void {
+  const zid = (dec + 90) / ZONE_HEIGHT;
+  const izone = Math.floor(zid);
+  const zresid = zid - izone;
+  const low = Math.floor(ra * 1e6) * 1e4 + Math.floor(zresid * 1e4);
+  const sum = izone * LO13 + low;
+  const carry = Math.floor(sum / 4294967296);
+  words[2 * at] = sum - carry * 4294967296;
+  words[2 * at + 1] = izone * HI13 + carry;
+}
+
+/** True when {@link setObjectId} can be used (the host is little-endian). */
+export const OBJECT_ID_WORDS = endianness() === 'LE';
+
 /** The detection ID of IPP_IDET in the image whose EXTERN_ID is `externId`. */
 export function detectionId(externId: number, ippIdet: number): bigint {
   return (BigInt(externId >>> 0) << 32n) | BigInt(ippIdet >>> 0);

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { mulberry32, withTempDir } from '../common/index.ts';
 import { buildSkyTable, DensityGrid, readSkyTable, writeSkyTable } from './sky-table.ts';
-import { detectionId, externIdOf, fillDetectionIds, ippIdetOf, objectId, zoneId } from './ids.ts';
+import { detectionId, externIdOf, fillDetectionIds, ippIdetOf, OBJECT_ID_WORDS, objectId, setObjectId, zoneId } from './ids.ts';
 import { defaultPhotcodes, PhotcodeTable, readPhotcodes, writePhotcodes } from './photcodes.ts';
 import { AVERAGE_COLUMNS, IMAGE_COLUMNS, MEASURE_COLUMNS, PHOTCODE_COLUMNS, rowBytes, SECFILT_COLUMNS, SKY_REGION_COLUMNS } from './layouts.ts';
 
@@ -26,6 +26,18 @@ test('objID follows the MAST formula', () => {
   const out = new BigUint64Array(4);
   fillDetectionIds(out, 1, 123456789, [7, 4000000001], 2);
   assert.deepEqual([...out], [0n, detectionId(123456789, 7), id, 0n]);
+});
+
+test('setObjectId writes the objID of objectId without a BigInt, at the poles, RA 0 and 360 and anywhere', () => {
+  if (!OBJECT_ID_WORDS) return;
+  const next = mulberry32(5);
+  const rnd = (): number => next() / 2 ** 32;
+  const positions: [number, number][] = [[0, -90], [0, 90], [359.9999999, 90], [359.9999999, -90], [10, 0], [180, -0.0000001]];
+  for (let i = 0; i < 100_000; i++) positions.push([rnd() * 360, rnd() * 180 - 90]);
+  const ids = new BigUint64Array(positions.length);
+  const words = new Uint32Array(ids.buffer);
+  positions.forEach(([ra, dec], k) => setObjectId(words, k, ra, dec));
+  positions.forEach(([ra, dec], k) => assert.equal(ids[k], objectId(ra, dec), `${ra} ${dec}`));
 });
 
 test('every position falls in exactly one region, regions stay under maxObjects', async () => {

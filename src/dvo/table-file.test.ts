@@ -19,7 +19,7 @@ function randomStore(columns: readonly ColumnInfo[], rows: number, seed: number)
   for (const c of columns) {
     const v = store.col(c.name);
     const bytes = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
-    for (let i = 0; i < bytes.length; i++) bytes[i] = (rnd() * 256) | 0;
+    for (let i = 0; i < bytes.length; i++) bytes[i] = rnd() & 0xff;
     // Some all-ones and all-zero values (the sign-bit flips of unsigned types at their edges).
     bytes.fill(0xff, 0, Math.min(bytes.length, 16));
     bytes.fill(0, bytes.length - Math.min(bytes.length, 16));
@@ -53,7 +53,7 @@ test('table-file: the bytes equal the general writer\'s, for every DVO layout, a
     const order = Int32Array.from({ length: rows }, (_, i) => i);
     const rnd = mulberry32(9);
     for (let i = rows - 1; i > 0; i--) {
-      const j = Math.floor(rnd() * (i + 1));
+      const j = rnd() % (i + 1);
       [order[i], order[j]] = [order[j], order[i]];
     }
     const shuffled = new ColumnStore(MEASURE_COLUMNS, rows);
