@@ -6,18 +6,24 @@
 // SQLite's `sqlite3 .import`, which load without any checking, keys or merge (psql runs the
 // tables one after the other; ours loads two at once on PostgreSQL, as the ODM does).
 //   node bench/psps-load.ts [detections=300000] [--pg URL]
+// --no-sqlite leaves SQLite out. PostgreSQL loads the batch twice: from the CSV files (text
+// COPY) and from the batch FITS file (binary COPY, the ODM's path when the DXLayer hands the
+// FITS file over); the target applies to the latter.
 // PostgreSQL runs when --pg or IPP_TEST_PG_URL names a server (a throw-away database).
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { once } from 'node:events';
+import os from 'node:os';
 import { PSPS_SCHEMA_DIR } from '../src/common/index.ts';
 import { openDatabase } from '../src/db/index.ts';
 import {
   batchSchemaOf, mergeBatch, openArchive, ProblemList, readArchiveSchema, stageBatch, validateBatch,
-  type ArchiveColumn, type ArchiveTable, type BatchSchema,
+  type ArchiveColumn, type ArchiveTable, type BatchSchema, type StageSource,
 } from '../src/psps/index.ts';
+import { Header, writeFits } from '../src/fits/index.ts';
+import { columnInfo, readCsv, type ColumnType } from '../src/table/index.ts';
 import { BENCH_DIR, check, reportRate, rng, target } from './lib.ts';
 
 const argv = process.argv.slice(2);
@@ -28,6 +34,8 @@ if (pgAt >= 0) {
   if (!pgUrl) throw new Error('--pg needs a postgres:// URL');
   argv.splice(pgAt, 2);
 }
+const skipSqlite = argv.includes('--no-sqlite');
+if (skipSqlite) argv.splice(argv.indexOf('--no-sqlite'), 1);
 const N = Number(argv[0] ?? 300_000);
 const BATCH = 'B00000001';
 const dir = join(BENCH_DIR, 'psps', `p2-${N}`);
@@ -92,15 +100,29 @@ if (!existsSync(join(dir, 'done'))) {
   for (const t of p2.tables) await writeTable(t, rowsOf(t), csv(t));
   createWriteStream(join(dir, 'done')).end();
 }
-console.log(`load average ${(await import('node:os')).loadavg().map((x) => x.toFixed(1)).join(' ')}; P2 batch of ${total.toLocaleString()} rows (Detection ${p2.tables.find((t) => t.name === 'Detection')!.columns.length} columns)`);
+// The same batch as the FITS file the DXLayer receives (one binary table per archive table),
+// written from the CSV files
+const fits = join(dir, 'batch.fits');
+if (!existsSync(fits)) {
+  const FITS_TYPE: Record<ArchiveColumn['datatype'], ColumnType> = {
+    long: 'int64', int: 'int32', short: 'int16', unsignedByte: 'uint8', float: 'float32', double: 'float64', char: 'string', boolean: 'boolean',
+  };
+  const hdus = [];
+  for (const t of p2.tables) {
+    const schema = t.columns.map((c) => columnInfo(c.name, FITS_TYPE[c.datatype], c.datatype === 'char' ? { width: c.width ?? 16 } : {}));
+    hdus.push({ table: await readCsv(csv(t), { schema }), header: new Header().set('EXTNAME', t.name) });
+  }
+  await writeFits(fits, hdus, { primaryHeader: new Header().set('BATCH', BATCH).set('BATCHTYP', 'P2'), checksum: false });
+}
+console.log(`load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}; P2 batch of ${total.toLocaleString()} rows (Detection ${p2.tables.find((t) => t.name === 'Detection')!.columns.length} columns)`);
 
 /** Stages, validates and merges the batch into the archive at `url`; returns rows/s and the phases. */
-async function ours(url: string): Promise<{ rate: number; phases: string }> {
+async function ours(url: string, source: StageSource = {}): Promise<{ rate: number; phases: string }> {
   const archive = await openArchive(url, {});
   try {
     const t0 = performance.now();
     const problems = new ProblemList(20);
-    await stageBatch(archive, BATCH, p2, p2.tables.map((t) => ({ name: t.name, path: csv(t) })), problems);
+    await stageBatch(archive, BATCH, p2, p2.tables.map((t) => ({ name: t.name, path: csv(t) })), problems, undefined, source);
     check(problems.total === 0, `staging found problems: ${problems.reasons().join('; ')}`);
     const t1 = performance.now();
     const found = await validateBatch(archive, BATCH, p2);
@@ -112,7 +134,11 @@ async function ours(url: string): Promise<{ rate: number; phases: string }> {
     const n = await archive.db.get<{ n: number }>('SELECT count(*) AS n FROM Detection');
     check(Number(n?.n) === N, 'the archive holds every detection');
     const s = (a: number, b: number) => ((b - a) / 1000).toFixed(2);
-    return { rate: total / ((t3 - t0) / 1000), phases: `stage ${s(t0, t1)} s, validate ${s(t1, t2)} s, merge ${s(t2, t3)} s` };
+    const r = (a: number, b: number) => Math.round(total / ((b - a) / 1000)).toLocaleString();
+    return {
+      rate: total / ((t3 - t0) / 1000),
+      phases: `${source.fits ? 'FITS, binary COPY' : 'CSV, text COPY'}: stage ${s(t0, t1)} s (${r(t0, t1)} rows/s), validate ${s(t1, t2)} s, merge ${s(t2, t3)} s; ${os.loadavg()[0].toFixed(1)} load`,
+    };
   } finally {
     await archive.close();
   }
@@ -124,7 +150,7 @@ function ddl(t: ArchiveTable, pg: boolean): string {
 }
 
 // SQLite
-{
+if (!skipSqlite) {
   const file = join(BENCH_DIR, 'psps', `archive-${process.pid}.db`);
   const peerFile = join(BENCH_DIR, 'psps', `peer-${process.pid}.db`);
   try {
@@ -152,7 +178,11 @@ if (!pgUrl) {
   try {
     const url = new URL(pgUrl);
     url.pathname = `/${name}`;
-    const { rate, phases } = await ours(url.toString());
+    const text = await ours(url.toString());
+    console.log(`PostgreSQL archive load (${text.phases}): ${Math.round(text.rate).toLocaleString()} rows/s`);
+    await admin.exec(`DROP DATABASE ${name} WITH (FORCE)`);
+    await admin.exec(`CREATE DATABASE ${name}`);
+    const { rate, phases } = await ours(url.toString(), { fits });
     url.pathname = `/${peerName}`;
     const peerDb = await openDatabase(url.toString(), {});
     for (const t of p2.tables) await peerDb.exec(ddl(t, true));

@@ -7,7 +7,6 @@ import { BATCH_COLUMN, type Archive } from './archive.ts';
 import { findTable, type ArchiveTable, type BatchSchema } from './schema.ts';
 import { defaultLiteral, quoteText } from './sql.ts';
 import { dropStaging, stagingName } from './stage.ts';
-import { keyConstraintName } from './validate.ts';
 
 /** What a merge did. */
 export interface MergeResult {
@@ -135,9 +134,11 @@ async function attachTable(tx: Queryable, batch: string, table: ArchiveTable, ta
     return rows;
   }
   await tx.exec(`ALTER TABLE ${stg} RENAME TO ${part}`);
-  // the key's name moves with the table, so the batch's next staging table can have it
-  const named = await tx.get('SELECT 1 AS x FROM pg_constraint WHERE conrelid = to_regclass(?) AND conname = ?', [part, keyConstraintName(stg)]);
-  if (named) await tx.exec(`ALTER TABLE ${part} RENAME CONSTRAINT ${keyConstraintName(stg)} TO ${keyConstraintName(part)}`);
+  // the indexes' names (the key's too) move with the table, so the batch's next staging table can have them
+  const indexes = await tx.all<{ name: string }>('SELECT c.relname AS name FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = to_regclass(?)', [part]);
+  for (const { name } of indexes) {
+    if (name.startsWith(stg)) await tx.exec(`ALTER INDEX ${name} RENAME TO ${part}${name.slice(stg.length)}`);
+  }
   await tx.exec(`ALTER TABLE ${target.name} ATTACH PARTITION ${part} FOR VALUES IN (${quoteText(batch)})`);
   return rows;
 }

@@ -10,6 +10,8 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { columnInfo, CsvError, readCsv, type ColumnBatch, type ColumnType } from '../table/index.ts';
 import type { Queryable, SqlValue } from '../db/index.ts';
+import { FitsError, FitsFile, fitsTable } from '../fits/index.ts';
+import { acceptsSource, COPY_BINARY_HEADER, COPY_BINARY_TRAILER, encodeCopyTuples } from './pg-binary.ts';
 import { BATCH_COLUMN, type Archive } from './archive.ts';
 import { PspsError } from './errors.ts';
 import { ProblemList } from './problems.ts';
@@ -41,12 +43,22 @@ export interface StageInput {
  */
 export async function stageBatch(
   archive: Archive, batch: string, schema: BatchSchema, files: readonly { name: string; path: string }[],
-  problems: ProblemList, signal?: AbortSignal,
+  problems: ProblemList, signal?: AbortSignal, source: StageSource = {},
 ): Promise<Record<string, number>> {
   const rows: Record<string, number> = {};
   const queue = [...schema.tables];
+  const fits = archive.dialect.engine === 'postgres' ? source.fits : undefined;
   const worker = async () => {
     for (let table = queue.shift(); table !== undefined; table = queue.shift()) {
+      if (fits !== undefined) {
+        try {
+          rows[table.name] = await stageFits(archive, batch, table, fits, problems, signal);
+        } catch (error) {
+          if (!(error instanceof FitsError || (error instanceof PspsError && error.code === 'psps_cannot_read'))) throw error;
+          problems.add({ table: table.name, column: '', row: 0, value: '', rule: 'file', detail: (error as Error).message });
+        }
+        continue;
+      }
       const file = files.find((f) => f.name.toLowerCase() === table.name.toLowerCase());
       if (!file) {
         problems.add({ table: table.name, column: '', row: 0, value: '', rule: 'file', detail: 'the batch has no CSV file for this table' });
@@ -68,6 +80,105 @@ export async function stageBatch(
   const ordered: Record<string, number> = {};
   for (const t of schema.tables) if (rows[t.name] !== undefined) ordered[t.name] = rows[t.name];
   return ordered;
+}
+
+/** Where a batch's rows come from besides its CSV files. */
+export interface StageSource {
+  /**
+   * The batch FITS file (one binary table per archive table, named by EXTNAME): PostgreSQL
+   * stages from it by binary COPY, no CSV parsed; SQLite reads the CSV files.
+   */
+  readonly fits?: string;
+}
+
+// Binary COPY of one table of the batch FITS file into its staging table; the columns must be
+// the schema's, in order (as the CSV's header must).
+async function stageFits(archive: Archive, batch: string, table: ArchiveTable, path: string, problems: ProblemList, signal?: AbortSignal): Promise<number> {
+  const file = await FitsFile.open(path);
+  try {
+    const hdu = file.hdus.find((h) => (h.kind === 'bintable' || h.kind === 'compressed-table') && h.extname?.trim().toLowerCase() === table.name.toLowerCase());
+    if (hdu === undefined) {
+      problems.add({ table: table.name, column: '', row: 0, value: '', rule: 'file', detail: `the batch file ${path} has no binary table with EXTNAME ${table.name}` });
+      return 0;
+    }
+    const source = fitsTable(file, hdu.index);
+    const names = source.columns.map((c) => c.name);
+    const want = table.columns.map((c) => c.name);
+    if (names.length !== want.length || names.some((h, i) => h.toLowerCase() !== want[i].toLowerCase())) {
+      problems.add({
+        table: table.name, column: '', row: 0, value: names.join(','), rule: 'columns',
+        detail: `the FITS table's columns must be the schema's, in order: ${want.join(',')}`,
+      });
+      return 0;
+    }
+    let refused = false;
+    for (let c = 0; c < want.length; c++) {
+      const info = source.columns[c];
+      const scalar = info.type === 'string' ? info.shape.length <= 1 : info.shape.every((d) => d === 1);
+      if (!scalar || info.variable || !acceptsSource(table.columns[c].datatype, info.type)) {
+        refused = true;
+        problems.add({
+          table: table.name, column: want[c], row: 0, value: `${info.type}${info.shape.length > 0 ? `[${info.shape.join('x')}]` : ''}`, rule: 'type',
+          detail: `a FITS column of this type cannot hold a ${table.columns[c].datatype} column`,
+        });
+      }
+    }
+    if (refused) return 0;
+    const sources = source.columns.map((c) => c.type);
+    return await copyRows(archive, batch, table, `COPY ${stagingName(batch, table.name)} (${want.join(', ')}) FROM STDIN WITH (FORMAT binary, FREEZE true)`, async function* (state) {
+      yield COPY_BINARY_HEADER;
+      let rowBase = 0;
+      for await (const b of source.batches({ batchRows: 8192, ...(signal ? { signal } : {}) })) {
+        const tuples = encodeCopyTuples(table.name, table.columns, sources, b, rowBase, problems);
+        rowBase += b.rowCount;
+        // after a refused value the rest of the file is still read, to list every bad value
+        if (tuples === undefined) state.refused = true;
+        else if (!state.refused) yield tuples;
+      }
+      if (state.refused) throw new PspsError('psps_bad_batch', `${table.name}: values refused`);
+      yield COPY_BINARY_TRAILER;
+    }, signal);
+  } finally {
+    await file.close();
+  }
+}
+
+// Creates the staging table and runs one COPY from `source` in the creating transaction;
+// returns the rows loaded, or 0 when the source refused its own values (problems listed).
+async function copyRows(
+  archive: Archive, batch: string, table: ArchiveTable, sql: string,
+  source: (state: { refused: boolean }) => AsyncGenerator<Buffer>, signal?: AbortSignal,
+): Promise<number> {
+  const name = stagingName(batch, table.name);
+  const client = new pg.Client({ connectionString: archive.connectionString });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+  } catch (cause) {
+    throw new PspsError('db_unreachable', `cannot connect to ${archive.url} for COPY: ${(cause as Error).message}`, { cause });
+  }
+  const state = { refused: false };
+  try {
+    await client.query('SET synchronous_commit = off');
+    await client.query('BEGIN');
+    await client.query(`DROP TABLE IF EXISTS ${name}`);
+    const ddl = stagingDdl(archive, batch, table, name);
+    await client.query(ddl.create);
+    const copy = client.query(copyFrom(sql));
+    try {
+      await (signal ? pipeline(source(state), copy, { signal }) : pipeline(source(state), copy));
+      for (const statement of ddl.after) await client.query(statement);
+      await buildStagingIndexes(client, archive, table, name);
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      if (state.refused) return 0;
+      throw error;
+    }
+    return copy.rowCount;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
 }
 
 /** Creates an empty staging table (dropping an older one of the same name). */
@@ -98,26 +209,66 @@ export async function stagingIntact(q: Queryable, batch: string, schema: BatchSc
 }
 
 /**
- * The CREATE TABLE of a PostgreSQL staging table. For an archive table partitioned by batch it
- * has the archive table's shape (every column, the columns the batch lacks filled with their
- * defaults, the batch column fixed by a constraint) so that the merge can attach it as the
- * batch's partition; it is logged, as it becomes archive data. Otherwise it has the batch's
- * columns only and is UNLOGGED: it writes no WAL (a server crash empties it; the ODM then
- * loads again, see stagingIntact).
+ * The statements that make a PostgreSQL staging table: `create` before its COPY, `after` once
+ * the rows are in. For an archive table partitioned by batch it gets the archive table's
+ * shape (the batch column fixed by a constraint; the columns the batch lacks added after the
+ * COPY with their defaults, which PostgreSQL then keeps in its catalogue instead of writing
+ * them into every row) so that the merge can attach it as the batch's partition; it is
+ * logged, as it becomes archive data. Otherwise it has the batch's columns only and is
+ * UNLOGGED: it writes no WAL (a server crash empties it; the ODM then loads again, see
+ * stagingIntact).
  */
-export function stagingDdl(archive: Archive, batch: string, table: ArchiveTable, name: string): string {
+export function stagingDdl(archive: Archive, batch: string, table: ArchiveTable, name: string): { create: string; after: string[] } {
   const target = findTable(archive.schema.tables, table.name);
+  const own = table.columns.map((c) => `${c.name} ${sqlType(c.datatype, archive.dialect)}`);
   if (target === undefined || !archive.partitioned.has(target.name.toLowerCase())) {
-    return `CREATE UNLOGGED TABLE ${name} (${table.columns.map((c) => `${c.name} ${sqlType(c.datatype, archive.dialect)}`).join(', ')})`;
+    return { create: `CREATE UNLOGGED TABLE ${name} (${own.join(', ')})`, after: [] };
   }
-  const staged = new Set(table.columns.map((c) => c.name.toLowerCase()));
-  const cols = target.columns.map((c) => {
-    const dflt = staged.has(c.name.toLowerCase()) ? 'NULL' : defaultLiteral(c, archive.dialect);
-    return `${c.name} ${sqlType(c.datatype, archive.dialect)}${dflt === 'NULL' ? '' : ` DEFAULT ${dflt}`}`;
-  });
   // NOT NULL and the CHECK let ATTACH PARTITION skip its scan of the rows
-  cols.push(`${BATCH_COLUMN} TEXT NOT NULL DEFAULT ${quoteText(batch)} CHECK (${BATCH_COLUMN} = ${quoteText(batch)})`);
-  return `CREATE TABLE ${name} (${cols.join(', ')})`;
+  own.push(`${BATCH_COLUMN} TEXT NOT NULL DEFAULT ${quoteText(batch)} CHECK (${BATCH_COLUMN} = ${quoteText(batch)})`);
+  const staged = new Set(table.columns.map((c) => c.name.toLowerCase()));
+  const rest = target.columns.filter((c) => !staged.has(c.name.toLowerCase())).map((c) => {
+    const dflt = defaultLiteral(c, archive.dialect);
+    return `ADD COLUMN ${c.name} ${sqlType(c.datatype, archive.dialect)}${dflt === 'NULL' ? '' : ` DEFAULT ${dflt}`}`;
+  });
+  return { create: `CREATE TABLE ${name} (${own.join(', ')})`, after: rest.length > 0 ? [`ALTER TABLE ${name} ${rest.join(', ')}`] : [] };
+}
+
+/** The name of a staging (then partition) table's primary key constraint. */
+export function keyConstraintName(table: string): string {
+  return table.length <= 60 ? `${table}_pk` : `${table.slice(0, 51)}_${hashHex(table)}`;
+}
+
+function hashHex(text: string): string {
+  let h = 2166136261;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619) >>> 0;
+  return h.toString(16).padStart(8, '0');
+}
+
+// Builds a staging table's indexes on its COPY's connection (the two tables loaded at once
+// build theirs at once too): the archive's primary key (the key and the batch column; rows
+// that break it leave it to validation, which lists them) and the archive table's other
+// indexes, which ATTACH PARTITION then takes as they are.
+async function buildStagingIndexes(client: pg.Client, archive: Archive, table: ArchiveTable, name: string): Promise<void> {
+  const target = findTable(archive.schema.tables, table.name);
+  if (target === undefined || !archive.partitioned.has(target.name.toLowerCase())) return;
+  await client.query("SET maintenance_work_mem = '256MB'");
+  if (target.primaryKey.length > 0) {
+    await client.query('SAVEPOINT ipp_stg_key');
+    try {
+      await client.query(`ALTER TABLE ${name} ADD CONSTRAINT ${keyConstraintName(name)} PRIMARY KEY (${[...target.primaryKey, BATCH_COLUMN].join(', ')})`);
+      await client.query('RELEASE SAVEPOINT ipp_stg_key');
+    } catch (error) {
+      if (!String((error as { code?: string }).code ?? '').startsWith('23')) throw error;
+      await client.query('ROLLBACK TO SAVEPOINT ipp_stg_key');
+    }
+  }
+  const defs = await client.query<{ def: string }>(
+    'SELECT pg_get_indexdef(indexrelid) AS def FROM pg_index WHERE indrelid = to_regclass($1) AND NOT indisprimary', [target.name.toLowerCase()]);
+  for (const { def } of defs.rows) {
+    const create = def.replace(/^CREATE (UNIQUE )?INDEX \S+ ON (ONLY )?\S+ /, `CREATE $1INDEX ON ${name} `);
+    if (create !== def) await client.query(create);
+  }
 }
 
 /** Drops every staging table of a batch (after its merge, or when it failed). */
@@ -179,12 +330,15 @@ async function copyTable(archive: Archive, batch: string, input: StageInput, pro
     // then read them without setting hint bits (rewriting every page).
     await client.query('BEGIN');
     await client.query(`DROP TABLE IF EXISTS ${name}`);
-    await client.query(stagingDdl(archive, batch, input.table, name));
+    const ddl = stagingDdl(archive, batch, input.table, name);
+    await client.query(ddl.create);
     const cols = input.table.columns.map((c) => c.name).join(', ');
     const copy = client.query(copyFrom(`COPY ${name} (${cols}) FROM STDIN WITH (FORMAT csv, HEADER true, FREEZE true)`));
     try {
       const source = createReadStream(input.path, { highWaterMark: 1 << 20 });
       await (signal ? pipeline(source, copy, { signal }) : pipeline(source, copy));
+      for (const sql of ddl.after) await client.query(sql);
+      await buildStagingIndexes(client, archive, input.table, name);
       await client.query('COMMIT');
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);

@@ -6,7 +6,7 @@ import { BATCH_COLUMN, type Archive } from './archive.ts';
 import { ProblemList } from './problems.ts';
 import { findTable, type ArchiveColumn, type ArchiveTable, type BatchSchema } from './schema.ts';
 import { defaultLiteral, isNumeric, quoteText } from './sql.ts';
-import { stagingName } from './stage.ts';
+import { keyConstraintName, stagingName } from './stage.ts';
 
 /** A check of one column's values, written against the value as `v`. */
 interface ColumnRule {
@@ -103,9 +103,16 @@ async function validateOn(q: Queryable, archive: Archive, batch: string, schema:
     const rn = rowNumber(q);
     // one pass for every column rule, details only for the rules something broke
     const rules = columnRules(table, archive);
-    if (rules.length > 0) {
+    const byBatch = archive.partitioned.has(table.name.toLowerCase());
+    // values missing from columns that have a default (an attached partition is taken as staged)
+    const defaulted = byBatch ? table.columns.filter((c) => c.defaultText !== undefined && !table.primaryKey.includes(c.name)) : [];
+    const missing = defaulted.map((c) => `${c.name} IS NULL`).join(' OR ');
+    let fill = false;
+    if (rules.length > 0 || defaulted.length > 0) {
       const sums = rules.map((r, i) => `SUM(CASE WHEN ${r.condition.replaceAll(/\bv\b/g, r.column.name)} THEN 1 ELSE 0 END) AS n${i}`);
+      if (defaulted.length > 0) sums.push(`SUM(CASE WHEN ${missing} THEN 1 ELSE 0 END) AS nmissing`);
       const counts = (await q.get<Row>(`SELECT ${sums.join(', ')} FROM ${stg}`)) ?? {};
+      fill = Number(counts.nmissing ?? 0) > 0;
       for (let i = 0; i < rules.length; i++) {
         const n = Number(counts[`n${i}`] ?? 0);
         if (n === 0) continue;
@@ -116,15 +123,16 @@ async function validateOn(q: Queryable, archive: Archive, batch: string, schema:
         problems.addUncounted(n - rows.length);
       }
     }
-    const byBatch = archive.partitioned.has(table.name.toLowerCase());
-    if (byBatch) await fillDefaults(q, archive, table, stg);
     if (table.primaryKey.length > 0) {
       // the staging table's primary key, built once here, serves as the partition's after the
       // merge; a build that fails on a duplicate (or a missing key) leaves the listing to checkUnique
       if (!byBatch || !(await stagingKey(q, table, stg))) await checkUnique(q, table, stg, problems);
     }
     const archived = findTable(archive.schema.tables, table.name)!;
-    if (table.merge === 'insert' && table.primaryKey.length > 0) await checkNotArchived(q, batch, archived, table, stg, problems);
+    // (an empty archive table holds no key: PostgreSQL would still probe for each row)
+    if (table.merge === 'insert' && table.primaryKey.length > 0 && (await q.get(`SELECT 1 AS x FROM ${archived.name} LIMIT 1`)) !== undefined) {
+      await checkNotArchived(q, batch, archived, table, stg, problems);
+    }
     for (const ref of table.references) {
       const col = table.columns.find((c) => c.name === ref.column)!;
       const target = findTable(archive.schema.tables, ref.table)!;
@@ -150,30 +158,12 @@ async function validateOn(q: Queryable, archive: Archive, batch: string, schema:
       }
       problems.addUncounted(n - rows.length);
     }
+    // after the checks, which list rows in staging order
+    if (fill && problems.total === 0) {
+      await q.run(`UPDATE ${stg} SET ${defaulted.map((c) => `${c.name} = COALESCE(${c.name}, ${defaultLiteral(c, archive.dialect)})`).join(', ')} WHERE ${missing}`);
+    }
   }
   return problems;
-}
-
-// A value missing from a column that has a default gets the default (the copying merge
-// writes COALESCE(column, default); an attached partition is taken as staged).
-async function fillDefaults(q: Queryable, archive: Archive, table: ArchiveTable, stg: string): Promise<void> {
-  const cols = table.columns.filter((c) => c.defaultText !== undefined && !table.primaryKey.includes(c.name));
-  if (cols.length === 0) return;
-  const hit = await q.get<{ n: number }>(`SELECT count(*) AS n FROM (SELECT 1 FROM ${stg} WHERE ${cols.map((c) => `${c.name} IS NULL`).join(' OR ')} LIMIT 1) x`);
-  if (Number(hit?.n ?? 0) === 0) return;
-  const set = cols.map((c) => `${c.name} = COALESCE(${c.name}, ${defaultLiteral(c, archive.dialect)})`);
-  await q.run(`UPDATE ${stg} SET ${set.join(', ')} WHERE ${cols.map((c) => `${c.name} IS NULL`).join(' OR ')}`);
-}
-
-/** The name of a staging (then partition) table's primary key constraint. */
-export function keyConstraintName(table: string): string {
-  return table.length <= 60 ? `${table}_pk` : `${table.slice(0, 51)}_${hashHex(table)}`;
-}
-
-function hashHex(text: string): string {
-  let h = 2166136261;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619) >>> 0;
-  return h.toString(16).padStart(8, '0');
 }
 
 // Builds the staging table's primary key (the archive's: the key and the batch column); true
