@@ -55,6 +55,7 @@ async function stageTimes(exposures: number, density: number): Promise<void> {
       Math.round(a.dec) - Math.round(b.dec) || Math.round(a.ra) - Math.round(b.ra) || a.index - b.index);
     for (const e of byPointing) {
       c0 = process.cpuUsage();
+      sky.recycle();
       for (const id of tilesInCircle(e.ra, e.dec, FOV_RADIUS)) sky.tile(id);
       t.sky += cpuSince(c0);
       c0 = process.cpuUsage();

@@ -202,6 +202,13 @@ export class SkyModel {
   /** Tiles and objects generated so far (cache misses included), for tests and the bench. */
   generated = 0;
   generatedObjects = 0;
+  /**
+   * Buffers of dropped tiles: `retired` may still be read (by the exposure being written),
+   * `free` may be reused for new tiles. Reuse spares allocating (and the collector freeing)
+   * a fresh, zeroed buffer for every tile generated once the cache is full.
+   */
+  private retired: ArrayBuffer[] = [];
+  private free: ArrayBuffer[] = [];
 
   constructor(options: SkyModelOptions) {
     this.options = options;
@@ -216,20 +223,43 @@ export class SkyModel {
       this.cache.set(id, hit);
       return hit;
     }
-    const tile = generateTile(this.options, id, this.options.limitsFor(id));
+    const tile = generateTile(this.options, id, this.options.limitsFor(id), this.hits.get(id), (bytes) => this.reuse(bytes));
     this.generated++;
     this.generatedObjects += tile.count;
-    const hits = this.hits.get(id);
-    if (hits) tile.hits = hits;
-    else this.hits.set(id, tile.hits);
+    this.hits.set(id, tile.hits);
     this.cache.set(id, tile);
-    this.held += tile.count;
+    this.held += heldBy(tile);
     while (this.held > this.budget && this.cache.size > 1) {
       const oldest = this.cache.keys().next().value as number;
-      this.held -= this.cache.get(oldest)!.count;
+      const dropped = this.cache.get(oldest)!;
+      this.held -= heldBy(dropped);
       this.cache.delete(oldest);
+      this.retired.push(dropped.ra.buffer as ArrayBuffer);
     }
     return tile;
+  }
+
+  /**
+   * Lets the buffers of tiles dropped so far be reused: call it when no tile asked for
+   * before is read any more (a writer, before it gathers the next exposure).
+   */
+  recycle(): void {
+    this.free.push(...this.retired);
+    this.retired = [];
+    // Kept few: buffers that fit no new tile are dropped, oldest first.
+    if (this.free.length > MAX_FREE) this.free.splice(0, this.free.length - MAX_FREE);
+  }
+
+  /** A free buffer of at least `bytes` (and not much more), taken from the free list. */
+  private reuse(bytes: number): ArrayBuffer | undefined {
+    let best = -1;
+    for (let i = 0; i < this.free.length; i++) {
+      const n = this.free[i].byteLength;
+      if (n >= bytes && n <= bytes * 1.25 + 4096 && (best < 0 || n < this.free[best].byteLength)) best = i;
+    }
+    if (best < 0) return undefined;
+    const [buffer] = this.free.splice(best, 1);
+    return buffer;
   }
 
   /** Marks an object of an exposure-depth tile detected; true the first time. */
@@ -264,6 +294,13 @@ export class SkyModel {
   }
 }
 
+const MAX_FREE = 256;
+
+/** Objects' worth of memory a cached tile holds (its buffer may be larger than its objects need). */
+function heldBy(tile: SkyTile): number {
+  return tile.ra.buffer.byteLength / BYTES_PER_OBJECT;
+}
+
 /** Galaxy counts are raised by this factor inside the medium-deep patch. */
 export const MD_GALAXY_FACTOR = 1.5;
 
@@ -291,8 +328,15 @@ function insideCircle(c: SkyCircle, ra: number, dec: number): boolean {
   return dra * dra + ddec * ddec <= c.radius * c.radius;
 }
 
-/** Generates a tile's objects to the given r limits per type (deterministic in seed, tile and limits). */
-export function generateTile(options: Pick<SkyModelOptions, 'seed' | 'density' | 'mdPatch'>, id: number, limits: readonly [number, number]): SkyTile {
+/**
+ * Generates a tile's objects to the given r limits per type (deterministic in seed, tile and
+ * limits). `hits`, the tile's record of detections if it has one already; `reuse`, a source
+ * of used buffers to hold the objects (any content: every column is written).
+ */
+export function generateTile(
+  options: Pick<SkyModelOptions, 'seed' | 'density' | 'mdPatch'>, id: number, limits: readonly [number, number],
+  hits?: Uint8Array, reuse?: (bytes: number) => ArrayBuffer | undefined,
+): SkyTile {
   const b = tileBounds(id);
   const sinLo = Math.sin(b.decLo * DEG);
   const sinHi = Math.sin(b.decHi * DEG);
@@ -316,7 +360,8 @@ export function generateTile(options: Pick<SkyModelOptions, 'seed' | 'density' |
   const groupStart = new Int32Array(GROUPS).fill(-1);
   const groupCount = new Int32Array(GROUPS);
   // One allocation for every column (many small typed arrays cost more than the objects).
-  const buffer = new ArrayBuffer(total * BYTES_PER_OBJECT);
+  const bytes = total * BYTES_PER_OBJECT;
+  const buffer = (bytes > 0 ? reuse?.(bytes) : undefined) ?? new ArrayBuffer(bytes);
   let at = 0;
   const f64 = (): Float64Array => { const a = new Float64Array(buffer, at, total); at += 8 * total; return a; };
   const f32 = (n: number): Float32Array => { const a = new Float32Array(buffer, at, n); at += 4 * n; return a; };
@@ -333,9 +378,8 @@ export function generateTile(options: Pick<SkyModelOptions, 'seed' | 'density' |
   const type = u8();
   const group = u8();
   // Not in the tile's buffer: the record of detections outlives the tile.
-  const hits = new Uint8Array(total);
   const tile: SkyTile = {
-    id, count: total, limits: [limits[0], limits[1]], groupStart, groupCount, hits,
+    id, count: total, limits: [limits[0], limits[1]], groupStart, groupCount, hits: hits ?? new Uint8Array(total),
     group, ra, dec, sinRa, cosRa, sinDec, type, mag, reff, axisRatio, angle,
   };
   // Positions without trigonometric calls: offsets from the tile centre are small (the band
@@ -439,11 +483,15 @@ function fillGroup(seed: number, id: number, tile: SkyTile, g: TileGroup, k: num
     const b = Math.floor(um);
     const dm = magTable[b] + (um - b) * (magTable[b + 1] - magTable[b]);
     const r = g.m0 + dm;
-    if (g.type === STAR) starColours(U[u + 4] * U32, U[u + 5] * U32, COARSE[cb[cz]], r, mag, k * 6);
-    else {
+    if (g.type === STAR) {
+      starColours(U[u + 4] * U32, U[u + 5] * U32, COARSE[cb[cz]], r, mag, k * 6);
+      reff[k] = 0;
+      axisRatio[k] = 0;
+      angle[k] = 0;
+    } else {
       galaxyColours(COARSE[cb[cz]], COARSE[cb[cz + 1]], COARSE[cb[cz + 2]], COARSE[cb[cz + 3]], r, mag, k * 6);
       const x = -0.2302585 * dm;
-      const size = reffBase * (1 + x * (1 + (x / 2) * (1 + (x / 3) * (1 + x / 4)))) * Math.exp(0.3 * COARSE[cb[cz + 4]]);
+      const size = reffBase * (1 + x * (1 + (x / 2) * (1 + (x / 3) * (1 + x / 4)))) * SIZE_SCATTER[cb[cz + 4]];
       reff[k] = size < 0.2 ? 0.2 : size > 6 ? 6 : size;
       axisRatio[k] = 0.25 + 0.75 * (U[u + 4] * U32);
       angle[k] = 180 * (U[u + 5] * U32);
@@ -513,6 +561,8 @@ function galaxyColours(z1: number, z2: number, z3: number, z4: number, r: number
 // normals (star colour scatter; galaxy colours and size scatter).
 const U_SLOTS = 6;
 const C_SLOTS = 5;
+// The galaxy size scatter, exp(0.3 z) for each coarse normal z (the same doubles as calling Math.exp).
+const SIZE_SCATTER = Float64Array.from(COARSE, (z) => Math.exp(0.3 * z));
 // Both stay random words: a uniform is a word times 2^-32, a coarse normal COARSE[byte].
 const U32 = 2.3283064365386963e-10;
 let U_SCRATCH = new Uint32Array(0);

@@ -261,6 +261,8 @@ export async function writeExposure(
   const skipChip = missing ? missing.from : -1;
   if (missing) records.push({ kind: 'missing-chip', ...base, chip: CHIPS[skipChip].name });
 
+  // The previous exposure's tiles are no longer read: the buffers of those dropped may be reused.
+  state.sky.recycle();
   const tiles = gatherExposure(state, e);
   const starts = state.sorted.sortByChip(state.gathered, CHIPS.length);
   const cands = state.sorted;
