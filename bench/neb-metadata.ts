@@ -2,8 +2,10 @@
 // create, find, stat, from client processes of their own (kept-alive connections, many calls
 // in flight), against the peer of a bare round trip to the same server (GET /v1/health) in the
 // same run; then pattern search over a million keys against grep over the same keys.
-// Usage: node bench/neb-metadata.ts [--creates N] [--clients P] [--concurrency C] [--keys N]
-//   [--engines sqlite,postgres] [--phases metadata,search]
+// Usage: node bench/neb-metadata.ts [--creates N] [--finds N] [--clients P] [--concurrency C] [--keys N]
+//   [--engines sqlite,postgres] [--phases metadata,search] [--ops health,create,find,stat,find-many]
+// Every figure is printed with its CPU per call (server and clients, user + system) and the
+// load average when it was taken, since the rate depends on what else the machine runs.
 // PostgreSQL needs IPP_TEST_PG_URL (an admin URL; a throw-away database is made in it).
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,6 +20,8 @@ import { BENCH_DIR, check, reportRate, report, target } from './lib.ts';
 const { values } = parseArgs({
   options: {
     creates: { type: 'string', default: '20000' },
+    finds: { type: 'string', default: '100000' },
+    ops: { type: 'string', default: 'health,create,find,stat,find-many' },
     clients: { type: 'string', default: '2' },
     concurrency: { type: 'string', default: '32' },
     keys: { type: 'string', default: '1000000' },
@@ -26,13 +30,15 @@ const { values } = parseArgs({
   },
 });
 const CREATES = Number(values.creates);
+const FINDS = Number(values.finds);
+const OPS = String(values.ops).split(',');
 const CLIENTS = Number(values.clients);
 const CONCURRENCY = Number(values.concurrency);
 const KEYS = Number(values.keys);
 const LOAD = fileURLToPath(new URL('./neb-load.ts', import.meta.url));
 const TOKEN = 'bench';
 
-console.log(`neb-metadata: ${CREATES} creates, ${CLIENTS} client processes x ${CONCURRENCY} calls in flight; search over ${KEYS} keys; load average ${loadAverage()}`);
+console.log(`neb-metadata: ${CREATES} creates, ${FINDS} finds (one key a call), ${CLIENTS} client processes x ${CONCURRENCY} calls in flight each; search over ${KEYS} keys; load average ${loadAverage()}`);
 
 for (const engine of testEngines()) {
   if (!String(values.engines).split(',').includes(engine.name)) continue;
@@ -71,27 +77,60 @@ for (const engine of testEngines()) {
 
 async function metadata(engine: string, url: string, client: NebulousClient): Promise<void> {
   const peer = await phase(url, client, 'health', 20_000, 0);
+  console.log(`  bare round trip (GET /v1/health): ${peer.rate.toFixed(0)}/s; ${cpuLine(peer)}`);
+  // The creates make the keys the other phases look up, so they always run.
   const create = await phase(url, client, 'create', CREATES, 0);
-  const find = await phase(url, client, 'find', 2 * CREATES, CREATES);
-  const stat = await phase(url, client, 'stat', CREATES, CREATES);
-  const many = await phase(url, client, 'find-many', 20 * CREATES, CREATES);
   const line = (name: string, p: Phase) => reportRate(`neb ${name} (${engine})`, p.rate, 'bare HTTP round trip', peer.rate, 'ops/s');
-  console.log(`  bare round trip: ${peer.rate.toFixed(0)}/s, CPU per call: server ${peer.cpuPerOp.toFixed(0)} µs, clients ${peer.clientCpuPerOp.toFixed(0)} µs`);
-  line('create', create);
-  console.log(`  CPU per create: server ${create.cpuPerOp.toFixed(0)} µs (one core: ${(1e6 / create.cpuPerOp).toFixed(0)}/s), clients ${create.clientCpuPerOp.toFixed(0)} µs; ${create.errors} errors`);
-  target('≥ 2,000 creates/s', create.rate >= 2000);
-  line('find', find);
-  console.log(`  CPU per find: server ${find.cpuPerOp.toFixed(0)} µs (one core: ${(1e6 / find.cpuPerOp).toFixed(0)}/s), clients ${find.clientCpuPerOp.toFixed(0)} µs; ${find.errors} errors`);
-  target('≥ 10,000 finds/s', find.rate >= 10_000);
-  line('stat', stat);
-  console.log(`  CPU per stat: server ${stat.cpuPerOp.toFixed(0)} µs, clients ${stat.clientCpuPerOp.toFixed(0)} µs; ${stat.errors} errors`);
-  line('find, 100 keys a call', many);
-  console.log(`  CPU per key found: server ${many.cpuPerOp.toFixed(1)} µs, clients ${many.clientCpuPerOp.toFixed(1)} µs; ${many.errors} errors`);
-  target('≥ 10,000 finds/s (100 keys a call)', many.rate >= 10_000);
-  check(create.errors + find.errors + stat.errors + many.errors === 0, `no call failed (${create.firstError ?? find.firstError ?? stat.firstError ?? ''})`);
+  const results: Phase[] = [create];
+  if (OPS.includes('create')) {
+    line('create', create);
+    console.log(`  per create: ${cpuLine(create)}`);
+    target('≥ 2,000 creates/s', create.rate >= 2000);
+  }
+  if (OPS.includes('find')) {
+    const find = await phase(url, client, 'find', FINDS, CREATES);
+    results.push(find);
+    line(`find, one key a call, ${CLIENTS} clients x ${CONCURRENCY} in flight`, find);
+    console.log(`  per find: ${cpuLine(find)}`);
+    target('≥ 10,000 finds/s', find.rate >= 10_000);
+  }
+  if (OPS.includes('stat')) {
+    const stat = await phase(url, client, 'stat', CREATES, CREATES);
+    results.push(stat);
+    line('stat', stat);
+    console.log(`  per stat: ${cpuLine(stat)}`);
+  }
+  if (OPS.includes('find-many')) {
+    const many = await phase(url, client, 'find-many', 20 * CREATES, CREATES);
+    results.push(many);
+    line('find, 100 keys a call (not counted as finds)', many);
+    console.log(`  per key found: ${cpuLine(many)}`);
+  }
+  const errors = results.reduce((n, p) => n + p.errors, 0);
+  check(errors === 0, `no call failed (${results.find((p) => p.firstError)?.firstError ?? ''})`);
 }
 
-interface Phase { rate: number; cpuPerOp: number; clientCpuPerOp: number; errors: number; firstError?: string }
+interface Phase {
+  rate: number;
+  /** Server CPU per call, user and system, µs. */
+  serverUser: number;
+  serverSystem: number;
+  /** Client CPU per call (all client processes), user and system, µs. */
+  clientUser: number;
+  clientSystem: number;
+  errors: number;
+  firstError?: string;
+  load: string;
+}
+
+/** CPU per call of the server and of the clients, what one core would do, and the load average. */
+function cpuLine(p: Phase): string {
+  const server = p.serverUser + p.serverSystem;
+  const clients = p.clientUser + p.clientSystem;
+  return `CPU server ${server.toFixed(1)} µs (user ${p.serverUser.toFixed(1)} + system ${p.serverSystem.toFixed(1)}; one core: ${(1e6 / server).toFixed(0)}/s), `
+    + `clients ${clients.toFixed(1)} µs (user ${p.clientUser.toFixed(1)} + system ${p.clientSystem.toFixed(1)}), together ${(server + clients).toFixed(1)} µs; `
+    + `${p.errors} errors; load average ${p.load}`;
+}
 
 /** Runs `count` calls of `op` split over the client processes; the rate is calls over the wall time of the slowest. */
 async function phase(url: string, client: NebulousClient, op: string, count: number, keys: number): Promise<Phase> {
@@ -106,20 +145,25 @@ async function phase(url: string, client: NebulousClient, op: string, count: num
   const ops = per * CLIENTS;
   return {
     rate: ops / seconds,
-    cpuPerOp: (after.cpuMicros - before.cpuMicros) / ops,
-    clientCpuPerOp: results.reduce((n, r) => n + r.cpuMicros, 0) / ops,
+    serverUser: (after.cpuUserMicros - before.cpuUserMicros) / ops,
+    serverSystem: (after.cpuSystemMicros - before.cpuSystemMicros) / ops,
+    clientUser: results.reduce((n, r) => n + r.userMicros, 0) / ops,
+    clientSystem: results.reduce((n, r) => n + r.systemMicros, 0) / ops,
     errors: results.reduce((n, r) => n + r.errors, 0),
     firstError: results.find((r) => r.firstError)?.firstError,
+    load: loadAverage(),
   };
 }
 
-async function runLoad(config: object): Promise<{ errors: number; firstError?: string; cpuMicros: number }> {
+interface LoadResult { errors: number; firstError?: string; userMicros: number; systemMicros: number }
+
+async function runLoad(config: object): Promise<LoadResult> {
   const child = spawn(process.execPath, [LOAD, JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
   const status = await new Promise<number | null>((r) => child.once('exit', r));
   if (status !== 0) throw new Error(`load process failed (${status}): ${out}`);
-  return JSON.parse(out.trim().split('\n').pop()!) as { errors: number; firstError?: string; cpuMicros: number };
+  return JSON.parse(out.trim().split('\n').pop()!) as LoadResult;
 }
 
 

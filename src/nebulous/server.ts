@@ -29,6 +29,10 @@ export interface NebulousStats extends HttpStats {
   readonly operations: Readonly<Record<string, number>>;
   /** CPU time of the server process (user + system), in microseconds. */
   readonly cpuMicros: number;
+  /** The user part of cpuMicros (the server's own code; system is mostly the sockets' kernel work). */
+  readonly cpuUserMicros: number;
+  /** The system part of cpuMicros. */
+  readonly cpuSystemMicros: number;
 }
 
 /** A running Nebulous server. */
@@ -175,7 +179,7 @@ export async function startNebulousServer(options: NebulousServerOptions): Promi
 
   function stats(): NebulousStats {
     const cpu = process.cpuUsage();
-    return { ...service.stats(), operations: { ...operations }, cpuMicros: cpu.user + cpu.system };
+    return { ...service.stats(), operations: { ...operations }, cpuMicros: cpu.user + cpu.system, cpuUserMicros: cpu.user, cpuSystemMicros: cpu.system };
   }
 
   const every = options.maintenanceMs ?? 30_000;
