@@ -9,6 +9,7 @@
 // measured slower: small loops over typed arrays are what the JIT compiles well.
 import { FLAGS, FLAGS2, type CmfLayout, TRUTH_LAYOUT } from './cmf-layout.ts';
 import { STAR, objectId, type SkyTile } from './sky-model.ts';
+import { fastLn, fastLog10 } from './fast-math.ts';
 import { COARSE, type Random } from './random.ts';
 import { pixelToSky, type TanWcs } from './wcs.ts';
 import { SimError } from './errors.ts';
@@ -401,7 +402,7 @@ function orderByBrightness(s: MeasureScratch, n: number): void {
   const { counts, inst, flux, order } = s;
   counts.fill(0);
   for (let k = 0; k < n; k++) {
-    const mag = -2.5 * Math.log10(flux[k]);
+    const mag = -2.5 * fastLog10(flux[k]);
     inst[k] = mag;
     let b = Math.floor((mag - BUCKET_ZERO) * 20);
     b = b < 0 ? 0 : b >= BUCKETS ? BUCKETS - 1 : b;
@@ -560,7 +561,7 @@ function writeAperture(dv: DataView, R: number, o: Offsets, cond: ChipConditions
       dv.setFloat32(at + oAF, NaN);
       dv.setFloat32(at + oAFS, NaN);
     } else {
-      const raw = -2.5 * Math.log10(apMeas);
+      const raw = -2.5 * fastLog10(apMeas);
       dv.setFloat32(at + oAM, raw - apCorr);
       dv.setFloat32(at + oAR, raw);
       dv.setFloat32(at + oAF, apMeas / starApFrac);
@@ -592,8 +593,8 @@ function writeFit(dv: DataView, R: number, o: Offsets, cond: ChipConditions, m: 
     const c3 = COARSE[coarse[3 * n + j]];
     const c4 = COARSE[coarse[4 * n + j]];
     const peakMag = k === GALAXY_ROW
-      ? mag[j] + 2.5 * Math.log10(((2 * sp2) / (2 * sp2 + sg2[j])) * 2 * Math.PI * so2[j])
-      : k === COSMIC_ROW ? mag[j] + 2.5 * Math.log10(2 * Math.PI * so2[j]) : mag[j] + starPeakMag;
+      ? mag[j] + 2.5 * fastLog10(((2 * sp2) / (2 * sp2 + sg2[j])) * 2 * Math.PI * so2[j])
+      : k === COSMIC_ROW ? mag[j] + 2.5 * fastLog10(2 * Math.PI * so2[j]) : mag[j] + starPeakMag;
     dv.setFloat32(at + oPeak, peakMag);
     dv.setFloat32(at + oSky, skyRate * (1 + 0.01 * COARSE[coarse[j]]));
     dv.setFloat32(at + oSkyS, skySigRate * (1 + 0.03 * COARSE[coarse[n + j]]));
@@ -765,7 +766,7 @@ function writeSkyLimit(dv: DataView, R: number, o: Offsets, m: Model, s: Measure
   for (let j = 0, at = 0; j < n; j++, at += R) {
     const peak = F[j] / (2 * Math.PI * so2[j]);
     if (peak > noise) {
-      const rad = Math.sqrt(so2[j] * 2 * Math.log(peak / noise));
+      const rad = Math.sqrt(so2[j] * 2 * fastLn(peak / noise));
       dv.setFloat32(at + oRad, rad);
       dv.setFloat32(at + oFlux, noise);
       dv.setFloat32(at + oSlope, (-rad / so2[j]) * noise);
