@@ -143,7 +143,10 @@ async function convert(product: string, name: string, dir: string, signal?: Abor
     type = (typeof manifest.type === 'string' ? manifest.type : header.type) ?? '';
     if (type === '') throw new PspsError('psps_bad_batch', `${fitsName}: neither the manifest nor BATCHTYP gives the batch type`);
     if (header.batch !== undefined && header.batch !== name) throw new PspsError('psps_bad_batch', `${fitsName}: BATCH = '${header.batch}' but the fileset is ${name}`);
-    return { name, product, type, dir, ...(md5 ? { md5 } : {}), tables: tables.map((t) => ({ name: t.name, path: t.path, rows: t.rows })) };
+    return {
+      name, product, type, dir, ...(md5 ? { md5 } : {}), fits: join(dir, fitsName),
+      tables: tables.map((t) => ({ name: t.name, path: t.path, rows: t.rows })),
+    };
   } catch (error) {
     if (signal?.aborted || isTransient(error)) throw error;
     return { name, product, type: type || 'unknown', dir, ...(md5 ? { md5 } : {}), tables: [], error: (error as Error).message };

@@ -63,5 +63,11 @@ export const PSPS_MIGRATIONS: RoomMigrations = {
       // fileset) is a reload, the same fileset handed over again (a DXLayer restart) is not
       up: (d) => `ALTER TABLE odm_batch ADD COLUMN fileset_id ${d.bigint};`,
     },
+    {
+      version: 3,
+      name: 'odm batch fits file',
+      // the batch FITS file handed over with the CSV files: a PostgreSQL archive stages from it
+      up: () => 'ALTER TABLE odm_batch ADD COLUMN fits_path TEXT;',
+    },
   ],
 };

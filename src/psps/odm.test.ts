@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { RemoteError, withTempDir } from '../common/index.ts';
@@ -12,7 +12,7 @@ import { batchSchemaOf } from './schema.ts';
 import { stageBatch, stagingName } from './stage.ts';
 import { OdmClient } from './odm-client.ts';
 import { startOdmServer } from './odm-server.ts';
-import { p2Batch, obBatch, writeBatchCsv, writeTestSchema, type TestTable } from './test-support.ts';
+import { p2Batch, obBatch, writeBatchCsv, writeBatchFits, writeTestSchema, type TestTable } from './test-support.ts';
 
 interface Fixture { dir: string; archive: Archive; db: Database; odm: Odm; client: OdmClient }
 
@@ -133,6 +133,38 @@ for (const engine of testEngines()) {
       assert.equal(await count(f, 'SELECT count(*) AS n FROM Detection'), 150);
       assert.equal(await count(f, 'SELECT count(*) AS n FROM FrameMeta'), 1);
       assert.equal(await count(f, 'SELECT count(*) AS n FROM ObjectThin'), 200);
+    }));
+
+    it('stages from the batch FITS file when it is handed over (binary COPY on PostgreSQL), refusing values the columns cannot hold', () => withOdm(engine, async (f) => {
+      const submitBoth = async (name: string, tables: TestTable[], md5: string) => {
+        const dir = join(f.dir, 'dx', name);
+        const files = await writeBatchCsv(dir, tables);
+        const { fits } = await writeBatchFits(dir, name, 'P2', tables);
+        // PostgreSQL must not read the CSV files then
+        if (engine.name === 'postgres') for (const file of files) await rm(file.path);
+        return f.client.submit({ name, product: 'PSPS_test', type: 'P2', md5, dir, fits, tables: files });
+      };
+      await submitBoth('B00000040', p2Batch(40, 250), MD5(40));
+      const s = await settled(f, 'B00000040');
+      assert.equal(s.state, 'merged', JSON.stringify(s.reasons));
+      assert.deepEqual(s.rows, { FrameMeta: 1, Detection: 250, ObjectThin: 250 });
+      const row = await f.archive.db.get<Record<string, unknown>>('SELECT * FROM Detection WHERE detectID = ?', [4_000_007]);
+      const lower = Object.fromEntries(Object.entries(row ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+      assert.deepEqual([Number(lower.frameid), Number(lower.objid), Number(lower.ra), Number(lower.psfflux), Number(lower.infoflag), Number(lower.filterid)],
+        [40, 4_000_007, 10.007, -999, 1, 2]);
+      // an int column given 64-bit values beyond its range, a float one beyond 32 bits
+      const bad = p2Batch(41, 20);
+      const det = bad[1].columns as { name: string; datatype: string; values: (number | bigint | string)[] }[];
+      det[6] = { name: 'infoFlag', datatype: 'long', values: det[6].values.map((v, i) => (i === 4 ? 3_000_000_000n : BigInt(v))) };
+      det[5] = { name: 'psfFlux', datatype: 'double', values: det[5].values.map((v, i) => (i === 9 ? 1e39 : Number(v))) };
+      await submitBoth('B00000041', bad, MD5(41));
+      const failed = await settled(f, 'B00000041');
+      assert.equal(failed.state, 'failed');
+      assert.deepEqual(failed.reasons, [
+        'Detection.psfFlux row 10: "1e+39" breaks type (must fit a 32-bit float (float))',
+        'Detection.infoFlag row 5: "3000000000" breaks type (must be an integer from -2147483648 to 2147483647 (int))',
+      ]);
+      assert.equal(await count(f, "SELECT count(*) AS n FROM Detection WHERE odm_batch = 'B00000041'"), 0);
     }));
 
     it('checks references, keys and required values against the archive and the batch', () => withOdm(engine, async (f) => {

@@ -64,6 +64,11 @@ export interface OdmSubmission {
   /** The DXLayer's directory holding this batch (deleted by `DELETE /batches/:name/copy`). */
   readonly dir?: string;
   readonly tables: readonly OdmTableFile[];
+  /**
+   * Absolute path of the batch FITS file on the ODM's host, when the DXLayer gives it: a
+   * PostgreSQL archive then stages from it by binary COPY (the CSV files are not read).
+   */
+  readonly fits?: string;
   /** The datastore fileset the batch came from (its id): a new fileset of the same md5 is still a reload. */
   readonly filesetId?: number;
   /** Set when the DXLayer could not convert the batch: the batch is failed at once with this reason. */
@@ -98,6 +103,7 @@ type BatchRow = {
   name: string; product: string; batch_type: string; generation: number; state: string; md5: string | null; dir: string | null;
   tables_json: string; rows_json: string | null; received_at: string; loaded_at: string | null; merge_worthy_at: string | null;
   failed_at: string | null; merged_at: string | null; copy_deleted_at: string | null; updated_at: string; fileset_id: number | null;
+  fits_path: string | null;
 };
 
 const PENDING = ['received', 'loaded', 'merge_worthy'];
@@ -148,14 +154,14 @@ export class Odm {
       const sameFileset = (old?.fileset_id ?? null) === null ? s.filesetId === undefined : Number(old!.fileset_id) === s.filesetId;
       if (old && s.md5 !== undefined && old.md5 === s.md5 && sameFileset) return false;
       const generation = Number(old?.generation ?? 0) + 1;
-      const values: SqlValue[] = [s.product, s.type, generation, s.md5 ?? null, s.dir ?? null, JSON.stringify(s.tables), s.filesetId ?? null, now, now];
+      const values: SqlValue[] = [s.product, s.type, generation, s.md5 ?? null, s.dir ?? null, JSON.stringify(s.tables), s.filesetId ?? null, s.fits ?? null, now, now];
       if (old) {
         await tx.run(`UPDATE odm_batch SET product = ?, batch_type = ?, generation = ?, state = 'received', md5 = ?, dir = ?, tables_json = ?,
-          fileset_id = ?, rows_json = NULL, received_at = ?, loaded_at = NULL, merge_worthy_at = NULL, failed_at = NULL, merged_at = NULL,
+          fileset_id = ?, fits_path = ?, rows_json = NULL, received_at = ?, loaded_at = NULL, merge_worthy_at = NULL, failed_at = NULL, merged_at = NULL,
           copy_deleted_at = NULL, updated_at = ? WHERE name = ?`, [...values, s.name]);
       } else {
-        await tx.run(`INSERT INTO odm_batch (product, batch_type, generation, state, md5, dir, tables_json, fileset_id, received_at, updated_at, name)
-          VALUES (?, ?, ?, 'received', ?, ?, ?, ?, ?, ?, ?)`, [...values, s.name]);
+        await tx.run(`INSERT INTO odm_batch (product, batch_type, generation, state, md5, dir, tables_json, fileset_id, fits_path, received_at, updated_at, name)
+          VALUES (?, ?, ?, 'received', ?, ?, ?, ?, ?, ?, ?, ?)`, [...values, s.name]);
       }
       await tx.run('DELETE FROM odm_reason WHERE name = ?', [s.name]);
       if (s.error !== undefined) {
@@ -336,7 +342,7 @@ export class Odm {
         problems.add({ table: f.name, column: '', row: 0, value: '', rule: 'file', detail: `a ${schema.type} batch has no table ${f.name}; it has ${schema.tables.map((t) => t.name).join(', ')}` });
       }
     }
-    Object.assign(rows, await stageBatch(this.archive, b.name, schema, files, problems, signal));
+    Object.assign(rows, await stageBatch(this.archive, b.name, schema, files, problems, signal, b.fits_path ? { fits: b.fits_path } : {}));
     return rows;
   }
 
@@ -413,6 +419,7 @@ function checkSubmission(s: OdmSubmission): void {
   if (s.filesetId !== undefined && !Number.isSafeInteger(s.filesetId)) throw bad('filesetId must be a whole number');
   if (s.dir !== undefined && (typeof s.dir !== 'string' || !isAbsolute(s.dir))) throw bad('dir must be an absolute path');
   if (s.error !== undefined && typeof s.error !== 'string') throw bad('error must be a string');
+  if (s.fits !== undefined && (typeof s.fits !== 'string' || !isAbsolute(s.fits))) throw bad('fits must be an absolute path');
   if (!Array.isArray(s.tables)) throw bad('tables must be a list of { name, path }');
   for (const t of s.tables) {
     if (typeof t?.name !== 'string' || typeof t.path !== 'string' || !isAbsolute(t.path)) throw bad('each table needs a name and an absolute path');
