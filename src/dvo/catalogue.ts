@@ -6,7 +6,7 @@
 // rejected whole with an error naming the file, chip and row.
 import { open, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { FitsFile, fitsTable, type HduInfo, type Header } from '../fits/index.ts';
+import { FitsFile, fitsTable, type FitsColumnDef, type HduInfo, type Header } from '../fits/index.ts';
 import { isIppError } from '../common/index.ts';
 import type { NumericArray, Table } from '../table/index.ts';
 import { ColumnStore } from './column-store.ts';
@@ -83,13 +83,37 @@ function filterOf(headers: readonly (Header | undefined)[], where: string): Filt
   return f as Filter;
 }
 
-function isDetectionTable(h: HduInfo): boolean {
+function isDetectionTable(file: FitsFile, h: HduInfo): boolean {
   if (h.kind !== 'bintable' && h.kind !== 'compressed-table') return false;
-  const cols = h.kind === 'bintable' ? h.columns?.map((c) => c.name) : undefined;
+  const cols = h.kind === 'bintable' ? columnDefsOf(file, h).defs.map((c) => c.name) : undefined;
   if (cols) return REQUIRED.every((r) => cols.includes(r));
   // A compressed table's columns are in ZFORM/TTYPE: look for the names.
   const names = h.header.cards.filter((c) => /^TTYPE\d+$/.test(c.keyword)).map((c) => String(c.value).trim());
   return REQUIRED.every((r) => names.includes(r));
+}
+
+// Column definitions by the text of the cards they are made from: an smf's ~60 chip tables
+// have the same columns, and parsing ~40 columns' keywords per table cost more than reading
+// the table. Bounded: cleared when it holds many layouts.
+const defsByCards = new Map<string, { defs: FitsColumnDef[]; rowBytes: number }>();
+const MAX_LAYOUTS = 64;
+
+/** The column definitions of a plain binary table, parsed once per distinct set of column cards. */
+function columnDefsOf(file: FitsFile, h: HduInfo): { defs: FitsColumnDef[]; rowBytes: number } {
+  // Every card a definition can depend on: the T* keywords (TFIELDS, TTYPEn, TFORMn, TZEROn...) and NAXIS1.
+  let key = '';
+  for (const c of h.header.cards) {
+    const k = c.keyword;
+    if (k.charCodeAt(0) === 84 || k === 'NAXIS1') key += `${k}=${typeof c.value}:${String(c.value)}\n`;
+  }
+  let found = defsByCards.get(key);
+  if (!found) {
+    // Parsed by the file (errors name the file and HDU as before), then shared.
+    found = file.columnDefs(h.index);
+    if (defsByCards.size >= MAX_LAYOUTS) defsByCards.clear();
+    defsByCards.set(key, found);
+  }
+  return found;
 }
 
 /** Reads and checks a catalogue; throws a DvoError naming what is wrong. */
@@ -115,7 +139,7 @@ export async function readCatalogue(path: string, photcodes: PhotcodeTable): Pro
 
 async function readOpen(file: FitsFile, path: string, photcodes: PhotcodeTable): Promise<Catalogue> {
   const primary = file.hdus[0].header;
-  const tables = file.hdus.filter(isDetectionTable);
+  const tables = file.hdus.filter((h) => isDetectionTable(file, h));
   if (tables.length === 0) {
     throw new DvoError('dvo_bad_catalogue', `${path}: no detection table (a table with ${REQUIRED.join(', ')}); is this an smf or cmf?`);
   }
@@ -157,12 +181,13 @@ async function readTables(file: FitsFile, path: string, photcodes: PhotcodeTable
     const zp = num(headers, 'ZPT_OBS', where) ?? num(headers, 'FPA.ZP', where) ?? photcode.zeroPoint;
     const zpErr = num(headers, 'ZPT_ERR', where) ?? NaN;
     const mTime = exptime > 0 ? 2.5 * Math.log10(exptime) : 0;
-    const table = fitsTable(file, h.index);
-    const have = new Set(table.columns.map((c) => c.name));
+    // A plain table is read here (columnBatches) with shared definitions; others through the general reader.
+    const table = h.kind === 'bintable' ? undefined : fitsTable(file, h.index);
+    const have = new Set(table ? table.columns.map((c) => c.name) : columnDefsOf(file, h).defs.map((d) => d.name));
     const optional = OPTIONAL.filter((c) => have.has(c));
     const names = [...REQUIRED, ...optional];
     const first = store.length;
-    const rows = table.rowCount ?? 0;
+    const rows = (table ? table.rowCount : h.rows) ?? 0;
     store.grow(rows);
     let at = first;
     const unique = new UniqueIds(where);
@@ -276,10 +301,10 @@ const TILE_BYTES = 32 << 10;
  * new arrays (stored, then converted) per column per batch, and a catalogue has ~60 tables of
  * ~40 columns. Anything else goes through the general reader.
  */
-async function* columnBatches(file: FitsFile, h: HduInfo, table: Table, names: readonly string[], where: string, scratch: Scratch): AsyncGenerator<RawBatch> {
+async function* columnBatches(file: FitsFile, h: HduInfo, table: Table | undefined, names: readonly string[], where: string, scratch: Scratch): AsyncGenerator<RawBatch> {
   const plan = h.kind === 'bintable' ? directPlan(file, h, names) : undefined;
   if (!plan) {
-    for await (const b of table.batches({ columns: [...names] })) yield { rowCount: b.rowCount, columns: b.columns.map((c) => c.values as NumericArray) };
+    for await (const b of (table ?? fitsTable(file, h.index)).batches({ columns: [...names] })) yield { rowCount: b.rowCount, columns: b.columns.map((c) => c.values as NumericArray) };
     return;
   }
   const { rowBytes, cols } = plan;
@@ -362,7 +387,7 @@ type Ctor = Float32ArrayConstructor | Float64ArrayConstructor | Int32ArrayConstr
 
 // How each asked-for column is decoded, or undefined when one of them needs the general reader.
 function directPlan(file: FitsFile, h: HduInfo, names: readonly string[]): { rowBytes: number; cols: { code: DirectCode; offset: number; flip: number; Ctor: Ctor }[] } | undefined {
-  const { defs, rowBytes } = file.columnDefs(h.index);
+  const { defs, rowBytes } = columnDefsOf(file, h);
   const cols: { code: DirectCode; offset: number; flip: number; Ctor: Ctor }[] = [];
   for (const name of names) {
     const found = defs.filter((d) => d.name === name);
