@@ -489,15 +489,133 @@ function unpackBatch(packed: PackedBatch, sab: SharedArrayBuffer): ColumnBatch {
   return { rowCount: packed.rowCount, columns };
 }
 
-// The shared control block of threads that write the file themselves: where the next
-// batch goes (bytes, a double at byte 0), which batch is next to be placed (int32 at
-// index 2), and a stop flag (int32 at index 3) the main thread raises after a failure.
-/** Bytes of the shared control block of writing threads. */
-export const CONTROL_BYTES = 16;
-/** Int32 index of the next batch to be placed, in the control block. */
-export const NEXT_BATCH = 2;
-/** Int32 index of the stop flag, in the control block. */
-export const STOP = 3;
+/**
+ * The shared state of threads that write the output file themselves. Batch ids are placed
+ * in order: a thread that finishes formatting a batch marks it formatted, then, under a
+ * small lock, gives file offsets to every formatted batch from the next unplaced one on,
+ * and writes those it can (their bytes are in shared output slots, whichever thread
+ * formatted them). No thread waits for another to finish formatting. A batch with bytes
+ * outside its slot (rare: very long rows) is written by its own thread once placed.
+ * Ring entries are indexed by id modulo the number of slots, like the slots themselves.
+ */
+export class WriteControl {
+  readonly buffer: SharedArrayBuffer;
+  readonly #ring: number;
+  readonly #ints: Int32Array;
+  readonly #doubles: Float64Array;
+
+  constructor(buffer: SharedArrayBuffer, ring: number) {
+    this.buffer = buffer;
+    this.#ring = ring;
+    this.#ints = new Int32Array(buffer);
+    this.#doubles = new Float64Array(buffer);
+  }
+
+  /** A new control block for `ring` slots, the first batch going at byte `start` of the file. */
+  static create(ring: number, start: number): WriteControl {
+    const c = new WriteControl(new SharedArrayBuffer(controlBytes(ring)), ring);
+    c.#doubles[0] = start;
+    return c;
+  }
+
+  /** Makes every thread give up (after a failure): none waits or writes any more. */
+  stop(): void {
+    Atomics.store(this.#ints, STOP, 1);
+    Atomics.notify(this.#ints, LOCK);
+    for (let i = 0; i < this.#ring; i++) Atomics.notify(this.#ints, PLACED + 2 * this.#ring + i);
+  }
+
+  get stopped(): boolean {
+    return Atomics.load(this.#ints, STOP) !== 0;
+  }
+
+  /**
+   * Marks batch `id` formatted (`bytes` long, `own` = written by its own thread) and places
+   * what can be placed; returns the ids and offsets of the placed batches this thread is to
+   * write (flat pairs), the batches of other threads' own writing being left to them.
+   */
+  finish(id: number, bytes: number, own: boolean): number[] {
+    const r = this.#ring;
+    const ints = this.#ints;
+    const doubles = this.#doubles;
+    const i = id % r;
+    const lens = lenBase(r);
+    doubles[lens + i] = bytes;
+    ints[PLACED + r + i] = own ? 1 : 0;
+    Atomics.store(ints, PLACED + i, id + 1);
+    const mine: number[] = [];
+    this.#lock();
+    try {
+      let next = ints[NEXT_BATCH];
+      while (Atomics.load(ints, PLACED + (next % r)) === next + 1) {
+        const j = next % r;
+        const at = doubles[0];
+        doubles[0] = at + doubles[lens + j];
+        Atomics.store(ints, PLACED + j, 0);
+        if (ints[PLACED + r + j] === 1) {
+          // its own thread writes it: tell it where
+          doubles[lens + r + j] = at;
+          Atomics.store(ints, PLACED + 2 * r + j, next + 1);
+          Atomics.notify(ints, PLACED + 2 * r + j);
+        } else {
+          mine.push(next, at);
+        }
+        next++;
+      }
+      ints[NEXT_BATCH] = next;
+    } finally {
+      this.#unlock();
+    }
+    return mine;
+  }
+
+  /** The offset of batch `id` (one its own thread writes), once every earlier batch is formatted. */
+  offsetOf(id: number): number {
+    const r = this.#ring;
+    const cell = PLACED + 2 * r + (id % r);
+    for (;;) {
+      if (this.stopped) throw new Stopped('stopped');
+      const v = Atomics.load(this.#ints, cell);
+      if (v === id + 1) break;
+      // timed, so that a stop raised without a notify is still seen
+      Atomics.wait(this.#ints, cell, v, 50);
+    }
+    Atomics.store(this.#ints, cell, 0);
+    return this.#doubles[lenBase(r) + r + (id % r)];
+  }
+
+  /** Bytes of batch `id` (placed, not yet reused). */
+  bytesOf(id: number): number {
+    return this.#doubles[lenBase(this.#ring) + (id % this.#ring)];
+  }
+
+  #lock(): void {
+    const ints = this.#ints;
+    while (Atomics.compareExchange(ints, LOCK, 0, 1) !== 0) {
+      if (Atomics.load(ints, STOP) !== 0) throw new Stopped('stopped');
+      Atomics.wait(ints, LOCK, 1, 5);
+    }
+  }
+
+  #unlock(): void {
+    Atomics.store(this.#ints, LOCK, 0);
+    Atomics.notify(this.#ints, LOCK, 1);
+  }
+}
+
+// Layout: double 0 = next free byte of the file; int32 2 = next batch to place, 3 = stop,
+// 4 = lock; from int32 8, three rings: formatted (id + 1), own-writes flag, placed for its
+// own thread (id + 1); then two rings of doubles: bytes, and offsets given to own writers.
+const NEXT_BATCH = 2;
+const STOP = 3;
+const LOCK = 4;
+const PLACED = 8;
+function lenBase(ring: number): number {
+  return Math.ceil((PLACED + 3 * ring) / 2);
+}
+function controlBytes(ring: number): number {
+  return 8 * (lenBase(ring) + 2 * ring);
+}
 
 /** What the main thread sends a formatting thread for one batch. */
 export interface EncodeRequest {
@@ -521,32 +639,13 @@ export interface CsvWorkerData {
   readonly kind: string;
   readonly plans: CsvColumnPlan[];
   readonly options: CsvFormatOptions;
-  /** Writing threads: the open output file and the control block. */
+  /** Writing threads: the open output file, the control block and every output slot. */
   readonly fd?: number;
   readonly control?: SharedArrayBuffer;
+  readonly slots?: SharedArrayBuffer[];
 }
 
 class Stopped extends Error {}
-
-// Takes the file's next bytes for batch `id` once every earlier batch has taken its own:
-// batches are placed in order whichever thread formats them, so the file is the same as
-// if written from one thread; the waits are short (the threads format batches in turn).
-function place(control: SharedArrayBuffer, id: number, bytes: number): number {
-  const ints = new Int32Array(control);
-  const at = new Float64Array(control, 0, 1);
-  for (;;) {
-    if (Atomics.load(ints, STOP) !== 0) throw new Stopped('stopped');
-    const next = Atomics.load(ints, NEXT_BATCH);
-    if (next === id) break;
-    // timed, so that a stop raised without a notify is still seen
-    Atomics.wait(ints, NEXT_BATCH, next, 50);
-  }
-  const offset = at[0];
-  at[0] = offset + bytes;
-  Atomics.store(ints, NEXT_BATCH, id + 1);
-  Atomics.notify(ints, NEXT_BATCH);
-  return offset;
-}
 
 function writeAt(fd: number, bytes: Uint8Array, position: number): void {
   let done = 0;
@@ -555,28 +654,51 @@ function writeAt(fd: number, bytes: Uint8Array, position: number): void {
 
 function runEncoderWorker(data: CsvWorkerData): void {
   const encoder = new CsvRowFormatter(data.plans, data.options);
+  const fd = data.fd;
+  const slots = data.slots ?? [];
+  const control = data.control ? new WriteControl(data.control, slots.length) : undefined;
+  const reply = (id: number, error: unknown) => {
+    const code = (error as { code?: unknown }).code;
+    parentPort!.postMessage({ id, error: (error as Error).message, ...(typeof code === 'string' ? { code } : {}) });
+  };
   parentPort!.on('message', (m: EncodeRequest) => {
+    let placed: number[];
     try {
       const chunks: Uint8Array[] = [];
       const slot = new Uint8Array(m.slot);
       const used = encodeBatch(encoder, unpackBatch(m.batch, m.input), slot, chunks);
-      if (data.fd === undefined || data.control === undefined) {
+      if (fd === undefined || control === undefined) {
         parentPort!.postMessage({ id: m.id, used, chunks }, chunks.map((c) => c.buffer as ArrayBuffer));
         return;
       }
       let total = used;
       for (const c of chunks) total += c.length;
-      let at = place(data.control, m.id, total);
-      writeAt(data.fd, slot.subarray(0, used), at);
-      at += used;
-      for (const c of chunks) {
-        writeAt(data.fd, c, at);
-        at += c.length;
+      placed = control.finish(m.id, total, chunks.length > 0);
+      if (chunks.length > 0) {
+        let at = control.offsetOf(m.id);
+        writeAt(fd, slot.subarray(0, used), at);
+        at += used;
+        for (const c of chunks) {
+          writeAt(fd, c, at);
+          at += c.length;
+        }
+        parentPort!.postMessage({ id: m.id, used: total });
       }
-      parentPort!.postMessage({ id: m.id, used: total, chunks: [] });
     } catch (error) {
-      const code = (error as { code?: unknown }).code;
-      parentPort!.postMessage({ id: m.id, error: (error as Error).message, ...(typeof code === 'string' ? { code } : {}) });
+      reply(m.id, error);
+      return;
+    }
+    // the batches this thread placed, its own or not: written from their shared slots
+    for (let k = 0; k < placed.length; k += 2) {
+      const id = placed[k];
+      try {
+        if (control!.stopped) return;
+        const bytes = control!.bytesOf(id);
+        writeAt(fd!, new Uint8Array(slots[id % slots.length], 0, bytes), placed[k + 1]);
+        parentPort!.postMessage({ id, used: bytes });
+      } catch (error) {
+        reply(id, error);
+      }
     }
   });
 }

@@ -316,3 +316,28 @@ test('a batch that a formatting thread cannot write fails the whole file, and th
     assert.equal(lines[5501], '5500,r500');
   });
 });
+
+test('threads place many small batches in order, some of them larger than their shared slots', async () => {
+  const cols = [columnInfo('i', 'int32'), columnInfo('x', 'float32'), columnInfo('s', 'string', { variable: true })];
+  const huge = 'y'.repeat(9_000_000);
+  const batches: ColumnBatch[] = Array.from({ length: 40 }, (_, b) => ({
+    rowCount: 500,
+    columns: [
+      { values: Int32Array.from({ length: 500 }, (_, i) => b * 500 + i) },
+      { values: Float32Array.from({ length: 500 }, (_, i) => Math.sin(b * 500 + i)) },
+      // batches 7 and 22 hold a cell larger than a shared output slot
+      { values: Array.from({ length: 500 }, (_, i) => ((b === 7 || b === 22) && i === 250 ? huge : `b${b}`)) },
+    ],
+  }));
+  await withDir(async (dir) => {
+    const inline = join(dir, 'inline.csv');
+    const threaded = join(dir, 'threaded.csv');
+    const a = await writeCsv(memoryTable(cols, batches), inline, { threads: 0 });
+    const b = await writeCsv(memoryTable(cols, batches), threaded, { threads: 3, batchRows: 500 });
+    assert.deepEqual(b, a);
+    const x = await readFile(inline);
+    assert.ok(x.equals(await readFile(threaded)), 'threaded CSV differs from inline CSV');
+    assert.equal(a.rows, 20_000);
+    assert.ok(x.length > 2 * huge.length);
+  });
+});

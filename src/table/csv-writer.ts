@@ -10,7 +10,7 @@ import type { ColumnBatch, NumericArray } from './column-batch.ts';
 import { columnIndexes, type Table } from './table.ts';
 import { CsvError } from './errors.ts';
 import {
-  CONTROL_BYTES, CSV_WORKER_KIND, CsvRowFormatter, NEXT_BATCH, STOP, cellKind,
+  CSV_WORKER_KIND, CsvRowFormatter, WriteControl, cellKind,
   type CsvArrayStyle, type CsvColumnPlan, type CsvWorkerData, type EncodeReply, type PackedBatch,
 } from './csv-worker.ts';
 
@@ -243,9 +243,10 @@ const WORKER_BOOT = `const { workerData } = require('node:worker_threads');
 require('node:module').enableCompileCache(workerData.cacheDir);
 import(workerData.url);`;
 
-// Threads format batches in turn. Writing to a file, each thread also writes its batches
-// itself, at offsets taken in batch order through a shared control block, so this thread
-// only reads and hands out batches; to a stream, the bytes come back here to be written.
+// Threads format batches in turn. Writing to a file, the threads also write the batches
+// themselves, at offsets given in batch order through a shared control block (see
+// WriteControl), so this thread only reads and hands out batches; to a stream, the bytes
+// come back here to be written.
 async function pumpThreaded(
   table: Table, plans: CsvColumnPlan[], names: string[], options: CsvWriteOptions, sink: Sink, threads: number,
   file: { fd: number; at: number } | undefined,
@@ -254,23 +255,18 @@ async function pumpThreaded(
   // one input and one output slot per batch that may be in flight (see the bound below)
   const slots = Array.from({ length: threads + 2 }, () => new SharedArrayBuffer(SLOT_BYTES));
   const inputs = Array.from({ length: threads + 2 }, () => new SharedArrayBuffer(INPUT_SLOT_BYTES));
-  const control = file ? new SharedArrayBuffer(CONTROL_BYTES) : undefined;
-  if (control && file) new Float64Array(control, 0, 1)[0] = file.at;
+  const control = file ? WriteControl.create(slots.length, file.at) : undefined;
   let failure: Error | undefined;
   const fail = (e: Error) => {
     failure ??= e;
-    if (control) {
-      // threads waiting for their turn to write give up
-      const ints = new Int32Array(control);
-      Atomics.store(ints, STOP, 1);
-      Atomics.notify(ints, NEXT_BATCH);
-    }
+    // threads stop placing and writing batches
+    control?.stop();
     for (const w of waiting.values()) w.reject(failure);
     waiting.clear();
   };
   const data: CsvWorkerData = {
     kind: CSV_WORKER_KIND, plans, options: { delimiter: options.delimiter, lineEnding: options.lineEnding, arrays: options.arrays },
-    ...(file && control ? { fd: file.fd, control } : {}),
+    ...(file && control ? { fd: file.fd, control: control.buffer, slots } : {}),
   };
   const workers = Array.from({ length: threads }, () => {
     const w = new Worker(WORKER_BOOT, {
