@@ -4,6 +4,7 @@
 // already recorded at this generation is not merged again, so a merge survives any crash.
 import type { Queryable } from '../db/index.ts';
 import { BATCH_COLUMN, type Archive } from './archive.ts';
+import { PspsError } from './errors.ts';
 import { findTable, type ArchiveTable, type BatchSchema } from './schema.ts';
 import { defaultLiteral, quoteText } from './sql.ts';
 import { dropStaging, stagingName } from './stage.ts';
@@ -107,8 +108,18 @@ async function attachTable(tx: Queryable, batch: string, table: ArchiveTable, ta
   const key = target.primaryKey;
   const match = key.map((k) => `a.${k} = x.${k}`).join(' AND ');
   const anyArchived = async () => (await tx.get(`SELECT 1 AS x FROM ${target.name} LIMIT 1`)) !== undefined;
-  if (table.merge === 'insert' && had) {
-    await tx.exec(`DROP TABLE ${part}`);
+  if (table.merge === 'insert') {
+    if (had) await tx.exec(`DROP TABLE ${part}`);
+    // validation refused keys other batches had merged; one merged since (another ODM) is
+    // caught here, under the merge lock, as the copying merge's unique index caught it
+    if (key.length > 0 && await anyArchived()) {
+      const clash = await tx.get<Record<string, unknown>>(`SELECT ${key.map((k) => `x.${k} AS ${k}`).join(', ')}, p.owner AS owner
+        FROM (SELECT ${key.join(', ')} FROM ${stg} OFFSET 0) x
+        JOIN LATERAL (SELECT a.${BATCH_COLUMN} AS owner FROM ${target.name} a WHERE ${match} LIMIT 1) p ON true LIMIT 1`);
+      if (clash) {
+        throw new PspsError('psps_merge_conflict', `${table.name}: key ${key.map((k) => String(clash[k] ?? clash[k.toLowerCase()])).join(',')} was merged from batch ${String(clash.owner)} after this batch was validated; load the batch again`);
+      }
+    }
   } else if (table.merge === 'keep' && key.length > 0 && await anyArchived()) {
     // each staged key looked up by index in every partition (as the copying merge's anti-join)
     await tx.run(`DELETE FROM ${stg} s WHERE (${key.map((k) => `s.${k}`).join(', ')}) IN (SELECT ${key.map((k) => `x.${k}`).join(', ')}

@@ -10,6 +10,8 @@ import { Odm } from './odm.ts';
 import { ProblemList } from './problems.ts';
 import { batchSchemaOf } from './schema.ts';
 import { stageBatch, stagingName } from './stage.ts';
+import { validateBatch } from './validate.ts';
+import { mergeBatch } from './merge.ts';
 import { OdmClient } from './odm-client.ts';
 import { startOdmServer } from './odm-server.ts';
 import { p2Batch, obBatch, writeBatchCsv, writeBatchFits, writeTestSchema, type TestTable } from './test-support.ts';
@@ -165,6 +167,24 @@ for (const engine of testEngines()) {
         'Detection.infoFlag row 5: "3000000000" breaks type (must be an integer from -2147483648 to 2147483647 (int))',
       ]);
       assert.equal(await count(f, "SELECT count(*) AS n FROM Detection WHERE odm_batch = 'B00000041'"), 0);
+    }));
+
+    it('a key another batch merged after validation stops the merge, which changes nothing', () => withOdm(engine, async (f) => {
+      await f.odm.close();
+      const schema = batchSchemaOf(f.archive.schema, 'P2');
+      for (const [name, frame] of [['B00000050', 50], ['B00000051', 51]] as const) {
+        // the same detection IDs from two frames, both validated before either is merged
+        const files = await writeBatchCsv(join(f.dir, 'dx', name), p2Batch(frame, 30, { firstDetect: 5_000_000 }));
+        const problems = new ProblemList(5);
+        await stageBatch(f.archive, name, schema, files, problems);
+        assert.equal(problems.total, 0, problems.reasons().join('; '));
+        assert.equal((await validateBatch(f.archive, name, schema)).total, 0);
+      }
+      assert.deepEqual((await mergeBatch(f.archive, 'B00000050', 1, schema)).rows, { FrameMeta: 1, Detection: 30, ObjectThin: 30 });
+      await assert.rejects(mergeBatch(f.archive, 'B00000051', 1, schema), { code: engine.name === 'postgres' ? 'psps_merge_conflict' : 'db_constraint' });
+      assert.equal(await count(f, 'SELECT count(*) AS n FROM Detection'), 30);
+      assert.equal(await count(f, 'SELECT count(*) AS n FROM FrameMeta'), 1);
+      assert.equal(await count(f, "SELECT count(*) AS n FROM archive_merge WHERE batch = 'B00000051'"), 0);
     }));
 
     it('checks references, keys and required values against the archive and the batch', () => withOdm(engine, async (f) => {
