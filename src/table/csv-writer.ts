@@ -253,8 +253,12 @@ async function pumpThreaded(
 ): Promise<CsvWriteResult> {
   const waiting = new Map<number, { resolve: (c: Encoded) => void; reject: (e: Error) => void }>();
   // one input and one output slot per batch that may be in flight (see the bound below)
-  const slots = Array.from({ length: threads + 2 }, () => new SharedArrayBuffer(SLOT_BYTES));
-  const inputs = Array.from({ length: threads + 2 }, () => new SharedArrayBuffer(INPUT_SLOT_BYTES));
+  // Batches kept in flight besides the one being posted: two a thread, so that a thread
+  // that finishes a batch before the one before it is done has its next batch queued.
+  const ahead = 2 * threads - 1;
+  // (a slot's memory is resident only as far as it is used: ~4 MB for a batch of the bench table)
+  const slots = Array.from({ length: ahead + 2 }, () => new SharedArrayBuffer(SLOT_BYTES));
+  const inputs = Array.from({ length: ahead + 2 }, () => new SharedArrayBuffer(INPUT_SLOT_BYTES));
   const control = file ? WriteControl.create(slots.length, file.at) : undefined;
   let failure: Error | undefined;
   const fail = (e: Error) => {
@@ -329,9 +333,9 @@ async function pumpThreaded(
       const packed = packBatch(batch, inputs, slotIndex);
       workers[id % threads].postMessage({ id, batch: packed, input: inputs[slotIndex], slot });
       rows += batch.rowCount;
-      // at most threads + 1 batches queued or being written when the next is posted, so its
-      // slots (last used by batch id - threads - 2) are free; memory stays bounded
-      while (done.length > threads) await drainOne();
+      // at most `ahead` batches queued or being written when the next is posted, so its
+      // slots (last used by batch id - ahead - 2) are free; memory stays bounded
+      while (done.length > ahead) await drainOne();
     }
     await writing;
     if (failure) throw failure;
