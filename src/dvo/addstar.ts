@@ -440,7 +440,7 @@ export async function associate(db: DvoDatabase, claims: readonly DetectionBatch
             objRow[g] = row;
             totals.newObjects++;
           }
-          grid.lastImage[g] = imageId;
+          grid.claim(g, imageId);
           D.objId[i] = v.objId[row];
           D.catId[i] = v.catId[row];
           D.detId[i] = v.data.nextDet++;

@@ -22,7 +22,7 @@ test('nearest matches a brute-force search, across RA 0, near the poles, with mo
       pts[i] = [(ra + (u() - 0.5) * radius + 360) % 360, Math.max(-90, Math.min(90, dec + (u() - 0.5) * radius))];
       grid.move(i, pts[i][0], pts[i][1]);
     }
-    for (let i = 0; i < n; i += 11) grid.lastImage[i] = 7;
+    for (let i = 0; i < n; i += 11) grid.claim(i, 7);
     for (let q = 0; q < 2000; q++) {
       const [pra, pdec] = pts[Math.floor(u() * n)];
       const ra = (pra + (u() - 0.5) * 2 * radius / Math.max(1e-3, Math.cos(pdec * Math.PI / 180)) + 360) % 360;
@@ -32,7 +32,7 @@ test('nearest matches a brute-force search, across RA 0, near the poles, with mo
       let bestD = radius * radius;
       const cosd = Math.cos(dec * Math.PI / 180);
       pts.forEach(([a, d], i) => {
-        if (grid.lastImage[i] === image) return;
+        if (grid.claimedBy(i) === image) return;
         let dra = a - ra;
         if (dra > 180) dra -= 360; else if (dra < -180) dra += 360;
         const dd = (dra * cosd) ** 2 + (d - dec) ** 2;

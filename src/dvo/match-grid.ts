@@ -8,26 +8,28 @@
 
 const EMPTY = -1;
 
+// Memory layout: a query touches, per cell, one hash slot and, per candidate, one entry and
+// one object, so each of those is one record in one array (one cache line to fetch, where
+// separate arrays per field cost a miss per field):
+//   cells: [zone, RA cell, head entry, unused] per hash slot,
+//   entries: [object, next entry] per entry,
+//   objects: [ra, dec, last image, unused] per object (doubles; image IDs are exact in them).
+const CELL = 4;
+const OBJ = 4;
+
 /** Objects by position, for nearest-neighbour matching within a radius. */
 export class MatchGrid {
   readonly cell: number;
   private readonly zones: number;
   private readonly raCells: Int32Array;
-  private keyZ: Int32Array;
-  private keyR: Int32Array;
-  private head: Int32Array;
+  private cells: Int32Array;
   private mask: number;
   private used = 0;
-  private entryObj: Int32Array;
-  private entryNext: Int32Array;
-  private entries = 0;
-  /** Current positions of the objects (degrees), by object number. */
-  ra: Float64Array;
-  dec: Float64Array;
-  /** The last image that claimed each object (0: none). */
-  lastImage: Uint32Array;
-  private cellZ: Int32Array;
-  private cellR: Int32Array;
+  private entries: Int32Array;
+  private nEntries = 0;
+  private objects: Float64Array;
+  // The cell (zone, RA cell) each object was last linked into.
+  private home: Int32Array;
   private count = 0;
 
   /** `radius`: the largest match radius to be asked for, in degrees. */
@@ -43,23 +45,37 @@ export class MatchGrid {
     }
     let size = 1024;
     while (size < expectedObjects * 2) size *= 2;
-    this.keyZ = new Int32Array(size).fill(EMPTY);
-    this.keyR = new Int32Array(size);
-    this.head = new Int32Array(size).fill(EMPTY);
+    this.cells = newCells(size);
     this.mask = size - 1;
     const n = Math.max(16, expectedObjects);
-    this.entryObj = new Int32Array(n);
-    this.entryNext = new Int32Array(n);
-    this.ra = new Float64Array(n);
-    this.dec = new Float64Array(n);
-    this.lastImage = new Uint32Array(n);
-    this.cellZ = new Int32Array(n);
-    this.cellR = new Int32Array(n);
+    this.entries = new Int32Array(2 * n);
+    this.objects = new Float64Array(OBJ * n);
+    this.home = new Int32Array(2 * n);
   }
 
   /** Objects added. */
   get size(): number {
     return this.count;
+  }
+
+  /** The current position of an object (degrees). */
+  raOf(obj: number): number {
+    return this.objects[OBJ * obj];
+  }
+
+  /** The current declination of an object (degrees). */
+  decOf(obj: number): number {
+    return this.objects[OBJ * obj + 1];
+  }
+
+  /** The last image that claimed an object (0: none). */
+  claimedBy(obj: number): number {
+    return this.objects[OBJ * obj + 2];
+  }
+
+  /** Marks an object as claimed by `image` (an unsigned 32-bit ID; 0 clears the claim). */
+  claim(obj: number, image: number): void {
+    this.objects[OBJ * obj + 2] = image;
   }
 
   private zoneOf(dec: number): number {
@@ -73,78 +89,69 @@ export class MatchGrid {
     return c >= n ? n - 1 : c < 0 ? 0 : c;
   }
 
+  // The hash slot (index of its record) of a cell, or of the empty slot where it would go.
   private slot(z: number, r: number): number {
+    const cells = this.cells;
     let h = (Math.imul(z, 0x9e3779b1) ^ Math.imul(r + 0x27d4eb2f, 0x85ebca77)) >>> 0;
     h = (h ^ (h >>> 15)) & this.mask;
     for (;;) {
-      const kz = this.keyZ[h];
-      if (kz === EMPTY || (kz === z && this.keyR[h] === r)) return h;
+      const kz = cells[CELL * h];
+      if (kz === EMPTY || (kz === z && cells[CELL * h + 1] === r)) return CELL * h;
       h = (h + 1) & this.mask;
     }
   }
 
   private growHash(): void {
-    const oldZ = this.keyZ;
-    const oldR = this.keyR;
-    const oldH = this.head;
-    const size = oldZ.length * 2;
-    this.keyZ = new Int32Array(size).fill(EMPTY);
-    this.keyR = new Int32Array(size);
-    this.head = new Int32Array(size).fill(EMPTY);
+    const old = this.cells;
+    const size = (old.length / CELL) * 2;
+    this.cells = newCells(size);
     this.mask = size - 1;
-    for (let i = 0; i < oldZ.length; i++) {
-      if (oldZ[i] === EMPTY) continue;
-      const s = this.slot(oldZ[i], oldR[i]);
-      this.keyZ[s] = oldZ[i];
-      this.keyR[s] = oldR[i];
-      this.head[s] = oldH[i];
+    for (let i = 0; i < old.length; i += CELL) {
+      if (old[i] === EMPTY) continue;
+      const s = this.slot(old[i], old[i + 1]);
+      this.cells[s] = old[i];
+      this.cells[s + 1] = old[i + 1];
+      this.cells[s + 2] = old[i + 2];
     }
   }
 
   private growObjects(): void {
-    const n = this.ra.length * 2;
-    const grow = <T extends Float64Array | Uint32Array | Int32Array>(a: T): T => {
-      const b = new (a.constructor as new (n: number) => T)(n);
-      b.set(a);
-      return b;
-    };
-    this.ra = grow(this.ra);
-    this.dec = grow(this.dec);
-    this.lastImage = grow(this.lastImage);
-    this.cellZ = grow(this.cellZ);
-    this.cellR = grow(this.cellR);
+    const objects = new Float64Array(this.objects.length * 2);
+    objects.set(this.objects);
+    this.objects = objects;
+    const home = new Int32Array(this.home.length * 2);
+    home.set(this.home);
+    this.home = home;
   }
 
   private link(obj: number, z: number, r: number): void {
-    if (this.used * 2 >= this.keyZ.length) this.growHash();
+    if (this.used * 2 >= this.cells.length / CELL) this.growHash();
     const s = this.slot(z, r);
-    if (this.keyZ[s] === EMPTY) {
-      this.keyZ[s] = z;
-      this.keyR[s] = r;
+    if (this.cells[s] === EMPTY) {
+      this.cells[s] = z;
+      this.cells[s + 1] = r;
       this.used++;
     }
-    if (this.entries === this.entryObj.length) {
-      const a = new Int32Array(this.entries * 2);
-      a.set(this.entryObj);
-      this.entryObj = a;
-      const b = new Int32Array(this.entries * 2);
-      b.set(this.entryNext);
-      this.entryNext = b;
+    if (2 * this.nEntries === this.entries.length) {
+      const a = new Int32Array(this.entries.length * 2);
+      a.set(this.entries);
+      this.entries = a;
     }
-    const e = this.entries++;
-    this.entryObj[e] = obj;
-    this.entryNext[e] = this.head[s];
-    this.head[s] = e;
-    this.cellZ[obj] = z;
-    this.cellR[obj] = r;
+    const e = this.nEntries++;
+    this.entries[2 * e] = obj;
+    this.entries[2 * e + 1] = this.cells[s + 2];
+    this.cells[s + 2] = e;
+    this.home[2 * obj] = z;
+    this.home[2 * obj + 1] = r;
   }
 
   /** Adds an object at a position; returns its number (0, 1, 2... in order of adding). */
   add(ra: number, dec: number): number {
     const obj = this.count++;
-    if (obj === this.ra.length) this.growObjects();
-    this.ra[obj] = ra;
-    this.dec[obj] = dec;
+    if (OBJ * obj === this.objects.length) this.growObjects();
+    this.objects[OBJ * obj] = ra;
+    this.objects[OBJ * obj + 1] = dec;
+    this.objects[OBJ * obj + 2] = 0;
     const z = this.zoneOf(dec);
     this.link(obj, z, this.raCellOf(z, ra));
     return obj;
@@ -152,11 +159,11 @@ export class MatchGrid {
 
   /** Moves an object (its mean changed); indexes it in its new cell if it left the old one. */
   move(obj: number, ra: number, dec: number): void {
-    this.ra[obj] = ra;
-    this.dec[obj] = dec;
+    this.objects[OBJ * obj] = ra;
+    this.objects[OBJ * obj + 1] = dec;
     const z = this.zoneOf(dec);
     const r = this.raCellOf(z, ra);
-    if (z !== this.cellZ[obj] || r !== this.cellR[obj]) this.link(obj, z, r);
+    if (z !== this.home[2 * obj] || r !== this.home[2 * obj + 1]) this.link(obj, z, r);
   }
 
   /**
@@ -164,6 +171,10 @@ export class MatchGrid {
    * yet (one object per detection of an image); -1 if none.
    */
   nearest(ra: number, dec: number, radius: number, image: number): number {
+    const cells = this.cells;
+    const entries = this.entries;
+    const objects = this.objects;
+    const mask = this.mask;
     const zf = (dec + 90) / this.cell;
     const z0 = this.zoneOf(dec);
     const cosd = Math.cos(dec * Math.PI / 180);
@@ -187,21 +198,22 @@ export class MatchGrid {
       for (let k = lo; k <= hi; k++) {
         const r = k < 0 ? k + n : k >= n ? k - n : k;
         let h = (Math.imul(z, 0x9e3779b1) ^ Math.imul(r + 0x27d4eb2f, 0x85ebca77)) >>> 0;
-        h = (h ^ (h >>> 15)) & this.mask;
+        h = (h ^ (h >>> 15)) & mask;
         let e = EMPTY;
         for (;;) {
-          const kz = this.keyZ[h];
+          const kz = cells[CELL * h];
           if (kz === EMPTY) break;
-          if (kz === z && this.keyR[h] === r) { e = this.head[h]; break; }
-          h = (h + 1) & this.mask;
+          if (kz === z && cells[CELL * h + 1] === r) { e = cells[CELL * h + 2]; break; }
+          h = (h + 1) & mask;
         }
-        for (; e !== EMPTY; e = this.entryNext[e]) {
-          const o = this.entryObj[e];
-          if (this.lastImage[o] === image) continue;
-          let dra = this.ra[o] - ra;
+        for (; e !== EMPTY; e = entries[2 * e + 1]) {
+          const o = entries[2 * e];
+          const p = OBJ * o;
+          if (objects[p + 2] === image) continue;
+          let dra = objects[p] - ra;
           if (dra > 180) dra -= 360; else if (dra < -180) dra += 360;
           dra *= cosd;
-          const ddec = this.dec[o] - dec;
+          const ddec = objects[p + 1] - dec;
           const d = dra * dra + ddec * ddec;
           if (d < bestD || (d === bestD && (best < 0 || o < best))) {
             bestD = d;
@@ -212,4 +224,13 @@ export class MatchGrid {
     }
     return best;
   }
+}
+
+function newCells(size: number): Int32Array {
+  const cells = new Int32Array(CELL * size);
+  for (let i = 0; i < cells.length; i += CELL) {
+    cells[i] = EMPTY;
+    cells[i + 2] = EMPTY;
+  }
+  return cells;
 }

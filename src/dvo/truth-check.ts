@@ -78,9 +78,9 @@ export async function checkAssociation(input: TruthCheckInput): Promise<TruthChe
   const isolatedStar = new Uint8Array(nTrue);
   for (let i = 0; i < nTrue; i++) {
     if (otype[i] !== 0) continue;
-    grid.lastImage[i] = 1;
+    grid.claim(i, 1);
     isolatedStar[i] = grid.nearest(ora[i], odec[i], iso, 1) < 0 ? 1 : 0;
-    grid.lastImage[i] = 0;
+    grid.claim(i, 0);
   }
   // Each image's truth: true object index by IPP_IDET (−1 spurious, −2 no truth).
   const truthOf = new Map<number, Int32Array>();
