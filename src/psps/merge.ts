@@ -151,5 +151,6 @@ async function attachTable(tx: Queryable, batch: string, table: ArchiveTable, ta
     if (name.startsWith(stg)) await tx.exec(`ALTER INDEX ${name} RENAME TO ${part}${name.slice(stg.length)}`);
   }
   await tx.exec(`ALTER TABLE ${target.name} ATTACH PARTITION ${part} FOR VALUES IN (${quoteText(batch)})`);
+  await tx.exec(`ALTER TABLE ${part} RESET (autovacuum_enabled)`);
   return rows;
 }

@@ -231,7 +231,9 @@ export function stagingDdl(archive: Archive, batch: string, table: ArchiveTable,
     const dflt = defaultLiteral(c, archive.dialect);
     return `ADD COLUMN ${c.name} ${sqlType(c.datatype, archive.dialect)}${dflt === 'NULL' ? '' : ` DEFAULT ${dflt}`}`;
   });
-  return { create: `CREATE TABLE ${name} (${own.join(', ')})`, after: rest.length > 0 ? [`ALTER TABLE ${name} ${rest.join(', ')}`] : [] };
+  // autovacuum's ANALYZE of the fresh rows holds a lock the merge's rename then waits a
+  // second for (the rows are frozen by COPY; the merge turns it back on for the partition)
+  return { create: `CREATE TABLE ${name} (${own.join(', ')}) WITH (autovacuum_enabled = false)`, after: rest.length > 0 ? [`ALTER TABLE ${name} ${rest.join(', ')}`] : [] };
 }
 
 /** The name of a staging (then partition) table's primary key constraint. */
