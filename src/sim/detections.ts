@@ -9,7 +9,7 @@
 // measured slower: small loops over typed arrays are what the JIT compiles well.
 import { FLAGS, FLAGS2, type CmfLayout, TRUTH_LAYOUT } from './cmf-layout.ts';
 import { STAR, objectId, type SkyTile } from './sky-model.ts';
-import { fastLn, fastLog10 } from './fast-math.ts';
+import { fastExp, fastLn, fastLog10 } from './fast-math.ts';
 import { COARSE, type Random } from './random.ts';
 import { pixelToSky, type TanWcs } from './wcs.ts';
 import { SimError } from './errors.ts';
@@ -328,7 +328,7 @@ function select(m: Model, cond: ChipConditions, c: Candidates, start: number, en
   const snrLimit = cond.snrLimit;
   let n = 0;
   for (let i = start; i < end; i++) {
-    const F = Math.exp(-LN10_04 * (mag[i] - magOffset));
+    const F = fastExp(-LN10_04 * (mag[i] - magOffset));
     let fpsf = F;
     let so2 = sp2;
     if (type[i] !== STAR) {
@@ -551,7 +551,7 @@ function writeAperture(dv: DataView, R: number, o: Offsets, cond: ChipConditions
   const { kind, F, so2, z1, edge, flags, gauss, unif } = s;
   const g3 = 3 * n;
   for (let j = 0, at = 0; j < n; j++, at += R) {
-    const apFrac = kind[j] === GALAXY_ROW ? 1 - Math.exp(-apR2 / (2 * so2[j])) : starApFrac;
+    const apFrac = kind[j] === GALAXY_ROW ? 1 - fastExp(-apR2 / (2 * so2[j])) : starApFrac;
     const apTrue = F[j] * apFrac;
     const apSig = Math.sqrt((apTrue > 0 ? apTrue : 0) + apBg);
     const apMeas = apTrue + apSig * (0.7 * z1[j] + 0.714 * gauss[g3 + j]);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { fastLn, fastLog10 } from './fast-math.ts';
+import { fastExp, fastLn, fastLog10 } from './fast-math.ts';
 import { Random } from './random.ts';
 
 test('fastLn and fastLog10 agree with Math.log and Math.log10 to a few units in the last place', () => {
@@ -24,4 +24,20 @@ test('fastLn and fastLog10 agree with Math.log and Math.log10 to a few units in 
     assert.ok(Object.is(fastLn(x), Math.log(x)), String(x));
     assert.ok(Object.is(fastLog10(x), Math.log(x) * Math.LOG10E), String(x));
   }
+});
+
+test('fastExp agrees with Math.exp to a few units in the last place', () => {
+  const rng = new Random(4);
+  const xs = [0, 1, -1, 1e-300, -1e-300, 699.9, -699.9, Math.LN2, -Math.LN2 / 512, Math.LN2 / 512];
+  for (let k = 0; k < 200_000; k++) xs.push((rng.uniform() - 0.5) * (k % 2 === 0 ? 80 : 1398));
+  for (let j = -600; j <= 600; j++) xs.push((j * Math.LN2) / 256, (j * Math.LN2) / 256 + 1e-12);
+  let worst = 0;
+  for (const x of xs) {
+    const want = Math.exp(x);
+    const err = Math.abs(fastExp(x) - want) / (want * Number.EPSILON);
+    worst = Math.max(worst, err);
+    assert.ok(err <= 4, `exp ${x}: ${fastExp(x)} vs ${want}`);
+  }
+  assert.ok(worst > 0, 'the series differs from the engine somewhere');
+  for (const x of [700, -700, 710, -746, Infinity, -Infinity, NaN]) assert.ok(Object.is(fastExp(x), Math.exp(x)), String(x));
 });
