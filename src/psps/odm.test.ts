@@ -8,9 +8,9 @@ import { openArchive, type Archive } from './archive.ts';
 import { PSPS_MIGRATIONS } from './migrations.ts';
 import { Odm } from './odm.ts';
 import { ProblemList } from './problems.ts';
-import { batchSchemaOf } from './schema.ts';
+import { batchSchemaOf, type ArchiveColumn } from './schema.ts';
 import { stageBatch, stagingName } from './stage.ts';
-import { validateBatch } from './validate.ts';
+import { RULES_HELD, validateBatch, valuesKeepRules } from './validate.ts';
 import { mergeBatch } from './merge.ts';
 import { OdmClient } from './odm-client.ts';
 import { startOdmServer } from './odm-server.ts';
@@ -154,6 +154,16 @@ for (const engine of testEngines()) {
       const lower = Object.fromEntries(Object.entries(row ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
       assert.deepEqual([Number(lower.frameid), Number(lower.objid), Number(lower.ra), Number(lower.psfflux), Number(lower.infoflag), Number(lower.filterid)],
         [40, 4_000_007, 10.007, -999, 1, 2]);
+      if (engine.name === 'postgres') {
+        // the load checked the column rules (validation skipped its scan)
+        const c = await f.archive.db.get<{ c: string }>("SELECT obj_description('arc_b00000040_detection'::regclass, 'pg_class') AS c");
+        assert.equal(c?.c, RULES_HELD);
+      }
+      // a value out of its range: the load leaves it to validation, which lists it as from the CSV
+      await submitBoth('B00000042', p2Batch(42, 30, { badRa: [3, 7] }), MD5(42));
+      assert.deepEqual((await settled(f, 'B00000042')).reasons, [
+        'Detection.ra row 4: "403" breaks range (must lie in [0, 360])', 'Detection.ra row 8: "407" breaks range (must lie in [0, 360])',
+      ]);
       // an int column given 64-bit values beyond its range, a float one beyond 32 bits
       const bad = p2Batch(41, 20);
       const det = bad[1].columns as { name: string; datatype: string; values: (number | bigint | string)[] }[];
@@ -186,6 +196,26 @@ for (const engine of testEngines()) {
       assert.equal(await count(f, 'SELECT count(*) AS n FROM FrameMeta'), 1);
       assert.equal(await count(f, "SELECT count(*) AS n FROM archive_merge WHERE batch = 'B00000051'"), 0);
     }));
+
+    it('checks column rules on loaded values as validation does in SQL', { skip: engine.name !== 'sqlite' }, () => {
+      const col = (datatype: string, extra: object = {}) => ({ name: 'x', datatype, required: false, ...extra }) as ArchiveColumn;
+      const range = { min: { value: 0, inclusive: true }, max: { value: 360, inclusive: false } };
+      assert.equal(valuesKeepRules(col('double', range), Float64Array.of(0, 359.9), 2), true);
+      assert.equal(valuesKeepRules(col('double', range), Float64Array.of(0, 360), 2), false);
+      assert.equal(valuesKeepRules(col('double', range), Float64Array.of(-0.1), 1), false);
+      assert.equal(valuesKeepRules(col('double', { ...range, defaultText: '-999' }), Float64Array.of(-999), 1), true);
+      // NaN sorts above every number in PostgreSQL: it breaks a maximum, not a minimum
+      assert.equal(valuesKeepRules(col('double', range), Float64Array.of(NaN), 1), false);
+      assert.equal(valuesKeepRules(col('double', { min: range.min }), Float64Array.of(NaN), 1), true);
+      // unsignedByte is 0..255 without a declared range
+      assert.equal(valuesKeepRules(col('unsignedByte'), Int16Array.of(255), 1), true);
+      assert.equal(valuesKeepRules(col('unsignedByte'), Int16Array.of(256), 1), false);
+      assert.equal(valuesKeepRules(col('long', { min: range.min }), BigInt64Array.of(-1n), 1), false);
+      // a REAL is compared as stored: 360.00001 rounds to 360 in 32 bits
+      assert.equal(valuesKeepRules(col('float', { max: { value: 360, inclusive: true } }), Float64Array.of(360.00001), 1), true);
+      assert.equal(valuesKeepRules(col('char', { width: 3 }), ['abc  ', 'ab'], 2), true);
+      assert.equal(valuesKeepRules(col('char', { width: 3 }), ['abcd'], 1), false);
+    });
 
     it('checks references, keys and required values against the archive and the batch', () => withOdm(engine, async (f) => {
       await hand(f, 'B00000010', 'P2', p2Batch(9, 50), MD5(10));

@@ -12,6 +12,7 @@ import { columnInfo, CsvError, readCsv, type ColumnBatch, type ColumnType } from
 import type { Queryable, SqlValue } from '../db/index.ts';
 import { FitsError, FitsFile, fitsTable } from '../fits/index.ts';
 import { acceptsSource, COPY_BINARY_HEADER, COPY_BINARY_TRAILER, encodeCopyTuples } from './pg-binary.ts';
+import { RULES_HELD, valuesKeepRules } from './validate.ts';
 import { BATCH_COLUMN, type Archive } from './archive.ts';
 import { PspsError } from './errors.ts';
 import { ProblemList } from './problems.ts';
@@ -131,6 +132,7 @@ async function stageFits(archive: Archive, batch: string, table: ArchiveTable, p
       for await (const b of source.batches({ batchRows: 8192, ...(signal ? { signal } : {}) })) {
         const tuples = encodeCopyTuples(table.name, table.columns, sources, b, rowBase, problems);
         rowBase += b.rowCount;
+        for (let c = 0; state.rulesHeld && c < table.columns.length; c++) state.rulesHeld = valuesKeepRules(table.columns[c], b.columns[c].values, b.rowCount);
         // after a refused value the rest of the file is still read, to list every bad value
         if (tuples === undefined) state.refused = true;
         else if (!state.refused) yield tuples;
@@ -143,11 +145,14 @@ async function stageFits(archive: Archive, batch: string, table: ArchiveTable, p
   }
 }
 
+// What a COPY source found: a value refused (nothing kept), every value within its column's rules.
+interface CopyState { refused: boolean; rulesHeld: boolean }
+
 // Creates the staging table and runs one COPY from `source` in the creating transaction;
 // returns the rows loaded, or 0 when the source refused its own values (problems listed).
 async function copyRows(
   archive: Archive, batch: string, table: ArchiveTable, sql: string,
-  source: (state: { refused: boolean }) => AsyncGenerator<Buffer>, signal?: AbortSignal,
+  source: (state: CopyState) => AsyncGenerator<Buffer>, signal?: AbortSignal,
 ): Promise<number> {
   const name = stagingName(batch, table.name);
   const client = new pg.Client({ connectionString: archive.connectionString });
@@ -157,7 +162,7 @@ async function copyRows(
   } catch (cause) {
     throw new PspsError('db_unreachable', `cannot connect to ${archive.url} for COPY: ${(cause as Error).message}`, { cause });
   }
-  const state = { refused: false };
+  const state: CopyState = { refused: false, rulesHeld: archive.partitioned.has(table.name.toLowerCase()) };
   try {
     await client.query('SET synchronous_commit = off');
     await client.query('BEGIN');
@@ -168,6 +173,8 @@ async function copyRows(
     try {
       await (signal ? pipeline(source(state), copy, { signal }) : pipeline(source(state), copy));
       for (const statement of ddl.after) await client.query(statement);
+      // validation then skips its scan for the column rules
+      if (state.rulesHeld) await client.query(`COMMENT ON TABLE ${name} IS ${quoteText(RULES_HELD)}`);
       await buildStagingIndexes(client, archive, table, name);
       await client.query('COMMIT');
     } catch (error) {
