@@ -371,7 +371,9 @@ export async function associate(db: DvoDatabase, claims: readonly DetectionBatch
       // seen more than once), so the columns are copied at most once as they grow.
       const expected = data.objects + Math.ceil((landing.get(r.index) ?? 0) / 2);
       data.averages.reserve(expected);
-      data.secfilt.reserve(expected * nsec);
+      data.reserveObjects(expected);
+      // At most a SecFilt row per detection landing here (most objects are seen more than once).
+      data.secfilt.reserve(data.secfilt.length + Math.ceil((landing.get(r.index) ?? 0) / 2));
       slotOf.set(r.index, views.length);
       views.push(new RegionView(data));
       objects += data.objects;
@@ -477,7 +479,11 @@ export async function associate(db: DvoDatabase, claims: readonly DetectionBatch
           // Mean photometry in the measure's filter.
           const f = secSlot[pc];
           if (f < 0) continue;
-          const q = row * nsec + f;
+          let q = v.data.secRow[row * nsec + f];
+          if (q === 0) {
+            q = v.data.secfiltRow(row, f);
+            v.refresh();
+          }
           const mc = D.mag[i] + D.cal[i];
           if (klass[pc] === 1) {
             if (Number.isFinite(mc)) v.stk[q] = mc;
