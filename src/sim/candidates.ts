@@ -29,7 +29,7 @@ export class GatherBuffer {
   /** Makes room for `n` objects, keeping those held. */
   ensure(n: number): void {
     if (n <= this.x.length) return;
-    const size = Math.max(n, Math.ceil(this.x.length * 1.5), 4096);
+    const size = Math.max(n, this.x.length * 2, 1 << 16);
     const keep = this.length;
     this.chip = grown(this.chip, Int16Array, size, keep);
     this.x = grown(this.x, Float32Array, size, keep);
@@ -60,7 +60,7 @@ export class CandidateBuffer implements Candidates {
   /** Makes room for `n` candidates, keeping those held. */
   ensure(n: number): void {
     if (n <= this.x.length) return;
-    const size = Math.max(n, Math.ceil(this.x.length * 1.5), 4096);
+    const size = Math.max(n, this.x.length * 2, 1 << 16);
     const keep = this.length;
     this.x = grown(this.x, Float32Array, size, keep);
     this.y = grown(this.y, Float32Array, size, keep);

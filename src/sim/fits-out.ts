@@ -36,10 +36,10 @@ export function tableHeader(layout: CmfLayout, rows: number, extname: string, ex
 interface TableTemplate {
   /** The header of a table of 0 rows without name or extra cards (for keyword look-ups). */
   readonly header: Header;
-  /** The cards before NAXIS2, as text. */
-  readonly before: string;
-  /** The cards after NAXIS2 (TFIELDS and the column cards), as text. */
-  readonly after: string;
+  /** The cards before NAXIS2, as bytes. */
+  readonly before: Uint8Array;
+  /** The cards after NAXIS2 (TFIELDS and the column cards), as bytes. */
+  readonly after: Uint8Array;
 }
 
 const TEMPLATES = new WeakMap<CmfLayout, TableTemplate>();
@@ -49,8 +49,8 @@ function templateOf(layout: CmfLayout): TableTemplate {
   if (!t) {
     const header = bintableHeader(layoutDefs(layout), 0, 0, {});
     const i = header.indexOf('NAXIS2');
-    const text = (from: number, to: number): string => header.cards.slice(from, to).map(formatCard).join('');
-    t = { header, before: text(0, i), after: text(i + 1, header.cards.length) };
+    const bytes = (from: number, to: number): Uint8Array => Buffer.from(header.cards.slice(from, to).map(formatCard).join(''), 'latin1');
+    t = { header, before: bytes(0, i), after: bytes(i + 1, header.cards.length) };
     TEMPLATES.set(layout, t);
   }
   return t;
@@ -91,13 +91,19 @@ export class TableHead {
     const tail = new Header().set('EXTNAME', this.extname, 'name of this table');
     for (const c of this.extra.cards) tail.set(c.keyword, c.value!, c.comment, c.float ? { float: true } : {});
     addChecksumCards(tail, datasum);
-    const naxis2 = formatCard(new Header().set('NAXIS2', this.rows, 'number of rows in table').cards[0]);
-    const head = t.before + naxis2 + t.after;
-    let text = head;
+    // Only NAXIS2 and the tail are formatted; the column cards are copied as bytes.
+    let text = formatCard(new Header().set('NAXIS2', this.rows, 'number of rows in table').cards[0]);
+    const tailFrom = text.length;
     for (const c of tail.cards) text += formatCard(c);
     text += 'END'.padEnd(CARD);
-    const bytes = Buffer.from(text.padEnd(padToBlock(text.length), ' '), 'latin1');
-    const at = head.length + cardOffset(bytes.subarray(head.length), 'CHECKSUM');
+    const head = t.before.length + t.after.length;
+    const bytes = new Uint8Array(padToBlock(head + text.length)).fill(0x20);
+    bytes.set(t.before, 0);
+    const own = Buffer.from(text, 'latin1');
+    bytes.set(own.subarray(0, tailFrom), t.before.length);
+    bytes.set(t.after, t.before.length + tailFrom);
+    bytes.set(own.subarray(tailFrom), head + tailFrom);
+    const at = head + tailFrom + cardOffset(own.subarray(tailFrom), 'CHECKSUM');
     sealChecksum(tail, bytes, at, datasum);
     return bytes;
   }
