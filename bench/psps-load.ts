@@ -1,14 +1,15 @@
 // Archive load rate: a P2 batch of the real schema (schema/psps/P2.xml: FrameMeta, 60
-// ImageMeta, N Detection rows of 58 columns, N ObjectThin stubs) as CSV files, through the
-// ODM's steps (CSV → staging → validate → merge) into an empty archive, in rows per second,
-// on SQLite and on PostgreSQL (COPY into staging, INSERT ... SELECT for the merge). Peers in
-// the same run: PostgreSQL's own `psql \copy` of the same files into bare tables, and
-// SQLite's `sqlite3 .import`, which load without any checking, keys or merge (psql runs the
-// tables one after the other; ours loads two at once on PostgreSQL, as the ODM does).
-//   node bench/psps-load.ts [detections=300000] [--pg URL]
-// --no-sqlite leaves SQLite out. PostgreSQL loads the batch twice: from the CSV files (text
-// COPY) and from the batch FITS file (binary COPY, the ODM's path when the DXLayer hands the
-// FITS file over); the target applies to the latter.
+// ImageMeta, N Detection rows of 58 columns, N ObjectThin stubs) as CSV files and as the
+// batch FITS file, through the ODM's steps (stage → validate → merge) into an empty archive,
+// in rows per second, each step timed. SQLite: chunked INSERTs from the CSV, INSERT ...
+// SELECT merge. PostgreSQL, twice: from the CSV files (text COPY) and from the FITS file
+// (binary COPY, the ODM's path when the DXLayer hands the FITS file over; the target applies
+// to it); staging builds the archive's key and indexes, the merge attaches the staging
+// tables as the batch's partitions. Peers in the same run: PostgreSQL's own `psql \copy` of
+// the same CSV files into bare tables, and SQLite's `sqlite3 .import`, which load without
+// any checking, keys, indexes or merge (psql runs the tables one after the other; ours loads
+// two at once on PostgreSQL, as the ODM does).
+//   node bench/psps-load.ts [detections=300000] [--pg URL] [--no-sqlite]
 // PostgreSQL runs when --pg or IPP_TEST_PG_URL names a server (a throw-away database).
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -137,7 +138,7 @@ async function ours(url: string, source: StageSource = {}): Promise<{ rate: numb
     const r = (a: number, b: number) => Math.round(total / ((b - a) / 1000)).toLocaleString();
     return {
       rate: total / ((t3 - t0) / 1000),
-      phases: `${source.fits ? 'FITS, binary COPY' : 'CSV, text COPY'}: stage ${s(t0, t1)} s (${r(t0, t1)} rows/s), validate ${s(t1, t2)} s, merge ${s(t2, t3)} s; ${os.loadavg()[0].toFixed(1)} load`,
+      phases: `${source.fits ? 'FITS, binary COPY' : archive.dialect.engine === 'postgres' ? 'CSV, text COPY' : 'CSV, INSERT'}: stage ${s(t0, t1)} s (${r(t0, t1)} rows/s), validate ${s(t1, t2)} s, merge ${s(t2, t3)} s; ${os.loadavg()[0].toFixed(1)} load`,
     };
   } finally {
     await archive.close();
