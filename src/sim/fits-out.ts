@@ -230,28 +230,6 @@ export class FitsStream {
     return at + head.length;
   }
 
-  /**
-   * Writes an HDU whose data come in chunks (read from elsewhere, one at a time) and whose
-   * sum is already known: the header, the chunks in order, then the zero padding.
-   */
-  async writeHduStreamed(header: Header | TableHead, datasum: number, dataBytes: number, chunks: AsyncIterable<Uint8Array>): Promise<void> {
-    const head = header instanceof TableHead ? header.bytes(datasum) : headerBytes(header, datasum);
-    await this.pending;
-    let at = this.position;
-    await writeAll(this.handle, [head], at);
-    at += head.length;
-    let bytes = 0;
-    for await (const chunk of chunks) {
-      await writeAll(this.handle, [chunk], at);
-      at += chunk.length;
-      bytes += chunk.length;
-    }
-    if (bytes !== dataBytes) throw new SimError('sim_internal', `${this.path}: ${bytes} data bytes came, ${dataBytes} were announced`);
-    const pad = padToBlock(dataBytes) - dataBytes;
-    if (pad > 0) await writeAll(this.handle, [new Uint8Array(pad)], at);
-    this.position = at + pad;
-  }
-
   /** Waits for the last write, then closes the file. */
   async close(): Promise<void> {
     try {

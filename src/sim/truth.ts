@@ -1,13 +1,14 @@
 // Ground truth beside the catalogues. Every true object is written to truth/objects.fits
 // the first time it is detected (in an smf or a cmf), from the tile in hand, so the sky is
-// never generated again for the truth; rows go to a scratch file as they come and become
-// the table when the survey ends. For each smf and cmf, truth/<file>.truth.fits holds a
-// table per chip whose row r names the true object of detection row r (written by the
-// catalogue writers from the rows measureChip makes).
-import { open, rm, type FileHandle } from 'node:fs/promises';
-import { Checksum, Header } from '../fits/index.ts';
+// never generated again for the truth; rows go straight to their place in a scratch file
+// (after room for the headers) as they come, and when the survey ends the headers are
+// written into that room and the file is renamed into place. For each smf and cmf,
+// truth/<file>.truth.fits holds a table per chip whose row r names the true object of
+// detection row r (written by the catalogue writers from the rows measureChip makes).
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { Checksum, Header, padToBlock } from '../fits/index.ts';
 import { defineLayout } from './cmf-layout.ts';
-import { FitsStream, fileHeader, tableHeader } from './fits-out.ts';
+import { fileHeader, headerBytes, tableHeader } from './fits-out.ts';
 import { SimError } from './errors.ts';
 import { card } from './headers.ts';
 import { objectId, type SkyTile } from './sky-model.ts';
@@ -21,6 +22,23 @@ export const OBJECT_LAYOUT = defineLayout('SIM_OBJECTS', [
 ]);
 
 const FLUSH_BYTES = 1 << 22;
+
+/** The header of the true-object table of `count` rows. */
+function objectsTableHeader(count: number): ReturnType<typeof tableHeader> {
+  const extra = new Header();
+  card(extra, 'EXTTYPE', OBJECT_LAYOUT.name, 'true objects, each detected at least once');
+  card(extra, 'OBJ_TYPE', '0 star, 1 galaxy', 'meaning of TYPE');
+  return tableHeader(OBJECT_LAYOUT, count, 'OBJECTS', extra);
+}
+
+// Where the rows start in the file: after the primary header and the table's header, whose
+// sizes do not depend on the row count or the sums (fixed-width values, the same cards).
+const DATA_START = headerBytes(fileHeader(new Header()), 0).length + objectsTableHeader(0).bytes(0).length;
+
+async function writeAll(handle: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
+  let done = 0;
+  while (done < bytes.length) done += (await handle.write(bytes, done, bytes.length - done, position + done)).bytesWritten;
+}
 
 /** Collects the true objects as they are first detected and writes truth/objects.fits at the end. */
 export class TruthObjects {
@@ -90,45 +108,32 @@ export class TruthObjects {
     this.handle ??= await open(this.scratchPath, 'wx+');
     const chunk = this.buffer.subarray(0, this.used);
     this.sum.add(chunk, this.written);
-    let done = 0;
-    while (done < chunk.length) done += (await this.handle.write(chunk, done, chunk.length - done, this.written + done)).bytesWritten;
+    await writeAll(this.handle, chunk, DATA_START + this.written);
     this.written += chunk.length;
     this.used = 0;
   }
 
-  /** Writes the table to `path` (the rows copied from the scratch file, which is then removed). */
+  /** Writes the headers and padding into the scratch file and renames it to `path`. */
   async finish(path: string): Promise<void> {
     await this.flush();
-    const out = await FitsStream.create(path);
     try {
-      await out.writeHdu(fileHeader(new Header()), null, 0);
-      const extra = new Header();
-      card(extra, 'EXTTYPE', OBJECT_LAYOUT.name, 'true objects, each detected at least once');
-      card(extra, 'OBJ_TYPE', '0 star, 1 galaxy', 'meaning of TYPE');
-      const handle = this.handle;
-      const written = this.written;
-      async function* chunks(): AsyncGenerator<Uint8Array> {
-        const buffer = new Uint8Array(FLUSH_BYTES);
-        for (let at = 0; handle && at < written; at += FLUSH_BYTES) {
-          const n = Math.min(FLUSH_BYTES, written - at);
-          let got = 0;
-          while (got < n) {
-            const { bytesRead } = await handle.read(buffer, got, n - got, at + got);
-            if (bytesRead === 0) throw new SimError('sim_internal', 'the true-object scratch file ended early');
-            got += bytesRead;
-          }
-          yield buffer.subarray(0, n);
-        }
+      this.handle ??= await open(this.scratchPath, 'wx+');
+      const h = this.handle;
+      const primary = headerBytes(fileHeader(new Header()), 0);
+      const table = objectsTableHeader(this.count).bytes(this.sum.sum);
+      if (primary.length + table.length !== DATA_START) {
+        throw new SimError('sim_internal', `the true-object headers take ${primary.length + table.length} bytes, not the ${DATA_START} kept for them`);
       }
-      await out.writeHduStreamed(tableHeader(OBJECT_LAYOUT, this.count, 'OBJECTS', extra), this.sum.sum, written, chunks());
-      await out.close();
-    } catch (error) {
-      await out.abandon();
-      throw error;
-    } finally {
-      await this.handle?.close();
+      await writeAll(h, primary, 0);
+      await writeAll(h, table, primary.length);
+      const pad = padToBlock(this.written) - this.written;
+      if (pad > 0) await writeAll(h, new Uint8Array(pad), DATA_START + this.written);
+      await h.close();
       this.handle = undefined;
-      await rm(this.scratchPath, { force: true });
+      await rename(this.scratchPath, path);
+    } catch (error) {
+      await this.abandon();
+      throw error;
     }
   }
 
