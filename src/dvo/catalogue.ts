@@ -92,28 +92,42 @@ function isDetectionTable(file: FitsFile, h: HduInfo): boolean {
   return REQUIRED.every((r) => names.includes(r));
 }
 
-// Column definitions by the text of the cards they are made from: an smf's ~60 chip tables
+// Column definitions shared by tables with the same column cards: an smf's ~60 chip tables
 // have the same columns, and parsing ~40 columns' keywords per table cost more than reading
-// the table. Bounded: cleared when it holds many layouts.
-const defsByCards = new Map<string, { defs: FitsColumnDef[]; rowBytes: number }>();
+// the table. A table's cards are compared with those of each layout seen (no strings built).
+// Bounded: cleared when it holds many layouts.
+interface Layout {
+  readonly keywords: readonly string[];
+  readonly values: readonly unknown[];
+  readonly defs: { defs: FitsColumnDef[]; rowBytes: number };
+}
+const layouts: Layout[] = [];
 const MAX_LAYOUTS = 64;
+
+// Every card a definition can depend on: the T* keywords (TFIELDS, TTYPEn, TFORMn, TZEROn...) and NAXIS1.
+function definesColumns(keyword: string): boolean {
+  return keyword.charCodeAt(0) === 84 || keyword === 'NAXIS1';
+}
+
+function sameCards(h: HduInfo, layout: Layout): boolean {
+  let k = 0;
+  for (const c of h.header.cards) {
+    if (!definesColumns(c.keyword)) continue;
+    if (k >= layout.keywords.length || layout.keywords[k] !== c.keyword || !Object.is(layout.values[k], c.value)) return false;
+    k++;
+  }
+  return k === layout.keywords.length;
+}
 
 /** The column definitions of a plain binary table, parsed once per distinct set of column cards. */
 function columnDefsOf(file: FitsFile, h: HduInfo): { defs: FitsColumnDef[]; rowBytes: number } {
-  // Every card a definition can depend on: the T* keywords (TFIELDS, TTYPEn, TFORMn, TZEROn...) and NAXIS1.
-  let key = '';
-  for (const c of h.header.cards) {
-    const k = c.keyword;
-    if (k.charCodeAt(0) === 84 || k === 'NAXIS1') key += `${k}=${typeof c.value}:${String(c.value)}\n`;
-  }
-  let found = defsByCards.get(key);
-  if (!found) {
-    // Parsed by the file (errors name the file and HDU as before), then shared.
-    found = file.columnDefs(h.index);
-    if (defsByCards.size >= MAX_LAYOUTS) defsByCards.clear();
-    defsByCards.set(key, found);
-  }
-  return found;
+  for (const layout of layouts) if (sameCards(h, layout)) return layout.defs;
+  // Parsed by the file (errors name the file and HDU as before), then shared.
+  const defs = file.columnDefs(h.index);
+  const cards = h.header.cards.filter((c) => definesColumns(c.keyword));
+  if (layouts.length >= MAX_LAYOUTS) layouts.length = 0;
+  layouts.unshift({ keywords: cards.map((c) => c.keyword), values: cards.map((c) => c.value), defs });
+  return defs;
 }
 
 /** Reads and checks a catalogue; throws a DvoError naming what is wrong. */
