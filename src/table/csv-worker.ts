@@ -661,8 +661,22 @@ function runEncoderWorker(data: CsvWorkerData): void {
     const code = (error as { code?: unknown }).code;
     parentPort!.postMessage({ id, error: (error as Error).message, ...(typeof code === 'string' ? { code } : {}) });
   };
+  // The batches this thread placed (flat id, offset pairs), its own or not: written from
+  // their shared slots.
+  const writePlaced = (placed: number[]) => {
+    for (let k = 0; k < placed.length; k += 2) {
+      const id = placed[k];
+      try {
+        if (control!.stopped) return;
+        const bytes = control!.bytesOf(id);
+        writeAt(fd!, new Uint8Array(slots[id % slots.length], 0, bytes), placed[k + 1]);
+        parentPort!.postMessage({ id, used: bytes });
+      } catch (error) {
+        reply(id, error);
+      }
+    }
+  };
   parentPort!.on('message', (m: EncodeRequest) => {
-    let placed: number[];
     try {
       const chunks: Uint8Array[] = [];
       const slot = new Uint8Array(m.slot);
@@ -673,7 +687,8 @@ function runEncoderWorker(data: CsvWorkerData): void {
       }
       let total = used;
       for (const c of chunks) total += c.length;
-      placed = control.finish(m.id, total, chunks.length > 0);
+      // what this thread placed is written before it waits for its own batch's place
+      writePlaced(control.finish(m.id, total, chunks.length > 0));
       if (chunks.length > 0) {
         let at = control.offsetOf(m.id);
         writeAt(fd, slot.subarray(0, used), at);
@@ -686,19 +701,6 @@ function runEncoderWorker(data: CsvWorkerData): void {
       }
     } catch (error) {
       reply(m.id, error);
-      return;
-    }
-    // the batches this thread placed, its own or not: written from their shared slots
-    for (let k = 0; k < placed.length; k += 2) {
-      const id = placed[k];
-      try {
-        if (control!.stopped) return;
-        const bytes = control!.bytesOf(id);
-        writeAt(fd!, new Uint8Array(slots[id % slots.length], 0, bytes), placed[k + 1]);
-        parentPort!.postMessage({ id, used: bytes });
-      } catch (error) {
-        reply(id, error);
-      }
     }
   });
 }
