@@ -14,7 +14,9 @@
 // writes, stacks, collection) is the rest of its CPU time.
 //
 // Target: at least 2 million detections written per second on one core. Both wall-clock and
-// CPU seconds are printed (CPU seconds include the threads that write the files).
+// CPU seconds are printed (CPU seconds include the threads that write the files; the system
+// part is mostly the kernel copying the files). Each place is measured twice, the second
+// time with the code compiled.
 import { existsSync } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -117,7 +119,8 @@ const places = [
 
 let best = 0;
 let detections = 0;
-for (const place of places) {
+// Each place twice: the first survey of the process also pays for compiling the code.
+for (const place of [...places, ...places]) {
   try {
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
@@ -131,7 +134,7 @@ for (const place of places) {
     let smfBytes = 0;
     for (const e of manifest.exposures) smfBytes += (await stat(join(place.dir, e.smf))).size;
     console.log(`sim survey ${place.label}: ${exposures} exposures, ${stacks} stacks, density ${density}: ${detections} detections (${t.detections} in smf, ${t.stack_detections} in cmf), ${manifest.sky.n_objects} true objects, ${mb(t.bytes).toFixed(0)} MB written (${mb(smfBytes).toFixed(0)} MB of smf)`);
-    console.log(`  ${seconds.toFixed(2)} s wall, ${cpu.toFixed(2)} s CPU (all threads); ${(detections / seconds / 1e3).toFixed(0)} k detections/s, ${(detections / cpu / 1e3).toFixed(0)} k per CPU second, ${(mb(smfBytes) / seconds).toFixed(0)} MB/s of smf; sky: ${stats.tilesGenerated} tiles, ${stats.objectsGenerated} objects generated`);
+    console.log(`  ${seconds.toFixed(2)} s wall, ${cpu.toFixed(2)} s CPU (all threads, ${(c.system / 1e6).toFixed(2)} s system); ${(detections / seconds / 1e3).toFixed(0)} k detections/s, ${(detections / cpu / 1e3).toFixed(0)} k per CPU second, ${(mb(smfBytes) / seconds).toFixed(0)} MB/s of smf; sky: ${stats.tilesGenerated} tiles, ${stats.objectsGenerated} objects generated`);
     best = Math.max(best, detections / seconds);
   } finally {
     await rm(place.dir, { recursive: true, force: true });
