@@ -140,6 +140,32 @@ test('integers: writeInteger and writeInt64Parts match BigInt#toString', () => {
   }
 });
 
+test('writeInt64Parts next to the multiples of 1e6 and 1e8 its quotients split at', () => {
+  const out = new Uint8Array(32);
+  const dec = new TextDecoder();
+  const big = new BigInt64Array(1);
+  const ubig = new BigUint64Array(big.buffer);
+  const halves = new Int32Array(big.buffer);
+  const check = (x: bigint) => {
+    big[0] = BigInt.asIntN(64, x);
+    assert.equal(dec.decode(out.subarray(0, writeInt64Parts(out, 0, halves[0], halves[1], true))), big[0].toString());
+    assert.equal(dec.decode(out.subarray(0, writeInt64Parts(out, 0, halves[0], halves[1], false))), ubig[0].toString());
+  };
+  for (let k = 6n; k <= 19n; k++) {
+    for (let m = 1n; m <= 9n; m++) {
+      for (let d = -2n; d <= 2n; d++) {
+        check(m * 10n ** k + d);
+        check(-(m * 10n ** k) + d);
+      }
+    }
+  }
+  // every high half below 3000 with low halves at the edges of a 1e6 step
+  for (let hi = 0n; hi < 3000n; hi++) {
+    for (const lo of [0n, 1n, 999999n, 1000000n, 4294000000n, 4294967295n]) check((hi << 32n) | lo);
+  }
+  for (const e of [2n ** 63n - 1n, 2n ** 64n - 1n, 2n ** 53n, 2n ** 32n]) for (let d = -3n; d <= 3n; d++) check(e + d);
+});
+
 test('float64: in-place layout of fixed-point values equals String(v), also next to binade edges', () => {
   const next = rng(11);
   let bad = 0;

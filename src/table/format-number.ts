@@ -705,13 +705,19 @@ export function writeInt64Parts(out: Uint8Array, pos: number, lo: number, hi: nu
   }
   if (hi === 0 && lo < 2147483648) return writeInt32(out, pos, lo);
   // value = hi·2^32 + lo = 1e6·Y + r6 with Y = yHigh·1e8 + yLow; every step exact in doubles
-  const qh = Math.floor(hi / 1e6);
-  const y = (hi - qh * 1e6) * 4294967296 + lo;
-  const qy = Math.floor(y / 1e6);
-  const r6 = y - qy * 1e6;
+  // (quotients by multiplying with the reciprocal, then one correcting step: the product's
+  // error is far below one unit, and the remainders are exact)
+  let qh = Math.floor(hi * 1e-6);
+  let rh = hi - qh * 1e6;
+  if (rh < 0) { qh--; rh += 1e6; } else if (rh >= 1e6) { qh++; rh -= 1e6; }
+  const y = rh * 4294967296 + lo;
+  let qy = Math.floor(y * 1e-6);
+  let r6 = y - qy * 1e6;
+  if (r6 < 0) { qy--; r6 += 1e6; } else if (r6 >= 1e6) { qy++; r6 -= 1e6; }
   const Y = qh * 4294967296 + qy;
-  const yHigh = Math.floor(Y / 1e8);
-  const yLow = Y - yHigh * 1e8;
+  let yHigh = Math.floor(Y * 1e-8);
+  let yLow = Y - yHigh * 1e8;
+  if (yLow < 0) { yHigh--; yLow += 1e8; } else if (yLow >= 1e8) { yHigh++; yLow -= 1e8; }
   if (yHigh === 0) {
     pos = writeInt32(out, pos, yLow);
   } else {
