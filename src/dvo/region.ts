@@ -343,7 +343,7 @@ export async function saveRegion(data: RegionData, options: SaveRegionOptions = 
         { name: EXTNAME.average, columns: AVERAGE_COLUMNS, parts: [{ store: data.averages, first: 0, count: data.objects }] },
       ], signal),
       writeTableFile(`${regionPath(db, region, 'cps')}.new`, cpsHeader, [
-        { name: EXTNAME.secfilt, columns: SECFILT_COLUMNS, parts: [{ store: data.secfilt, rows: data.secfiltRows() }] },
+        { name: EXTNAME.secfilt, columns: SECFILT_COLUMNS, parts: [{ store: data.secfilt, rows: data.secfiltRows(), template: 0 }] },
       ], signal),
       writeMeasuresPlain(data, parts, runs, common, options),
     ]);

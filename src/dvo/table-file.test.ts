@@ -61,6 +61,19 @@ test('table-file: the bytes equal the general writer\'s, for every DVO layout, a
     await writeTableFile(join(dir, 'gathered.fits'), primary, [{ name: EXTNAME.measure, columns: MEASURE_COLUMNS, parts: [{ store: measures, rows: order.subarray(0, 777) }, { store: measures, rows: order.subarray(777) }] }]);
     await writeFits(join(dir, 'shuffled.fits'), [{ table: memoryTable(MEASURE_COLUMNS, [shuffled.toBatch()], { name: EXTNAME.measure }) }], { primaryHeader: primary });
     assert.deepEqual(await readFile(join(dir, 'gathered.fits')), await readFile(join(dir, 'shuffled.fits')));
+    // A SecFilt table whose rows mostly repeat row 0 (written from its bytes): runs of repeats, single
+    // ones, tiles without any and tiles of nothing else.
+    const sec = cases[1].store;
+    const map = new Int32Array(40_000);
+    for (let i = 0; i < map.length; i++) {
+      const r = rnd() % 100;
+      map[i] = i >= 30_000 && i < 31_000 ? 0 : i >= 20_000 && i < 20_500 ? 1 + (r % (sec.length - 1)) : r < 70 ? 0 : r % sec.length;
+    }
+    const dense = new ColumnStore(SECFILT_COLUMNS, map.length);
+    dense.appendRows(sec, map);
+    await writeTableFile(join(dir, 'template.fits'), primary, [{ name: EXTNAME.secfilt, columns: SECFILT_COLUMNS, parts: [{ store: sec, rows: map, template: 0 }] }]);
+    await writeFits(join(dir, 'dense.fits'), [{ table: memoryTable(SECFILT_COLUMNS, [dense.toBatch()], { name: EXTNAME.secfilt }) }], { primaryHeader: primary });
+    assert.deepEqual(await readFile(join(dir, 'template.fits')), await readFile(join(dir, 'dense.fits')));
     // A Measure file of two tables, its first rows copied from the file above, the rest from the store.
     const whole = join(dir, 'cpm.theirs.fits');
     await writeFits(whole, [

@@ -1,8 +1,9 @@
 // Writing a region's uncompressed FITS files straight from its column stores. The general
 // writer (fits room) takes any table: it scans integer columns for nulls, converts each batch
-// to stored values, then encodes row by row; a region's tables are numeric columns held in
-// typed arrays with no nulls, so here each column goes straight into big-endian bytes at its
-// place in the rows (one loop per column and element width), a chunk of rows at a time. Old
+// to stored values in new arrays, encodes those, and sums the bytes again for the checksums.
+// A region's tables are numeric columns held in typed arrays with no nulls, so here each
+// column goes straight into big-endian bytes at its place in the rows (one loop per column
+// and element width), a chunk of rows at a time, summed for the checksums as it goes. Old
 // Measure rows, already encoded in the current file, are copied as bytes instead of being
 // decoded and encoded again. The bytes are the same as the general writer's (a test checks),
 // with CHECKSUM and DATASUM.
@@ -16,7 +17,8 @@ import { DvoError } from './errors.ts';
 /** Rows of a store to encode, or bytes of rows to copy from an open file with the same layout. */
 export type RowSource =
   | { readonly store: ColumnStore; readonly first: number; readonly count: number }
-  | { readonly store: ColumnStore; readonly rows: Int32Array }
+  /** `template`: a row that many rows repeat (written once, then copied as bytes; -1: none). */
+  | { readonly store: ColumnStore; readonly rows: Int32Array; readonly template?: number }
   | { readonly file: { read(position: number, length: number): Promise<Uint8Array> }; readonly position: number; readonly rows: number };
 
 /** One binary table of a file written by {@link writeTableFile}. */
@@ -134,7 +136,7 @@ async function writeTable(handle: FileHandle, file: string, start: number, spec:
           view = buffers[which].subarray(0, len);
           which ^= 1;
           sum.addSum('rows' in part
-            ? encodeRows(part.store, spec.columns, done, n, view, rowBytes, part.rows)
+            ? encodeRows(part.store, spec.columns, done, n, view, rowBytes, part.rows, part.template ?? -1)
             : encodeRows(part.store, spec.columns, part.first + done, n, view, rowBytes));
           await inFlight;
           inFlight = undefined;
@@ -193,12 +195,24 @@ const TILE_BYTES = 32 << 10;
  * a w-byte big-endian value V ending `e` bytes past a word boundary adds V·2^(8·((4 − e) mod 4))
  * modulo 2^32 − 1 (as 2^32 ≡ 1), so a column's values are summed and the total rotated once.
  */
-export function encodeRows(store: ColumnStore, columns: readonly ColumnInfo[], first: number, n: number, out: Uint8Array, rowBytes: number, index?: Int32Array): number {
+export function encodeRows(
+  store: ColumnStore, columns: readonly ColumnInfo[], first: number, n: number, out: Uint8Array, rowBytes: number, index?: Int32Array, template = -1,
+): number {
   if (rowBytes % 4 !== 0 || out.byteOffset % 4 !== 0) throw new DvoError('dvo_internal', `rows of ${rowBytes} bytes are not whole words`);
   const out32 = new Uint32Array(out.buffer, out.byteOffset, (n * rowBytes) >>> 2);
   const out16 = new Uint16Array(out.buffer, out.byteOffset, (n * rowBytes) >>> 1);
   const stride32 = rowBytes >>> 2;
   const tile = Math.max(1, Math.floor(TILE_BYTES / rowBytes));
+  // Rows that repeat the template row: its bytes (and sum) are made once; the others are listed per tile.
+  let tmpl: Uint8Array | undefined;
+  let tmplSum = 0;
+  let repeats = 0;
+  const pos = template >= 0 ? new Int32Array(tile) : undefined;
+  const sel = template >= 0 ? new Int32Array(tile) : undefined;
+  if (index && template >= 0) {
+    tmpl = new Uint8Array(rowBytes);
+    tmplSum = encodeRows(store, columns, 0, 1, tmpl, rowBytes, Int32Array.of(template));
+  }
   const plan: { bytes: number; flip: number; offset: number; per: number; src: Uint8Array | Uint16Array | Uint32Array; acc: number }[] = [];
   let offset = 0;
   for (const c of columns) {
@@ -219,6 +233,26 @@ export function encodeRows(store: ColumnStore, columns: readonly ColumnInfo[], f
   }
   for (let start = 0; start < n; start += tile) {
     const end = Math.min(n, start + tile);
+    if (index && tmpl && pos && sel) {
+      const idx = index.subarray(first + start, first + end);
+      let m = 0;
+      for (let r = 0; r < idx.length; r++) {
+        if (idx[r] === template) continue;
+        pos[m] = start + r;
+        sel[m++] = idx[r];
+      }
+      repeats += idx.length - m;
+      if (m < idx.length) fillRows(out, tmpl, start * rowBytes, end * rowBytes);
+      const ps = pos.subarray(0, m);
+      const ss = sel.subarray(0, m);
+      for (const c of plan) {
+        if (c.bytes === 4) c.acc += scatter32(out32, c.src as Uint32Array, ss, ps, c.offset >>> 2, stride32, c.flip);
+        else if (c.bytes === 8) c.acc += scatter64(out32, c.src as Uint32Array, ss, ps, c.offset >>> 2, stride32, c.flip);
+        else if (c.bytes === 2) c.acc += scatter16(out16, c.src as Uint16Array, ss, ps, c.offset >>> 1, rowBytes >>> 1, c.flip);
+        else c.acc += scatter8(out, c.src as Uint8Array, ss, ps, c.offset, rowBytes);
+      }
+      continue;
+    }
     if (index) {
       const idx = index.subarray(first + start, first + end);
       for (const c of plan) {
@@ -236,7 +270,8 @@ export function encodeRows(store: ColumnStore, columns: readonly ColumnInfo[], f
       else c.acc += put8(out, c.src as Uint8Array, start, end, c.offset, rowBytes);
     }
   }
-  let total = 0;
+  // Each repeat of the template adds its sum (rows are whole words); repeats < 2^20, so exact.
+  let total = reduce(repeats * tmplSum);
   for (const c of plan) {
     const e = (c.offset + c.bytes) % 4;
     total = addSums(total, rotl(reduce(c.acc), 8 * ((4 - e) % 4)));
@@ -324,6 +359,62 @@ function gather64(out: Uint32Array, src: Uint32Array, idx: Int32Array, start: nu
   let acc = 0;
   for (let r = 0, p = offset + start * stride; r < idx.length; r++, p += stride) {
     const q = 2 * idx[r];
+    const hi = (src[q + 1] ^ flip) >>> 0;
+    const lo = src[q];
+    out[p] = (hi >>> 24) | ((hi >>> 8) & 0xff00) | ((hi & 0xff00) << 8) | (hi << 24);
+    out[p + 1] = (lo >>> 24) | ((lo >>> 8) & 0xff00) | ((lo & 0xff00) << 8) | (lo << 24);
+    acc += hi + lo;
+  }
+  return acc;
+}
+
+// Copies `row` into every row of out[from, to) (doubling copies: memory speed).
+function fillRows(out: Uint8Array, row: Uint8Array, from: number, to: number): void {
+  out.set(row, from);
+  let filled = row.length;
+  while (from + filled < to) {
+    const n = Math.min(filled, to - from - filled);
+    out.copyWithin(from + filled, from, from + n);
+    filled += n;
+  }
+}
+
+// The same, rows `sel` of the source written to output rows `pos`.
+function scatter8(out: Uint8Array, src: Uint8Array, sel: Int32Array, pos: Int32Array, offset: number, stride: number): number {
+  let acc = 0;
+  for (let k = 0; k < sel.length; k++) {
+    const v = src[sel[k]];
+    out[offset + pos[k] * stride] = v;
+    acc += v;
+  }
+  return acc;
+}
+
+function scatter16(out: Uint16Array, src: Uint16Array, sel: Int32Array, pos: Int32Array, offset: number, stride: number, flip: number): number {
+  let acc = 0;
+  for (let k = 0; k < sel.length; k++) {
+    const v = src[sel[k]] ^ flip;
+    out[offset + pos[k] * stride] = ((v >>> 8) | (v << 8)) & 0xffff;
+    acc += v;
+  }
+  return acc;
+}
+
+function scatter32(out: Uint32Array, src: Uint32Array, sel: Int32Array, pos: Int32Array, offset: number, stride: number, flip: number): number {
+  let acc = 0;
+  for (let k = 0; k < sel.length; k++) {
+    const v = (src[sel[k]] ^ flip) >>> 0;
+    out[offset + pos[k] * stride] = (v >>> 24) | ((v >>> 8) & 0xff00) | ((v & 0xff00) << 8) | (v << 24);
+    acc += v;
+  }
+  return acc;
+}
+
+function scatter64(out: Uint32Array, src: Uint32Array, sel: Int32Array, pos: Int32Array, offset: number, stride: number, flip: number): number {
+  let acc = 0;
+  for (let k = 0; k < sel.length; k++) {
+    const q = 2 * sel[k];
+    const p = offset + pos[k] * stride;
     const hi = (src[q + 1] ^ flip) >>> 0;
     const lo = src[q];
     out[p] = (hi >>> 24) | ((hi >>> 8) & 0xff00) | ((hi & 0xff00) << 8) | (hi << 24);
