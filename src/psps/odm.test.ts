@@ -8,7 +8,8 @@ import { openArchive, type Archive } from './archive.ts';
 import { PSPS_MIGRATIONS } from './migrations.ts';
 import { Odm } from './odm.ts';
 import { ProblemList } from './problems.ts';
-import { batchSchemaOf, type ArchiveColumn } from './schema.ts';
+import { batchSchemaOf, readArchiveSchema, type ArchiveColumn } from './schema.ts';
+import { sqlType } from './sql.ts';
 import { stageBatch, stagingName } from './stage.ts';
 import { RULES_HELD, validateBatch, valuesKeepRules } from './validate.ts';
 import { mergeBatch } from './merge.ts';
@@ -216,6 +217,42 @@ for (const engine of testEngines()) {
       assert.equal(valuesKeepRules(col('char', { width: 3 }), ['abc  ', 'ab'], 2), true);
       assert.equal(valuesKeepRules(col('char', { width: 3 }), ['abcd'], 1), false);
     });
+
+    it('an archive made before partitioning keeps its tables and is merged by copying, from FITS too', { skip: engine.name !== 'postgres' }, () => engine.withUrl((url) => withTempDir(async (dir) => {
+      const schemaDir = await writeTestSchema(join(dir, 'schema'));
+      const schema = await readArchiveSchema(schemaDir);
+      // the tables as openArchive created them before: plain tables, the key alone
+      const db = await openDatabase(url, {});
+      try {
+        for (const t of schema.tables) {
+          const cols = t.columns.map((c) => `${c.name} ${sqlType(c.datatype, db.dialect)}`);
+          await db.exec(`CREATE TABLE ${t.name} (${cols.join(', ')}, odm_batch TEXT${t.primaryKey.length > 0 ? `, PRIMARY KEY (${t.primaryKey.join(', ')})` : ''})`);
+        }
+      } finally {
+        await db.close();
+      }
+      const archive = await openArchive(url, { schemaDir });
+      try {
+        assert.equal(archive.partitioned.size, 0);
+        const p2 = batchSchemaOf(archive.schema, 'P2');
+        for (const [generation, n] of [[1, 40], [2, 25]]) {
+          const tables = p2Batch(60, n);
+          const files = await writeBatchCsv(join(dir, `g${generation}`), tables);
+          const { fits } = await writeBatchFits(join(dir, `g${generation}`), 'B00000060', 'P2', tables);
+          const problems = new ProblemList(5);
+          assert.deepEqual(await stageBatch(archive, 'B00000060', p2, files, problems, undefined, { fits }), { FrameMeta: 1, Detection: n, ObjectThin: n });
+          assert.equal(problems.total, 0, problems.reasons().join('; '));
+          assert.equal((await validateBatch(archive, 'B00000060', p2)).total, 0);
+          assert.equal((await mergeBatch(archive, 'B00000060', generation, p2)).merged, true);
+        }
+        // the reload replaced the batch's detections; the stubs it brought first are kept
+        assert.equal(Number((await archive.db.get<{ n: number }>('SELECT count(*) AS n FROM Detection'))?.n), 25);
+        assert.equal(Number((await archive.db.get<{ n: number }>('SELECT count(*) AS n FROM ObjectThin'))?.n), 40);
+        assert.equal((await archive.db.get<{ k: string }>("SELECT relkind AS k FROM pg_class WHERE relname = 'detection'"))?.k, 'r');
+      } finally {
+        await archive.close();
+      }
+    }, 'ipp-odm-legacy-')));
 
     it('checks references, keys and required values against the archive and the batch', () => withOdm(engine, async (f) => {
       await hand(f, 'B00000010', 'P2', p2Batch(9, 50), MD5(10));
