@@ -68,7 +68,7 @@ export interface CsvFormatOptions {
 type FixedRows = (out: Uint8Array, pos: number, row: number, n: number, limit: number,
   cols: readonly unknown[], valid: readonly (Uint8Array | null)[], result: Int32Array | number[]) => void;
 
-function compileFixedRows(plans: readonly CsvColumnPlan[], withValid: readonly boolean[], delim: number, eol: Uint8Array, rowBytes: number): FixedRows {
+function compileFixedRows(plans: readonly CsvColumnPlan[], withValid: readonly boolean[], delim: number, eol: Uint8Array, rowBytes: number): FixedRows | null {
   const setup: string[] = [];
   const body: string[] = [];
   // numbers written into the source: integers only, so the text is a plain literal
@@ -116,7 +116,14 @@ function compileFixedRows(plans: readonly CsvColumnPlan[], withValid: readonly b
   result[0] = row;
   result[1] = pos;
 };`;
-  const factory = new Function('f64', 'f32', 'i32', 'int', 'i64', source) as (...fns: unknown[]) => FixedRows;
+  let factory: (...fns: unknown[]) => FixedRows;
+  try {
+    factory = new Function('f64', 'f32', 'i32', 'int', 'i64', source) as typeof factory;
+  } catch {
+    // code from strings disallowed (node --disallow-code-generation-from-strings): the
+    // general row loop does the same, slower
+    return null;
+  }
   return factory(writeFloat64At, writeFloat32At, writeInt32, writeInteger, writeInt64Parts);
 }
 export class CsvRowFormatter {
@@ -141,7 +148,7 @@ export class CsvRowFormatter {
   // row loops compiled so far, by which columns have validity arrays
   readonly #fixedOnly: boolean;
   #cols: unknown[] = [];
-  readonly #compiled = new Map<string, FixedRows>();
+  readonly #compiled = new Map<string, FixedRows | null>();
   #rows: FixedRows | undefined;
 
   constructor(plans: readonly CsvColumnPlan[], options: CsvFormatOptions = {}) {
@@ -205,7 +212,7 @@ export class CsvRowFormatter {
         rows = compileFixedRows(this.#plans, this.#valid.map((v) => v !== null), this.#delim, this.#eol, this.#fixedReserve + this.#eol.length);
         this.#compiled.set(key, rows);
       }
-      this.#rows = rows;
+      this.#rows = rows ?? undefined;
     }
   }
 

@@ -341,3 +341,23 @@ test('threads place many small batches in order, some of them larger than their 
     assert.ok(x.length > 2 * huge.length);
   });
 });
+
+test('where code from strings is disallowed, tables of numbers are written by the general row loop, with the same bytes', async () => {
+  await withDir(async (dir) => {
+    const script = `
+      import { writeCsv, memoryTable, columnInfo } from ${JSON.stringify(new URL('./index.ts', import.meta.url).href)};
+      const cols = [columnInfo('i', 'int16', { nullValue: -1 }), columnInfo('x', 'float32'), columnInfo('id', 'uint64')];
+      const batch = { rowCount: 3, columns: [
+        { values: new Int16Array([-1, 7, -300]) },
+        { values: new Float32Array([0.1, NaN, -2.5e-7]) },
+        { values: new BigUint64Array([18446744073709551615n, 0n, 42n]) },
+      ] };
+      await writeCsv(memoryTable(cols, [batch]), process.argv[1], { threads: 0 });`;
+    const paths = [join(dir, 'plain.csv'), join(dir, 'no-eval.csv')];
+    execFileSync(process.execPath, ['--input-type=module', '-e', script, paths[0]]);
+    execFileSync(process.execPath, ['--disallow-code-generation-from-strings', '--input-type=module', '-e', script, paths[1]]);
+    const expected = 'i,x,id\n,0.1,18446744073709551615\n7,,0\n-300,-2.5e-7,42\n';
+    assert.equal(await readFile(paths[0], 'utf8'), expected);
+    assert.equal(await readFile(paths[1], 'utf8'), expected);
+  });
+});
