@@ -78,5 +78,29 @@ for (const engine of testEngines()) {
       for await (const k of w.client.glob('conc/**')) live.push(k);
       assert.equal(live.length, expected.size - deleted.size + ROUNDS);
     }));
+
+    it('finds from many clients at once (looked up in batches) each get their own key\'s answer', () => withNebWorld(engine, async (w) => {
+      const keys = Array.from({ length: 40 }, (_, i) => `many/k${i}.fits`);
+      for (const [i, key] of keys.entries()) {
+        await w.client.create(key);
+        if (i % 5 === 0) await w.client.replicate(key);
+        if (i % 7 === 3) await w.client.delete(key);
+      }
+      const clients = Array.from({ length: 4 }, (_, c) => w.newClient(`finder-${c}`));
+      const asks = Array.from({ length: 800 }, (_, n) => (n % 9 === 8 ? `many/missing${n}.fits` : keys[(n * 13) % keys.length]!));
+      const answers = await Promise.all(asks.map((key, n) => clients[n % clients.length]!.find(key).then(
+        (paths) => ({ key, paths }),
+        (error: unknown) => ({ key, code: isIppError(error) ? error.code : String(error) }))));
+      for (const a of answers) {
+        const i = keys.indexOf(a.key);
+        if (i < 0) assert.deepEqual(a, { key: a.key, code: 'neb_not_found' });
+        else if (i % 7 === 3) assert.deepEqual(a, { key: a.key, code: 'neb_deleted' });
+        else {
+          assert.ok('paths' in a, a.key);
+          assert.equal(a.paths.length, i % 5 === 0 ? 2 : 1, a.key);
+          for (const p of a.paths) assert.ok(p.endsWith(`.${a.key.replaceAll('/', ':')}`), `${a.key}: ${p}`);
+        }
+      }
+    }));
   });
 }

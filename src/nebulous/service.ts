@@ -668,43 +668,52 @@ interface PendingLookup {
  */
 class LookupBatcher {
   readonly #db: Database;
+  /** Batches looked up at once: one on SQLite (synchronous), several on PostgreSQL, whose round trips would otherwise leave the server waiting. */
+  readonly #parallel: number;
   #queue: PendingLookup[] = [];
-  #running = false;
+  #active = 0;
+  #scheduled = false;
 
   constructor(db: Database) {
     this.#db = db;
+    this.#parallel = db.dialect.engine === 'postgres' ? 4 : 1;
   }
 
   /** The instances of a key's live object (none when there is no live object). */
   get(key: string): Promise<FoundRow[]> {
     return new Promise<FoundRow[]>((resolve, reject) => {
       this.#queue.push({ key, resolve, reject });
-      if (!this.#running) {
-        this.#running = true;
-        setImmediate(() => void this.#drain());
+      this.#schedule();
+    });
+  }
+
+  #schedule(): void {
+    if (this.#scheduled || this.#active >= this.#parallel || this.#queue.length === 0) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      while (this.#queue.length > 0 && this.#active < this.#parallel) {
+        this.#active++;
+        void this.#lookUp(this.#queue.splice(0, 128)).finally(() => {
+          this.#active--;
+          this.#schedule();
+        });
       }
     });
   }
 
-  async #drain(): Promise<void> {
+  async #lookUp(batch: readonly PendingLookup[]): Promise<void> {
     try {
-      while (this.#queue.length > 0) {
-        const batch = this.#queue.splice(0, 128);
-        try {
-          const rows = await instancesByKeys(this.#db, [...new Set(batch.map((p) => p.key))]);
-          const byKey = new Map<string, FoundRow[]>();
-          for (const row of rows) {
-            const list = byKey.get(row.ext_id);
-            if (list) list.push(row);
-            else byKey.set(row.ext_id, [row]);
-          }
-          for (const p of batch) p.resolve(byKey.get(p.key) ?? []);
-        } catch (error) {
-          for (const p of batch) p.reject(error);
-        }
+      const rows = await instancesByKeys(this.#db, [...new Set(batch.map((p) => p.key))]);
+      const byKey = new Map<string, FoundRow[]>();
+      for (const row of rows) {
+        const list = byKey.get(row.ext_id);
+        if (list) list.push(row);
+        else byKey.set(row.ext_id, [row]);
       }
-    } finally {
-      this.#running = false;
+      for (const p of batch) p.resolve(byKey.get(p.key) ?? []);
+    } catch (error) {
+      for (const p of batch) p.reject(error);
     }
   }
 }
