@@ -29,6 +29,7 @@ import { Random, hashSeed, hashText } from '../src/sim/random.ts';
 import { SkyModel, tilesInCircle } from '../src/sim/sky-model.ts';
 import { WriterState, chipConditions, gatherExposure } from '../src/sim/smf-writer.ts';
 import { planSurvey } from '../src/sim/survey-plan.ts';
+import { expiringTiles } from '../src/sim/survey.ts';
 import { TruthObjects } from '../src/sim/truth.ts';
 
 let systemSeconds = 0;
@@ -55,8 +56,11 @@ async function stageTimes(exposures: number, density: number): Promise<void> {
   try {
     const byPointing = [...plan.exposures].sort((a, b) =>
       Math.round(a.dec) - Math.round(b.dec) || Math.round(a.ra) - Math.round(b.ra) || a.index - b.index);
-    for (const e of byPointing) {
+    const expiring = expiringTiles(byPointing, plan.stacks);
+    for (let p = 0; p < byPointing.length; p++) {
+      const e = byPointing[p];
       c0 = process.cpuUsage();
+      sky.drop(expiring[p]);
       sky.recycle();
       for (const id of tilesInCircle(e.ra, e.dec, FOV_RADIUS)) sky.tile(id);
       t.sky += cpuSince(c0);

@@ -85,6 +85,12 @@ export function cmfPrimaryHeader(s: PlannedStack): Header {
   return fileHeader(h);
 }
 
+/** The sky tiles a stack's skycell may hold objects from. */
+export function stackTiles(s: PlannedStack): number[] {
+  const radius = (Math.SQRT2 * s.skycell.nx * SKYCELL_SCALE) / 3600 / 2 + 0.01;
+  return tilesInCircle(s.skycell.ra, s.skycell.dec, radius);
+}
+
 /** Writes a stack's cmf and truth files into `dir`. */
 export async function writeStack(state: WriterState, dir: string, s: PlannedStack): Promise<{ manifest: ManifestStack; bytes: number; spurious: number }> {
   const paths = cmfPaths(s);
@@ -94,10 +100,9 @@ export async function writeStack(state: WriterState, dir: string, s: PlannedStac
   const f = FILTERS.indexOf(s.filter);
   const maxMag = s.limit + LIMIT_MARGIN;
   const limits = stackLimits(s);
-  const radius = (Math.SQRT2 * s.skycell.nx * SKYCELL_SCALE) / 3600 / 2 + 0.01;
   const tiles: SkyTile[] = [];
   c.tiles = tiles;
-  for (const id of tilesInCircle(s.skycell.ra, s.skycell.dec, radius)) {
+  for (const id of stackTiles(s)) {
     const t = state.sky.tileTo(id, limits);
     const ti = tiles.push(t) - 1;
     for (let k = 0; k < t.count; k++) {

@@ -6,6 +6,10 @@ import { TESS_ID, parseSkycellName, projectionCell, skycell, skycellAt, skycellN
 import { Random, hashSeed } from './random.ts';
 import { generateTile, objectId, splitObjectId, tileAt, tileBounds, tilesInCircle, sinGalacticLatitude, FILTERS, MAX_R_MINUS } from './sky-model.ts';
 import { CMF_PS1_SV2, CMF_PS1_V5 } from './cmf-layout.ts';
+import { stackTiles } from './cmf-writer.ts';
+import { expiringTiles } from './survey.ts';
+import { resolveSurveyOptions } from './survey-options.ts';
+import { planSurvey } from './survey-plan.ts';
 
 test('GPC1: 60 OTAs XY01..XY76 without the corners, 4846 x 4868 pixels', () => {
   assert.equal(CHIPS.length, 60);
@@ -193,4 +197,28 @@ test('the detection layouts have the original row sizes and column order', () =>
   assert.deepEqual(CMF_PS1_V5.fields.slice(-4).map((f) => [f.name, f.type]), [['FLAGS', 'u32'], ['FLAGS2', 'u32'], ['N_FRAMES', 'u16'], ['PADDING', 'i16']]);
   assert.equal(CMF_PS1_V5.offset('RA_PSF'), 76);
   assert.equal(CMF_PS1_SV2.offset('PADDING2'), 200);
+});
+
+test('tiles are dropped before the first exposure after their last reader, never while an exposure or stack still reads them', () => {
+  const config = resolveSurveyOptions({ out: '/nowhere', exposures: 12, stacks: 3, density: 1, seed: 2 });
+  const plan = planSurvey(config);
+  const order = [...plan.exposures].reverse();
+  const expiring = expiringTiles(order, plan.stacks);
+  assert.equal(expiring.length, order.length);
+  const stackTileIds = new Set(plan.stacks.flatMap((s) => stackTiles(s)));
+  const seen = new Set<number>();
+  let dropped = 0;
+  for (let p = 0; p < order.length; p++) {
+    for (const id of expiring[p]) {
+      assert.ok(!seen.has(id), `tile ${id} dropped twice`);
+      seen.add(id);
+      dropped++;
+      assert.ok(!stackTileIds.has(id), `tile ${id} is read by a stack`);
+      assert.ok(tilesInCircle(order[p - 1].ra, order[p - 1].dec, FOV_RADIUS).includes(id), `tile ${id} was not read just before`);
+      for (let q = p; q < order.length; q++) {
+        assert.ok(!tilesInCircle(order[q].ra, order[q].dec, FOV_RADIUS).includes(id), `tile ${id} is still read by exposure ${q}`);
+      }
+    }
+  }
+  assert.ok(dropped > 50, String(dropped));
 });

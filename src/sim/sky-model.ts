@@ -240,6 +240,21 @@ export class SkyModel {
   }
 
   /**
+   * Drops these tiles from the cache (those cached): the writer knows no exposure to come
+   * needs them, so the room goes to tiles that will be read again rather than to the least
+   * recently used. Their buffers are reused after the next {@link recycle}.
+   */
+  drop(ids: Iterable<number>): void {
+    for (const id of ids) {
+      const tile = this.cache.get(id);
+      if (!tile) continue;
+      this.cache.delete(id);
+      this.held -= heldBy(tile);
+      this.retired.push(tile.ra.buffer as ArrayBuffer);
+    }
+  }
+
+  /**
    * Lets the buffers of tiles dropped so far be reused: call it when no tile asked for
    * before is read any more (a writer, before it gathers the next exposure).
    */

@@ -6,18 +6,18 @@ import { randomUUID } from 'node:crypto';
 import { access, constants, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { noProgress } from '../common/index.ts';
-import { writeStack } from './cmf-writer.ts';
+import { stackTiles, writeStack } from './cmf-writer.ts';
 import type { DefectKind, DefectRecord } from './defects.ts';
 import { SimError } from './errors.ts';
-import { CHIPS, CHIP_NX, CHIP_NY, PIXEL_SCALE } from './focal-plane.ts';
+import { CHIPS, CHIP_NX, CHIP_NY, FOV_RADIUS, PIXEL_SCALE } from './focal-plane.ts';
 import {
   MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, type ManifestExposure, type ManifestStack, type SurveyManifest,
 } from './manifest.ts';
 import { Random, hashSeed, hashText } from './random.ts';
-import { SkyModel } from './sky-model.ts';
+import { SkyModel, tilesInCircle } from './sky-model.ts';
 import { WriterState, writeExposure } from './smf-writer.ts';
 import { resolveSurveyOptions, type SurveyConfig, type SurveyOptions } from './survey-options.ts';
-import { planSurvey, type PlannedExposure } from './survey-plan.ts';
+import { planSurvey, type PlannedExposure, type PlannedStack } from './survey-plan.ts';
 import { SKYCELL_PIXELS, SKYCELL_SCALE, TESS_ID } from './tessellation.ts';
 import { TruthObjects } from './truth.ts';
 
@@ -43,6 +43,22 @@ export function assignDefects(config: SurveyConfig, exposures: readonly PlannedE
       out.set(idx, [...(out.get(idx) ?? []), d.kind]);
     }
   }
+  return out;
+}
+
+/**
+ * For each exposure in writing order, the sky tiles that no exposure from it on (and no
+ * stack) reads: those the previous exposure was the last to read. Dropping them before it
+ * keeps the cache for tiles still to be read, so fewer are generated twice.
+ */
+export function expiringTiles(order: readonly PlannedExposure[], stacks: readonly PlannedStack[]): number[][] {
+  const last = new Map<number, number>();
+  order.forEach((e, p) => {
+    for (const id of tilesInCircle(e.ra, e.dec, FOV_RADIUS)) last.set(id, p);
+  });
+  for (const s of stacks) for (const id of stackTiles(s)) last.delete(id);
+  const out: number[][] = order.map(() => []);
+  for (const [id, p] of last) if (p + 1 < order.length) out[p + 1].push(id);
   return out;
 }
 
@@ -126,8 +142,11 @@ export async function simulateSurvey(options: SurveyOptions): Promise<SurveyResu
     const byPointing = [...plan.exposures].sort((a, b) =>
       Math.round(a.dec) - Math.round(b.dec) || Math.round(a.ra) - Math.round(b.ra) || a.index - b.index);
     const written = new Map<number, ManifestExposure>();
-    for (const e of byPointing) {
+    const expiring = expiringTiles(byPointing, plan.stacks);
+    for (let p = 0; p < byPointing.length; p++) {
+      const e = byPointing[p];
       signal?.throwIfAborted();
+      sky.drop(expiring[p]);
       const r = await writeExposure(state, work, e, defectsOf.get(e.index) ?? [], signal);
       written.set(e.index, r.manifest);
       defects.push(...r.defects);
