@@ -18,6 +18,14 @@ export interface ArchiveOptions {
   readonly cwd?: string;
   /** PostgreSQL connections kept open (default 4). */
   readonly maxConnections?: number;
+  /**
+   * PostgreSQL, for tables created by this call: one partition per batch, so a merge attaches
+   * the validated staging table instead of copying its rows. Merges cost almost nothing, but
+   * every key look-up (validation) and every cone search probes each batch's partition, so the
+   * layout suits an archive of hundreds of batches (a load database), not of thousands.
+   * Default: plain tables, merged by copying, whose look-ups do not grow with the batch count.
+   */
+  readonly partitionByBatch?: boolean;
 }
 
 /** An open archive database. */
@@ -53,7 +61,7 @@ export async function openArchive(url: string, options: ArchiveOptions = {}): Pr
   const location = parseDbUrl(url, options.cwd);
   const db = await openDatabase(url, { ...(options.cwd ? { cwd: options.cwd } : {}), maxConnections: options.maxConnections ?? 4 });
   try {
-    const q3c = await ensureArchive(db, schema, log);
+    const q3c = await ensureArchive(db, schema, log, options.partitionByBatch ?? false);
     const partitioned = new Set<string>();
     if (db.dialect.engine === 'postgres') {
       const rows = await db.all<{ name: string }>(
@@ -76,7 +84,7 @@ export async function openArchive(url: string, options: ArchiveOptions = {}): Pr
   }
 }
 
-async function ensureArchive(db: Database, schema: ArchiveSchema, log: Logger): Promise<boolean> {
+async function ensureArchive(db: Database, schema: ArchiveSchema, log: Logger, partitionByBatch: boolean): Promise<boolean> {
   let q3c = false;
   if (db.dialect.engine === 'postgres') {
     try {
@@ -96,15 +104,15 @@ async function ensureArchive(db: Database, schema: ArchiveSchema, log: Logger): 
       const pg = tx.dialect.engine === 'postgres';
       if (existing.size === 0) {
         const cols = table.columns.map((c) => `${c.name} ${sqlType(c.datatype, tx.dialect)}${table.primaryKey.includes(c.name) ? ' NOT NULL' : ''}`);
-        // PostgreSQL: one partition per batch, so a merge attaches the validated staging table
-        // instead of copying it; a key is unique across batches through validation and merge
+        // partitioned by batch: a key is unique across batches through validation and merge
         // (both look it up in every partition), as a partitioned key must hold the batch
-        cols.push(`${BATCH_COLUMN} TEXT${pg ? " NOT NULL DEFAULT ''" : ''}`);
-        const key = pg ? [...table.primaryKey, BATCH_COLUMN] : table.primaryKey;
+        const byBatch = pg && partitionByBatch;
+        cols.push(`${BATCH_COLUMN} TEXT${byBatch ? " NOT NULL DEFAULT ''" : ''}`);
+        const key = byBatch ? [...table.primaryKey, BATCH_COLUMN] : table.primaryKey;
         if (table.primaryKey.length > 0) cols.push(`PRIMARY KEY (${key.join(', ')})`);
-        await tx.exec(`CREATE TABLE ${table.name} (${cols.join(', ')})${pg ? ` PARTITION BY LIST (${BATCH_COLUMN})` : ''}`);
+        await tx.exec(`CREATE TABLE ${table.name} (${cols.join(', ')})${byBatch ? ` PARTITION BY LIST (${BATCH_COLUMN})` : ''}`);
         // rows written other than by a merge (no batch) land in a default partition
-        if (pg) await tx.exec(`CREATE TABLE ${table.name.toLowerCase().slice(0, 55)}_nobatch PARTITION OF ${table.name} DEFAULT`);
+        if (byBatch) await tx.exec(`CREATE TABLE ${table.name.toLowerCase().slice(0, 55)}_nobatch PARTITION OF ${table.name} DEFAULT`);
       } else {
         for (const c of table.columns) {
           if (!existing.has(c.name.toLowerCase())) await tx.exec(`ALTER TABLE ${table.name} ADD COLUMN ${c.name} ${sqlType(c.datatype, tx.dialect)}`);
