@@ -81,5 +81,33 @@ for (const engine of testEngines()) {
         await dsDb.close();
       }
     }, 'ipp-cli-psps-')));
+
+    it('archive init --partition-by-batch: PostgreSQL only, and only for tables it creates', () => engine.withUrl((pgUrl) => withTempDir(async (dir) => {
+      const schema = await writeTestSchema(join(dir, 'schema'));
+      if (engine.name === 'sqlite') {
+        const r = await runIpp(['archive', 'init', '--db', `sqlite:${join(dir, 'a.db')}`, '--partition-by-batch', '--schema-dir', schema], {});
+        assert.equal(r.code, 2);
+        assert.match(r.stderr, /--partition-by-batch needs a PostgreSQL archive/);
+        return;
+      }
+      let r = await runIpp(['archive', 'init', '--db', pgUrl, '--partition-by-batch', '--schema-dir', schema], {});
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /, partitioned by batch; positions indexed with Q3C/);
+      r = await runIpp(['archive', 'init', '--db', pgUrl, '--schema-dir', schema], {});
+      assert.match(r.stdout, /, partitioned by batch;/, 'the layout stays what the tables were created with');
+      // plain tables made by hand stay plain, with a warning
+      const db = await openDatabase(pgUrl, {});
+      try {
+        for (const t of ['Filter', 'ObjectThin', 'MeanObject', 'FrameMeta', 'Detection', 'archive_merge', 'archive_schema']) await db.exec(`DROP TABLE IF EXISTS ${t} CASCADE`);
+      } finally {
+        await db.close();
+      }
+      r = await runIpp(['archive', 'init', '--db', pgUrl, '--schema-dir', schema], {});
+      assert.match(r.stdout, /, plain;/);
+      r = await runIpp(['archive', 'init', '--db', pgUrl, '--partition-by-batch', '--schema-dir', schema], {});
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /, plain;/);
+      assert.match(r.stderr, /existed already as plain tables; --partition-by-batch applies only to tables it creates/);
+    }, 'ipp-cli-archive-')));
   });
 }
