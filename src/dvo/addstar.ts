@@ -26,6 +26,8 @@ import { withLocks, type LockOptions } from './lock.ts';
 import { MatchGrid } from './match-grid.ts';
 import { defaultPhotcodes, PhotcodeTable, type MatchClass } from './photcodes.ts';
 import { loadRegion, saveRegion, type RegionData } from './region.ts';
+import { RowStore } from './row-store.ts';
+import { SECFILT_COLUMNS } from './layouts.ts';
 import { recoverRegion, type CommitHooks } from './region-files.ts';
 import { DensityGrid, normRa, type SkyRegion } from './sky-table.ts';
 
@@ -277,9 +279,8 @@ class RegionView {
   ra!: Float64Array; dec!: Float64Array; raErr!: Float32Array; decErr!: Float32Array;
   npos!: Uint16Array; nmeas!: Uint16Array; epoch!: Int32Array; qf!: Float32Array; qfp!: Float32Array;
   objId!: Uint32Array; catId!: Uint32Array; extId!: BigUint64Array; extIdWords!: Uint32Array;
-  mag!: Float32Array; magErr!: Float32Array; stdev!: Float32Array; min!: Float32Array; max!: Float32Array; chi!: Float32Array;
-  ncode!: Int16Array; nused!: Int16Array; ap!: Float32Array; nap!: Int16Array; kron!: Float32Array; nkron!: Int16Array;
-  qfMax!: Float32Array; qfpMax!: Float32Array; stk!: Float32Array; fstk!: Float32Array; fstkErr!: Float32Array; nstk!: Int16Array; nstkDet!: Int16Array;
+  /** The SecFilt rows as 32-bit floats and 16-bit integers (a row's fields at the S_* indexes from row · SEC_WORDS, or twice that). */
+  sf!: Float32Array; si!: Int16Array;
 
   constructor(data: RegionData) {
     this.data = data;
@@ -297,16 +298,35 @@ class RegionView {
     this.qf = a.f32('PSF_QF'); this.qfp = a.f32('PSF_QF_PERF');
     this.objId = a.u32('OBJ_ID'); this.catId = a.u32('CAT_ID'); this.extId = a.u64('EXT_ID');
     this.extIdWords = new Uint32Array(this.extId.buffer, this.extId.byteOffset, this.extId.length * 2);
-    this.mag = s.f32('MAG'); this.magErr = s.f32('MAG_ERR'); this.stdev = s.f32('MAG_STDEV'); this.min = s.f32('MAG_MIN');
-    this.max = s.f32('MAG_MAX'); this.chi = s.f32('MAG_CHI'); this.ncode = s.i16('NCODE'); this.nused = s.i16('NUSED');
-    this.ap = s.f32('MAG_AP'); this.nap = s.i16('NUSED_AP'); this.kron = s.f32('MAG_KRON'); this.nkron = s.i16('NUSED_KRON');
-    this.qfMax = s.f32('PSF_QF_MAX'); this.qfpMax = s.f32('PSF_QF_PERF_MAX');
-    this.stk = s.f32('MAG_PSF_STK'); this.fstk = s.f32('FLUX_PSF_STK'); this.fstkErr = s.f32('FLUX_PSF_STK_ERR');
-    this.nstk = s.i16('NSTACK'); this.nstkDet = s.i16('NSTACK_DET');
+    this.sf = s.f32;
+    this.si = s.i16;
   }
 }
 
 const CLASS_CODE: Readonly<Record<MatchClass, number>> = { chip: 0, stack: 1, ref: 2 };
+
+// Where the SecFilt fields the association updates are in a row (row-store.ts), in 32-bit words and 16-bit halves.
+const SEC_ROW = new RowStore(SECFILT_COLUMNS, 1);
+const SEC_WORDS = SEC_ROW.rowBytes / 4;
+const S_MAG = SEC_ROW.offsetOf('MAG') / 4;
+const S_MAG_ERR = SEC_ROW.offsetOf('MAG_ERR') / 4;
+const S_STDEV = SEC_ROW.offsetOf('MAG_STDEV') / 4;
+const S_MIN = SEC_ROW.offsetOf('MAG_MIN') / 4;
+const S_MAX = SEC_ROW.offsetOf('MAG_MAX') / 4;
+const S_CHI = SEC_ROW.offsetOf('MAG_CHI') / 4;
+const S_AP = SEC_ROW.offsetOf('MAG_AP') / 4;
+const S_KRON = SEC_ROW.offsetOf('MAG_KRON') / 4;
+const S_QF_MAX = SEC_ROW.offsetOf('PSF_QF_MAX') / 4;
+const S_QFP_MAX = SEC_ROW.offsetOf('PSF_QF_PERF_MAX') / 4;
+const S_STK = SEC_ROW.offsetOf('MAG_PSF_STK') / 4;
+const S_FSTK = SEC_ROW.offsetOf('FLUX_PSF_STK') / 4;
+const S_FSTK_ERR = SEC_ROW.offsetOf('FLUX_PSF_STK_ERR') / 4;
+const S_NCODE = SEC_ROW.offsetOf('NCODE') / 2;
+const S_NUSED = SEC_ROW.offsetOf('NUSED') / 2;
+const S_NAP = SEC_ROW.offsetOf('NUSED_AP') / 2;
+const S_NKRON = SEC_ROW.offsetOf('NUSED_KRON') / 2;
+const S_NSTK = SEC_ROW.offsetOf('NSTACK') / 2;
+const S_NSTK_DET = SEC_ROW.offsetOf('NSTACK_DET') / 2;
 
 /**
  * Phase 3 of addstar (also merge's engine): associates detections with objects and writes the
@@ -492,51 +512,55 @@ export async function associate(db: DvoDatabase, claims: readonly DetectionBatch
             q = v.data.secfiltRow(row, f);
             v.refresh();
           }
+          const sf = v.sf;
+          const si = v.si;
+          const fq = q * SEC_WORDS;
+          const hq = 2 * fq;
           const mc = D.mag[i] + D.cal[i];
           if (klass[pc] === 1) {
-            if (Number.isFinite(mc)) v.stk[q] = mc;
-            v.fstk[q] = D.fpsf[i];
-            v.fstkErr[q] = D.fpsfErr[i];
-            if (v.nstk[q] < 32767) v.nstk[q]++;
-            if (v.nstkDet[q] < 32767) v.nstkDet[q]++;
+            if (Number.isFinite(mc)) sf[fq + S_STK] = mc;
+            sf[fq + S_FSTK] = D.fpsf[i];
+            sf[fq + S_FSTK_ERR] = D.fpsfErr[i];
+            if (si[hq + S_NSTK] < 32767) si[hq + S_NSTK]++;
+            if (si[hq + S_NSTK_DET] < 32767) si[hq + S_NSTK_DET]++;
             continue;
           }
           if (Number.isFinite(mc)) {
             let e = D.magErr[i];
             if (!(e > 0.001)) e = e > 0 ? 0.001 : 0.1;
             const w = 1 / (e * e);
-            const c = v.ncode[q];
+            const c = si[hq + S_NCODE];
             if (c === 0) {
-              v.mag[q] = mc; v.magErr[q] = e; v.stdev[q] = 0; v.min[q] = mc; v.max[q] = mc; v.chi[q] = 0;
+              sf[fq + S_MAG] = mc; sf[fq + S_MAG_ERR] = e; sf[fq + S_STDEV] = 0; sf[fq + S_MIN] = mc; sf[fq + S_MAX] = mc; sf[fq + S_CHI] = 0;
             } else {
-              const mean = v.mag[q];
-              const W = 1 / (v.magErr[q] * v.magErr[q]);
-              const S = v.stdev[q] * v.stdev[q] * W;
+              const mean = sf[fq + S_MAG];
+              const W = 1 / (sf[fq + S_MAG_ERR] * sf[fq + S_MAG_ERR]);
+              const S = sf[fq + S_STDEV] * sf[fq + S_STDEV] * W;
               const mean2 = mean + (w * (mc - mean)) / (W + w);
               const S2 = S + w * (mc - mean) * (mc - mean2);
-              v.mag[q] = mean2;
-              v.magErr[q] = 1 / Math.sqrt(W + w);
-              v.stdev[q] = Math.sqrt(S2 / (W + w));
-              v.chi[q] = S2 / c;
-              if (mc < v.min[q]) v.min[q] = mc;
-              if (mc > v.max[q]) v.max[q] = mc;
+              sf[fq + S_MAG] = mean2;
+              sf[fq + S_MAG_ERR] = 1 / Math.sqrt(W + w);
+              sf[fq + S_STDEV] = Math.sqrt(S2 / (W + w));
+              sf[fq + S_CHI] = S2 / c;
+              if (mc < sf[fq + S_MIN]) sf[fq + S_MIN] = mc;
+              if (mc > sf[fq + S_MAX]) sf[fq + S_MAX] = mc;
             }
-            if (c < 32767) { v.ncode[q] = c + 1; v.nused[q] = c + 1; }
+            if (c < 32767) { si[hq + S_NCODE] = c + 1; si[hq + S_NUSED] = c + 1; }
           }
           const ap = D.ap[i] + D.cal[i];
           if (Number.isFinite(ap)) {
-            const na = v.nap[q];
-            v.ap[q] = na === 0 ? ap : v.ap[q] + (ap - v.ap[q]) / (na + 1);
-            if (na < 32767) v.nap[q] = na + 1;
+            const na = si[hq + S_NAP];
+            sf[fq + S_AP] = na === 0 ? ap : sf[fq + S_AP] + (ap - sf[fq + S_AP]) / (na + 1);
+            if (na < 32767) si[hq + S_NAP] = na + 1;
           }
           const kr = D.kron[i] + D.cal[i];
           if (Number.isFinite(kr)) {
-            const nk = v.nkron[q];
-            v.kron[q] = nk === 0 ? kr : v.kron[q] + (kr - v.kron[q]) / (nk + 1);
-            if (nk < 32767) v.nkron[q] = nk + 1;
+            const nk = si[hq + S_NKRON];
+            sf[fq + S_KRON] = nk === 0 ? kr : sf[fq + S_KRON] + (kr - sf[fq + S_KRON]) / (nk + 1);
+            if (nk < 32767) si[hq + S_NKRON] = nk + 1;
           }
-          if (!(v.qfMax[q] >= qf)) v.qfMax[q] = qf;
-          if (!(v.qfpMax[q] >= D.qfp[i])) v.qfpMax[q] = D.qfp[i];
+          if (!(sf[fq + S_QF_MAX] >= qf)) sf[fq + S_QF_MAX] = qf;
+          if (!(sf[fq + S_QFP_MAX] >= D.qfp[i])) sf[fq + S_QFP_MAX] = D.qfp[i];
         }
       }
       stored[k] = n;

@@ -12,6 +12,7 @@ import { DvoError } from './errors.ts';
 import { AVERAGE_COLUMNS, EXTNAME, IMAGE_INDEX_COLUMNS, MEASURE_COLUMNS, SECFILT_COLUMNS } from './layouts.ts';
 import { commitRegion, regionPath, REGION_EXTENSIONS, type CommitHooks } from './region-files.ts';
 import type { SkyRegion } from './sky-table.ts';
+import { RowStore } from './row-store.ts';
 import { layoutRowBytes, writableLayout, writeTableFile, type RowSource } from './table-file.ts';
 
 /** Header keywords of region files. */
@@ -47,9 +48,10 @@ export class RegionData {
    * {@link secRow} maps each object's filter to its row here (0 until a measure of that
    * filter arrives). Most objects are seen in one or two of the six filters, so the other
    * rows (~0.75 GB of 1 GB for 700,000 objects) are never made in memory: the file gets
-   * row 0 in their place.
+   * row 0 in their place. Rows are records (row-store.ts): a measure updates ~20 values of
+   * one row, and the rows are in the order they were made, not in the file's order.
    */
-  readonly secfilt: ColumnStore;
+  readonly secfilt: RowStore;
   /** Row in {@link secfilt} of object `o`'s filter `f`, at `o * nsec + f` (capacity may exceed the objects). */
   secRow: Int32Array;
   /** The image index of the Measure table on disk. */
@@ -69,7 +71,7 @@ export class RegionData {
   private changed = false;
 
   constructor(db: string, region: SkyRegion, nsec: number, fields: {
-    averages: ColumnStore; secfilt: ColumnStore; secRow: Int32Array; index: ColumnStore; generation: number; nextObj: number; nextDet: number; measureRows: number;
+    averages: ColumnStore; secfilt: RowStore; secRow: Int32Array; index: ColumnStore; generation: number; nextObj: number; nextDet: number; measureRows: number;
   }) {
     this.db = db;
     this.region = region;
@@ -248,7 +250,7 @@ export async function loadRegion(db: string, region: SkyRegion, nsec: number): P
   const paths = Object.fromEntries(REGION_EXTENSIONS.map((e) => [e, regionPath(db, region, e)])) as Record<(typeof REGION_EXTENSIONS)[number], string>;
   const present = await Promise.all(REGION_EXTENSIONS.map((e) => exists(paths[e])));
   if (!present.some(Boolean)) {
-    const secfilt = new ColumnStore(SECFILT_COLUMNS, 16 * nsec, SECFILT_DEFAULTS);
+    const secfilt = new RowStore(SECFILT_COLUMNS, 16 * nsec, SECFILT_DEFAULTS);
     secfilt.grow(1);
     return new RegionData(db, region, nsec, {
       averages: new ColumnStore(AVERAGE_COLUMNS, 16, AVERAGE_DEFAULTS), secfilt, secRow: new Int32Array(16 * nsec), index: new ColumnStore(IMAGE_INDEX_COLUMNS),
@@ -273,9 +275,13 @@ export async function loadRegion(db: string, region: SkyRegion, nsec: number): P
     // Row 0 the defaults, then the file's rows (object o's filter f at 1 + o·nsec + f).
     const secTable = fitsTable(cps, EXTNAME.secfilt);
     checkColumns(cps.name, secTable.columns, SECFILT_COLUMNS);
-    const secfilt = new ColumnStore(SECFILT_COLUMNS, Math.max(16, 1 + (secTable.rowCount ?? 0)), SECFILT_DEFAULTS);
+    const secfilt = new RowStore(SECFILT_COLUMNS, Math.max(16, 1 + (secTable.rowCount ?? 0)), SECFILT_DEFAULTS);
     secfilt.grow(1);
-    for await (const b of secTable.batches({ columns: SECFILT_COLUMNS.map((c) => c.name) })) secfilt.appendBatch(b);
+    for await (const b of secTable.batches({ columns: SECFILT_COLUMNS.map((c) => c.name) })) {
+      const part = new ColumnStore(SECFILT_COLUMNS, Math.max(1, b.rowCount));
+      part.appendBatch(b);
+      secfilt.appendColumns(part);
+    }
     if (secfilt.length - 1 !== averages.length * nsec) {
       throw new DvoError('dvo_damaged', `${cps.name}: ${secfilt.length - 1} rows for ${averages.length} objects × ${nsec} filters`);
     }
@@ -375,10 +381,7 @@ export async function saveRegion(data: RegionData, options: SaveRegionOptions = 
 
 // The SecFilt table as written: every object's filters in order.
 function denseSecfilt(data: RegionData): ColumnStore {
-  const rows = data.secfiltRows();
-  const dense = new ColumnStore(SECFILT_COLUMNS, Math.max(1, rows.length));
-  dense.appendRows(data.secfilt, rows);
-  return dense;
+  return data.secfilt.toColumnStore(data.secfiltRows());
 }
 
 // Uncompressed region files are written from the stores by table-file.ts.

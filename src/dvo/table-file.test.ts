@@ -8,6 +8,7 @@ import { FitsFile, Header, writeFits } from '../fits/index.ts';
 import { memoryTable, type ColumnInfo } from '../table/index.ts';
 import { ColumnStore } from './column-store.ts';
 import { AVERAGE_COLUMNS, EXTNAME, IMAGE_INDEX_COLUMNS, MEASURE_COLUMNS, SECFILT_COLUMNS } from './layouts.ts';
+import { RowStore } from './row-store.ts';
 import { writableLayout, writeTableFile } from './table-file.ts';
 
 // Every bit pattern of every column: random bytes (NaN payloads, negative zeros, the extremes
@@ -74,6 +75,14 @@ test('table-file: the bytes equal the general writer\'s, for every DVO layout, a
     await writeTableFile(join(dir, 'template.fits'), primary, [{ name: EXTNAME.secfilt, columns: SECFILT_COLUMNS, parts: [{ store: sec, rows: map, template: 0 }] }]);
     await writeFits(join(dir, 'dense.fits'), [{ table: memoryTable(SECFILT_COLUMNS, [dense.toBatch()], { name: EXTNAME.secfilt }) }], { primaryHeader: primary });
     assert.deepEqual(await readFile(join(dir, 'template.fits')), await readFile(join(dir, 'dense.fits')));
+    // The same rows held as records (row-store.ts): written alike, and given back as columns alike.
+    const records = new RowStore(SECFILT_COLUMNS, 4);
+    records.appendColumns(sec);
+    assert.equal(records.length, sec.length);
+    await writeTableFile(join(dir, 'records.fits'), primary, [{ name: EXTNAME.secfilt, columns: SECFILT_COLUMNS, parts: [{ store: records, rows: map, template: 0 }] }]);
+    assert.deepEqual(await readFile(join(dir, 'records.fits')), await readFile(join(dir, 'dense.fits')));
+    const back = records.toColumnStore(map);
+    for (const c of SECFILT_COLUMNS) assert.deepEqual(back.col(c.name).subarray(0, map.length), dense.col(c.name).subarray(0, map.length), c.name);
     // A Measure file of two tables, its first rows copied from the file above, the rest from the store.
     const whole = join(dir, 'cpm.theirs.fits');
     await writeFits(whole, [

@@ -12,13 +12,14 @@ import { endianness } from 'node:os';
 import { bintableHeader, Checksum, columnDefsFromInfos, Header, padToBlock, primaryHeader, setChecksums } from '../fits/index.ts';
 import { elementsPerRow, type ColumnInfo } from '../table/index.ts';
 import type { ColumnStore } from './column-store.ts';
+import { RowStore } from './row-store.ts';
 import { DvoError } from './errors.ts';
 
 /** Rows of a store to encode, or bytes of rows to copy from an open file with the same layout. */
 export type RowSource =
   | { readonly store: ColumnStore; readonly first: number; readonly count: number }
   /** `template`: a row that many rows repeat (written once, then copied as bytes; -1: none). */
-  | { readonly store: ColumnStore; readonly rows: Int32Array; readonly template?: number }
+  | { readonly store: ColumnStore | RowStore; readonly rows: Int32Array; readonly template?: number }
   | { readonly file: { read(position: number, length: number): Promise<Uint8Array> }; readonly position: number; readonly rows: number };
 
 /** One binary table of a file written by {@link writeTableFile}. */
@@ -137,7 +138,7 @@ async function writeTable(handle: FileHandle, file: string, start: number, spec:
           which ^= 1;
           sum.addSum('rows' in part
             ? encodeRows(part.store, spec.columns, done, n, view, rowBytes, part.rows, part.template ?? -1)
-            : encodeRows(part.store, spec.columns, part.first + done, n, view, rowBytes));
+            : encodeRows(part.store as ColumnStore, spec.columns, part.first + done, n, view, rowBytes));
           await inFlight;
           inFlight = undefined;
         } else {
@@ -196,8 +197,9 @@ const TILE_BYTES = 32 << 10;
  * modulo 2^32 − 1 (as 2^32 ≡ 1), so a column's values are summed and the total rotated once.
  */
 export function encodeRows(
-  store: ColumnStore, columns: readonly ColumnInfo[], first: number, n: number, out: Uint8Array, rowBytes: number, index?: Int32Array, template = -1,
+  store: ColumnStore | RowStore, columns: readonly ColumnInfo[], first: number, n: number, out: Uint8Array, rowBytes: number, index?: Int32Array, template = -1,
 ): number {
+  if (store instanceof RowStore && (!index || store.rowBytes !== rowBytes)) throw new DvoError('dvo_internal', 'rows of a row store are written through an index of the same layout');
   if (rowBytes % 4 !== 0 || out.byteOffset % 4 !== 0) throw new DvoError('dvo_internal', `rows of ${rowBytes} bytes are not whole words`);
   const out32 = new Uint32Array(out.buffer, out.byteOffset, (n * rowBytes) >>> 2);
   const out16 = new Uint16Array(out.buffer, out.byteOffset, (n * rowBytes) >>> 1);
@@ -213,22 +215,31 @@ export function encodeRows(
     tmpl = new Uint8Array(rowBytes);
     tmplSum = encodeRows(store, columns, 0, 1, tmpl, rowBytes, Int32Array.of(template));
   }
-  const plan: { bytes: number; flip: number; offset: number; per: number; src: Uint8Array | Uint16Array | Uint32Array; acc: number }[] = [];
+  // Each column's values: element `row · ss + so` of `src` (a column array: ss 1 or 2 words, so 0; a row store: its row width and the column's offset).
+  const plan: { bytes: number; flip: number; offset: number; per: number; src: Uint8Array | Uint16Array | Uint32Array; ss: number; so: number; acc: number }[] = [];
   let offset = 0;
   for (const c of columns) {
     const [bytes, flip] = STORED[c.type];
     const per = elementsPerRow(c);
-    const v = store.col(c.name);
     if (per !== 1 || (bytes >= 4 && offset % 4 !== 0) || (bytes === 2 && offset % 2 !== 0)) {
       throw new DvoError('dvo_internal', `column ${c.name}: arrays and unaligned columns are not written here`);
     }
+    if (store instanceof RowStore) {
+      const buf = store.u8.buffer;
+      const src = bytes === 1 ? store.u8 : bytes === 2 ? new Uint16Array(buf) : store.u32;
+      const unit = Math.min(4, bytes);
+      plan.push({ bytes, flip, offset, per, src, ss: store.rowBytes / unit, so: offset / unit, acc: 0 });
+      offset += bytes;
+      continue;
+    }
+    const v = store.col(c.name);
     // Gathered rows are read from the whole column; others from a view starting at `first`.
     const from = index ? 0 : first;
     const len = index ? store.capacity : n;
     const src = bytes === 1 ? new Uint8Array(v.buffer, v.byteOffset + from, len)
       : bytes === 2 ? new Uint16Array(v.buffer, v.byteOffset + from * 2, len)
         : new Uint32Array(v.buffer, v.byteOffset + from * bytes, (len * bytes) >>> 2);
-    plan.push({ bytes, flip, offset, per, src, acc: 0 });
+    plan.push({ bytes, flip, offset, per, src, ss: bytes === 8 ? 2 : 1, so: 0, acc: 0 });
     offset += bytes;
   }
   for (let start = 0; start < n; start += tile) {
@@ -244,22 +255,22 @@ export function encodeRows(
       repeats += idx.length - m;
       if (m < idx.length) fillRows(out, tmpl, start * rowBytes, end * rowBytes);
       const ps = pos.subarray(0, m);
-      const ss = sel.subarray(0, m);
+      const chosen = sel.subarray(0, m);
       for (const c of plan) {
-        if (c.bytes === 4) c.acc += scatter32(out32, c.src as Uint32Array, ss, ps, c.offset >>> 2, stride32, c.flip);
-        else if (c.bytes === 8) c.acc += scatter64(out32, c.src as Uint32Array, ss, ps, c.offset >>> 2, stride32, c.flip);
-        else if (c.bytes === 2) c.acc += scatter16(out16, c.src as Uint16Array, ss, ps, c.offset >>> 1, rowBytes >>> 1, c.flip);
-        else c.acc += scatter8(out, c.src as Uint8Array, ss, ps, c.offset, rowBytes);
+        if (c.bytes === 4) c.acc += scatter32(out32, c.src as Uint32Array, c.ss, c.so, chosen, ps, c.offset >>> 2, stride32, c.flip);
+        else if (c.bytes === 8) c.acc += scatter64(out32, c.src as Uint32Array, c.ss, c.so, chosen, ps, c.offset >>> 2, stride32, c.flip);
+        else if (c.bytes === 2) c.acc += scatter16(out16, c.src as Uint16Array, c.ss, c.so, chosen, ps, c.offset >>> 1, rowBytes >>> 1, c.flip);
+        else c.acc += scatter8(out, c.src as Uint8Array, c.ss, c.so, chosen, ps, c.offset, rowBytes);
       }
       continue;
     }
     if (index) {
       const idx = index.subarray(first + start, first + end);
       for (const c of plan) {
-        if (c.bytes === 4) c.acc += gather32(out32, c.src as Uint32Array, idx, start, c.offset >>> 2, stride32, c.flip);
-        else if (c.bytes === 8) c.acc += gather64(out32, c.src as Uint32Array, idx, start, c.offset >>> 2, stride32, c.flip);
-        else if (c.bytes === 2) c.acc += gather16(out16, c.src as Uint16Array, idx, start, c.offset >>> 1, rowBytes >>> 1, c.flip);
-        else c.acc += gather8(out, c.src as Uint8Array, idx, start, c.offset, rowBytes);
+        if (c.bytes === 4) c.acc += gather32(out32, c.src as Uint32Array, c.ss, c.so, idx, start, c.offset >>> 2, stride32, c.flip);
+        else if (c.bytes === 8) c.acc += gather64(out32, c.src as Uint32Array, c.ss, c.so, idx, start, c.offset >>> 2, stride32, c.flip);
+        else if (c.bytes === 2) c.acc += gather16(out16, c.src as Uint16Array, c.ss, c.so, idx, start, c.offset >>> 1, rowBytes >>> 1, c.flip);
+        else c.acc += gather8(out, c.src as Uint8Array, c.ss, c.so, idx, start, c.offset, rowBytes);
       }
       continue;
     }
@@ -325,40 +336,40 @@ function put64(out: Uint32Array, src: Uint32Array, start: number, end: number, o
 }
 
 // The same, rows `idx` of the source written to output rows from `start` on.
-function gather8(out: Uint8Array, src: Uint8Array, idx: Int32Array, start: number, offset: number, stride: number): number {
+function gather8(out: Uint8Array, src: Uint8Array, ss: number, so: number, idx: Int32Array, start: number, offset: number, stride: number): number {
   let acc = 0;
   for (let r = 0, p = offset + start * stride; r < idx.length; r++, p += stride) {
-    const v = src[idx[r]];
+    const v = src[idx[r] * ss + so];
     out[p] = v;
     acc += v;
   }
   return acc;
 }
 
-function gather16(out: Uint16Array, src: Uint16Array, idx: Int32Array, start: number, offset: number, stride: number, flip: number): number {
+function gather16(out: Uint16Array, src: Uint16Array, ss: number, so: number, idx: Int32Array, start: number, offset: number, stride: number, flip: number): number {
   let acc = 0;
   for (let r = 0, p = offset + start * stride; r < idx.length; r++, p += stride) {
-    const v = src[idx[r]] ^ flip;
+    const v = src[idx[r] * ss + so] ^ flip;
     out[p] = ((v >>> 8) | (v << 8)) & 0xffff;
     acc += v;
   }
   return acc;
 }
 
-function gather32(out: Uint32Array, src: Uint32Array, idx: Int32Array, start: number, offset: number, stride: number, flip: number): number {
+function gather32(out: Uint32Array, src: Uint32Array, ss: number, so: number, idx: Int32Array, start: number, offset: number, stride: number, flip: number): number {
   let acc = 0;
   for (let r = 0, p = offset + start * stride; r < idx.length; r++, p += stride) {
-    const v = (src[idx[r]] ^ flip) >>> 0;
+    const v = (src[idx[r] * ss + so] ^ flip) >>> 0;
     out[p] = (v >>> 24) | ((v >>> 8) & 0xff00) | ((v & 0xff00) << 8) | (v << 24);
     acc += v;
   }
   return acc;
 }
 
-function gather64(out: Uint32Array, src: Uint32Array, idx: Int32Array, start: number, offset: number, stride: number, flip: number): number {
+function gather64(out: Uint32Array, src: Uint32Array, ss: number, so: number, idx: Int32Array, start: number, offset: number, stride: number, flip: number): number {
   let acc = 0;
   for (let r = 0, p = offset + start * stride; r < idx.length; r++, p += stride) {
-    const q = 2 * idx[r];
+    const q = idx[r] * ss + so;
     const hi = (src[q + 1] ^ flip) >>> 0;
     const lo = src[q];
     out[p] = (hi >>> 24) | ((hi >>> 8) & 0xff00) | ((hi & 0xff00) << 8) | (hi << 24);
@@ -380,40 +391,40 @@ function fillRows(out: Uint8Array, row: Uint8Array, from: number, to: number): v
 }
 
 // The same, rows `sel` of the source written to output rows `pos`.
-function scatter8(out: Uint8Array, src: Uint8Array, sel: Int32Array, pos: Int32Array, offset: number, stride: number): number {
+function scatter8(out: Uint8Array, src: Uint8Array, ss: number, so: number, sel: Int32Array, pos: Int32Array, offset: number, stride: number): number {
   let acc = 0;
   for (let k = 0; k < sel.length; k++) {
-    const v = src[sel[k]];
+    const v = src[sel[k] * ss + so];
     out[offset + pos[k] * stride] = v;
     acc += v;
   }
   return acc;
 }
 
-function scatter16(out: Uint16Array, src: Uint16Array, sel: Int32Array, pos: Int32Array, offset: number, stride: number, flip: number): number {
+function scatter16(out: Uint16Array, src: Uint16Array, ss: number, so: number, sel: Int32Array, pos: Int32Array, offset: number, stride: number, flip: number): number {
   let acc = 0;
   for (let k = 0; k < sel.length; k++) {
-    const v = src[sel[k]] ^ flip;
+    const v = src[sel[k] * ss + so] ^ flip;
     out[offset + pos[k] * stride] = ((v >>> 8) | (v << 8)) & 0xffff;
     acc += v;
   }
   return acc;
 }
 
-function scatter32(out: Uint32Array, src: Uint32Array, sel: Int32Array, pos: Int32Array, offset: number, stride: number, flip: number): number {
+function scatter32(out: Uint32Array, src: Uint32Array, ss: number, so: number, sel: Int32Array, pos: Int32Array, offset: number, stride: number, flip: number): number {
   let acc = 0;
   for (let k = 0; k < sel.length; k++) {
-    const v = (src[sel[k]] ^ flip) >>> 0;
+    const v = (src[sel[k] * ss + so] ^ flip) >>> 0;
     out[offset + pos[k] * stride] = (v >>> 24) | ((v >>> 8) & 0xff00) | ((v & 0xff00) << 8) | (v << 24);
     acc += v;
   }
   return acc;
 }
 
-function scatter64(out: Uint32Array, src: Uint32Array, sel: Int32Array, pos: Int32Array, offset: number, stride: number, flip: number): number {
+function scatter64(out: Uint32Array, src: Uint32Array, ss: number, so: number, sel: Int32Array, pos: Int32Array, offset: number, stride: number, flip: number): number {
   let acc = 0;
   for (let k = 0; k < sel.length; k++) {
-    const q = 2 * sel[k];
+    const q = sel[k] * ss + so;
     const p = offset + pos[k] * stride;
     const hi = (src[q + 1] ^ flip) >>> 0;
     const lo = src[q];
