@@ -400,8 +400,8 @@ export async function associate(db: DvoDatabase, claims: readonly DetectionBatch
       const expected = data.objects + Math.ceil((landing.get(r.index) ?? 0) / 2);
       data.averages.reserve(expected);
       data.reserveObjects(expected);
-      // At most a SecFilt row per detection landing here (most objects are seen more than once).
-      data.secfilt.reserve(data.secfilt.length + Math.ceil((landing.get(r.index) ?? 0) / 2));
+      // At most a SecFilt row per detection landing here (room not used is never touched).
+      data.secfilt.reserve(data.secfilt.length + (landing.get(r.index) ?? 0));
       slotOf.set(r.index, views.length);
       views.push(new RegionView(data));
       objects += data.objects;
