@@ -1,10 +1,9 @@
 // Test support: a real Nebulous server on loopback over a fresh database of one engine, with
 // volumes as temporary directories, and a client for it.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { withTempDir } from '../common/index.ts';
+import { startServerChild, withTempDir, type ServerChild } from '../common/index.ts';
 import { openDatabase, type Database, type TestEngine } from '../db/index.ts';
 import { NebulousClient } from './client.ts';
 import { NEBULOUS_MIGRATIONS } from './migrations.ts';
@@ -74,28 +73,12 @@ export async function withNebWorld<T>(
 const SERVER_FIXTURE = fileURLToPath(new URL('./server.fixture.ts', import.meta.url));
 
 /** A Nebulous server in a child process of its own (for kill -9 tests and benchmarks). */
-export interface ServerProcess {
-  readonly child: ChildProcess;
-  readonly url: string;
-  /** Settles when the process exits (listened for at spawn, so the event is never missed). */
-  readonly exited: Promise<unknown>;
-}
+export type ServerProcess = ServerChild;
 
 /** Starts `server.fixture.ts` with `config` and waits for its READY line; its stderr is kept for the error, or passed through. */
-export async function startServerProcess(config: object, options: { inheritStderr?: boolean } = {}): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [SERVER_FIXTURE, JSON.stringify(config)],
-    { stdio: ['ignore', 'pipe', options.inheritStderr ? 'inherit' : 'pipe'] });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  let errors = '';
-  child.stderr?.on('data', (d: Buffer) => { errors += d.toString(); });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /READY (\S+)/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    void exited.then((status) => reject(new Error(`server fixture exited (${String(status)}): ${errors}`)));
+export function startServerProcess(config: object, options: { inheritStderr?: boolean } = {}): Promise<ServerProcess> {
+  return startServerChild([process.execPath, SERVER_FIXTURE, JSON.stringify(config)], {
+    pattern: /READY (\S+)/, what: 'the Nebulous server fixture',
+    ...(options.inheritStderr ? { onStderr: (text: string) => process.stderr.write(text) } : {}),
   });
-  return { child, url, exited };
 }
