@@ -20,14 +20,14 @@ import { readCatalogue, type Catalogue } from './catalogue.ts';
 import type { ColumnStore } from './column-store.ts';
 import { createDvo, dvoExists, openDvo, type CreateOptions, type DvoDatabase } from './database.ts';
 import { DvoError } from './errors.ts';
-import { OBJECT_ID_WORDS, objectId, setObjectId } from './ids.ts';
+import { OBJECT_ID_WORDS, objectId, setObjectIdWords } from './ids.ts';
 import { readImages, writeImages, type ImageTable } from './images.ts';
 import { withLocks, type LockOptions } from './lock.ts';
 import { MatchGrid } from './match-grid.ts';
 import { defaultPhotcodes, PhotcodeTable, type MatchClass } from './photcodes.ts';
 import { loadRegion, saveRegion, type RegionData } from './region.ts';
 import { RowStore } from './row-store.ts';
-import { SECFILT_COLUMNS } from './layouts.ts';
+import { AVERAGE_COLUMNS, SECFILT_COLUMNS } from './layouts.ts';
 import { recoverRegion, type CommitHooks } from './region-files.ts';
 import { DensityGrid, normRa, type SkyRegion } from './sky-table.ts';
 
@@ -276,9 +276,8 @@ class RegionView {
   readonly data: RegionData;
   private cap = -1;
   private secCap = -1;
-  ra!: Float64Array; dec!: Float64Array; raErr!: Float32Array; decErr!: Float32Array;
-  npos!: Uint16Array; nmeas!: Uint16Array; epoch!: Int32Array; qf!: Float32Array; qfp!: Float32Array;
-  objId!: Uint32Array; catId!: Uint32Array; extId!: BigUint64Array; extIdWords!: Uint32Array;
+  /** The Average rows (row-store.ts) seen as each type; a field is at `row · A_W<bytes> + A_<field>`. */
+  af64!: Float64Array; af32!: Float32Array; ai32!: Int32Array; au32!: Uint32Array; au16!: Uint16Array;
   /** The SecFilt rows as 32-bit floats and 16-bit integers (a row's fields at the S_* indexes from row · SEC_WORDS, or twice that). */
   sf!: Float32Array; si!: Int16Array;
 
@@ -293,11 +292,7 @@ class RegionView {
     if (a.capacity === this.cap && s.capacity === this.secCap) return;
     this.cap = a.capacity;
     this.secCap = s.capacity;
-    this.ra = a.f64('RA'); this.dec = a.f64('DEC'); this.raErr = a.f32('RA_ERR'); this.decErr = a.f32('DEC_ERR');
-    this.npos = a.u16('NUMBER_POS'); this.nmeas = a.u16('NMEASURE'); this.epoch = a.i32('MEAN_EPOCH');
-    this.qf = a.f32('PSF_QF'); this.qfp = a.f32('PSF_QF_PERF');
-    this.objId = a.u32('OBJ_ID'); this.catId = a.u32('CAT_ID'); this.extId = a.u64('EXT_ID');
-    this.extIdWords = new Uint32Array(this.extId.buffer, this.extId.byteOffset, this.extId.length * 2);
+    this.af64 = a.f64; this.af32 = a.f32; this.ai32 = a.i32; this.au32 = a.u32; this.au16 = a.u16;
     this.sf = s.f32;
     this.si = s.i16;
   }
@@ -305,6 +300,23 @@ class RegionView {
 
 const CLASS_CODE: Readonly<Record<MatchClass, number>> = { chip: 0, stack: 1, ref: 2 };
 
+// Where the Average fields the association updates are in a row, per element width.
+const AVE_ROW = new RowStore(AVERAGE_COLUMNS, 1);
+const A_W8 = AVE_ROW.rowBytes / 8;
+const A_W4 = AVE_ROW.rowBytes / 4;
+const A_W2 = AVE_ROW.rowBytes / 2;
+const A_RA = AVE_ROW.offsetOf('RA') / 8;
+const A_DEC = AVE_ROW.offsetOf('DEC') / 8;
+const A_RA_ERR = AVE_ROW.offsetOf('RA_ERR') / 4;
+const A_DEC_ERR = AVE_ROW.offsetOf('DEC_ERR') / 4;
+const A_NPOS = AVE_ROW.offsetOf('NUMBER_POS') / 2;
+const A_NMEAS = AVE_ROW.offsetOf('NMEASURE') / 2;
+const A_EPOCH = AVE_ROW.offsetOf('MEAN_EPOCH') / 4;
+const A_QF = AVE_ROW.offsetOf('PSF_QF') / 4;
+const A_QFP = AVE_ROW.offsetOf('PSF_QF_PERF') / 4;
+const A_OBJ_ID = AVE_ROW.offsetOf('OBJ_ID') / 4;
+const A_CAT_ID = AVE_ROW.offsetOf('CAT_ID') / 4;
+const A_EXT_ID = AVE_ROW.offsetOf('EXT_ID') / 4;
 // Where the SecFilt fields the association updates are in a row (row-store.ts), in 32-bit words and 16-bit halves.
 const SEC_ROW = new RowStore(SECFILT_COLUMNS, 1);
 const SEC_WORDS = SEC_ROW.rowBytes / 4;
@@ -413,7 +425,7 @@ export async function associate(db: DvoDatabase, claims: readonly DetectionBatch
     let objRow = new Int32Array(objSlot.length);
     views.forEach((v, slot) => {
       for (let row = 0; row < v.data.objects; row++) {
-        const g = grid.add(v.ra[row], v.dec[row]);
+        const g = grid.add(v.af64[row * A_W8 + A_RA], v.af64[row * A_W8 + A_DEC]);
         objSlot[g] = slot;
         objRow[g] = row;
       }
@@ -455,12 +467,16 @@ export async function associate(db: DvoDatabase, claims: readonly DetectionBatch
             v = views[slot];
             row = v.data.newObject();
             v.refresh();
-            v.ra[row] = ra;
-            v.dec[row] = dec;
-            v.objId[row] = v.data.nextObj++;
-            v.catId[row] = v.data.region.index;
-            if (OBJECT_ID_WORDS) setObjectId(v.extIdWords, row, ra, dec);
-            else v.extId[row] = objectId(ra, dec);
+            v.af64[row * A_W8 + A_RA] = ra;
+            v.af64[row * A_W8 + A_DEC] = dec;
+            v.au32[row * A_W4 + A_OBJ_ID] = v.data.nextObj++;
+            v.au32[row * A_W4 + A_CAT_ID] = v.data.region.index;
+            if (OBJECT_ID_WORDS) setObjectIdWords(v.au32, row * A_W4 + A_EXT_ID, ra, dec);
+            else {
+              const id = objectId(ra, dec);
+              v.au32[row * A_W4 + A_EXT_ID] = Number(id & 0xffffffffn);
+              v.au32[row * A_W4 + A_EXT_ID + 1] = Number(id >> 32n);
+            }
             g = grid.add(ra, dec);
             if (g >= objSlot.length) {
               const a = new Int32Array(objSlot.length * 2); a.set(objSlot); objSlot = a;
@@ -471,39 +487,39 @@ export async function associate(db: DvoDatabase, claims: readonly DetectionBatch
             totals.newObjects++;
           }
           grid.claim(g, imageId);
-          D.objId[i] = v.objId[row];
-          D.catId[i] = v.catId[row];
+          D.objId[i] = v.au32[row * A_W4 + A_OBJ_ID];
+          D.catId[i] = v.au32[row * A_W4 + A_CAT_ID];
           D.detId[i] = v.data.nextDet++;
           D.aveRef[i] = row;
           v.data.addMeasure(s, i);
           n++;
           // Mean position (Welford, errors of the mean in arcsec).
-          const np = v.npos[row];
+          const np = v.au16[row * A_W2 + A_NPOS];
           if (np === 0) {
-            v.raErr[row] = (D.xe[i] / 100) * D.ps[i];
-            v.decErr[row] = (D.ye[i] / 100) * D.ps[i];
-            v.epoch[row] = D.t[i];
+            v.af32[row * A_W4 + A_RA_ERR] = (D.xe[i] / 100) * D.ps[i];
+            v.af32[row * A_W4 + A_DEC_ERR] = (D.ye[i] / 100) * D.ps[i];
+            v.ai32[row * A_W4 + A_EPOCH] = D.t[i];
           } else {
-            let dra = ra - v.ra[row];
+            let dra = ra - v.af64[row * A_W8 + A_RA];
             if (dra > 180) dra -= 360; else if (dra < -180) dra += 360;
-            const ddec = dec - v.dec[row];
-            const cosd = Math.cos(v.dec[row] * Math.PI / 180);
+            const ddec = dec - v.af64[row * A_W8 + A_DEC];
+            const cosd = Math.cos(v.af64[row * A_W8 + A_DEC] * Math.PI / 180);
             const x = dra * cosd * 3600;
             const y = ddec * 3600;
-            const m2x = np >= 2 ? v.raErr[row] * v.raErr[row] * np * (np - 1) : 0;
-            const m2y = np >= 2 ? v.decErr[row] * v.decErr[row] * np * (np - 1) : 0;
-            v.ra[row] = normRa(v.ra[row] + dra / (np + 1));
-            v.dec[row] += ddec / (np + 1);
-            v.raErr[row] = Math.sqrt((m2x + (x * x * np) / (np + 1)) / (np * (np + 1)));
-            v.decErr[row] = Math.sqrt((m2y + (y * y * np) / (np + 1)) / (np * (np + 1)));
-            v.epoch[row] = Math.round(v.epoch[row] + (D.t[i] - v.epoch[row]) / (np + 1));
-            grid.move(g, v.ra[row], v.dec[row]);
+            const m2x = np >= 2 ? v.af32[row * A_W4 + A_RA_ERR] * v.af32[row * A_W4 + A_RA_ERR] * np * (np - 1) : 0;
+            const m2y = np >= 2 ? v.af32[row * A_W4 + A_DEC_ERR] * v.af32[row * A_W4 + A_DEC_ERR] * np * (np - 1) : 0;
+            v.af64[row * A_W8 + A_RA] = normRa(v.af64[row * A_W8 + A_RA] + dra / (np + 1));
+            v.af64[row * A_W8 + A_DEC] += ddec / (np + 1);
+            v.af32[row * A_W4 + A_RA_ERR] = Math.sqrt((m2x + (x * x * np) / (np + 1)) / (np * (np + 1)));
+            v.af32[row * A_W4 + A_DEC_ERR] = Math.sqrt((m2y + (y * y * np) / (np + 1)) / (np * (np + 1)));
+            v.ai32[row * A_W4 + A_EPOCH] = Math.round(v.ai32[row * A_W4 + A_EPOCH] + (D.t[i] - v.ai32[row * A_W4 + A_EPOCH]) / (np + 1));
+            grid.move(g, v.af64[row * A_W8 + A_RA], v.af64[row * A_W8 + A_DEC]);
           }
-          if (np < 65535) v.npos[row] = np + 1;
-          if (v.nmeas[row] < 65535) v.nmeas[row]++;
+          if (np < 65535) v.au16[row * A_W2 + A_NPOS] = np + 1;
+          if (v.au16[row * A_W2 + A_NMEAS] < 65535) v.au16[row * A_W2 + A_NMEAS]++;
           const qf = D.qf[i];
-          if (!(v.qf[row] >= qf)) v.qf[row] = qf;
-          if (!(v.qfp[row] >= D.qfp[i])) v.qfp[row] = D.qfp[i];
+          if (!(v.af32[row * A_W4 + A_QF] >= qf)) v.af32[row * A_W4 + A_QF] = qf;
+          if (!(v.af32[row * A_W4 + A_QFP] >= D.qfp[i])) v.af32[row * A_W4 + A_QFP] = D.qfp[i];
           // Mean photometry in the measure's filter.
           const f = secSlot[pc];
           if (f < 0) continue;

@@ -38,14 +38,19 @@ const LO13 = 1_316_134_912;
  * every partial sum stays below 2^53, so the words are exact.
  */
 export function setObjectId(words: Uint32Array, at: number, ra: number, dec: number): void {
+  setObjectIdWords(words, 2 * at, ra, dec);
+}
+
+/** {@link setObjectId} into words `index` (low) and `index + 1` (high). */
+export function setObjectIdWords(words: Uint32Array, index: number, ra: number, dec: number): void {
   const zid = (dec + 90) / ZONE_HEIGHT;
   const izone = Math.floor(zid);
   const zresid = zid - izone;
   const low = Math.floor(ra * 1e6) * 1e4 + Math.floor(zresid * 1e4);
   const sum = izone * LO13 + low;
   const carry = Math.floor(sum / 4294967296);
-  words[2 * at] = sum - carry * 4294967296;
-  words[2 * at + 1] = izone * HI13 + carry;
+  words[index] = sum - carry * 4294967296;
+  words[index + 1] = izone * HI13 + carry;
 }
 
 /** True when {@link setObjectId} can be used (the host is little-endian). */

@@ -42,7 +42,8 @@ export class RegionData {
   readonly db: string;
   readonly region: SkyRegion;
   readonly nsec: number;
-  readonly averages: ColumnStore;
+  /** The Average rows, as records (row-store.ts): a measure updates ~12 values of its object's row. */
+  readonly averages: RowStore;
   /**
    * SecFilt rows that hold something: row 0 holds the defaults and is never changed, and
    * {@link secRow} maps each object's filter to its row here (0 until a measure of that
@@ -71,7 +72,7 @@ export class RegionData {
   private changed = false;
 
   constructor(db: string, region: SkyRegion, nsec: number, fields: {
-    averages: ColumnStore; secfilt: RowStore; secRow: Int32Array; index: ColumnStore; generation: number; nextObj: number; nextDet: number; measureRows: number;
+    averages: RowStore; secfilt: RowStore; secRow: Int32Array; index: ColumnStore; generation: number; nextObj: number; nextDet: number; measureRows: number;
   }) {
     this.db = db;
     this.region = region;
@@ -253,7 +254,7 @@ export async function loadRegion(db: string, region: SkyRegion, nsec: number): P
     const secfilt = new RowStore(SECFILT_COLUMNS, 16 * nsec, SECFILT_DEFAULTS);
     secfilt.grow(1);
     return new RegionData(db, region, nsec, {
-      averages: new ColumnStore(AVERAGE_COLUMNS, 16, AVERAGE_DEFAULTS), secfilt, secRow: new Int32Array(16 * nsec), index: new ColumnStore(IMAGE_INDEX_COLUMNS),
+      averages: new RowStore(AVERAGE_COLUMNS, 16, AVERAGE_DEFAULTS), secfilt, secRow: new Int32Array(16 * nsec), index: new ColumnStore(IMAGE_INDEX_COLUMNS),
       generation: 0, nextObj: 1, nextDet: 1, measureRows: 0,
     });
   }
@@ -271,7 +272,8 @@ export async function loadRegion(db: string, region: SkyRegion, nsec: number): P
     }
     const fileNsec = headerInt(cps.hdus[0].header, KEY.nsec, cps.name);
     if (fileNsec !== nsec) throw new DvoError('dvo_damaged', `${cps.name}: NSECFILT = ${fileNsec} but the database has ${nsec} filters`);
-    const averages = await readStore(cpt, EXTNAME.average, AVERAGE_COLUMNS, AVERAGE_DEFAULTS);
+    const averages = new RowStore(AVERAGE_COLUMNS, 16, AVERAGE_DEFAULTS);
+    averages.appendColumns(await readStore(cpt, EXTNAME.average, AVERAGE_COLUMNS, AVERAGE_DEFAULTS));
     // Row 0 the defaults, then the file's rows (object o's filter f at 1 + o·nsec + f).
     const secTable = fitsTable(cps, EXTNAME.secfilt);
     checkColumns(cps.name, secTable.columns, SECFILT_COLUMNS);
@@ -326,13 +328,15 @@ export async function saveRegion(data: RegionData, options: SaveRegionOptions = 
   const gen = data.generation + 1;
   const { parts, runs } = data.takeNewMeasureRows();
   // OFF_MEASURE: the row of each new object's first measure.
-  const off = data.averages.i32('OFF_MEASURE');
+  const off = data.averages.i32;
+  const offW = data.averages.rowBytes / 4;
+  const offAt = data.averages.offsetOf('OFF_MEASURE') / 4;
   let k = data.measureRows;
   for (const p of parts) {
     const aveRef = p.store.u32('AVE_REF');
     for (let j = 0; j < p.rows.length; j++, k++) {
       const o = aveRef[p.rows[j]];
-      if (off[o] < 0) off[o] = k;
+      if (off[o * offW + offAt] < 0) off[o * offW + offAt] = k;
     }
   }
   const common = new Header()
@@ -346,7 +350,7 @@ export async function saveRegion(data: RegionData, options: SaveRegionOptions = 
     const signal = options.signal;
     const settled = await Promise.allSettled([
       writeTableFile(`${regionPath(db, region, 'cpt')}.new`, cptHeader, [
-        { name: EXTNAME.average, columns: AVERAGE_COLUMNS, parts: [{ store: data.averages, first: 0, count: data.objects }] },
+        { name: EXTNAME.average, columns: AVERAGE_COLUMNS, parts: [{ store: data.averages, rows: allRows(data.objects) }] },
       ], signal),
       writeTableFile(`${regionPath(db, region, 'cps')}.new`, cpsHeader, [
         { name: EXTNAME.secfilt, columns: SECFILT_COLUMNS, parts: [{ store: data.secfilt, rows: data.secfiltRows(), template: 0 }] },
@@ -368,7 +372,7 @@ export async function saveRegion(data: RegionData, options: SaveRegionOptions = 
   // which the next lock holder removes.
   const writes = [
     write('cpt', cptHeader,
-      [{ table: memoryTable(AVERAGE_COLUMNS, [data.averages.toBatch()], { name: EXTNAME.average }), compress }]),
+      [{ table: memoryTable(AVERAGE_COLUMNS, [data.averages.toColumnStore(allRows(data.objects)).toBatch()], { name: EXTNAME.average }), compress }]),
     write('cps', cpsHeader,
       [{ table: memoryTable(SECFILT_COLUMNS, [denseSecfilt(data).toBatch()], { name: EXTNAME.secfilt }), compress }]),
     writeMeasures(data, added, runs, common, compress, write),
@@ -377,6 +381,13 @@ export async function saveRegion(data: RegionData, options: SaveRegionOptions = 
   for (const s of settled) if (s.status === 'rejected') throw s.reason;
   await commitRegion(db, region, REGION_EXTENSIONS, options.hooks ?? {});
   data.generation = gen;
+}
+
+// Rows 0..n-1.
+function allRows(n: number): Int32Array {
+  const rows = new Int32Array(n);
+  for (let i = 0; i < n; i++) rows[i] = i;
+  return rows;
 }
 
 // The SecFilt table as written: every object's filters in order.

@@ -23,8 +23,12 @@ export class RowStore {
   private cap: number;
   u8!: Uint8Array;
   i16!: Int16Array;
+  u16!: Uint16Array;
+  i32!: Int32Array;
   u32!: Uint32Array;
   f32!: Float32Array;
+  /** Only for columns at offsets that are multiples of 8 in rows of a multiple of 8 bytes. */
+  f64!: Float64Array;
 
   /** `defaults`: values of new rows, by column name (others are zero). Columns must keep 4-byte values on 4-byte offsets. */
   constructor(columns: readonly ColumnInfo[], capacity = 16, defaults: Readonly<Record<string, number>> = {}) {
@@ -62,8 +66,11 @@ export class RowStore {
     if (this.u8) u8.set(this.u8.subarray(0, this.length * this.rowBytes));
     this.u8 = u8;
     this.i16 = new Int16Array(buf);
+    this.u16 = new Uint16Array(buf);
+    this.i32 = new Int32Array(buf);
     this.u32 = new Uint32Array(buf);
     this.f32 = new Float32Array(buf);
+    this.f64 = new Float64Array(buf, 0, Math.floor(buf.byteLength / 8));
   }
 
   /** Rows that fit without growing. */
