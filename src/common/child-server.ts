@@ -12,7 +12,7 @@ export interface ServerChildOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Called with the server's stderr as it comes (default: kept, and shown only if it fails to start). */
   readonly onStderr?: (text: string) => void;
-  /** How long it may take to print its URL (default 30 s); then it is killed. */
+  /** How long it may take to print its URL (default 60 s); then it is killed. */
   readonly timeoutMs?: number;
   /** How errors name it (default: the command line). */
   readonly what?: string;
@@ -63,8 +63,8 @@ export async function startServerChild(command: readonly string[], options: Serv
         `${what} ended (exit ${String(code)}) before it served${err.trim() ? `: ${err.trim().split('\n').slice(-5).join(' | ')}` : ''}`)));
       timer = setTimeout(() => {
         child.kill('SIGKILL');
-        reject(new IppError('server_start_failed', `${what} printed no URL within ${(options.timeoutMs ?? 30_000) / 1000} s; it was killed`));
-      }, options.timeoutMs ?? 30_000);
+        reject(new IppError('server_start_failed', `${what} printed no URL within ${(options.timeoutMs ?? 60_000) / 1000} s; it was killed`));
+      }, options.timeoutMs ?? 60_000);
     });
     return {
       child, url, exited,

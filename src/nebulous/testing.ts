@@ -78,7 +78,8 @@ export type ServerProcess = ServerChild;
 /** Starts `server.fixture.ts` with `config` and waits for its READY line; its stderr is kept for the error, or passed through. */
 export function startServerProcess(config: object, options: { inheritStderr?: boolean } = {}): Promise<ServerProcess> {
   return startServerChild([process.execPath, SERVER_FIXTURE, JSON.stringify(config)], {
-    pattern: /READY (\S+)/, what: 'the Nebulous server fixture',
+    // preparing volumes (every hash directory made ahead) can take minutes on a busy machine
+    pattern: /READY (\S+)/, what: 'the Nebulous server fixture', timeoutMs: 600_000,
     ...(options.inheritStderr ? { onStderr: (text: string) => process.stderr.write(text) } : {}),
   });
 }
