@@ -83,6 +83,15 @@ test('table-file: the bytes equal the general writer\'s, for every DVO layout, a
     assert.deepEqual(await readFile(join(dir, 'records.fits')), await readFile(join(dir, 'dense.fits')));
     const back = records.toColumnStore(map);
     for (const c of SECFILT_COLUMNS) assert.deepEqual(back.col(c.name).subarray(0, map.length), dense.col(c.name).subarray(0, map.length), c.name);
+    // Average records (8-byte floats and unsigned integers, bytes, 16-bit pairs) in a shuffled order.
+    const aveRecords = new RowStore(AVERAGE_COLUMNS, 4);
+    aveRecords.appendColumns(cases[0].store);
+    const aveOrder = order.map((i) => i % rows);
+    const aveDense = new ColumnStore(AVERAGE_COLUMNS, rows);
+    aveDense.appendRows(cases[0].store, aveOrder);
+    await writeTableFile(join(dir, 'ave-records.fits'), primary, [{ name: EXTNAME.average, columns: AVERAGE_COLUMNS, parts: [{ store: aveRecords, rows: aveOrder }] }]);
+    await writeFits(join(dir, 'ave-dense.fits'), [{ table: memoryTable(AVERAGE_COLUMNS, [aveDense.toBatch()], { name: EXTNAME.average }) }], { primaryHeader: primary });
+    assert.deepEqual(await readFile(join(dir, 'ave-records.fits')), await readFile(join(dir, 'ave-dense.fits')));
     // A Measure file of two tables, its first rows copied from the file above, the rest from the store.
     const whole = join(dir, 'cpm.theirs.fits');
     await writeFits(whole, [

@@ -199,7 +199,10 @@ const TILE_BYTES = 32 << 10;
 export function encodeRows(
   store: ColumnStore | RowStore, columns: readonly ColumnInfo[], first: number, n: number, out: Uint8Array, rowBytes: number, index?: Int32Array, template = -1,
 ): number {
-  if (store instanceof RowStore && (!index || store.rowBytes !== rowBytes)) throw new DvoError('dvo_internal', 'rows of a row store are written through an index of the same layout');
+  if (store instanceof RowStore) {
+    if (!index || store.rowBytes !== rowBytes) throw new DvoError('dvo_internal', 'rows of a row store are written through an index of the same layout');
+    return encodeRecords(store, columns, index.subarray(first, first + n), out, template);
+  }
   if (rowBytes % 4 !== 0 || out.byteOffset % 4 !== 0) throw new DvoError('dvo_internal', `rows of ${rowBytes} bytes are not whole words`);
   const out32 = new Uint32Array(out.buffer, out.byteOffset, (n * rowBytes) >>> 2);
   const out16 = new Uint16Array(out.buffer, out.byteOffset, (n * rowBytes) >>> 1);
@@ -215,7 +218,7 @@ export function encodeRows(
     tmpl = new Uint8Array(rowBytes);
     tmplSum = encodeRows(store, columns, 0, 1, tmpl, rowBytes, Int32Array.of(template));
   }
-  // Each column's values: element `row · ss + so` of `src` (a column array: ss 1 or 2 words, so 0; a row store: its row width and the column's offset).
+  // Each column's values: element `row · ss + so` of `src` (ss: 2 words for 8-byte values).
   const plan: { bytes: number; flip: number; offset: number; per: number; src: Uint8Array | Uint16Array | Uint32Array; ss: number; so: number; acc: number }[] = [];
   let offset = 0;
   for (const c of columns) {
@@ -223,14 +226,6 @@ export function encodeRows(
     const per = elementsPerRow(c);
     if (per !== 1 || (bytes >= 4 && offset % 4 !== 0) || (bytes === 2 && offset % 2 !== 0)) {
       throw new DvoError('dvo_internal', `column ${c.name}: arrays and unaligned columns are not written here`);
-    }
-    if (store instanceof RowStore) {
-      const buf = store.u8.buffer;
-      const src = bytes === 1 ? store.u8 : bytes === 2 ? new Uint16Array(buf) : store.u32;
-      const unit = Math.min(4, bytes);
-      plan.push({ bytes, flip, offset, per, src, ss: store.rowBytes / unit, so: offset / unit, acc: 0 });
-      offset += bytes;
-      continue;
     }
     const v = store.col(c.name);
     // Gathered rows are read from the whole column; others from a view starting at `first`.
@@ -433,4 +428,90 @@ function scatter64(out: Uint32Array, src: Uint32Array, ss: number, so: number, s
     acc += hi + lo;
   }
   return acc;
+}
+
+// A record row becomes a FITS row word by word: each 32-bit word of the row is, in the
+// machine's (little-endian) order, one 4-byte value, half of an 8-byte one, or 16- and 8-bit
+// values. Per word: bits to flip (the TZERO of unsigned types, on the stored value), then
+// how its bytes move.
+const WORD4 = 0; // one 4-byte value: all four bytes reversed
+const HALVES = 1; // 16-bit values and bytes: each 16-bit value's two bytes swapped (mask below)
+const FIRST8 = 2; // the first word of an 8-byte value: its high half (the next word in memory), reversed
+const SECOND8 = 3; // the second word: its low half, reversed
+
+interface WordPlan {
+  readonly op: Uint8Array;
+  readonly flip: Uint32Array;
+  // For HALVES: 0xffff for each 16-bit value's half, 0 for a half of two bytes.
+  readonly swap: Uint32Array;
+}
+
+const wordPlans = new WeakMap<readonly ColumnInfo[], WordPlan>();
+
+function wordPlan(store: RowStore, columns: readonly ColumnInfo[]): WordPlan {
+  let plan = wordPlans.get(columns);
+  if (plan) return plan;
+  const words = store.rowBytes / 4;
+  const op = new Uint8Array(words).fill(HALVES);
+  const flip = new Uint32Array(words);
+  const swap = new Uint32Array(words);
+  columns.forEach((c, i) => {
+    const [bytes, f] = STORED[c.type];
+    const at = store.offsets[i];
+    const w = at >>> 2;
+    if (bytes === 4) { op[w] = WORD4; flip[w] = f; }
+    else if (bytes === 8) { op[w] = FIRST8; op[w + 1] = SECOND8; flip[w + 1] = f; }
+    else if (bytes === 2) {
+      const half = (at & 2) === 0 ? 0x0000ffff : 0xffff0000;
+      swap[w] = (swap[w] | half) >>> 0;
+      flip[w] = (flip[w] | (half === 0x0000ffff ? f : f << 16)) >>> 0;
+    }
+  });
+  plan = { op, flip, swap };
+  wordPlans.set(columns, plan);
+  return plan;
+}
+
+function bswap(v: number): number {
+  return ((v >>> 24) | ((v >>> 8) & 0xff00) | ((v & 0xff00) << 8) | (v << 24)) >>> 0;
+}
+
+/** Record rows `index` (or the template's bytes where a row is `template`) as FITS rows; returns their ones' complement sum. */
+function encodeRecords(store: RowStore, columns: readonly ColumnInfo[], index: Int32Array, out: Uint8Array, template: number): number {
+  const { op, flip, swap } = wordPlan(store, columns);
+  const words = op.length;
+  const src = store.u32;
+  const out32 = new Uint32Array(out.buffer, out.byteOffset, index.length * words);
+  let acc = 0;
+  let total = 0;
+  let tmplDone = -1;
+  for (let r = 0; r < index.length; r++) {
+    const row = index[r];
+    const o = r * words;
+    // The template row, once encoded, is copied (with its sum) wherever it repeats.
+    if (row === template && tmplDone >= 0) {
+      out32.copyWithin(o, tmplDone, tmplDone + words);
+      for (let k = 0; k < words; k++) acc += bswap(out32[o + k]);
+    } else {
+      const s0 = row * words;
+      for (let k = 0; k < words; k++) {
+        const code = op[k];
+        let v: number;
+        if (code === WORD4) v = bswap((src[s0 + k] ^ flip[k]) >>> 0);
+        else if (code === FIRST8) v = bswap((src[s0 + k + 1] ^ flip[k + 1]) >>> 0);
+        else if (code === SECOND8) v = bswap(src[s0 + k - 1]);
+        else {
+          const x = (src[s0 + k] ^ flip[k]) >>> 0;
+          const m = swap[k];
+          v = ((x & ~m) | (((x & 0x00ff00ff) << 8) & m) | ((x >>> 8) & 0x00ff00ff & m)) >>> 0;
+        }
+        out32[o + k] = v;
+        acc += bswap(v);
+      }
+      if (row === template) tmplDone = o;
+    }
+    // Folded every 2^16 rows, so the sum stays exact.
+    if ((r & 0xffff) === 0xffff) { total = addSums(total, reduce(acc)); acc = 0; }
+  }
+  return addSums(total, reduce(acc));
 }
