@@ -16,7 +16,7 @@ test('ipp demo runs the whole chain as a child process (the ippToPsps programs u
   const dir = join(root, 'demo');
   const r = spawnSync(process.execPath, [main, 'demo', '--dir', dir, '--exposures', '3', '--stacks', '1', '--density', '0.05'], {
     encoding: 'utf8', timeout: 300_000,
-    env: { ...process.env, IPP_DB: '', IPP_GPC1_DB: '', IPP_DVO_DIR: '', IPP_DATASTORE_URL: '', IPP_ODM_URL: '', IPP_IPPTOPSPS_DB: '', IPP_ARCHIVE_DB: '' },
+    env: { ...process.env, IPP_DB: '', IPP_GPC1_DB: '', IPP_DVO_DIR: '', IPP_DATASTORE_URL: '', IPP_ODM_URL: '', IPP_NEB_URL: '', IPP_IPPTOPSPS_DB: '', IPP_ARCHIVE_DB: '' },
   });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /gpc1: 3 exposures registered/);
@@ -25,6 +25,10 @@ test('ipp demo runs the whole chain as a child process (the ippToPsps programs u
   assert.match(r.stdout, /ipptopsps\.loader +yes +local +2 +2 /);
   assert.match(r.stdout, /ippToPsps loading summary/);
   assert.match(r.stdout, /Time per step: simulate [\d.]+ s/);
+  // Nebulous: every catalogue (3 smf, 1 cmf) on both hosts' volumes, read through its key, the store clean
+  assert.match(r.stdout, /repair: 4 examined, 4 done, 0 failed/);
+  assert.match(r.stdout, /\$ ipp fits info neb:\/\/\/gpc1\/demo\/\S+\.smf\n +HDU +EXTNAME/);
+  assert.match(r.stdout, /fsck: 8 instances checked, 8 files on 2 volume\(s\); clean/);
 
   // Every addstar run is full in gpc1, and DVO agrees with itself.
   const gpc1 = await openGpc1(`sqlite:${join(dir, 'gpc1.db')}`);

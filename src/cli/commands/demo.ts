@@ -7,7 +7,7 @@
 // cleaned up; metrics sums it up, and the archive is checked against the batches and the
 // simulated catalogues.
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { IppError, UsageError, startServerChild, type ServerChild } from '../../common/index.ts';
 import { listRuns, openGpc1 } from '../../gpc1/index.ts';
@@ -21,6 +21,8 @@ import { EXIT, type Command, type CommandContext, type CommandGroup } from '../c
 const LABEL = 'demo';
 const CONFIG = 'demo';
 const PRODUCT = 'PSPS_demo';
+/** The hosts whose volumes the demo's Nebulous keeps copies on. */
+const NEB_HOSTS = ['ipp001', 'ipp002'];
 const MAIN = fileURLToPath(new URL('../main.ts', import.meta.url));
 
 export const demo: Command = {
@@ -35,7 +37,9 @@ export const demo: Command = {
     '     staticsky → skycal, all full.',
     '  2. ipp gpc1 define addstar + ipp dvo addstar --from-gpc1: the camera and skycal',
     '     catalogues ingested into a DVO database; ipp dvo verify checks it.',
-    '  3. ipp datastore serve and ipp odm serve on loopback (the hand-over and the archive side).',
+    '  3. ipp datastore serve and ipp odm serve on loopback (the hand-over and the archive side);',
+    '     ipp neb serve with two hosts\' volumes: every smf and cmf stored by key, two copies each,',
+    '     found and read through its key (ipp fits info neb:///KEY), and ipp neb fsck.',
     '  4. ipp config set + ipp queue: an ippToPsps loading config, its sky grid and queued items',
     '     (P2 exposures, ST stacks, OB DVO regions).',
     '  5. ipp loader init (the IN batch), then ipp pantasks server runs the programs as periodic',
@@ -121,7 +125,7 @@ export const demo: Command = {
     await ipp('gpc1', 'advance', '--db', gpc1Url, '--stage', 'addstar', '--label', LABEL);
     await ipp('dvo', 'verify', '--db', dvo);
 
-    step('servers', '3. start a datastore and the ODM on loopback');
+    step('servers', '3. start a datastore, the ODM and Nebulous on loopback; the catalogues stored in Nebulous');
     const datastore = await startServerStep(['datastore', 'serve', '--root', join(dir, 'datastore'),
       '--db', `sqlite:${join(dir, 'datastore.db')}`, '--port', '0', '--log-level', 'warn'], ctx, env);
     const servers = [datastore];
@@ -130,9 +134,29 @@ export const demo: Command = {
       servers.push(odm);
       env.IPP_DATASTORE_URL = datastore.url;
       env.IPP_ODM_URL = odm.url;
+      const manifest = await readSurveyManifest(survey);
+
+      // Nebulous: the camera and stack catalogues stored by key on two hosts' volumes, two
+      // copies each, found again and read through their keys, and the store checked whole.
+      const neb = await startServerStep(['neb', 'serve', '--db', `sqlite:${join(dir, 'neb.db')}`, '--port', '0', '--no-fsync', '--log-level', 'warn'], ctx, env);
+      servers.push(neb);
+      env.IPP_NEB_URL = neb.url;
+      for (const host of NEB_HOSTS) {
+        await mkdir(join(dir, 'nebulous', host), { recursive: true });
+        await ipp('neb', 'volume', 'add', host, '0', join(dir, 'nebulous', host));
+      }
+      const products = [...manifest.exposures.map((e) => e.smf), ...manifest.stacks.map((s) => s.cmf)];
+      const keys = products.map((p) => `gpc1/${LABEL}/${basename(p)}`);
+      for (const [i, p] of products.entries()) {
+        await runStep(rootGroup, ['neb', 'import', join(survey, p), keys[i]!, '--copies', '2'], ctx, env, { quiet: i > 0 });
+      }
+      if (products.length > 1) say(`  ... and ${products.length - 1} more (ipp neb import FILE KEY --copies 2)`);
+      await runStep(rootGroup, ['neb', 'repair'], ctx, env, { maxLines: 4 });
+      await ipp('neb', 'find', keys[0]!);
+      await runStep(rootGroup, ['fits', 'info', `neb:///${keys[0]!}`], ctx, env, { maxLines: 7 });
+      await ipp('neb', 'fsck');
 
       step('queue', '4. an ippToPsps loading config, and its queue');
-      const manifest = await readSurveyManifest(survey);
       const box = surveyBox(manifest.exposures);
       await ipp('config', 'set', CONFIG, `datastore_product=${PRODUCT}`, 'datastore_publish=1', `dvo_label=${LABEL}`,
         `dvo_location=${dvo}`, `gpc1_label=${LABEL}`, 'epoch=2020-01-01', `min_ra=${box.minRa}`, `max_ra=${box.maxRa}`,
@@ -296,7 +320,7 @@ async function startServerStep(argv: string[], ctx: CommandContext, env: Record<
 /** Runs one `ipp` command in this process, showing it and its output indented; a failure stops the demo. */
 async function runStep(
   root: CommandGroup, argv: string[], ctx: CommandContext, env: Readonly<Record<string, string | undefined>>,
-  options: { quiet?: boolean; lastWord?: boolean } = {},
+  options: { quiet?: boolean; lastWord?: boolean; maxLines?: number } = {},
 ): Promise<string> {
   let out = '';
   // Logs, progress bars and error messages of the step go straight to the demo's stderr.
@@ -315,6 +339,10 @@ async function runStep(
       const last = lines.filter((l) => info.test(l) && !/: (started|exited)\b/.test(l)).at(-1);
       const own = lines.filter((l) => !info.test(l));
       lines = own.length > 0 ? own : lines.filter((l) => l === last).map((l) => l.replace(/^\S+Z INFO {2}/, ''));
+    }
+    if (options.maxLines !== undefined && lines.length > options.maxLines) {
+      // the first lines and the last (a summary, as a rule)
+      lines = [...lines.slice(0, options.maxLines - 2), `... (${lines.length - options.maxLines + 1} lines more)`, lines.at(-1)!];
     }
     for (const line of lines) ctx.stdout.write(`    ${line}\n`);
   }
