@@ -4,8 +4,9 @@
 // in rows per second, each step timed. SQLite: chunked INSERTs from the CSV, INSERT ...
 // SELECT merge. PostgreSQL, twice: from the CSV files (text COPY) and from the FITS file
 // (binary COPY, the ODM's path when the DXLayer hands the FITS file over; the target applies
-// to it); staging builds the archive's key and indexes, the merge attaches the staging
-// tables as the batch's partitions. Peers in the same run: PostgreSQL's own `psql \copy` of
+// to it) into plain tables (the default: the merge copies the rows in) and into tables
+// partitioned by batch (staging builds the archive's key and indexes, the merge attaches the
+// staging tables as the batch's partitions). Peers in the same run: PostgreSQL's own `psql \copy` of
 // the same CSV files into bare tables, and SQLite's `sqlite3 .import`, which load without
 // any checking, keys, indexes or merge (psql runs the tables one after the other; ours loads
 // two at once on PostgreSQL, as the ODM does).
@@ -118,8 +119,8 @@ if (!existsSync(fits)) {
 console.log(`load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}; P2 batch of ${total.toLocaleString()} rows (Detection ${p2.tables.find((t) => t.name === 'Detection')!.columns.length} columns)`);
 
 /** Stages, validates and merges the batch into the archive at `url`; returns rows/s and the phases. */
-async function ours(url: string, source: StageSource = {}): Promise<{ rate: number; phases: string }> {
-  const archive = await openArchive(url, {});
+async function ours(url: string, source: StageSource = {}, partitionByBatch = false): Promise<{ rate: number; phases: string }> {
+  const archive = await openArchive(url, { partitionByBatch });
   try {
     const t0 = performance.now();
     const problems = new ProblemList(20);
@@ -138,7 +139,7 @@ async function ours(url: string, source: StageSource = {}): Promise<{ rate: numb
     const r = (a: number, b: number) => Math.round(total / ((b - a) / 1000)).toLocaleString();
     return {
       rate: total / ((t3 - t0) / 1000),
-      phases: `${source.fits ? 'FITS, binary COPY' : archive.dialect.engine === 'postgres' ? 'CSV, text COPY' : 'CSV, INSERT'}: stage ${s(t0, t1)} s (${r(t0, t1)} rows/s), validate ${s(t1, t2)} s, merge ${s(t2, t3)} s; ${os.loadavg()[0].toFixed(1)} load`,
+      phases: `${source.fits ? 'FITS, binary COPY' : archive.dialect.engine === 'postgres' ? 'CSV, text COPY' : 'CSV, INSERT'}${archive.partitioned.size > 0 ? ', partitioned by batch' : ''}: stage ${s(t0, t1)} s (${r(t0, t1)} rows/s), validate ${s(t1, t2)} s, merge ${s(t2, t3)} s; ${os.loadavg()[0].toFixed(1)} load`,
     };
   } finally {
     await archive.close();
@@ -184,6 +185,9 @@ if (!pgUrl) {
     await admin.exec(`DROP DATABASE ${name} WITH (FORCE)`);
     await admin.exec(`CREATE DATABASE ${name}`);
     const { rate, phases } = await ours(url.toString(), { fits });
+    await admin.exec(`DROP DATABASE ${name} WITH (FORCE)`);
+    await admin.exec(`CREATE DATABASE ${name}`);
+    const byBatch = await ours(url.toString(), { fits }, true);
     url.pathname = `/${peerName}`;
     const peerDb = await openDatabase(url.toString(), {});
     for (const t of p2.tables) await peerDb.exec(ddl(t, true));
@@ -194,7 +198,9 @@ if (!pgUrl) {
     const peerRate = total / ((performance.now() - t0) / 1000);
     check(r.status === 0, `psql \\copy failed: ${r.stderr}`);
     reportRate(`PostgreSQL archive load (${phases})`, rate, 'psql \\copy (no checks, no keys)', peerRate, 'rows/s');
-    target('>= 300,000 rows/s into PostgreSQL', rate >= 300_000);
+    target('>= 300,000 rows/s into PostgreSQL (plain tables, the default)', rate >= 300_000);
+    reportRate(`PostgreSQL archive load (${byBatch.phases})`, byBatch.rate, 'psql \\copy (no checks, no keys)', peerRate, 'rows/s');
+    target('>= 300,000 rows/s into PostgreSQL (partitioned by batch, ipp archive init --partition-by-batch)', byBatch.rate >= 300_000);
   } finally {
     await admin.exec(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     await admin.exec(`DROP DATABASE IF EXISTS ${peerName} WITH (FORCE)`);
