@@ -148,13 +148,8 @@ async function stageFits(archive: Archive, batch: string, table: ArchiveTable, p
 // What a COPY source found: a value refused (nothing kept), every value within its column's rules.
 interface CopyState { refused: boolean; rulesHeld: boolean }
 
-// Creates the staging table and runs one COPY from `source` in the creating transaction;
-// returns the rows loaded, or 0 when the source refused its own values (problems listed).
-async function copyRows(
-  archive: Archive, batch: string, table: ArchiveTable, sql: string,
-  source: (state: CopyState) => AsyncGenerator<Buffer>, signal?: AbortSignal,
-): Promise<number> {
-  const name = stagingName(batch, table.name);
+/** A connection of its own for one COPY (a pooled connection cannot stream one). */
+async function copyClient(archive: Archive): Promise<pg.Client> {
   const client = new pg.Client({ connectionString: archive.connectionString });
   client.on('error', () => undefined);
   try {
@@ -162,6 +157,17 @@ async function copyRows(
   } catch (cause) {
     throw new PspsError('db_unreachable', `cannot connect to ${archive.url} for COPY: ${(cause as Error).message}`, { cause });
   }
+  return client;
+}
+
+// Creates the staging table and runs one COPY from `source` in the creating transaction;
+// returns the rows loaded, or 0 when the source refused its own values (problems listed).
+async function copyRows(
+  archive: Archive, batch: string, table: ArchiveTable, sql: string,
+  source: (state: CopyState) => AsyncGenerator<Buffer>, signal?: AbortSignal,
+): Promise<number> {
+  const name = stagingName(batch, table.name);
+  const client = await copyClient(archive);
   const state: CopyState = { refused: false, rulesHeld: archive.partitioned.has(table.name.toLowerCase()) };
   try {
     await client.query('SET synchronous_commit = off');
@@ -325,13 +331,7 @@ async function readHeader(path: string, table: string): Promise<string[]> {
 
 async function copyTable(archive: Archive, batch: string, input: StageInput, problems: ProblemList, signal?: AbortSignal): Promise<number> {
   const name = stagingName(batch, input.table.name);
-  const client = new pg.Client({ connectionString: archive.connectionString });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-  } catch (cause) {
-    throw new PspsError('db_unreachable', `cannot connect to ${archive.url} for COPY: ${(cause as Error).message}`, { cause });
-  }
+  const client = await copyClient(archive);
   try {
     // the bulk load needs no durability of its own: the batch's state moves on only after it
     await client.query('SET synchronous_commit = off');
