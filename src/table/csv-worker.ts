@@ -1,7 +1,7 @@
 // The CSV row formatter and the worker thread that runs it. Kept apart from the writer so
 // that a formatting thread loads this file and the number formatter only (a thread that
 // loaded the whole table room would spend ~0.2 s of CPU starting).
-import { writeSync } from 'node:fs';
+import { readSync, writeSync } from 'node:fs';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { ColumnInfo } from './column-info.ts';
 import type { ColumnBatch, ColumnData, NumericArray } from './column-batch.ts';
@@ -126,6 +126,95 @@ function compileFixedRows(plans: readonly CsvColumnPlan[], withValid: readonly b
   }
   return factory(writeFloat64At, writeFloat32At, writeInt32, writeInteger, writeInt64Parts);
 }
+/** Stored type of a raw field: FITS TFORM letters B, I, J, K (integers of 1..8 bytes), E, D (floats). */
+export type CsvRawCode = 'B' | 'I' | 'J' | 'K' | 'E' | 'D';
+
+/** One scalar column of fixed-width big-endian rows, as the CSV threads read it straight from the bytes. */
+export interface CsvRawField {
+  /** Bytes from the start of the row. */
+  readonly offset: number;
+  readonly code: CsvRawCode;
+  /** The column holds the other signedness through the standard offset (sign bit flipped: B as int8, I/J/K as unsigned). */
+  readonly flip: boolean;
+  /** Stored value that marks a null (integers); for K, `nullLo`/`nullHi` hold its two 32-bit halves. */
+  readonly nullValue?: number;
+  readonly nullLo?: number;
+  readonly nullHi?: number;
+}
+
+/**
+ * Where a table's rows lie in a file as fixed-width big-endian records (a FITS binary table
+ * without heap): formatting threads then read and format the rows themselves.
+ */
+export interface CsvRawRows {
+  readonly path: string;
+  /** File offset of the first row. */
+  readonly start: number;
+  readonly rowBytes: number;
+  readonly rows: number;
+  /** Per column of the table (same order), its field, or undefined where the column is not a plain scalar. */
+  readonly fields: readonly (CsvRawField | undefined)[];
+}
+
+// A row loop over raw big-endian rows, compiled for one field layout: each value is read
+// from the bytes and formatted in one go, so there is no decoding pass and no column
+// arrays. Nulls are stored values equal to TNULL (integers) or NaN (floats), exactly as the
+// decoded batch would mark them. The source holds integers only (offsets, null values).
+type RawRows = (out: Uint8Array, pos: number, row: number, n: number, limit: number,
+  bytes: Uint8Array, dv: DataView, result: Int32Array) => void;
+
+function compileRawRows(fields: readonly CsvRawField[], rowBytes: number, delim: number, eol: Uint8Array, reserve: number): RawRows | null {
+  const body: string[] = [];
+  const int = (x: number) => String(Math.trunc(x));
+  fields.forEach((f, c) => {
+    if (c > 0) body.push(`out[pos++] = ${int(delim)};`);
+    const at = `b + ${int(f.offset)}`;
+    const nullTest = (x: string) => (f.nullValue !== undefined ? `if (${x} !== ${int(f.nullValue)}) ` : '');
+    let cell: string;
+    switch (f.code) {
+      case 'D': cell = `{ const x = dv.getFloat64(${at}); if (x === x) { d64[0] = x; pos = f64(out, pos, d64, 0); } }`; break;
+      case 'E': cell = `{ const x = dv.getFloat32(${at}); if (x === x) { d32[0] = x; pos = f32(out, pos, d32, 0); } }`; break;
+      case 'B': cell = `{ const x = bytes[${at}]; ${nullTest('x')}pos = i32(out, pos, ${f.flip ? '((x ^ 128) << 24) >> 24' : 'x'}); }`; break;
+      case 'I': cell = `{ const x = dv.getInt16(${at}); ${nullTest('x')}pos = i32(out, pos, ${f.flip ? 'x + 32768' : 'x'}); }`; break;
+      case 'J': cell = f.flip
+        ? `{ const x = dv.getInt32(${at}); ${nullTest('x')}pos = int(out, pos, x + 2147483648); }`
+        : `{ const x = dv.getInt32(${at}); ${nullTest('x')}pos = i32(out, pos, x); }`;
+        break;
+      case 'K': {
+        const test = f.nullLo !== undefined && f.nullHi !== undefined ? `if (lo !== ${int(f.nullLo)} || hi !== ${int(f.nullHi)}) ` : '';
+        cell = `{ const hi = dv.getInt32(${at}); const lo = dv.getInt32(${at} + 4); ${test}pos = i64(out, pos, lo, ${f.flip ? 'hi ^ -2147483648' : 'hi'}, ${f.flip ? 'false' : 'true'}); }`;
+        break;
+      }
+      default: throw new Error(`raw field ${c} has no known code`);
+    }
+    body.push(cell);
+  });
+  for (const b of eol) body.push(`out[pos++] = ${int(b)};`);
+  const source = `const d64 = new Float64Array(1); const d32 = new Float32Array(1);
+return function rawRows(out, pos, row, n, limit, bytes, dv, result) {
+  for (let b = row * ${int(rowBytes)}; row < n && pos + ${int(reserve)} <= limit; row++, b += ${int(rowBytes)}) {
+    ${body.join('\n    ')}
+  }
+  result[0] = row;
+  result[1] = pos;
+};`;
+  try {
+    const factory = new Function('f64', 'f32', 'i32', 'int', 'i64', source) as (...fns: unknown[]) => RawRows;
+    return factory(writeFloat64At, writeFloat32At, writeInt32, writeInteger, writeInt64Parts);
+  } catch {
+    return null;
+  }
+}
+
+/** True where code may be made from strings (not under --disallow-code-generation-from-strings). */
+export function canCompileRows(): boolean {
+  try {
+    return typeof new Function('return 1') === 'function';
+  } catch {
+    return false;
+  }
+}
+
 export class CsvRowFormatter {
   readonly #plans: CsvColumnPlan[];
   readonly #delim: number;
@@ -627,8 +716,11 @@ function controlBytes(ring: number): number {
 /** What the main thread sends a formatting thread for one batch. */
 export interface EncodeRequest {
   readonly id: number;
-  readonly batch: PackedBatch;
-  readonly input: SharedArrayBuffer;
+  /** A batch of column data, or (threads reading raw rows) the first row and row count to read. */
+  readonly batch?: PackedBatch;
+  readonly input?: SharedArrayBuffer;
+  readonly first?: number;
+  readonly count?: number;
   readonly slot: SharedArrayBuffer;
 }
 
@@ -650,6 +742,8 @@ export interface CsvWorkerData {
   readonly fd?: number;
   readonly control?: SharedArrayBuffer;
   readonly slots?: SharedArrayBuffer[];
+  /** Threads that read the rows themselves: where they lie (fields of the selected columns) and the open input file. */
+  readonly raw?: { readonly rows: CsvRawRows; readonly fields: readonly CsvRawField[]; readonly fd: number };
 }
 
 class Stopped extends Error {}
@@ -659,8 +753,57 @@ function writeAt(fd: number, bytes: Uint8Array, position: number): void {
   while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, position + done);
 }
 
+/** Reads rows of a raw table from its file and formats them: one reused input buffer, no column arrays. */
+class RawRowFormatter {
+  readonly #raw: NonNullable<CsvWorkerData['raw']>;
+  readonly #rows: RawRows;
+  readonly #reserve: number;
+  #input = new Uint8Array(0);
+  #view = new DataView(this.#input.buffer);
+  readonly #result = new Int32Array(2);
+
+  constructor(raw: NonNullable<CsvWorkerData['raw']>, options: CsvFormatOptions) {
+    this.#raw = raw;
+    const eol = new TextEncoder().encode(options.lineEnding ?? '\n');
+    this.#reserve = raw.fields.length * (MAX_FLOAT_CHARS + 1) + 2 + eol.length;
+    const rows = compileRawRows(raw.fields, raw.rows.rowBytes, (options.delimiter ?? ',').charCodeAt(0), eol, this.#reserve);
+    // (the writer checks that code can be compiled before it asks for raw rows)
+    if (rows === null) throw new Error('the raw row loop cannot be compiled here');
+    this.#rows = rows;
+  }
+
+  // Formats rows first..first+count into `slot` and, what does not fit, chunks of their own.
+  encode(first: number, count: number, slot: Uint8Array, chunks: Uint8Array[]): number {
+    const { rowBytes, start } = this.#raw.rows;
+    const need = count * rowBytes;
+    if (this.#input.length < need) {
+      this.#input = new Uint8Array(need);
+      this.#view = new DataView(this.#input.buffer);
+    }
+    const input = this.#input;
+    let done = 0;
+    while (done < need) {
+      const n = readSync(this.#raw.fd, input, done, need - done, start + first * rowBytes + done);
+      if (n === 0) throw new Error(`${this.#raw.rows.path}: the file ended while reading rows ${first + 1}..${first + count}`);
+      done += n;
+    }
+    const result = this.#result;
+    this.#rows(slot, 0, 0, count, slot.length, input, this.#view, result);
+    let row = result[0];
+    const used = result[1];
+    while (row < count) {
+      const buf = new Uint8Array(Math.max(CHUNK_BYTES, this.#reserve));
+      this.#rows(buf, 0, row, count, buf.length, input, this.#view, result);
+      row = result[0];
+      chunks.push(buf.subarray(0, result[1]));
+    }
+    return used;
+  }
+}
+
 function runEncoderWorker(data: CsvWorkerData): void {
   const encoder = new CsvRowFormatter(data.plans, data.options);
+  const raw = data.raw ? new RawRowFormatter(data.raw, data.options) : undefined;
   const fd = data.fd;
   const slots = data.slots ?? [];
   const control = data.control ? new WriteControl(data.control, slots.length) : undefined;
@@ -687,7 +830,9 @@ function runEncoderWorker(data: CsvWorkerData): void {
     try {
       const chunks: Uint8Array[] = [];
       const slot = new Uint8Array(m.slot);
-      const used = encodeBatch(encoder, unpackBatch(m.batch, m.input), slot, chunks);
+      const used = raw !== undefined && m.batch === undefined
+        ? raw.encode(m.first!, m.count!, slot, chunks)
+        : encodeBatch(encoder, unpackBatch(m.batch!, m.input!), slot, chunks);
       if (fd === undefined || control === undefined) {
         parentPort!.postMessage({ id: m.id, used, chunks }, chunks.map((c) => c.buffer as ArrayBuffer));
         return;

@@ -10,11 +10,11 @@ import type { ColumnBatch, NumericArray } from './column-batch.ts';
 import { columnIndexes, type Table } from './table.ts';
 import { CsvError } from './errors.ts';
 import {
-  CSV_WORKER_KIND, CsvRowFormatter, WriteControl, cellKind,
-  type CsvArrayStyle, type CsvColumnPlan, type CsvWorkerData, type EncodeReply, type PackedBatch,
+  CSV_WORKER_KIND, CsvRowFormatter, WriteControl, canCompileRows, cellKind,
+  type CsvArrayStyle, type CsvColumnPlan, type CsvRawField, type CsvRawRows, type CsvWorkerData, type EncodeReply, type PackedBatch,
 } from './csv-worker.ts';
 
-export type { CsvArrayStyle } from './csv-worker.ts';
+export type { CsvArrayStyle, CsvRawCode, CsvRawField, CsvRawRows } from './csv-worker.ts';
 
 /** Options of {@link writeCsv}. */
 export interface CsvWriteOptions {
@@ -38,6 +38,13 @@ export interface CsvWriteOptions {
    * cores are not all busy (1-minute load average at most the core count), else 0.
    */
   readonly threads?: number;
+  /**
+   * Where the table's rows lie in a file as fixed-width big-endian records: formatting
+   * threads then read and format them straight from the bytes (the table's batches are not
+   * read). Used only with threads and when every column written has a field; otherwise the
+   * table's batches are formatted as usual.
+   */
+  readonly rawRows?: CsvRawRows;
   readonly signal?: AbortSignal;
 }
 
@@ -112,11 +119,19 @@ async function pump(table: Table, encoder: CsvEncoder, names: string[], options:
     bytes += h.length;
   }
   const threads = options.threads ?? defaultThreads(table.rowCount);
-  const plans = names.map((n) => makePlan(table.columns[columnIndexes(table.columns, [n])[0]]));
+  const selected = names.map((n) => columnIndexes(table.columns, [n])[0]);
+  const plans = selected.map((i) => makePlan(table.columns[i]));
   const body = threads > 0
-    ? await pumpThreaded(table, plans, names, options, sink, threads, file ? { fd: file.fd, at: bytes } : undefined)
+    ? await pumpThreaded(table, plans, names, options, sink, threads, file ? { fd: file.fd, at: bytes } : undefined, rawFieldsOf(options.rawRows, selected))
     : await pumpInline(table, encoder, names, options, sink);
   return { rows: body.rows, bytes: bytes + body.bytes };
+}
+
+// The raw fields of the columns written, when threads can format them all from the file's bytes.
+function rawFieldsOf(raw: CsvRawRows | undefined, selected: number[]): CsvRawField[] | undefined {
+  if (raw === undefined || raw.rows === 0 || !canCompileRows()) return undefined;
+  const fields = selected.map((i) => raw.fields[i]);
+  return fields.every((f) => f !== undefined) ? fields as CsvRawField[] : undefined;
 }
 
 // Worker threads pay off for large tables on cores that are free; on a machine already busy
@@ -249,7 +264,37 @@ import(workerData.url);`;
 // come back here to be written.
 async function pumpThreaded(
   table: Table, plans: CsvColumnPlan[], names: string[], options: CsvWriteOptions, sink: Sink, threads: number,
-  file: { fd: number; at: number } | undefined,
+  file: { fd: number; at: number } | undefined, rawFields?: CsvRawField[],
+): Promise<CsvWriteResult> {
+  const raw = options.rawRows;
+  let input: FileHandle | undefined;
+  if (rawFields !== undefined && raw !== undefined) {
+    try {
+      input = await open(raw.path, 'r');
+    } catch (cause) {
+      throw new CsvError('csv_cannot_read', `${raw.path}: cannot open the table's file: ${(cause as Error).message}`, { cause });
+    }
+  }
+  try {
+    return await pumpThreadedFrom(table, plans, names, options, sink, threads, file, input && raw && rawFields ? { rows: raw, fields: rawFields, fd: input.fd } : undefined);
+  } finally {
+    await input?.close();
+  }
+}
+
+// The batches to format: the table's own, or (raw rows) ranges of rows the threads read.
+async function* jobsOf(table: Table, names: string[], options: CsvWriteOptions, raw: CsvWorkerData['raw']): AsyncGenerator<{ count: number; batch?: ColumnBatch; first?: number }> {
+  if (raw === undefined) {
+    for await (const batch of table.batches(batchOptionsOf(names, options, THREAD_BATCH_ROWS))) yield { count: batch.rowCount, batch };
+    return;
+  }
+  const step = options.batchRows ?? THREAD_BATCH_ROWS;
+  for (let first = 0; first < raw.rows.rows; first += step) yield { count: Math.min(step, raw.rows.rows - first), first };
+}
+
+async function pumpThreadedFrom(
+  table: Table, plans: CsvColumnPlan[], names: string[], options: CsvWriteOptions, sink: Sink, threads: number,
+  file: { fd: number; at: number } | undefined, raw: CsvWorkerData['raw'],
 ): Promise<CsvWriteResult> {
   const waiting = new Map<number, { resolve: (c: Encoded) => void; reject: (e: Error) => void }>();
   // one input and one output slot per batch that may be in flight (see the bound below)
@@ -258,7 +303,7 @@ async function pumpThreaded(
   const ahead = 2 * threads - 1;
   // (a slot's memory is resident only as far as it is used: ~4 MB for a batch of the bench table)
   const slots = Array.from({ length: ahead + 2 }, () => new SharedArrayBuffer(SLOT_BYTES));
-  const inputs = Array.from({ length: ahead + 2 }, () => new SharedArrayBuffer(INPUT_SLOT_BYTES));
+  const inputs = Array.from({ length: ahead + 2 }, () => new SharedArrayBuffer(raw ? 0 : INPUT_SLOT_BYTES));
   const control = file ? WriteControl.create(slots.length, file.at) : undefined;
   let failure: Error | undefined;
   const fail = (e: Error) => {
@@ -271,6 +316,7 @@ async function pumpThreaded(
   const data: CsvWorkerData = {
     kind: CSV_WORKER_KIND, plans, options: { delimiter: options.delimiter, lineEnding: options.lineEnding, arrays: options.arrays },
     ...(file && control ? { fd: file.fd, control: control.buffer, slots } : {}),
+    ...(raw ? { raw } : {}),
   };
   const workers = Array.from({ length: threads }, () => {
     const w = new Worker(WORKER_BOOT, {
@@ -303,11 +349,11 @@ async function pumpThreaded(
   const done: Promise<void>[] = [];
   const drainOne = () => done.shift()!;
   try {
-    for await (const batch of table.batches(batchOptionsOf(names, options, THREAD_BATCH_ROWS))) {
+    for await (const job of jobsOf(table, names, options, raw)) {
       options.signal?.throwIfAborted();
       if (failure) throw failure;
       const id = nextId++;
-      const count = batch.rowCount;
+      const count = job.count;
       const slotIndex = id % slots.length;
       const slot = slots[slotIndex];
       const encoded = new Promise<Encoded>((resolve, reject) => waiting.set(id, { resolve, reject }));
@@ -330,9 +376,13 @@ async function pumpThreaded(
       });
       writing.catch((e: Error) => fail(e));
       done.push(writing);
-      const packed = packBatch(batch, inputs, slotIndex);
-      workers[id % threads].postMessage({ id, batch: packed, input: inputs[slotIndex], slot });
-      rows += batch.rowCount;
+      if (job.batch) {
+        const packed = packBatch(job.batch, inputs, slotIndex);
+        workers[id % threads].postMessage({ id, batch: packed, input: inputs[slotIndex], slot });
+      } else {
+        workers[id % threads].postMessage({ id, first: job.first, count, slot });
+      }
+      rows += count;
       // at most `ahead` batches queued or being written when the next is posted, so its
       // slots (last used by batch id - ahead - 2) are free; memory stays bounded
       while (done.length > ahead) await drainOne();

@@ -1,5 +1,7 @@
 import { UsageError } from '../../common/index.ts';
 import { COMPRESSION_CHOICES, type CompressionChoice } from '../../fits/index.ts';
+import { fitsRawRows } from '../../fits/csv-rows.ts';
+import { writeCsv } from '../../table/index.ts';
 import { createProgress } from '../../common/index.ts';
 import { EXIT, type Command } from '../command.ts';
 import { resolveFileRef } from '../file-ref.ts';
@@ -43,11 +45,13 @@ export const fitsConvert: Command = {
         ? opened.tables.reduce((n, t) => n + t.rowCount!, 0)
         : undefined;
       const progress = args.values.quiet ? undefined : createProgress({ label: `convert ${out}`, ...(total !== undefined ? { total } : {}), unit: 'rows', stream: ctx.stderr });
-      await writeTables(out, outFormat, opened.tables, {
-        ...(compressFlag ? { compress: compressFlag } : {}),
-        signal: ctx.signal,
-        ...(progress ? { onProgress: (n: number) => progress.update(n) } : {}),
-      });
+      const common = { signal: ctx.signal, ...(progress ? { onProgress: (n: number) => progress.update(n) } : {}) };
+      // FITS -> CSV: formatting threads may read the table's rows from the file themselves
+      const rawRows = outFormat === 'csv' && !compressFlag && opened.file && opened.hdus?.length === 1 && opened.tables.length === 1
+        ? fitsRawRows(opened.file, opened.hdus[0].index, ref.path)
+        : undefined;
+      if (rawRows) await writeCsv(opened.tables[0], out, { ...common, rawRows });
+      else await writeTables(out, outFormat, opened.tables, { ...(compressFlag ? { compress: compressFlag } : {}), ...common });
       progress?.finish();
       ctx.log.info(`wrote ${out} (${outFormat}${compressFlag ? `, tile-compressed ${compressFlag}` : ''}): ${opened.tables.length} table(s)`);
       return EXIT.ok;
