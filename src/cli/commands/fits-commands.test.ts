@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { runIpp } from '../testing.ts';
 import { rootGroup } from '../registry.ts';
 import { FitsFile, Header, writeFits } from '../../fits/index.ts';
-import { collectTable, columnInfo, getCell, memoryTable } from '../../table/index.ts';
+import { collectTable, columnInfo, getCell, memoryTable, writeCsv } from '../../table/index.ts';
 import { withTempDir } from '../../common/index.ts';
 
 const ipp = (...args: string[]) => runIpp(args);
@@ -117,6 +117,33 @@ test('convert: FITS -> CSV -> FITS, FITS -> VOTable -> FITS, and tile compressio
     r = await ipp('fits', 'convert', path, csv, '-q');
     assert.equal(r.code, 0, r.stderr);
     assert.match(await readFile(csv, 'utf8'), /^IPP_IDET,RA_PSF,PSF_INST_MAG,OBJ,NAME\n0,10.5,-12.5,9007199254740993,a\n/);
+  });
+});
+
+test('convert of a large FITS table to CSV (threads may read its rows from the file) writes what the inline writer writes', async () => {
+  await withDir(async (dir) => {
+    const n = 150_000;
+    const cols = [columnInfo('id', 'uint32', { nullValue: 7 }), columnInfo('x', 'float32'), columnInfo('k', 'int16', { nullValue: -1 })];
+    const batch = {
+      rowCount: n,
+      columns: [
+        { values: Uint32Array.from({ length: n }, (_, i) => (i % 1000 === 0 ? 7 : i * 28657)) },
+        { values: Float32Array.from({ length: n }, (_, i) => (i % 777 === 0 ? NaN : Math.sin(i) * 1e3)) },
+        { values: Int16Array.from({ length: n }, (_, i) => (i % 3 === 0 ? -1 : i % 30000)) },
+      ],
+    };
+    const path = join(dir, 'big.fits');
+    await writeFits(path, [{ table: memoryTable(cols, [batch]) }]);
+    const r = await ipp('fits', 'convert', path, join(dir, 'cli.csv'), '-q');
+    assert.equal(r.code, 0, r.stderr);
+    {
+      await using f = await FitsFile.open(path);
+      await writeCsv(f.table(1), join(dir, 'inline.csv'), { threads: 0 });
+    }
+    const want = await readFile(join(dir, 'inline.csv'), 'latin1');
+    assert.equal(want.split('\n').length, n + 2);
+    assert.match(want.slice(0, 40), /^id,x,k\n,,\n28657,841.471,1\n/);
+    assert.equal(await readFile(join(dir, 'cli.csv'), 'latin1'), want);
   });
 });
 
