@@ -318,7 +318,18 @@ async function pumpThreadedFrom(
     ...(file && control ? { fd: file.fd, control: control.buffer, slots } : {}),
     ...(raw ? { raw } : {}),
   };
-  const workers = Array.from({ length: threads }, () => {
+  // Batches given to each thread and not yet finished: the next goes to the least busy, so
+  // that a thread done with its batches is not left idle while another is behind.
+  const inFlight = new Int32Array(threads);
+  const ownerOf = new Map<number, number>();
+  const pickThread = (id: number) => {
+    let best = id % threads;
+    for (let k = 0; k < threads; k++) if (inFlight[k] < inFlight[best]) best = k;
+    inFlight[best]++;
+    ownerOf.set(id, best);
+    return workers[best];
+  };
+  const workers: Worker[] = Array.from({ length: threads }, () => {
     const w = new Worker(WORKER_BOOT, {
       eval: true,
       workerData: { ...data, url: new URL('./csv-worker.ts', import.meta.url).href, cacheDir: getCompileCacheDir() },
@@ -327,6 +338,11 @@ async function pumpThreadedFrom(
       resourceLimits: { maxYoungGenerationSizeMb: 4 },
     });
     w.on('message', (m: EncodeReply) => {
+      const owner = ownerOf.get(m.id);
+      if (owner !== undefined) {
+        inFlight[owner]--;
+        ownerOf.delete(m.id);
+      }
       const entry = waiting.get(m.id);
       if (!entry) return;
       waiting.delete(m.id);
@@ -378,9 +394,9 @@ async function pumpThreadedFrom(
       done.push(writing);
       if (job.batch) {
         const packed = packBatch(job.batch, inputs, slotIndex);
-        workers[id % threads].postMessage({ id, batch: packed, input: inputs[slotIndex], slot });
+        pickThread(id).postMessage({ id, batch: packed, input: inputs[slotIndex], slot });
       } else {
-        workers[id % threads].postMessage({ id, first: job.first, count, slot });
+        pickThread(id).postMessage({ id, first: job.first, count, slot });
       }
       rows += count;
       // at most `ahead` batches queued or being written when the next is posted, so its
