@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { columnInfo, memoryTable, type ColumnBatch, type ColumnInfo } from '../table/index.ts';
 import { writeCsv } from '../table/csv-writer.ts';
 import { mulberry32, withTempDir } from '../common/testing.ts';
@@ -76,6 +77,17 @@ test('threads reading rows from the file write the same bytes as the decoded tab
     const sub = await bothWays(dir, path, { columns: ['f32', 'u64', 'i8'], batchRows: 1 });
     assert.equal(sub.raw, sub.inline);
     assert.match(sub.inline, /^f32,u64,i8\n/);
+    // another delimiter and line ending, and to a stream (the bytes come back from the threads)
+    await using file = await FitsFile.open(path);
+    const streamRows = fitsRawRows(file, 1, path)!;
+    const style = { delimiter: ';', lineEnding: '\r\n' } as const;
+    await writeCsv(file.table(1), join(dir, 'semi.csv'), { ...style, threads: 0 });
+    const chunks: Buffer[] = [];
+    const sink = new Writable({ write(chunk: Buffer, _enc, done) { chunks.push(chunk); done(); } });
+    await writeCsv(file.table(1), sink, { ...style, threads: 2, batchRows: 1000, rawRows: streamRows });
+    const semi = await readFile(join(dir, 'semi.csv'), 'latin1');
+    assert.match(semi, /^i64;u64;i32;/);
+    assert.equal(Buffer.concat(chunks).toString('latin1'), semi);
   });
 });
 
