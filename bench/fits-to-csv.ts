@@ -106,8 +106,11 @@ try {
     } finally {
       await file.close();
     }
-    oursCpu = Math.min(oursCpu, cpuSeconds() - c0);
-    ours = Math.min(ours, (performance.now() - t0) / 1000);
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu = cpuSeconds() - c0;
+    console.log(`  ours, run ${run + 1}: ${seconds.toFixed(3)} s, ${cpu.toFixed(3)} CPU-s (load average ${loadavg()[0].toFixed(2)})`);
+    oursCpu = Math.min(oursCpu, cpu);
+    ours = Math.min(ours, seconds);
   }
   const loadAfter = loadavg()[0];
   settle(stiltsCsv);
