@@ -123,3 +123,23 @@ test('scaled columns have no raw field and tables with a heap no raw rows: the d
     assert.match(h.raw, /^v,k\n"1",4\n"2 3",5\n$/);
   });
 });
+
+test('wide rows are read in batches of at most about a MB, with the same bytes as the inline writer', async () => {
+  await withTempDir(async (dir) => {
+    const width = 300;
+    const n = 2000;
+    const cols = Array.from({ length: width }, (_, c) => columnInfo(`c${c}`, 'float64'));
+    const next = mulberry32(9);
+    const wide = memoryTable(cols, [{ rowCount: n, columns: cols.map(() => ({ values: Float64Array.from({ length: n }, () => next() / 65536) })) }]);
+    const path = join(dir, 'wide.fits');
+    await writeFits(path, [{ table: wide }]);
+    await using file = await FitsFile.open(path);
+    const rawRows = fitsRawRows(file, 1, path)!;
+    assert.equal(rawRows.rowBytes, 8 * width);
+    await writeCsv(file.table(1), join(dir, 'inline.csv'), { threads: 0 });
+    await writeCsv(file.table(1), join(dir, 'raw.csv'), { threads: 2, rawRows });
+    const inline = await readFile(join(dir, 'inline.csv'), 'latin1');
+    assert.equal(inline.split('\n').length, n + 2);
+    assert.equal(await readFile(join(dir, 'raw.csv'), 'latin1'), inline);
+  });
+});

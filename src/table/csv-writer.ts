@@ -150,6 +150,8 @@ const THREAD_BATCH_ROWS = 16384;
 // table) then stays in the core's caches until it is written (16384 rows measured ~10% slower
 // on the bench's 2 cores, with more spread).
 const RAW_BATCH_ROWS = 8192;
+// Most bytes of rows a thread reads for one batch.
+const RAW_BATCH_BYTES = 1 << 20;
 
 function batchOptionsOf(names: string[], options: CsvWriteOptions, defaultRows?: number) {
   const batchRows = options.batchRows ?? defaultRows;
@@ -292,7 +294,8 @@ async function* jobsOf(table: Table, names: string[], options: CsvWriteOptions, 
     for await (const batch of table.batches(batchOptionsOf(names, options, THREAD_BATCH_ROWS))) yield { count: batch.rowCount, batch };
     return;
   }
-  const step = options.batchRows ?? RAW_BATCH_ROWS;
+  // (wide rows: fewer of them, so that a thread's input and output buffers stay a few MB)
+  const step = Math.max(1, Math.min(options.batchRows ?? RAW_BATCH_ROWS, Math.floor(RAW_BATCH_BYTES / raw.rows.rowBytes)));
   for (let first = 0; first < raw.rows.rows; first += step) yield { count: Math.min(step, raw.rows.rows - first), first };
 }
 
