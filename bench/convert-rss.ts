@@ -52,7 +52,7 @@ try {
   const csvBytes = (await stat(csv)).size;
   console.log(`(counted ${lines} lines of CSV in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
   await rm(csv, { force: true });
-  console.log(`FITS -> CSV, ${rows} rows (${mb(inputBytes).toFixed(0)} MB -> ${mb(csvBytes).toFixed(0)} MB): peak RSS ${mb(toCsv.maxRss).toFixed(0)} MB, ${toCsv.seconds.toFixed(1)} s (${(rows / toCsv.seconds / 1e6).toFixed(2)} M rows/s); load average ${load.toFixed(2)} just before (writeCsv formats on worker threads when it is at most ${availableParallelism() - 0.5}, inline otherwise; it reads the load itself when it starts)`);
+  console.log(`FITS -> CSV, ${rows} rows (${mb(inputBytes).toFixed(0)} MB -> ${mb(csvBytes).toFixed(0)} MB): peak RSS ${mb(toCsv.maxRss).toFixed(0)} MB, ${toCsv.seconds.toFixed(1)} s (${(rows / toCsv.seconds / 1e6).toFixed(2)} M rows/s); load average ${load.toFixed(2)} just before (writeCsv formats on worker threads when it is at most ${availableParallelism()}, inline otherwise; it reads the load itself when it starts)`);
   target('peak RSS below 300 MB', toCsv.maxRss < 300e6);
 
   // The same conversion with writeCsv's formatting threads fixed (0 = inline, 2 = one per core).
