@@ -1,6 +1,6 @@
 // Where a binary table's rows lie in its file, for writers that read row ranges themselves
 // (the CSV formatting threads read and format the big-endian bytes with no decoding pass).
-import type { CsvRawField, CsvRawRows } from '../table/csv-writer.ts';
+import type { CsvRawField, CsvRawRows } from '../table/index.ts';
 import type { FitsColumnDef } from './column-defs.ts';
 import type { FitsFile } from './fits-file.ts';
 

@@ -16,6 +16,7 @@ export type { FitsHduInput, WriteFitsOptions } from './fits-writer.ts';
 export { verifyFits } from './verify.ts';
 export type { VerifyReport, VerifyProblem, VerifyOptions } from './verify.ts';
 export { fitsTable } from './open-table.ts';
+export { fitsRawRows } from './csv-rows.ts';
 export {
   readCompressedTable, writeCompressedFits, writeCompressedTableHdu, COMPRESSION_CHOICES,
 } from './compress/index.ts';

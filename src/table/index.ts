@@ -18,6 +18,6 @@ export {
   writeInteger, writeInt32, writeInt64Parts, writeUnsigned, MAX_FLOAT_CHARS,
 } from './format-number.ts';
 export { writeCsv, CsvEncoder } from './csv-writer.ts';
-export type { CsvWriteOptions, CsvWriteResult, CsvArrayStyle, CsvTarget } from './csv-writer.ts';
+export type { CsvWriteOptions, CsvWriteResult, CsvArrayStyle, CsvTarget, CsvRawCode, CsvRawField, CsvRawRows } from './csv-writer.ts';
 export { readCsv } from './csv-reader.ts';
 export type { CsvReadOptions } from './csv-reader.ts';

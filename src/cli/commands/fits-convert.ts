@@ -1,8 +1,6 @@
-import { UsageError } from '../../common/index.ts';
-import { COMPRESSION_CHOICES, type CompressionChoice } from '../../fits/index.ts';
-import { fitsRawRows } from '../../fits/csv-rows.ts';
+import { UsageError, createProgress } from '../../common/index.ts';
+import { COMPRESSION_CHOICES, fitsRawRows, type CompressionChoice } from '../../fits/index.ts';
 import { writeCsv } from '../../table/index.ts';
-import { createProgress } from '../../common/index.ts';
 import { EXIT, type Command } from '../command.ts';
 import { resolveFileRef } from '../file-ref.ts';
 import { formatFromName, formatOption, openTables, writeTables } from './table-io.ts';
