@@ -24,7 +24,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { CMF_PS1_V5, CHIPS, TRUTH_LAYOUT, resolveSurveyOptions, simulateSurvey } from '../src/sim/index.ts';
 import { maxRows, measureChip } from '../src/sim/detections.ts';
 import { FOV_RADIUS } from '../src/sim/focal-plane.ts';
-import { dataSum } from '../src/sim/fits-out.ts';
+import { sumWords } from '../src/fits/index.ts';
 import { Random, hashSeed, hashText } from '../src/sim/random.ts';
 import { SkyModel, tilesInCircle } from '../src/sim/sky-model.ts';
 import { WriterState, chipConditions, gatherExposure } from '../src/sim/smf-writer.ts';
@@ -85,8 +85,8 @@ async function stageTimes(exposures: number, density: number): Promise<void> {
         await objects.flushIfLarge();
         t.truth += cpuSince(c0);
         c0 = process.cpuUsage();
-        dataSum(rows.subarray(0, r.rows * CMF_PS1_V5.rowBytes));
-        dataSum(truth.subarray(0, r.rows * TRUTH_LAYOUT.rowBytes));
+        sumWords(rows.subarray(0, r.rows * CMF_PS1_V5.rowBytes));
+        sumWords(truth.subarray(0, r.rows * TRUTH_LAYOUT.rowBytes));
         t.checksum += cpuSince(c0);
         detections += r.rows;
       }

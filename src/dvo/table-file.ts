@@ -9,7 +9,9 @@
 // with CHECKSUM and DATASUM.
 import { open, type FileHandle } from 'node:fs/promises';
 import { endianness } from 'node:os';
-import { bintableHeader, Checksum, columnDefsFromInfos, Header, padToBlock, primaryHeader, setChecksums } from '../fits/index.ts';
+import {
+  addSums, bintableHeader, Checksum, columnDefsFromInfos, Header, padToBlock, primaryHeader, reduceSum, rotateSum, setChecksums,
+} from '../fits/index.ts';
 import { elementsPerRow, type ColumnInfo } from '../table/index.ts';
 import type { ColumnStore } from './column-store.ts';
 import { RowStore } from './row-store.ts';
@@ -167,22 +169,6 @@ async function writeTable(handle: FileHandle, file: string, start: number, spec:
   return end;
 }
 
-const M = 0xffffffff;
-
-// Ones' complement sums (FITS checksums): arithmetic modulo 2^32 - 1 where only nothing is 0.
-function reduce(x: number): number {
-  return x === 0 ? 0 : (x % M) || M;
-}
-
-function addSums(a: number, b: number): number {
-  const t = a + b;
-  return t > M ? t - M : t;
-}
-
-function rotl(x: number, bits: number): number {
-  bits &= 31;
-  return bits === 0 ? x : ((x << bits) | (x >>> (32 - bits))) >>> 0;
-}
 
 // Rows per tile: every column of a tile is written while the tile's bytes are in the cache.
 const TILE_BYTES = 32 << 10;
@@ -277,10 +263,10 @@ export function encodeRows(
     }
   }
   // Each repeat of the template adds its sum (rows are whole words); repeats < 2^20, so exact.
-  let total = reduce(repeats * tmplSum);
+  let total = reduceSum(repeats * tmplSum);
   for (const c of plan) {
     const e = (c.offset + c.bytes) % 4;
-    total = addSums(total, rotl(reduce(c.acc), 8 * ((4 - e) % 4)));
+    total = addSums(total, rotateSum(reduceSum(c.acc), 8 * ((4 - e) % 4)));
   }
   return total;
 }
@@ -511,7 +497,7 @@ function encodeRecords(store: RowStore, columns: readonly ColumnInfo[], index: I
       if (row === template) tmplDone = o;
     }
     // Folded every 2^16 rows, so the sum stays exact.
-    if ((r & 0xffff) === 0xffff) { total = addSums(total, reduce(acc)); acc = 0; }
+    if ((r & 0xffff) === 0xffff) { total = addSums(total, reduceSum(acc)); acc = 0; }
   }
-  return addSums(total, reduce(acc));
+  return addSums(total, reduceSum(acc));
 }

@@ -42,6 +42,16 @@ test('the sum equals the textbook algorithm, also for odd lengths and unaligned 
   assert.equal(sumWords(new Uint8Array(400)), 0);
 });
 
+test('the sum equals the textbook algorithm on long buffers, at every alignment and across lane folds', () => {
+  const big = noise(300_003, 42);
+  const ones = new Uint8Array(70_000).fill(0xff);
+  const cases: Uint8Array[] = [new Uint8Array(0), new Uint8Array(8), ones, ones.subarray(0, 4099), big];
+  for (const n of [2047, 2048, 2049, 4096 + 3, 4100, 262_143]) cases.push(big.subarray(0, n));
+  cases.push(big.subarray(4, 100_001), big.subarray(1, 5003), big.subarray(6, 999), big.subarray(3));
+  for (const bytes of cases) assert.equal(sumWords(bytes), referenceSum(bytes), `${bytes.length} bytes at offset ${bytes.byteOffset}`);
+  assert.notEqual(sumWords(big), sumWords(big.subarray(4)));
+});
+
 test('chunks at any position, in any order, add up to the sum of the whole', () => {
   const bytes = noise(50_000, 7);
   const whole = referenceSum(bytes);

@@ -9,15 +9,17 @@ import type { Header } from './header.ts';
 
 const M = 0xffffffff; // 2^32 - 1: "negative zero", the sum of a correct HDU
 const LITTLE_ENDIAN = endianness() === 'LE';
-// Words summed between reductions, so that the lane sums stay exact in a double.
-const FOLD_WORDS = 1 << 24;
+// Word pairs summed in int32 lanes between moves into the byte sums: a lane holds a 16-bit
+// sum of bytes, which 256 words' worth of bytes cannot overflow.
+const LANE_WORDS = 512;
 
 /** Reduces a non-negative integer (< 2^53) modulo 2^32 - 1 the way end-around carry does: only 0 stays 0. */
-function reduce(x: number): number {
+export function reduceSum(x: number): number {
   return x === 0 ? 0 : (x % M) || M;
 }
 
-function rotl(x: number, bits: number): number {
+/** Rotates a 32-bit sum left by `bits` (modulo 32): a sum moved `bits / 8` bytes towards the word's start. */
+export function rotateSum(x: number, bits: number): number {
   bits &= 31;
   if (bits === 0) return x;
   return ((x << bits) | (x >>> (32 - bits))) >>> 0;
@@ -35,39 +37,59 @@ export function addSums(a: number, b: number): number {
  */
 export function sumWords(bytes: Uint8Array): number {
   const words = bytes.length >>> 2;
-  let total = 0;
+  // s0..s3: sums of the first..fourth byte of every big-endian word, weighted at the end by
+  // their place in the word (a rotation, modulo 2^32 - 1).
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
   if (LITTLE_ENDIAN) {
     const aligned = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice(0, words * 4);
     const u32 = new Uint32Array(aligned.buffer, aligned.byteOffset, words);
-    // Lane sums of the little-endian words: a holds bytes 0 and 2, b bytes 1 and 3 of each
-    // big-endian word; modulo 2^32 - 1 the big-endian sum is a·2^24 + b·2^16.
-    for (let start = 0; start < words; start += FOLD_WORDS) {
-      const end = Math.min(words, start + FOLD_WORDS);
+    // Each little-endian word splits into two lanes of two bytes (masks 0x00ff00ff), two
+    // words a step; the lanes add up in int32 arithmetic and move into the byte sums (doubles)
+    // once per LANE_WORDS words.
+    const even = words & ~1;
+    for (let start = 0; start < even; start += LANE_WORDS) {
+      const end = Math.min(even, start + LANE_WORDS);
       let a = 0;
       let b = 0;
-      for (let i = start; i < end; i++) {
+      let c = 0;
+      let d = 0;
+      for (let i = start; i < end; i += 2) {
         const w = u32[i];
-        a += w & 0x00ff00ff;
-        b += (w >>> 8) & 0x00ff00ff;
+        const v = u32[i + 1];
+        a = (a + (w & 0x00ff00ff)) | 0;
+        b = (b + ((w >>> 8) & 0x00ff00ff)) | 0;
+        c = (c + (v & 0x00ff00ff)) | 0;
+        d = (d + ((v >>> 8) & 0x00ff00ff)) | 0;
       }
-      total = addSums(total, addSums(rotl(reduce(a), 24), rotl(reduce(b), 16)));
+      s0 += (a & 0xffff) + (c & 0xffff);
+      s2 += (a >>> 16) + (c >>> 16);
+      s1 += (b & 0xffff) + (d & 0xffff);
+      s3 += (b >>> 16) + (d >>> 16);
+    }
+    if (even < words) {
+      const w = u32[even];
+      s0 += w & 0xff;
+      s1 += (w >>> 8) & 0xff;
+      s2 += (w >>> 16) & 0xff;
+      s3 += w >>> 24;
     }
   } else {
-    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    let acc = 0;
-    for (let i = 0; i < words; i++) {
-      acc += dv.getUint32(i * 4);
-      if ((i & 0xfffff) === 0xfffff) { total = addSums(total, reduce(acc)); acc = 0; }
+    for (let i = 0; i < words * 4; i += 4) {
+      s0 += bytes[i];
+      s1 += bytes[i + 1];
+      s2 += bytes[i + 2];
+      s3 += bytes[i + 3];
     }
-    total = addSums(total, reduce(acc));
   }
+  // A short last word: its bytes are the first bytes of a word padded with zeros.
   const rest = bytes.length & 3;
-  if (rest) {
-    let w = 0;
-    for (let k = 0; k < rest; k++) w += bytes[words * 4 + k] * 2 ** (24 - 8 * k);
-    total = addSums(total, w);
-  }
-  return total;
+  if (rest > 0) s0 += bytes[words * 4];
+  if (rest > 1) s1 += bytes[words * 4 + 1];
+  if (rest > 2) s2 += bytes[words * 4 + 2];
+  return addSums(addSums(rotateSum(reduceSum(s0), 24), rotateSum(reduceSum(s1), 16)), addSums(rotateSum(reduceSum(s2), 8), reduceSum(s3)));
 }
 
 /**
@@ -81,7 +103,7 @@ export class Checksum {
   /** Adds a chunk that sits at `position`. */
   add(bytes: Uint8Array, position = 0): this {
     const s = sumWords(bytes);
-    this.total = addSums(this.total, rotl(s, 32 - 8 * (position & 3)));
+    this.total = addSums(this.total, rotateSum(s, 32 - 8 * (position & 3)));
     return this;
   }
 

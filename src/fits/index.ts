@@ -8,7 +8,9 @@ export type { Tform, TformCode, FixedCode } from './tform.ts';
 export { parseColumnDefs, columnDefsFromInfos, addColumnCards } from './column-defs.ts';
 export type { FitsColumnDef } from './column-defs.ts';
 export { decodeRows, encodeRows } from './bintable-codec.ts';
-export { Checksum, encodeChecksum, decodeChecksum, setChecksums, verifyChecksums } from './checksum.ts';
+export {
+  Checksum, addSums, encodeChecksum, decodeChecksum, reduceSum, rotateSum, setChecksums, sumWords, verifyChecksums,
+} from './checksum.ts';
 export { FitsFile, headerParams, isStructuralKeyword } from './fits-file.ts';
 export type { HduInfo, HduKind } from './fits-file.ts';
 export { writeFits, primaryHeader, bintableHeader } from './fits-writer.ts';

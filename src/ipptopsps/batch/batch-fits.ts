@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import {
-  BLOCK, bintableHeader, columnDefsFromInfos, padToBlock, primaryHeader, setChecksums,
+  BLOCK, addSums, bintableHeader, columnDefsFromInfos, padToBlock, primaryHeader, reduceSum, rotateSum, setChecksums,
   type FitsColumnDef, type Header,
 } from '../../fits/index.ts';
 import { columnInfo, type ColumnInfo } from '../../table/index.ts';
@@ -107,33 +107,15 @@ function encodeConstants(defs: readonly FitsColumnDef[], part: TablePart): (Uint
   });
 }
 
-const M = 0xffffffff;
 // Rows summed between reductions: a row adds at most 2 · (2^32 − 1), which keeps the sum
 // exact in a double.
 const FOLD_ROWS = 1 << 19;
 
-/** x modulo 2^32 − 1 the way end-around carry gives it: only 0 stays 0. */
-function reduce(x: number): number {
-  return x === 0 ? 0 : (x % M) || M;
-}
-
-/** Ones' complement addition of two sums. */
-function add(a: number, b: number): number {
-  const s = a + b;
-  return s > M ? s - M : s;
-}
-
 /** x · count modulo 2^32 − 1 (x already reduced), exact in doubles. */
 function times(x: number, count: number): number {
   let total = 0;
-  for (let left = count; left > 0; left -= FOLD_ROWS) total = add(total, reduce(x * Math.min(left, FOLD_ROWS)));
+  for (let left = count; left > 0; left -= FOLD_ROWS) total = addSums(total, reduceSum(x * Math.min(left, FOLD_ROWS)));
   return total;
-}
-
-/** Rotation left by `bits`: multiplication by 2^bits modulo 2^32 − 1. */
-function rotl(x: number, bits: number): number {
-  bits &= 31;
-  return bits === 0 ? x : ((x << bits) | (x >>> (32 - bits))) >>> 0;
 }
 
 /**
@@ -163,7 +145,7 @@ function strideSum(code: string, v: ArchiveColumn, first: number, step: number, 
       const w = v as Uint8Array;
       for (let i = start; i < end; i += step) acc += w[i] ? T : F;
     }
-    total = add(total, reduce(acc));
+    total = addSums(total, reduceSum(acc));
   }
   return total;
 }
@@ -193,7 +175,7 @@ export function dataSum(defs: readonly FitsColumnDef[], parts: readonly TablePar
           const m = Math.min(text.length, d.byteWidth);
           for (let c = 0; c < m; c++) lanes[(at + c) & 3] += text.charCodeAt(c) & 0x7f;
         }
-        for (let q = 0; q < 4; q++) sum = add(sum, rotl(reduce(lanes[q]), 24 - 8 * q));
+        for (let q = 0; q < 4; q++) sum = addSums(sum, rotateSum(reduceSum(lanes[q]), 24 - 8 * q));
         continue;
       }
       const shift = d.byteWidth >= 4 ? 0 : d.byteWidth === 2 ? 16 : 24;
@@ -202,7 +184,7 @@ export function dataSum(defs: readonly FitsColumnDef[], parts: readonly TablePar
       for (let c = 0; c < period && c < n; c++) {
         const s = (((row0 + c) % 4) * rb + d.byteOffset) & 3;
         const classSum = constant ? times(one, Math.ceil((n - c) / period)) : strideSum(d.code, v, c, period, n);
-        sum = add(sum, rotl(classSum, shift - 8 * s));
+        sum = addSums(sum, rotateSum(classSum, shift - 8 * s));
       }
     }
     row0 += n;
