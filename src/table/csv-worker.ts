@@ -116,12 +116,17 @@ function compileFixedRows(plans: readonly CsvColumnPlan[], withValid: readonly b
   result[0] = row;
   result[1] = pos;
 };`;
-  let factory: (...fns: unknown[]) => FixedRows;
+  return rowLoop<FixedRows>(source);
+}
+
+// Makes a compiled row loop from its source, which calls the number writers as f64, f32,
+// i32, int and i64; null where code from strings is disallowed (node
+// --disallow-code-generation-from-strings): the general row loop does the same, slower.
+function rowLoop<T>(source: string): T | null {
+  let factory: (...fns: unknown[]) => T;
   try {
     factory = new Function('f64', 'f32', 'i32', 'int', 'i64', source) as typeof factory;
   } catch {
-    // code from strings disallowed (node --disallow-code-generation-from-strings): the
-    // general row loop does the same, slower
     return null;
   }
   return factory(writeFloat64At, writeFloat32At, writeInt32, writeInteger, writeInt64Parts);
@@ -198,12 +203,7 @@ return function rawRows(out, pos, row, n, limit, bytes, dv, result) {
   result[0] = row;
   result[1] = pos;
 };`;
-  try {
-    const factory = new Function('f64', 'f32', 'i32', 'int', 'i64', source) as (...fns: unknown[]) => RawRows;
-    return factory(writeFloat64At, writeFloat32At, writeInt32, writeInteger, writeInt64Parts);
-  } catch {
-    return null;
-  }
+  return rowLoop<RawRows>(source);
 }
 
 /** True where code may be made from strings (not under --disallow-code-generation-from-strings). */
