@@ -8,8 +8,10 @@ import {
   advance, defineRun, listRuns, mapSkyCells, recordComponents, registerExposures,
   type ComponentRecord, type ExposureSpec, type StageName,
 } from '../gpc1/index.ts';
-import type { ManifestExposure, SurveyManifest } from './manifest.ts';
-import { skycellAt } from './tessellation.ts';
+import { SimError } from './errors.ts';
+import type { ManifestExposure, ManifestWcs, SurveyManifest } from './manifest.ts';
+import { parseSkycellName, skycell, skycellAt } from './tessellation.ts';
+import { pixelToSky, skyToPixel, type TanWcs } from './wcs.ts';
 
 /** How the survey's runs are labelled in gpc1. */
 export interface RecordOptions {
@@ -101,12 +103,21 @@ export async function recordSurveyInGpc1(
         skycellsOf.get(expId)!.add(s.skycell);
       }
     }
+    // Each skycell is mapped with the chips whose footprint overlaps it (the chips the warp
+    // resamples onto it, which is what StackToImage reports for a stack).
     const warpRecords: ComponentRecord[] = [];
     for (const [fakeId, warpId] of warpRuns) {
       const e = byExp.get(expOfFake.get(fakeId)!)!;
       warpOfExp.set(e.exp_id, warpId);
       const cells = [...skycellsOf.get(e.exp_id) ?? [skycellAt(e.ra, e.dec).name]].sort();
-      await mapSkyCells(g, warpId, cells.map((skycell_id) => ({ skycell_id })));
+      const entries = cells.flatMap((skycell_id) => {
+        const chips = chipsOverlapping(e, skycell_id);
+        if (chips.length === 0) {
+          throw new SimError('sim_no_overlap', `exposure ${e.exp_id}: no chip of its smf overlaps ${skycell_id}; its warp cannot be mapped to that skycell`);
+        }
+        return chips.map((class_id) => ({ skycell_id, class_id }));
+      });
+      await mapSkyCells(g, warpId, entries);
       warpRecords.push(...cells.map((skycell_id) => ({ id: warpId, component: skycell_id })));
     }
     await step('warp', warpRecords);
@@ -164,4 +175,55 @@ function exposureSpec(e: ManifestExposure, manifest: SurveyManifest, label: stri
     tess_id: tessId, end_stage: 'warp', label,
     imfiles: manifest.camera.chips.map((class_id) => ({ class_id })),
   };
+}
+
+/**
+ * The class_ids of the exposure's chips (those its smf holds) whose pixels overlap a skycell,
+ * sorted. A straight chip edge stays straight in any tangent-plane projection, so a chip's
+ * footprint in the skycell's pixels is the quadrilateral of its projected corners; it overlaps
+ * the skycell's pixel square unless one of the two has an edge that separates them.
+ */
+export function chipsOverlapping(e: ManifestExposure, skycellName: string): string[] {
+  const ids = parseSkycellName(skycellName);
+  if (!ids) throw new SimError('sim_bad_skycell', `"${skycellName}" is not a skycell name (skycell.PPPP.SSS)`);
+  const cell = skycell(ids.projectionId, ids.skycellId);
+  const box: Quad = [[0.5, 0.5], [cell.nx + 0.5, 0.5], [cell.nx + 0.5, cell.ny + 0.5], [0.5, cell.ny + 0.5]];
+  const out: string[] = [];
+  for (const c of e.chips) {
+    const wcs = tanWcs(c.wcs);
+    const quad: [number, number][] = [];
+    for (const [x, y] of [[0.5, 0.5], [c.nx + 0.5, 0.5], [c.nx + 0.5, c.ny + 0.5], [0.5, c.ny + 0.5]] as const) {
+      const sky = pixelToSky(wcs, x, y);
+      const p = skyToPixel(cell.wcs, sky.ra, sky.dec);
+      if (!p) break;
+      quad.push([p.x, p.y]);
+    }
+    // A corner behind the skycell's tangent plane: the chip is a hemisphere away.
+    if (quad.length === 4 && convexOverlap(quad, box)) out.push(c.class_id);
+  }
+  return out.sort();
+}
+
+type Quad = readonly (readonly [number, number])[];
+
+function tanWcs(w: ManifestWcs): TanWcs {
+  return { crval1: w.crval1, crval2: w.crval2, crpix1: w.crpix1, crpix2: w.crpix2, cd11: w.cd1_1, cd12: w.cd1_2, cd21: w.cd2_1, cd22: w.cd2_2 };
+}
+
+// Separating axes: two convex polygons are disjoint exactly when the normal of some edge of
+// one of them separates their projections. Touching counts as overlapping.
+function convexOverlap(a: Quad, b: Quad): boolean {
+  for (const poly of [a, b]) {
+    for (let i = 0; i < poly.length; i++) {
+      const [x0, y0] = poly[i];
+      const [x1, y1] = poly[(i + 1) % poly.length];
+      const nx = y0 - y1;
+      const ny = x1 - x0;
+      let aMin = Infinity, aMax = -Infinity, bMin = Infinity, bMax = -Infinity;
+      for (const [x, y] of a) { const d = nx * x + ny * y; aMin = Math.min(aMin, d); aMax = Math.max(aMax, d); }
+      for (const [x, y] of b) { const d = nx * x + ny * y; bMin = Math.min(bMin, d); bMax = Math.max(bMax, d); }
+      if (aMax < bMin || bMax < aMin) return false;
+    }
+  }
+  return true;
 }
