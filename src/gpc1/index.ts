@@ -23,3 +23,5 @@ export { setRunState } from './set-run-state.ts';
 export type { RunFilter, StateChange } from './set-run-state.ts';
 export { listRuns, summary } from './list-runs.ts';
 export type { ListOptions, RunRow, SummaryRow } from './list-runs.ts';
+export { stackInputs } from './stack-inputs.ts';
+export type { StackInputWarp, StackInputs } from './stack-inputs.ts';
