@@ -36,9 +36,13 @@ export function catalogues(dir: string, m: SurveyManifest): string[] {
 export const MAX_OBJECTS = 60_000;
 
 /** A fresh DVO database of the whole survey at `dir` (ingested in one addstar call). */
-export async function buildDvo(dir: string, survey: { dir: string; manifest: SurveyManifest }, timings?: Record<string, number>, cpuTimings?: Record<string, number>): Promise<AddstarResult> {
+export async function buildDvo(
+  dir: string, survey: { dir: string; manifest: SurveyManifest }, timings?: Record<string, number>, cpuTimings?: Record<string, number>, sysTimings?: Record<string, number>,
+): Promise<AddstarResult> {
   await rm(dir, { recursive: true, force: true });
-  return addstar(dir, catalogues(survey.dir, survey.manifest), { create: { maxObjects: MAX_OBJECTS }, ...(timings ? { timings } : {}), ...(cpuTimings ? { cpuTimings } : {}) });
+  return addstar(dir, catalogues(survey.dir, survey.manifest), {
+    create: { maxObjects: MAX_OBJECTS }, ...(timings ? { timings } : {}), ...(cpuTimings ? { cpuTimings } : {}), ...(sysTimings ? { sysTimings } : {}),
+  });
 }
 
 /** The benchmarks' DVO database, built when missing. */
