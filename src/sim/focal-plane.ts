@@ -68,6 +68,8 @@ function extent(chip: Chip): { xlo: number; xhi: number; ylo: number; yhi: numbe
 }
 
 const EXTENTS = CHIPS.map(extent);
+/** Each chip's pixels' extent on the focal plane (pixel edges), in camera order. */
+export const CHIP_EXTENTS: readonly { readonly xlo: number; readonly xhi: number; readonly ylo: number; readonly yhi: number }[] = Object.freeze(EXTENTS);
 
 /** Focal-plane pixel position of the boresight: the centre of the chips' bounding box. */
 export const FPA_CENTER = Object.freeze({

@@ -8,6 +8,7 @@ import { generateTile, objectId, splitObjectId, tileAt, tileBounds, tilesInCircl
 import { CMF_PS1_SV2, CMF_PS1_V5 } from './cmf-layout.ts';
 import { stackTiles } from './cmf-writer.ts';
 import { expiringTiles } from './survey.ts';
+import { exposureTiles } from './footprint.ts';
 import { resolveSurveyOptions } from './survey-options.ts';
 import { planSurvey } from './survey-plan.ts';
 
@@ -214,11 +215,38 @@ test('tiles are dropped before the first exposure after their last reader, never
       seen.add(id);
       dropped++;
       assert.ok(!stackTileIds.has(id), `tile ${id} is read by a stack`);
-      assert.ok(tilesInCircle(order[p - 1].ra, order[p - 1].dec, FOV_RADIUS).includes(id), `tile ${id} was not read just before`);
+      assert.ok(exposureTiles(order[p - 1].ra, order[p - 1].dec).includes(id), `tile ${id} was not read just before`);
       for (let q = p; q < order.length; q++) {
-        assert.ok(!tilesInCircle(order[q].ra, order[q].dec, FOV_RADIUS).includes(id), `tile ${id} is still read by exposure ${q}`);
+        assert.ok(!exposureTiles(order[q].ra, order[q].dec).includes(id), `tile ${id} is still read by exposure ${q}`);
       }
     }
   }
   assert.ok(dropped > 50, String(dropped));
+});
+
+test('an exposure reads every tile holding a point that lands on one of its chips, and leaves out tiles off the chips', () => {
+  const out = new Float64Array(3);
+  const rng = new Random(hashSeed(11, 3));
+  for (const [ra0, dec0] of [[150, 2], [0.3, -20], [359.5, 45], [210, 72], [35, -84]]) {
+    const circle = tilesInCircle(ra0, dec0, FOV_RADIUS);
+    const kept = new Set(exposureTiles(ra0, dec0));
+    for (const id of kept) assert.ok(circle.includes(id), `tile ${id} is outside the circle`);
+    const needed = new Set<number>();
+    for (let k = 0; k < 200000; k++) {
+      const dec = dec0 + (rng.uniform() - 0.5) * 2 * FOV_RADIUS;
+      const ra = (ra0 + ((rng.uniform() - 0.5) * 2 * FOV_RADIUS) / Math.cos((dec * Math.PI) / 180) + 360) % 360;
+      const p = project(ra, dec, ra0, dec0);
+      if (!p) continue;
+      if (locateOnChip(FPA_CENTER.x - p.xi / DEG_PER_PIXEL, FPA_CENTER.y + p.eta / DEG_PER_PIXEL, out) < 0) continue;
+      const id = tileAt(ra, dec);
+      needed.add(id);
+      assert.ok(kept.has(id), `(${ra}, ${dec}) lands on a chip of the exposure at (${ra0}, ${dec0}) but its tile ${id} is not read`);
+    }
+    // The corners of the square array and the ring around it hold no chip: a good part of
+    // the circle's tiles is left out, and few tiles are kept that no sampled point needed
+    // (near the pole, tiles wider than 2° are all kept).
+    if (Math.abs(dec0) > 80) continue;
+    assert.ok(kept.size < 0.8 * circle.length, `${kept.size} of ${circle.length} tiles kept at (${ra0}, ${dec0})`);
+    assert.ok(kept.size <= needed.size * 1.1 + 4, `${kept.size} tiles kept, ${needed.size} needed at (${ra0}, ${dec0})`);
+  }
 });

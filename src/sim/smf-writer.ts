@@ -10,12 +10,13 @@ import { CandidateBuffer, GatherBuffer } from './candidates.ts';
 import { CMF_PS1_V5, TRUTH_LAYOUT } from './cmf-layout.ts';
 import type { DefectKind, DefectRecord } from './defects.ts';
 import { MeasureScratch, SIGN32, maxRows, measureChip, type ChipConditions, type ChipResult } from './detections.ts';
-import { CHIPS, CHIP_NX, CHIP_NY, DEG_PER_PIXEL, FOV_RADIUS, FPA_CENTER, PIXEL_SCALE, chipWcs, locateOnChip, type Chip } from './focal-plane.ts';
+import { CHIPS, CHIP_NX, CHIP_NY, DEG_PER_PIXEL, FPA_CENTER, PIXEL_SCALE, chipWcs, locateOnChip, type Chip } from './focal-plane.ts';
 import { BufferPair, FitsStream, cardOffset, emptyImageHeader, fileHeader, tableHeader, zeroPadding } from './fits-out.ts';
 import { card, fcard, manifestWcs, wcsCards } from './headers.ts';
 import type { ManifestChip, ManifestExposure } from './manifest.ts';
 import { Random, hashSeed, hashText } from './random.ts';
-import { FILTERS, GROUPS, MAG_BRIGHT, MAX_R_MINUS, tilesInCircle, type SkyModel, type SkyTile } from './sky-model.ts';
+import { exposureTiles } from './footprint.ts';
+import { FILTERS, GROUPS, MAG_BRIGHT, MAX_R_MINUS, type SkyModel, type SkyTile } from './sky-model.ts';
 import type { TruthObjects } from './truth.ts';
 import { LIMIT_MARGIN, READ_VAR, SATURATION, filterId, round, type PlannedExposure } from './survey-plan.ts';
 
@@ -64,7 +65,7 @@ export function gatherExposure(state: WriterState, e: PlannedExposure): SkyTile[
   const p: Pointing = { sinA0: Math.sin(a0), cosA0: Math.cos(a0), sinD0: Math.sin(d0), cosD0: Math.cos(d0) };
   const tiles: SkyTile[] = [];
   c.tiles = tiles;
-  for (const id of tilesInCircle(e.ra, e.dec, FOV_RADIUS)) {
+  for (const id of exposureTiles(e.ra, e.dec)) {
     const t = state.sky.tile(id);
     const ti = tiles.push(t) - 1;
     // Whole magnitude slices too faint for this filter are skipped (objects are stored

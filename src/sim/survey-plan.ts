@@ -2,10 +2,11 @@
 // (boresight, filter, time, airmass, seeing, zero point, sky), the stacks (the skycell ×
 // filter pairs the exposures overlap most) and how deep each sky tile must be generated.
 // Everything here is cheap and derives from the configuration alone.
+import { exposureTiles } from './footprint.ts';
 import { FOV_RADIUS, FPA_CENTER, DEG_PER_PIXEL, PIXEL_SCALE, locateOnChip } from './focal-plane.ts';
 import { Random, hashSeed, hashText } from './random.ts';
 import {
-  FILTERS, MAG_BRIGHT, MAX_R_MINUS, TILE_DEG, tileBounds, type FilterName, type SkyCircle,
+  FILTERS, MAG_BRIGHT, MAX_R_MINUS, type FilterName, type SkyCircle,
 } from './sky-model.ts';
 import { SimError } from './errors.ts';
 import type { SurveyConfig } from './survey-options.ts';
@@ -294,25 +295,18 @@ export function planStacks(config: SurveyConfig, exposures: readonly PlannedExpo
 /** Magnitudes generated beyond the 5σ limit, so that objects detected by noise are in the sky. */
 export const LIMIT_MARGIN = 0.5;
 
-/** The r limits per type a tile needs for the exposures that may see it (memoised). */
+/**
+ * The r limits per type a tile needs for the exposures whose chips may see it (see
+ * exposureTiles; memoised). A tile no exposure's chips reach gets none (r = MAG_BRIGHT).
+ */
 export function tileLimitsFor(exposures: readonly PlannedExposure[]): (tile: number) => readonly [number, number] {
   const memo = new Map<number, readonly [number, number]>();
-  const reach = FOV_RADIUS + TILE_DEG;
+  let deepest: Map<number, [number, number]> | undefined;
   return (tile) => {
     const hit = memo.get(tile);
     if (hit) return hit;
-    const b = tileBounds(tile);
-    const ra = (b.raLo + b.raHi) / 2;
-    const dec = (b.decLo + b.decHi) / 2;
-    let star = MAG_BRIGHT;
-    let galaxy = MAG_BRIGHT;
-    for (const e of exposures) {
-      if (Math.abs(e.dec - dec) > reach + 0.1) continue;
-      if (separation(ra, dec, e.ra, e.dec) > reach) continue;
-      const f = FILTERS.indexOf(e.filter);
-      star = Math.max(star, e.limit + LIMIT_MARGIN + MAX_R_MINUS[0][f]);
-      galaxy = Math.max(galaxy, e.limit + LIMIT_MARGIN + MAX_R_MINUS[1][f]);
-    }
+    deepest ??= deepestExposures(exposures);
+    const [star, galaxy] = deepest.get(tile) ?? [MAG_BRIGHT, MAG_BRIGHT];
     const limits = [round(star, 3), round(galaxy, 3)] as const;
     memo.set(tile, limits);
     return limits;
@@ -323,6 +317,25 @@ export function tileLimitsFor(exposures: readonly PlannedExposure[]): (tile: num
 export function stackLimits(stack: PlannedStack): readonly [number, number] {
   const f = FILTERS.indexOf(stack.filter);
   return [stack.limit + LIMIT_MARGIN + MAX_R_MINUS[0][f], stack.limit + LIMIT_MARGIN + MAX_R_MINUS[1][f]];
+}
+
+/** Per tile the exposures' chips may see, the faintest r per type those exposures need. */
+function deepestExposures(exposures: readonly PlannedExposure[]): Map<number, [number, number]> {
+  const out = new Map<number, [number, number]>();
+  for (const e of exposures) {
+    const f = FILTERS.indexOf(e.filter);
+    const star = e.limit + LIMIT_MARGIN + MAX_R_MINUS[0][f];
+    const galaxy = e.limit + LIMIT_MARGIN + MAX_R_MINUS[1][f];
+    for (const id of exposureTiles(e.ra, e.dec)) {
+      const l = out.get(id);
+      if (!l) out.set(id, [Math.max(MAG_BRIGHT, star), Math.max(MAG_BRIGHT, galaxy)]);
+      else {
+        l[0] = Math.max(l[0], star);
+        l[1] = Math.max(l[1], galaxy);
+      }
+    }
+  }
+  return out;
 }
 
 /** Plans a whole survey from its configuration. */

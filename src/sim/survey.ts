@@ -9,12 +9,13 @@ import { noProgress } from '../common/index.ts';
 import { stackTiles, writeStack } from './cmf-writer.ts';
 import type { DefectKind, DefectRecord } from './defects.ts';
 import { SimError } from './errors.ts';
-import { CHIPS, CHIP_NX, CHIP_NY, FOV_RADIUS, PIXEL_SCALE } from './focal-plane.ts';
+import { CHIPS, CHIP_NX, CHIP_NY, PIXEL_SCALE } from './focal-plane.ts';
 import {
   MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, type ManifestExposure, type ManifestStack, type SurveyManifest,
 } from './manifest.ts';
 import { Random, hashSeed, hashText } from './random.ts';
-import { SkyModel, tilesInCircle } from './sky-model.ts';
+import { exposureTiles } from './footprint.ts';
+import { SkyModel } from './sky-model.ts';
 import { WriterState, writeExposure } from './smf-writer.ts';
 import { resolveSurveyOptions, type SurveyConfig, type SurveyOptions } from './survey-options.ts';
 import { planSurvey, type PlannedExposure, type PlannedStack } from './survey-plan.ts';
@@ -54,7 +55,7 @@ export function assignDefects(config: SurveyConfig, exposures: readonly PlannedE
 export function expiringTiles(order: readonly PlannedExposure[], stacks: readonly PlannedStack[]): number[][] {
   const last = new Map<number, number>();
   order.forEach((e, p) => {
-    for (const id of tilesInCircle(e.ra, e.dec, FOV_RADIUS)) last.set(id, p);
+    for (const id of exposureTiles(e.ra, e.dec)) last.set(id, p);
   });
   for (const s of stacks) for (const id of stackTiles(s)) last.delete(id);
   const out: number[][] = order.map(() => []);
