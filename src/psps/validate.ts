@@ -51,6 +51,12 @@ function columnRules(table: ArchiveTable, archive: Archive): ColumnRule[] {
 /** The comment a staging table gets when its load found every value within its column's rules. */
 export const RULES_HELD = 'ipp: every value kept its column rules at load';
 
+/** True when valuesKeepRules can find a value of the column breaking a rule (a range, implied or declared, or a width). */
+export function hasValueRules(column: ArchiveColumn): boolean {
+  if (column.datatype === 'char') return column.width !== undefined;
+  return isNumeric(column.datatype) && (column.min !== undefined || column.max !== undefined || column.datatype === 'unsignedByte');
+}
+
 /**
  * True when every value of a column of a batch keeps the column's rules as columnRules
  * writes them in SQL (range, with the default exempt and NaN above every bound; width). A
