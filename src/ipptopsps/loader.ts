@@ -12,6 +12,7 @@ import { isIppError, RemoteError } from '../common/index.ts';
 import { listRegions } from '../dvo/index.ts';
 import { openScratch } from '../dvo/index.ts';
 import { exportBox } from '../dvo/index.ts';
+import { openGpc1 } from '../gpc1/index.ts';
 import type { DatastoreClient } from '../datastore/index.ts';
 import {
   buildInBatch, buildObBatch, buildP2Batch, buildStBatch, perImageLookup, scratchLookup,
@@ -119,6 +120,8 @@ class Loader {
   readonly #db: Database;
   #stripe: number | undefined;
   #scratch: { url: string; db: Database; embedded: boolean; registered: boolean } | undefined;
+  // gpc1 (the settings' gpc1Db), opened at the first ST item: StackToImage comes from it.
+  #gpc1: Database | undefined;
 
   constructor(config: LoadingConfig, ctx: ProgramContext, options: LoaderOptions) {
     this.#config = config;
@@ -168,6 +171,10 @@ class Loader {
 
   async close(): Promise<void> {
     const id = this.#ctx.client.client_id;
+    if (this.#gpc1) {
+      await this.#gpc1.close().catch(() => undefined);
+      this.#gpc1 = undefined;
+    }
     await this.#db.run('UPDATE stripe SET holder = NULL, held_at = NULL WHERE holder = ?', [id]).catch(() => undefined);
     if (this.#scratch) {
       await this.#scratch.db.close().catch(() => undefined);
@@ -178,6 +185,11 @@ class Loader {
       }
       this.#scratch = undefined;
     }
+  }
+
+  async #gpc1Db(): Promise<Database> {
+    this.#gpc1 ??= await openGpc1(this.#ctx.settings.gpc1Db);
+    return this.#gpc1;
   }
 
   #types(): BatchType[] {
@@ -375,7 +387,7 @@ class Loader {
         if (!item?.path) throw new IppToPspsError('item_incomplete', `item ${item?.item_id} (${type} ${job.sourceId}) has no catalogue path; run ipp queue again`);
         built = type === 'P2'
           ? await buildP2Batch(bctx, { smfPath: item.path, camId: job.sourceId, expId: Number(item.exp_id), dvoDir, lookup: job.lookup!.fn })
-          : await buildStBatch(bctx, { cmfPath: item.path, stackId: job.sourceId, dvoDir, lookup: job.lookup!.fn });
+          : await buildStBatch(bctx, { cmfPath: item.path, stackId: job.sourceId, dvoDir, lookup: job.lookup!.fn, gpc1: await this.#gpc1Db() });
       }
       this.#ctx.signal.throwIfAborted();
       await mkdir(join(this.#options.dataDir, config.name, type), { recursive: true });

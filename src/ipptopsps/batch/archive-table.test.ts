@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { PSPS_SCHEMA_DIR } from '../../common/index.ts';
 import { columnInfo, type ColumnType } from '../../table/index.ts';
-import type { SchemaColumn, SchemaValue, TableSchema, TableReference } from '../../votable/index.ts';
+import { readTableSchemas, type SchemaColumn, type SchemaValue, type TableSchema, type TableReference } from '../../votable/index.ts';
 import { IppToPspsError } from '../errors.ts';
 import { TablePart, checkReferences, missingRequired, validateTable, type ArchiveTable } from './archive-table.ts';
 
@@ -125,4 +127,31 @@ test('TablePart.put: an array of the column\'s type with nothing missing is take
   assert.equal(p.values(0), ids, 'IDs taken without a copy');
   p.putBig('id', BigInt64Array.of(8n, 9n, 10n));
   assert.deepEqual([...ids], [5n, 6n, 7n], 'and left alone by a later put');
+});
+
+test('StackToImage (ST.xml): key (stackImageID, imageID) unique, a repeated row discarded; every stackImageID is the batch\'s StackMeta', async () => {
+  const st = await readTableSchemas(join(PSPS_SCHEMA_DIR, 'ST.xml'));
+  const toImage = st.find((t) => t.name === 'StackToImage')!;
+  const meta = st.find((t) => t.name === 'StackMeta')!;
+  assert.deepEqual(toImage.primaryKey, ['stackImageID', 'imageID']);
+  const inputs = (stack: bigint, images: bigint[]): TablePart => {
+    const p = new TablePart(toImage, images.length, { file: 'x.cmf', hdu: 'gpc1 inputs', describeRow: (i) => `row ${i + 1} (imageID ${images[i]})` });
+    p.fill('stackImageID', stack);
+    p.putBig('imageID', BigInt64Array.from(images));
+    return p;
+  };
+  const metaPart = new TablePart(meta, 1, { file: 'x.cmf' });
+  metaPart.fill('stackImageID', 7);
+  metaPart.fill('filterID', 2);
+  const stackMeta: ArchiveTable = { schema: meta, parts: [metaPart] };
+  const n = notes();
+  const good: ArchiveTable = { schema: toImage, parts: [inputs(7n, [10000133n, 10000134n, 10000133n])] };
+  validateTable(good, n);
+  assert.equal(good.parts[0].rows, 2);
+  assert.match(n.warnings.join(), /StackToImage: 1 duplicate row discarded/);
+  checkReferences([stackMeta, good]);
+  const other: ArchiveTable = { schema: toImage, parts: [inputs(8n, [10000133n])] };
+  validateTable(other, notes());
+  fails(() => checkReferences([stackMeta, other]), 'batch_bad_reference', /table StackToImage: column stackImageID: row 1 \(imageID 10000133\): 8 is not a StackMeta\.stackImageID of the batch/);
+  fails(() => validateTable({ schema: toImage, parts: [inputs(7n, [-5n])] }, notes()), 'batch_out_of_range', /column imageID: row 1 \(imageID -5\)/);
 });

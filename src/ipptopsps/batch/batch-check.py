@@ -138,6 +138,16 @@ def check_st(cmf_path, batch_path, dvo, stack_id):
     meta = batch['StackMeta'].data
     if len(meta) != 1 or int(meta['stackImageID'][0]) != stack_id:
         err(f'StackMeta: {len(meta)} rows, expected one for stack {stack_id}')
+    inputs = batch['StackToImage'].data
+    if not (np.asarray(inputs['stackImageID'], dtype=np.int64) == stack_id).all():
+        err('StackToImage.stackImageID is not the StackMeta stack')
+    images = np.asarray(inputs['imageID'], dtype=np.int64)
+    if len(np.unique(images)) != len(images):
+        err('StackToImage repeats an imageID')
+    # imageID = 100 * exposure + OTA number XYnm (10n + m, both digits 0..7)
+    ota = images % 100
+    if not ((ota // 10 <= 7) & (ota % 10 <= 7)).all():
+        err('StackToImage.imageID with an OTA number that is not XYnm')
     n = len(src)
     if len(rows) != n:
         err(f'{len(rows)} StackObjectThin rows for {n} cmf rows')
@@ -161,7 +171,7 @@ def check_st(cmf_path, batch_path, dvo, stack_id):
     for g in others:
         if not (np.asarray(rows[g + 'PSFMag']) == -999).all():
             err(f'{g}PSFMag is filled in a {f} stack batch')
-    return {'rows': int(len(rows)), 'filter': f}
+    return {'rows': int(len(rows)), 'filter': f, 'images': sorted(int(x) for x in images.tolist())}
 
 
 def check_ob(dvo, region, batch_path):

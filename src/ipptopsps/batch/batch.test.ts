@@ -7,9 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PSPS_SCHEMA_DIR, PYTHON } from '../../common/index.ts';
+import type { Database } from '../../db/index.ts';
 import { addstar, exportBox, listRegions, openScratch } from '../../dvo/index.ts';
 import { FitsFile } from '../../fits/index.ts';
-import { simulateSurvey, type SurveyManifest } from '../../sim/index.ts';
+import { openGpc1 } from '../../gpc1/index.ts';
+import { recordSurveyInGpc1, simulateSurvey, type SurveyManifest } from '../../sim/index.ts';
 import { collectTable } from '../../table/index.ts';
 import { IppToPspsError } from '../errors.ts';
 import {
@@ -28,6 +30,7 @@ let bad: SurveyManifest;
 let badDir = '';
 let badDvo = '';
 let seq = 0;
+let gpc1: Database | undefined;
 
 const ctxIn = (dir: string, extra: Partial<BatchContext> = {}): BatchContext => ({
   name: `B${String(++seq).padStart(8, '0')}`, config: 'testcfg', product: 'PSPS_test', outDir: dir, ...extra,
@@ -42,6 +45,8 @@ before(async () => {
   const files = [...m.exposures.map((e) => join(survey, e.smf)), ...m.stacks.map((s) => join(survey, s.cmf))];
   const r = await addstar(dvo, files, { create: { maxObjects: 5000 } });
   assert.ok(r.files.every((f) => f.status === 'ingested'));
+  gpc1 = await openGpc1(`sqlite:${join(root, 'gpc1.db')}`);
+  await recordSurveyInGpc1(gpc1, survey, m, { label: 'sim.batch' });
   badDir = join(root, 'bad');
   await mkdir(badDir);
   ({ manifest: bad } = await simulateSurvey({
@@ -54,6 +59,7 @@ before(async () => {
 });
 
 after(async () => {
+  await gpc1?.close();
   if (root) await rm(root, { recursive: true, force: true });
 });
 
@@ -151,16 +157,78 @@ test('P2 with the scratch-database look-up (box pre-ingest) gives the same rows 
   }
 });
 
-test('ST: a stack\'s batch equals its cmf (its filter\'s columns) and DVO', async () => {
+/** The gpc1 stack_id of a manifest stack: the stack run whose skycal result names its cmf. */
+async function gpc1StackId(cmf: string): Promise<number> {
+  const row = await gpc1!.get<{ stack_id: number }>(
+    'SELECT k.stack_id FROM skycalRun k JOIN skycalResult r ON r.skycal_id = k.skycal_id WHERE r.path_base = ?', [join(survey, cmf)]);
+  assert.ok(row, `gpc1 has the stack of ${cmf}`);
+  return Number(row.stack_id);
+}
+
+test('ST: a stack\'s batch equals its cmf (its filter\'s columns), DVO, and gpc1 (StackToImage)', async () => {
   const s = m.stacks[0];
-  const b = await buildStBatch(ctxIn(join(root, 'st')), { cmfPath: join(survey, s.cmf), stackId: s.stack_id, dvoDir: dvo, lookup: perImageLookup(dvo) });
-  assert.deepEqual(b.tables.map((t) => t.name), ['StackMeta', 'StackObjectThin', 'ObjectThin']);
+  const stackId = await gpc1StackId(s.cmf);
+  const b = await buildStBatch(ctxIn(join(root, 'st')), { cmfPath: join(survey, s.cmf), stackId, dvoDir: dvo, lookup: perImageLookup(dvo), gpc1 });
+  assert.deepEqual(b.tables.map((t) => t.name), ['StackMeta', 'StackToImage', 'StackObjectThin', 'ObjectThin']);
   assert.ok(b.mainRows > 0);
+  assert.deepEqual(b.warnings, []);
   await checkReaders(b);
-  const r = await pyCheck(['st', join(survey, s.cmf), b.fitsPath, dvo, String(s.stack_id)]);
+  const r = await pyCheck(['st', join(survey, s.cmf), b.fitsPath, dvo, String(stackId)]);
   assert.deepEqual(r.errors, []);
   assert.equal(r.rows, b.mainRows);
   assert.equal(r.filter, s.filter);
+  // StackToImage, independently: gpc1's chain from the stack to its exposures and the chips
+  // mapped to its skycell, joined here in one query; imageID = 100 × exp_id + OTA number.
+  const want = (await gpc1!.all<{ exp_id: number; class_id: string }>(
+    `SELECT DISTINCT c.exp_id, m.class_id FROM stackRun s
+     JOIN stackInputSkyfile i ON i.stack_id = s.stack_id JOIN warpRun w ON w.warp_id = i.warp_id
+     JOIN fakeRun f ON f.fake_id = w.fake_id JOIN camRun k ON k.cam_id = f.cam_id JOIN chipRun c ON c.chip_id = k.chip_id
+     JOIN warpSkyCellMap m ON m.warp_id = w.warp_id AND m.skycell_id = s.skycell_id AND m.tess_id = s.tess_id
+     WHERE s.stack_id = ?`, [stackId]))
+    .map((x) => 100 * Number(x.exp_id) + Number(x.class_id.slice(2))).sort((x, y) => x - y);
+  assert.ok(want.length > s.input_exp_ids.length, 'the stack has several chips per exposure');
+  assert.deepEqual(r.images, want);
+  const f = await FitsFile.open(b.fitsPath);
+  try {
+    const t = await collectTable(f.table('StackToImage'));
+    assert.deepEqual([...t.columns[0].values as BigInt64Array], want.map(() => BigInt(stackId)));
+    assert.deepEqual([...t.columns[1].values as BigInt64Array].map(Number), want);
+  } finally {
+    await f.close();
+  }
+  // Its exposures are the manifest's inputs of the stack.
+  assert.deepEqual([...new Set(want.map((x) => Math.floor(x / 100)))], [...s.input_exp_ids].sort((x, y) => x - y));
+  assert.equal(b.tables.find((t) => t.name === 'StackToImage')!.rows, want.length);
+});
+
+test('ST: a stack whose inputs gpc1 cannot give fails naming the stack and the missing link; without gpc1 the table is empty with a warning', async () => {
+  const s = m.stacks[0];
+  const out = join(root, 'st-fail');
+  await mkdir(out);
+  const src = { cmfPath: join(survey, s.cmf), dvoDir: dvo, lookup: perImageLookup(dvo) };
+  await expectFailure(out, buildStBatch(ctxIn(out), { ...src, stackId: 987654, gpc1 }), 'batch_stack_inputs', /table StackToImage: stack_id 987654: gpc1 has no such stack run/);
+  // A damaged copy of gpc1: one input warp lost its map entries for the stack's skycell, then its exposure.
+  const stackId = await gpc1StackId(s.cmf);
+  const copy = await openGpc1(`sqlite:${join(root, 'gpc1-damaged.db')}`);
+  try {
+    await recordSurveyInGpc1(copy, survey, m, { label: 'sim.batch' });
+    const warp = await copy.get<{ warp_id: number }>('SELECT MIN(warp_id) AS warp_id FROM stackInputSkyfile WHERE stack_id = ?', [stackId]);
+    const w = Number(warp!.warp_id);
+    await copy.run('DELETE FROM warpSkyCellMap WHERE warp_id = ? AND skycell_id = ?', [w, s.skycell]);
+    await expectFailure(out, buildStBatch(ctxIn(out), { ...src, stackId, gpc1: copy }), 'batch_stack_inputs',
+      new RegExp(`stack_id ${stackId}: input warp_id ${w} \\(exp_id \\d+\\) has no chip mapped to RINGS\\.V3 ${s.skycell.replace(/\./g, '\\.')} in warpSkyCellMap`));
+    await copy.run('UPDATE warpRun SET fake_id = NULL WHERE warp_id = ?', [w]);
+    await expectFailure(out, buildStBatch(ctxIn(out), { ...src, stackId, gpc1: copy }), 'batch_stack_inputs',
+      new RegExp(`stack_id ${stackId}: input warp_id ${w} leads to no exposure`));
+    await copy.run('DELETE FROM stackInputSkyfile WHERE stack_id = ?', [stackId]);
+    await expectFailure(out, buildStBatch(ctxIn(out), { ...src, stackId, gpc1: copy }), 'batch_stack_inputs', /lists no input warps/);
+  } finally {
+    await copy.close();
+  }
+  const b = await buildStBatch(ctxIn(join(root, 'st-no-gpc1')), { ...src, stackId });
+  assert.equal(b.tables.find((t) => t.name === 'StackToImage')!.rows, 0);
+  assert.deepEqual(b.warnings, ['no gpc1 given: table StackToImage written empty']);
+  await fitsverify(b.fitsPath);
 });
 
 test('OB: a region\'s batch equals the DVO region files; IN carries the system tables', async () => {

@@ -1,8 +1,11 @@
 // The ST (stack) batch of one stack (a cmf: one skycell in one filter): StackMeta from its
-// headers, StackObjectThin per stack detection (that filter's columns; the other filters'
-// keep their defaults) with the DVO IDs, and ObjectThin stubs for the objects referred to.
+// headers, StackToImage from gpc1 (the chips the stack was made from), StackObjectThin per
+// stack detection (that filter's columns; the other filters' keep their defaults) with the
+// DVO IDs, and ObjectThin stubs for the objects referred to.
+import type { Queryable } from '../../db/index.ts';
 import { stackPhotcodeName, type Filter } from '../../dvo/index.ts';
 import type { FitsFile, HduInfo, Header } from '../../fits/index.ts';
+import { stackInputs } from '../../gpc1/index.ts';
 import type { TableSchema } from '../../votable/index.ts';
 import { IppToPspsError } from '../errors.ts';
 import { TablePart, type ArchiveTable } from './archive-table.ts';
@@ -11,7 +14,7 @@ import {
   sourceError, u32ToBig, type SourceColumns,
 } from './common.ts';
 import {
-  filterIdOf, headerNumber, headerText, randomFromIds, requireNumber, skycellIdsOf, surveyIdOf, wcsOf, type HeaderPlace,
+  ccdIdOf, filterIdOf, headerNumber, headerText, randomFromIds, requireNumber, skycellIdsOf, surveyIdOf, wcsOf, type HeaderPlace,
 } from './convert.ts';
 import { objectStubs } from './object-stubs.ts';
 import { photoCalIdOf, putWcs } from './p2-batch.ts';
@@ -32,6 +35,11 @@ export interface StSource {
   readonly stackId: number;
   readonly dvoDir: string;
   readonly lookup: DetectionLookup;
+  /**
+   * gpc1, where StackToImage comes from (the stack's warps, their exposures and chips). The
+   * loader always gives it; without it (a bench) the table is written empty with a warning.
+   */
+  readonly gpc1?: Queryable;
 }
 
 /** Builds the ST batch of one stack (see the README for every column's rule). */
@@ -81,6 +89,12 @@ export async function buildStBatch(ctx: BatchContext, src: StSource): Promise<Bu
     const metaS = schemaTable(schema, 'StackMeta');
     const objS = schemaTable(schema, 'StackObjectThin');
     const thinS = schemaTable(schema, 'ObjectThin');
+    const toImageS = schemaTable(schema, 'StackToImage');
+    let toImage: ArchiveTable | undefined;
+    if (toImageS) {
+      if (src.gpc1) toImage = { schema: toImageS, parts: [await stackToImagePart(toImageS, src.gpc1, src.stackId, src.cmfPath)] };
+      else warnings.push('no gpc1 given: table StackToImage written empty');
+    }
     const at = matchDetections(columns.IPP_IDET!, rows, ids);
     let stackObjects: ArchiveTable | undefined;
     if (objS) {
@@ -104,6 +118,7 @@ export async function buildStBatch(ctx: BatchContext, src: StSource): Promise<Bu
       if (s === metaS) {
         tables.push({ schema: s, parts: [stackMetaPart(s, primary, hh, hplace, src, filterId, surveyId, st, rows, photoCalIdOf(photcodes, stackPhotcodeName(f as Filter)))] });
       } else if (s === objS) tables.push(stackObjects!);
+      else if (s === toImageS) tables.push(toImage ?? emptyTable(s));
       else if (s === thinS) tables.push(objectStubs(s, stackObjects, { file: file.name, hdu: 'StackObjectThin objIDs' }, surveyId));
       else {
         warnings.push(`table ${s.name} of ST.xml has no source in the ST builder: written empty`);
@@ -118,6 +133,44 @@ export async function buildStBatch(ctx: BatchContext, src: StSource): Promise<Bu
   } finally {
     await file.close();
   }
+}
+
+/**
+ * StackToImage: one row per chip image that went into the stack, as gpc1 records it, sorted
+ * by imageID (100 × exp_id + ccdID). A stack gpc1 does not know, one without inputs, an input
+ * warp whose exposure cannot be reached or that has no chip mapped to the stack's skycell,
+ * or a chip name that is not an OTA fails the batch naming the stack and what is missing.
+ */
+async function stackToImagePart(s: TableSchema, gpc1: Queryable, stackId: number, cmfPath: string): Promise<TablePart> {
+  const fail = (what: string): never => {
+    throw new IppToPspsError('batch_stack_inputs', `${cmfPath}: table StackToImage: stack_id ${stackId}: ${what}`);
+  };
+  let inputs;
+  try {
+    inputs = await stackInputs(gpc1, stackId);
+  } catch (cause) {
+    throw new IppToPspsError('batch_stack_inputs', `${cmfPath}: table StackToImage: stack_id ${stackId}: cannot read its inputs from gpc1: ${(cause as Error).message}`, { cause });
+  }
+  if (!inputs) return fail('gpc1 has no such stack run (stackRun); queue the stacks of this gpc1 again');
+  if (inputs.warps.length === 0) return fail('gpc1 lists no input warps (stackInputSkyfile)');
+  const ids: number[] = [];
+  for (const w of inputs.warps) {
+    if (w.expId === null) fail(`input warp_id ${w.warpId} leads to no exposure (warpRun → fakeRun → camRun → chipRun is broken)`);
+    if (w.classIds.length === 0) fail(`input warp_id ${w.warpId} (exp_id ${w.expId}) has no chip mapped to ${inputs.tessId} ${inputs.skycellId} in warpSkyCellMap`);
+    for (const c of w.classIds) {
+      const ccd = ccdIdOf(c);
+      if (ccd === undefined) fail(`input warp_id ${w.warpId} (exp_id ${w.expId}) maps chip "${c}" to ${inputs.skycellId}, which is not an OTA name XYnm`);
+      ids.push(100 * w.expId! + ccd!);
+    }
+  }
+  // Two warps of one exposure would give the same images twice: one row each.
+  const images = BigInt64Array.from(new Set(ids), (x) => BigInt(x)).sort();
+  const p = new TablePart(s, images.length, {
+    file: cmfPath, hdu: `gpc1 stack_id ${stackId} inputs`, describeRow: (i) => `row ${i + 1} (imageID ${images[i]})`,
+  });
+  p.fill('stackImageID', stackId);
+  p.putBig('imageID', images);
+  return p;
 }
 
 function place(file: FitsFile, h: HduInfo): HeaderPlace {
