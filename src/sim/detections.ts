@@ -79,7 +79,7 @@ export interface ChipResult {
   saturated: number;
   /** Detections of stars with S/N above 20 (the astrometric and photometric references). */
   references: number;
-  /** Indices (into the candidates) of detected true objects, in row order; −1 for spurious rows. */
+  /** Indices (into the candidates) of detected true objects, in row order; −1 for spurious rows (scratch space: valid until the next measureChip). */
   readonly detected: Int32Array;
   /** The same true objects' indices in candidate order (scratch space: valid until the next measureChip). */
   readonly selected: Int32Array;
@@ -132,16 +132,10 @@ export class MeasureScratch {
   sx = new Float64Array(0);
   sy = new Float64Array(0);
   inst = new Float64Array(0);
-  order = new Int32Array(0);
+  /** The row of each detection (selection order). */
+  rowOf = new Int32Array(0);
+  detected = new Int32Array(0);
   counts = new Int32Array(BUCKETS + 1);
-  // What detected true objects need from their tiles, read in selection order (candidate
-  // order: each tile's objects in turn) rather than row order (random over the tiles).
-  selRa = new Float64Array(0);
-  selDec = new Float64Array(0);
-  selCosDec = new Float64Array(0);
-  selQ = new Float64Array(0);
-  selPhi = new Float64Array(0);
-  selObjId = new Float64Array(0);
   // Per row (row order).
   kind = new Uint8Array(0);
   rsat = new Uint8Array(0);
@@ -188,8 +182,8 @@ export class MeasureScratch {
     this.sx = new Float64Array(size);
     this.sy = new Float64Array(size);
     this.inst = new Float64Array(size);
-    this.order = new Int32Array(size);
-    for (const k of ['selRa', 'selDec', 'selCosDec', 'selQ', 'selPhi', 'selObjId'] as const) this[k] = new Float64Array(size);
+    this.rowOf = new Int32Array(size);
+    this.detected = new Int32Array(size);
     this.kind = new Uint8Array(size);
     this.rsat = new Uint8Array(size);
     for (const k of ['objId', 'x', 'y', 'ra', 'dec', 'cosDec', 'F', 'so2', 'sg2', 'q', 'phi', 'fm', 'sig', 'snr', 'mag', 'z1', 'edge', 'r1'] as const) {
@@ -286,14 +280,13 @@ export function measureChip(
   s.ensure(end - start + nSpur);
   rng.fillNormal(s.gauss, end - start);
   const real = select(m, cond, c, start, end, s);
-  fetchSources(c, s, real);
   const n = real + spurious(m, cond, rng, s, real, nSpur);
   orderByBrightness(s, n);
   rng.fillNormal(s.gauss, GAUSS_BLOCKS * n);
   rng.fillWords(s.unif, UNIF_BLOCKS * n);
   rng.fillWords(s.coarseWords, (COARSE_BLOCKS * n + 3) >>> 2);
-  const detected = new Int32Array(n);
-  const saturated = fillRows(m, cond, c, s, n, detected);
+  const detected = s.detected.subarray(0, n);
+  const saturated = fillRows(m, cond, c, s, real, n, detected);
   const dv = new DataView(rows.buffer, rows.byteOffset, rows.byteLength);
   const o = offsets(layout);
   const R = layout.rowBytes;
@@ -380,26 +373,9 @@ function spurious(m: Model, cond: ChipConditions, rng: Random, s: MeasureScratch
   return count;
 }
 
-/** Reads from their tiles what the selected true objects' rows need, in selection order. */
-function fetchSources(c: Candidates, s: MeasureScratch, real: number): void {
-  const { sel, selRa, selDec, selCosDec, selQ, selPhi, selObjId } = s;
-  const { tiles, srcTile, srcIndex } = c;
-  for (let k = 0; k < real; k++) {
-    const i = sel[k];
-    const t = tiles[srcTile[i]];
-    const ti = srcIndex[i];
-    selRa[k] = t.ra[ti];
-    selDec[k] = t.dec[ti];
-    const sd = t.sinDec[ti];
-    selCosDec[k] = Math.sqrt(1 - sd * sd);
-    selQ[k] = t.axisRatio[ti];
-    selPhi[k] = t.angle[ti];
-    selObjId[k] = objectId(t, ti);
-  }
-}
-
+/** Orders the detections brightest first: `s.rowOf[k]` is the row of detection `k`. */
 function orderByBrightness(s: MeasureScratch, n: number): void {
-  const { counts, inst, flux, order } = s;
+  const { counts, inst, flux, rowOf } = s;
   counts.fill(0);
   for (let k = 0; k < n; k++) {
     const mag = -2.5 * fastLog10(flux[k]);
@@ -412,68 +388,98 @@ function orderByBrightness(s: MeasureScratch, n: number): void {
   for (let k = 0; k < n; k++) {
     let b = Math.floor((inst[k] - BUCKET_ZERO) * 20);
     b = b < 0 ? 0 : b >= BUCKETS ? BUCKETS - 1 : b;
-    order[counts[b]++] = k;
+    rowOf[k] = counts[b]++;
   }
 }
 
-/** Lays out what every row needs, in row order. Returns the saturated rows. */
-function fillRows(m: Model, cond: ChipConditions, c: Candidates, s: MeasureScratch, n: number, detected: Int32Array): number {
+/**
+ * Lays out what every row needs, in row order. The detections are taken in selection order
+ * (the true ones in candidate order: their tiles' columns are read tile by tile, not at
+ * random) and each is put in its row. Returns the saturated rows.
+ */
+function fillRows(m: Model, cond: ChipConditions, c: Candidates, s: MeasureScratch, real: number, n: number, detected: Int32Array): number {
+  const { rowOf, sel, flux, sigma, inst, noise, sat, trueFlux, selSo2 } = s;
+  const { fm: rFm, sig: rSig, snr, mag, z1, rsat, x: rx, y: ry, edge, ra, dec, cosDec, objId, F, so2, sg2, kind, q, phi } = s;
+  const { x: cx, y: cy, type, tiles, srcTile, srcIndex } = c;
   const nx = cond.nx;
   const ny = cond.ny;
+  const sp2 = m.sp2;
   let saturated = 0;
-  for (let j = 0; j < n; j++) {
-    const k = s.order[j];
-    const i = s.sel[k];
-    const fm = s.flux[k];
-    const sig = s.sigma[k];
-    s.fm[j] = fm;
-    s.sig[j] = sig;
-    s.snr[j] = fm / sig;
-    s.mag[j] = s.inst[k];
-    s.z1[j] = s.noise[k];
-    s.rsat[j] = s.sat[k];
-    saturated += s.sat[k];
-    let x: number;
-    let y: number;
-    if (i >= 0) {
-      detected[j] = i;
-      x = c.x[i];
-      y = c.y[i];
-      s.ra[j] = s.selRa[k];
-      s.dec[j] = s.selDec[k];
-      s.cosDec[j] = s.selCosDec[k];
-      s.objId[j] = s.selObjId[k];
-      s.F[j] = s.trueFlux[k];
-      s.so2[j] = s.selSo2[k];
-      if (c.type[i] === STAR) {
-        s.kind[j] = STAR_ROW;
-        s.sg2[j] = 0;
-        s.q[j] = 1;
-        s.phi[j] = 0;
-      } else {
-        s.kind[j] = GALAXY_ROW;
-        s.sg2[j] = s.selSo2[k] - m.sp2;
-        s.q[j] = s.selQ[k];
-        s.phi[j] = s.selPhi[k];
-      }
-    } else {
-      detected[j] = -1;
-      x = s.sx[k];
-      y = s.sy[k];
-      const p = pixelToSky(cond.wcs, x, y);
-      s.ra[j] = p.ra;
-      s.dec[j] = p.dec;
-      s.cosDec[j] = Math.cos(p.dec * DEG);
-      s.F[j] = fm;
-      s.kind[j] = i === -2 ? COSMIC_ROW : NOISE_ROW;
-      s.so2[j] = i === -2 ? 0.25 * m.sp2 : m.sp2;
-      s.sg2[j] = 0;
-      s.q[j] = 1;
-      s.phi[j] = 0;
+  let lastTile = -1;
+  let t = tiles[0];
+  for (let k = 0; k < real; k++) {
+    const j = rowOf[k];
+    const i = sel[k];
+    const fm = flux[k];
+    const sg = sigma[k];
+    rFm[j] = fm;
+    rSig[j] = sg;
+    snr[j] = fm / sg;
+    mag[j] = inst[k];
+    z1[j] = noise[k];
+    const st = sat[k];
+    rsat[j] = st;
+    saturated += st;
+    detected[j] = i;
+    const ti = srcTile[i];
+    if (ti !== lastTile) {
+      t = tiles[ti];
+      lastTile = ti;
     }
-    s.x[j] = x;
-    s.y[j] = y;
-    s.edge[j] = Math.min(x - 0.5, y - 0.5, nx + 0.5 - x, ny + 0.5 - y);
+    const at = srcIndex[i];
+    ra[j] = t.ra[at];
+    dec[j] = t.dec[at];
+    const sd = t.sinDec[at];
+    cosDec[j] = Math.sqrt(1 - sd * sd);
+    objId[j] = objectId(t, at);
+    F[j] = trueFlux[k];
+    const o2 = selSo2[k];
+    so2[j] = o2;
+    if (type[i] === STAR) {
+      kind[j] = STAR_ROW;
+      sg2[j] = 0;
+      q[j] = 1;
+      phi[j] = 0;
+    } else {
+      kind[j] = GALAXY_ROW;
+      sg2[j] = o2 - sp2;
+      q[j] = t.axisRatio[at];
+      phi[j] = t.angle[at];
+    }
+    const x = cx[i];
+    const y = cy[i];
+    rx[j] = x;
+    ry[j] = y;
+    edge[j] = Math.min(x - 0.5, y - 0.5, nx + 0.5 - x, ny + 0.5 - y);
+  }
+  for (let k = real; k < n; k++) {
+    const j = rowOf[k];
+    const i = sel[k];
+    const fm = flux[k];
+    const sg = sigma[k];
+    rFm[j] = fm;
+    rSig[j] = sg;
+    snr[j] = fm / sg;
+    mag[j] = inst[k];
+    z1[j] = noise[k];
+    rsat[j] = sat[k];
+    saturated += sat[k];
+    detected[j] = -1;
+    const x = s.sx[k];
+    const y = s.sy[k];
+    const p = pixelToSky(cond.wcs, x, y);
+    ra[j] = p.ra;
+    dec[j] = p.dec;
+    cosDec[j] = Math.cos(p.dec * DEG);
+    F[j] = fm;
+    kind[j] = i === -2 ? COSMIC_ROW : NOISE_ROW;
+    so2[j] = i === -2 ? 0.25 * sp2 : sp2;
+    sg2[j] = 0;
+    q[j] = 1;
+    phi[j] = 0;
+    rx[j] = x;
+    ry[j] = y;
+    edge[j] = Math.min(x - 0.5, y - 0.5, nx + 0.5 - x, ny + 0.5 - y);
   }
   return saturated;
 }
