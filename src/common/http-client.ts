@@ -1,6 +1,9 @@
 // The client side of the service kit: JSON calls with a bearer token, errors raised again
-// with the server's code, and streamed requests for uploads and downloads.
+// with the server's code, and streamed requests for uploads and downloads. JSON calls to an
+// http:// service go over raw kept-alive sockets (http-wire.ts); streams, https:// and calls
+// with their own headers go through fetch.
 import { IppError } from './errors.ts';
+import { WirePool } from './http-wire.ts';
 
 /** An error answered by a service: its HTTP status, and the code and message the server sent. */
 export class RemoteError extends IppError {
@@ -21,6 +24,8 @@ export interface HttpClientOptions {
   readonly token?: string;
   /** Per-request timeout for JSON calls (default 30 s). */
   readonly timeoutMs?: number;
+  /** Connections kept open for JSON calls to an http:// service (default 32). */
+  readonly maxSockets?: number;
 }
 
 /** A request of {@link HttpClient.request}. */
@@ -31,6 +36,8 @@ export interface HttpClientRequest {
   readonly json?: unknown;
   readonly body?: Uint8Array | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>;
   readonly signal?: AbortSignal;
+  /** This call's timeout, instead of the client's (JSON calls; for a streamed request, until its answer's head). */
+  readonly timeoutMs?: number;
 }
 
 /** A client of one service. */
@@ -40,6 +47,8 @@ export interface HttpClient {
   json<T = unknown>(path: string, request?: HttpClientRequest): Promise<T>;
   /** Calls and returns the raw response (2xx only; others raise). */
   request(path: string, request?: HttpClientRequest): Promise<Response>;
+  /** Closes the kept-alive connections (idle ones never keep the process alive). */
+  close(): void;
 }
 
 /** `segments` joined as a URL path, each percent-encoded on its own. */
@@ -57,6 +66,13 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     throw new IppError('url_invalid', `${options.name} URL "${options.baseUrl}" is not an http:// or https:// URL`, { cause });
   }
   const baseUrl = base.toString().replace(/\/$/, '');
+  const prefix = base.pathname.replace(/\/$/, '');
+  const defaultTimeout = options.timeoutMs ?? 30_000;
+  const wire = base.protocol === 'http:' ? new WirePool({
+    host: base.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(base.port || 80), name: options.name, baseUrl,
+    headLines: `Host: ${base.host}\r\nAccept: application/json\r\n${options.token ? `Authorization: Bearer ${options.token}\r\n` : ''}`,
+    maxSockets: options.maxSockets,
+  }) : undefined;
 
   async function request(path: string, req: HttpClientRequest = {}, timeoutMs?: number): Promise<Response> {
     const headers: Record<string, string> = { ...req.headers };
@@ -68,7 +84,8 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     } else if (req.body !== undefined) {
       body = req.body as RequestInit['body'];
     }
-    const signals = [req.signal, timeoutMs ? AbortSignal.timeout(timeoutMs) : undefined].filter((s) => s !== undefined);
+    const timeout = req.timeoutMs ?? timeoutMs;
+    const signals = [req.signal, timeout ? AbortSignal.timeout(timeout) : undefined].filter((s) => s !== undefined);
     let response: Response;
     try {
       response = await fetch(`${baseUrl}${path}`, {
@@ -84,32 +101,47 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
         `cannot reach the ${options.name} at ${baseUrl}: ${reason?.code ?? reason?.message ?? (cause as Error).message}; check the URL and that the server runs`,
         { cause });
     }
-    if (!response.ok) throw await remoteError(response, options.name, path);
+    if (!response.ok) throw remoteError(response.status, response.statusText, await response.text().catch(() => ''), options.name, path);
     return response;
+  }
+
+  function parse<T>(text: string, path: string): T {
+    try {
+      return (text === '' ? undefined : JSON.parse(text)) as T;
+    } catch (cause) {
+      throw new IppError('bad_response', `the ${options.name} answered ${path} with something that is not JSON`, { cause });
+    }
   }
 
   return {
     baseUrl,
     request: (path, req) => request(path, req),
-    async json<T>(path: string, req?: HttpClientRequest): Promise<T> {
-      const response = await request(path, req, options.timeoutMs ?? 30_000);
-      const text = await response.text();
-      try {
-        return (text === '' ? undefined : JSON.parse(text)) as T;
-      } catch (cause) {
-        throw new IppError('bad_response', `the ${options.name} answered ${path} with something that is not JSON`, { cause });
+    async json<T>(path: string, req: HttpClientRequest = {}): Promise<T> {
+      if (wire === undefined || req.body !== undefined || req.headers !== undefined) {
+        return parse<T>(await (await request(path, req, defaultTimeout)).text(), path);
       }
+      const answer = await wire.call({
+        method: req.method ?? (req.json === undefined ? 'GET' : 'POST'), path: prefix + path,
+        body: req.json === undefined ? undefined : JSON.stringify(req.json),
+        timeoutMs: req.timeoutMs ?? defaultTimeout, signal: req.signal,
+      });
+      const text = answer.body.toString('utf8');
+      if (answer.status >= 300) throw remoteError(answer.status, answer.reason, text, options.name, path);
+      return parse<T>(text, path);
+    },
+    close() {
+      wire?.close();
     },
   };
 }
 
-async function remoteError(response: Response, name: string, path: string): Promise<RemoteError> {
-  const text = await response.text().catch(() => '');
+/** The error a non-2xx answer stands for: the server's own code and message when it sent them. */
+function remoteError(status: number, reason: string, text: string, name: string, path: string): RemoteError {
   try {
     const parsed = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
     if (typeof parsed.error?.code === 'string' && typeof parsed.error.message === 'string') {
-      return new RemoteError(response.status, parsed.error.code, `${name}: ${parsed.error.message}`);
+      return new RemoteError(status, parsed.error.code, `${name}: ${parsed.error.message}`);
     }
   } catch { /* not JSON: fall through */ }
-  return new RemoteError(response.status, `http_${response.status}`, `${name} answered ${response.status} ${response.statusText} to ${path}${text ? `: ${text.slice(0, 200)}` : ''}`);
+  return new RemoteError(status, `http_${status}`, `${name} answered ${status} ${reason} to ${path}${text ? `: ${text.slice(0, 200)}` : ''}`);
 }

@@ -1,5 +1,5 @@
-// The JSON transport over raw sockets (wire.ts) against real servers on loopback: the service
-// kit's server for typed errors and many calls at once, node:http for chunked and
+// The kit client's JSON calls over raw sockets (http-wire.ts) against real servers on loopback:
+// the service kit's server for typed errors and many calls at once, node:http for chunked and
 // Connection: close answers, and hand-written servers for what a kit server never does (a
 // body ended by closing, a kept-alive socket closed as a request goes out, no answer, garbage).
 import assert from 'node:assert/strict';
@@ -7,8 +7,7 @@ import { once } from 'node:events';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
-import { HttpError, isIppError, RemoteError, startHttpService, type HttpRoute } from '../common/index.ts';
-import { createJsonTransport } from './transport.ts';
+import { createHttpClient, HttpError, isIppError, RemoteError, startHttpService, type HttpRoute } from './index.ts';
 
 const routes: HttpRoute[] = [
   { method: 'GET', path: '/echo', access: 'read', handler: async ({ url }) => ({ json: { q: url.searchParams.get('q') } }) },
@@ -53,23 +52,23 @@ async function rawServer(answer: (socket: Socket, n: number, head: string) => vo
 
 const ok = (body: string) => `HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
 
-describe('Nebulous JSON transport (raw sockets)', () => {
+describe('HTTP client: JSON calls on raw sockets', () => {
   it('answers many calls at once on few sockets, each with its own answer; UTF-8 bodies; typed errors', async () => {
     const service = await startHttpService({ name: 'test', routes, tokens: { write: 'w' } });
-    const t = createJsonTransport({ baseUrl: service.url, name: 'test server', token: 'w', maxSockets: 4 });
+    const t = createHttpClient({ baseUrl: service.url, name: 'test server', token: 'w', maxSockets: 4 });
     try {
       const answers = await Promise.all(Array.from({ length: 300 }, (_, i) =>
         i % 3 === 0
-          ? t.json<{ key: string }>({ method: 'POST', path: '/echo', body: { key: `ключ/${i}/星` } }).then((a) => a.key)
-          : t.json<{ q: string }>({ method: 'GET', path: `/echo?q=${encodeURIComponent(`é${i}`)}` }).then((a) => a.q)));
+          ? t.json<{ key: string }>('/echo', { method: 'POST', json: { key: `ключ/${i}/星` } }).then((a) => a.key)
+          : t.json<{ q: string }>(`/echo?q=${encodeURIComponent(`é${i}`)}`).then((a) => a.q)));
       answers.forEach((a, i) => assert.equal(a, i % 3 === 0 ? `ключ/${i}/星` : `é${i}`));
-      await assert.rejects(t.json({ method: 'GET', path: '/teapot' }),
+      await assert.rejects(t.json('/teapot'),
         (e: unknown) => e instanceof RemoteError && e.status === 418 && e.code === 'neb_teapot' && e.message === 'test server: short and stout');
-      await assert.rejects(t.json({ method: 'GET', path: '/nothing' }), (e: unknown) => e instanceof RemoteError && e.status === 404 && e.code === 'not_found');
-      const anonymous = createJsonTransport({ baseUrl: service.url, name: 'test server' });
-      await assert.rejects(anonymous.json({ method: 'POST', path: '/echo', body: {} }), code('unauthorized'));
+      await assert.rejects(t.json('/nothing'), (e: unknown) => e instanceof RemoteError && e.status === 404 && e.code === 'not_found');
+      const anonymous = createHttpClient({ baseUrl: service.url, name: 'test server' });
+      await assert.rejects(anonymous.json('/echo', { method: 'POST', json: {} }), code('unauthorized'));
       anonymous.close();
-      await assert.rejects(t.json({ method: 'GET', path: '/echo?q=a b' }), code('url_invalid'));
+      await assert.rejects(t.json('/echo?q=a b'), code('url_invalid'));
     } finally {
       t.close();
       await service.close();
@@ -91,14 +90,14 @@ describe('Nebulous JSON transport (raw sockets)', () => {
       }
     });
     const port = await listen(server);
-    const t = createJsonTransport({ baseUrl: `http://127.0.0.1:${port}`, name: 'test server', maxSockets: 2 });
+    const t = createHttpClient({ baseUrl: `http://127.0.0.1:${port}`, name: 'test server', maxSockets: 2 });
     try {
       for (let round = 0; round < 3; round++) {
-        const chunked = await t.json<{ parts: number[] }>({ method: 'GET', path: '/chunked' });
+        const chunked = await t.json<{ parts: number[] }>('/chunked');
         assert.equal(chunked.parts.length, 5000);
         assert.equal(chunked.parts[4999], 4999);
-        assert.deepEqual(await t.json({ method: 'GET', path: '/close' }), { bye: 'x' });
-        await assert.rejects(t.json({ method: 'GET', path: '/else' }),
+        assert.deepEqual(await t.json('/close'), { bye: 'x' });
+        await assert.rejects(t.json('/else'),
           (e: unknown) => e instanceof RemoteError && e.status === 404 && e.code === 'http_404' && e.message.includes('no such thing'));
       }
     } finally {
@@ -113,11 +112,11 @@ describe('Nebulous JSON transport (raw sockets)', () => {
       if (head.startsWith('GET /eof')) socket.end('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{"until":"eof"}');
       else socket.end('SSH-2.0-OpenSSH\r\n\r\n');
     });
-    const t = createJsonTransport({ baseUrl: raw.url, name: 'test server' });
+    const t = createHttpClient({ baseUrl: raw.url, name: 'test server' });
     try {
-      assert.deepEqual(await t.json({ method: 'GET', path: '/eof' }), { until: 'eof' });
-      assert.deepEqual(await t.json({ method: 'GET', path: '/eof' }), { until: 'eof' });
-      await assert.rejects(t.json({ method: 'GET', path: '/ssh' }), code('bad_response'));
+      assert.deepEqual(await t.json('/eof'), { until: 'eof' });
+      assert.deepEqual(await t.json('/eof'), { until: 'eof' });
+      await assert.rejects(t.json('/ssh'), code('bad_response'));
     } finally {
       t.close();
       raw.server.close();
@@ -130,18 +129,18 @@ describe('Nebulous JSON transport (raw sockets)', () => {
       if (n === 0) socket.write(ok('{"n":1}'));
       else socket.destroy();
     });
-    const t = createJsonTransport({ baseUrl: raw.url, name: 'test server', maxSockets: 1 });
+    const t = createHttpClient({ baseUrl: raw.url, name: 'test server', maxSockets: 1 });
     try {
-      for (let i = 0; i < 4; i++) assert.deepEqual(await t.json({ method: 'POST', path: '/x', body: { i } }), { n: 1 });
+      for (let i = 0; i < 4; i++) assert.deepEqual(await t.json('/x', { method: 'POST', json: { i } }), { n: 1 });
       assert.equal(raw.connections(), 4);
     } finally {
       t.close();
       raw.server.close();
     }
     const rude = await rawServer((socket) => socket.destroy());
-    const r = createJsonTransport({ baseUrl: rude.url, name: 'test server' });
+    const r = createHttpClient({ baseUrl: rude.url, name: 'test server' });
     try {
-      await assert.rejects(r.json({ method: 'POST', path: '/x', body: {} }), code('service_unreachable'));
+      await assert.rejects(r.json('/x', { method: 'POST', json: {} }), code('service_unreachable'));
       assert.equal(rude.connections(), 1);
     } finally {
       r.close();
@@ -151,28 +150,28 @@ describe('Nebulous JSON transport (raw sockets)', () => {
 
   it('times out a call the server never answers; says which server cannot be reached', async () => {
     const silent = await rawServer(() => undefined);
-    const t = createJsonTransport({ baseUrl: silent.url, name: 'test server', timeoutMs: 300 });
+    const t = createHttpClient({ baseUrl: silent.url, name: 'test server', timeoutMs: 300 });
     try {
-      await assert.rejects(t.json({ method: 'GET', path: '/x' }), (e: unknown) => code('service_unreachable')(e) && (e as Error).message.includes('300 ms'));
+      await assert.rejects(t.json('/x'), (e: unknown) => code('service_unreachable')(e) && (e as Error).message.includes('300 ms'));
     } finally {
       t.close();
       silent.server.close();
     }
-    const gone = createJsonTransport({ baseUrl: silent.url, name: 'test server' });
-    await assert.rejects(gone.json({ method: 'GET', path: '/x' }),
+    const gone = createHttpClient({ baseUrl: silent.url, name: 'test server' });
+    await assert.rejects(gone.json('/x'),
       (e: unknown) => code('service_unreachable')(e) && (e as Error).message.includes('ECONNREFUSED') && (e as Error).message.includes('test server'));
     gone.close();
   });
 
   it('goes on after the server restarts on the same port', async () => {
     let service = await startHttpService({ name: 'test', routes });
-    const t = createJsonTransport({ baseUrl: service.url, name: 'test server', maxSockets: 4 });
+    const t = createHttpClient({ baseUrl: service.url, name: 'test server', maxSockets: 4 });
     try {
-      await Promise.all(Array.from({ length: 8 }, () => t.json({ method: 'GET', path: '/echo?q=1' })));
+      await Promise.all(Array.from({ length: 8 }, () => t.json('/echo?q=1')));
       await service.close();
-      await assert.rejects(t.json({ method: 'GET', path: '/echo?q=2' }), code('service_unreachable'));
+      await assert.rejects(t.json('/echo?q=2'), code('service_unreachable'));
       service = await startHttpService({ name: 'test', routes, port: service.port });
-      const again = await Promise.all(Array.from({ length: 8 }, (_, i) => t.json<{ q: string }>({ method: 'GET', path: `/echo?q=${i}` })));
+      const again = await Promise.all(Array.from({ length: 8 }, (_, i) => t.json<{ q: string }>(`/echo?q=${i}`)));
       assert.deepEqual(again.map((a) => a.q), ['0', '1', '2', '3', '4', '5', '6', '7']);
     } finally {
       t.close();

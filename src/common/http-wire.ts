@@ -1,11 +1,14 @@
-// HTTP/1.1 calls on raw kept-alive sockets, for the JSON calls a Nebulous client makes by the
-// thousand a second (find, create). node:http's client costs ~100 µs of CPU a call here, as
-// much as the server's whole answer; this one writes a pre-formatted request head and reads
-// only the status line, the framing headers and the body. One call in flight per socket,
-// several sockets. Answers framed by Content-Length, chunked, or ended by closing the
-// connection are all read; `Connection: close` answers close the socket after them.
+// HTTP/1.1 calls on raw kept-alive sockets: the transport of the kit's JSON calls to http://
+// services. Clients such as Nebulous's make them by the thousand a second (find, create), and
+// the client's CPU then decides how many calls a machine can make: fetch costs about twice
+// node:http's CPU per call and node:http ~100 µs, as much as a server's whole answer; this
+// writes a pre-formatted request head and reads only the status line, the framing headers
+// and the body. One call in flight per socket, several sockets. Answers framed by
+// Content-Length, chunked, or ended by closing the connection are all read;
+// `Connection: close` answers close the socket after them. Idle sockets do not keep the
+// process alive.
 import { connect, type Socket } from 'node:net';
-import { IppError } from '../common/index.ts';
+import { IppError } from './errors.ts';
 
 /** A finished answer: status, reason phrase and body bytes. */
 export interface WireAnswer {
@@ -134,7 +137,10 @@ export class WirePool {
       const now = Date.now();
       while (this.#idle.length > 0) {
         const conn = this.#idle.pop()!;
-        if (now - conn.idleSince < this.#idleMs && !conn.socket.destroyed) return conn;
+        if (now - conn.idleSince < this.#idleMs && !conn.socket.destroyed) {
+          conn.socket.ref();
+          return conn;
+        }
         this.#drop(conn);
       }
     }
@@ -170,6 +176,7 @@ export class WirePool {
       return;
     }
     conn.idleSince = Date.now();
+    conn.socket.unref();
     this.#idle.push(conn);
     if (this.#busy.size === 0 && this.#sweeper) {
       clearInterval(this.#sweeper);

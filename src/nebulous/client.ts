@@ -3,12 +3,13 @@
 // locks sends heartbeats so that the server's sweep keeps them.
 import { hostname } from 'node:os';
 import { createInterface } from 'node:readline';
-import { IppError } from '../common/index.ts';
+import { Readable } from 'node:stream';
+import type { ReadableStream } from 'node:stream/web';
+import { createHttpClient, IppError, urlPath, type HttpClient } from '../common/index.ts';
 import type { FsckOptions, RebalanceOptions } from './housekeeping.ts';
 import type { SweptLock } from './locks.ts';
 import type { NebulousStats } from './server.ts';
 import type { FoundPaths } from './service.ts';
-import { createJsonTransport, type JsonTransport } from './transport.ts';
 import type {
   FsckReport, HousekeepingReport, ObjectStat, PlacedInstance, VolumeInfo, VolumeState,
 } from './types.ts';
@@ -33,13 +34,13 @@ const LONG_MS = 3_600_000;
 export class NebulousClient {
   /** The holder name sent with locks and changes. */
   readonly holder: string;
-  readonly #http: JsonTransport;
+  readonly #http: HttpClient;
   readonly #heartbeatMs: number;
   #locks = 0;
   #timer: NodeJS.Timeout | undefined;
 
   constructor(options: NebulousClientOptions) {
-    this.#http = createJsonTransport({ baseUrl: options.url, name: 'Nebulous server', token: options.token, timeoutMs: options.timeoutMs });
+    this.#http = createHttpClient({ baseUrl: options.url, name: 'Nebulous server', token: options.token, timeoutMs: options.timeoutMs });
     this.holder = options.holder ?? `${hostname()}:${process.pid}`;
     this.#heartbeatMs = options.heartbeatMs ?? 60_000;
   }
@@ -50,11 +51,11 @@ export class NebulousClient {
   }
 
   #get<T>(path: string, query: Record<string, string | number | boolean | undefined>): Promise<T> {
-    return this.#http.json<T>({ method: 'GET', path: `${path}?${encodeQuery(query)}` });
+    return this.#http.json<T>(`${path}?${encodeQuery(query)}`);
   }
 
   #post<T>(path: string, body: Record<string, unknown>, timeoutMs?: number): Promise<T> {
-    return this.#http.json<T>({ method: 'POST', path, body, timeoutMs });
+    return this.#http.json<T>(path, { method: 'POST', json: body, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
   }
 
   // ---- volumes
@@ -71,7 +72,7 @@ export class NebulousClient {
 
   /** Changes a volume: state, path, capacity, free, or measure them again. */
   async setVolume(name: string, change: VolumeChange): Promise<VolumeInfo> {
-    return (await this.#http.json<{ volume: VolumeInfo }>({ method: 'PUT', path: `/v1/volumes/${encodeURIComponent(name)}`, body: { ...change } })).volume;
+    return (await this.#http.json<{ volume: VolumeInfo }>(urlPath('v1', 'volumes', name), { method: 'PUT', json: { ...change } })).volume;
   }
 
   // ---- objects
@@ -203,7 +204,8 @@ export class NebulousClient {
   }
 
   async *#search(query: Record<string, string | number | undefined>, signal?: AbortSignal): AsyncGenerator<string> {
-    const res = await this.#http.stream({ method: 'GET', path: `/v1/search?${encodeQuery(query)}`, timeoutMs: LONG_MS, signal });
+    const response = await this.#http.request(`/v1/search?${encodeQuery(query)}`, { timeoutMs: LONG_MS, ...(signal ? { signal } : {}) });
+    const res = Readable.fromWeb(response.body! as ReadableStream<Uint8Array>);
     const lines = createInterface({ input: res, crlfDelay: Infinity });
     let done: { count: number } | undefined;
     let count = 0;
