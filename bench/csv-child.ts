@@ -3,6 +3,7 @@
 // the machine's load.
 //
 //   node bench/csv-child.ts IN OUT THREADS
+import './usage.ts';
 import { FitsFile } from '../src/fits/index.ts';
 import { fitsRawRows } from '../src/fits/csv-rows.ts';
 import { writeCsv } from '../src/table/csv-writer.ts';

@@ -2,6 +2,7 @@
 //   node bench/datastore-load.ts URL PATH SECONDS CONNECTIONS   → GETs PATH on keep-alive
 //     connections for SECONDS; prints {"requests", "errors", "seconds"} (non-200 answers are errors)
 //   node bench/datastore-load.ts --static BYTES                 → serves a fixed body (the peer)
+import './usage.ts';
 import { Agent, createServer, request } from 'node:http';
 
 if (process.argv[2] === '--static') {

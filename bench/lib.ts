@@ -1,5 +1,6 @@
 // Shared pieces of the benchmarks: timing, peers run as child processes, the bench table
 // and its cached FITS files, per-column sums that touch every value.
+import './usage.ts';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';

@@ -4,6 +4,7 @@
 // find-many asks for 100 keys a call; `count` counts keys. Every find's answer is checked:
 // its first path must be an instance file of the key asked for.
 // Prints one JSON line: { ops, seconds, errors, firstError, cpuMicros, userMicros, systemMicros }.
+import './usage.ts';
 import { NebulousClient } from '../src/nebulous/index.ts';
 
 interface LoadConfig {

@@ -3,6 +3,7 @@
 # its peer; a missed target is printed, not fatal. Exits non-zero if any script failed.
 # Arguments are passed to convert-rss.ts (its row count, default 20000000).
 set -u
+if [ "${1:-}" = --help ] || [ "${1:-}" = -h ]; then sed -n "2,4s/^# \{0,1\}//p" "$0"; exit 0; fi
 cd "$(dirname "$0")/.."
 NODE=node_modules/.bin/node
 [ -x "$NODE" ] || NODE=node
