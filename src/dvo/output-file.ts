@@ -1,0 +1,252 @@
+// A file written front to back through two staging buffers, with direct I/O where the file
+// system allows it. A region update writes ~1 GB and syncs every file before its commit, so
+// each byte goes to the disk anyway; through the page cache it is first copied into cache
+// pages, which cost this machine's kernel 0.3–2.9 CPU s per 1.2 GB (measured with dd: new
+// pages, their reclaim, then the writeback at fsync), against ~0.1–0.5 s written direct
+// (O_DIRECT: the disk reads our buffers). Direct writes must start on block boundaries, be
+// whole blocks and come from block-aligned memory: the staging buffers are WebAssembly
+// memories (which start on a page boundary; a plain ArrayBuffer need not), the file is
+// staged in whole buffers, the last block padded and the file cut to its length after.
+//
+// FITS headers hold checksums of the data after them, so a header is written first as a
+// placeholder and patched when its data are done: its blocks are held back (copied aside
+// when their buffer goes out) until then. One header is held at a time.
+//
+// Where direct I/O is refused (tmpfs, some network file systems: EINVAL), the same staging
+// writes through the page cache.
+import { constants } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { DvoError } from './errors.ts';
+
+/** Bytes of a staging buffer (a multiple of every block size direct I/O asks for). */
+export const STAGE_BYTES = 4 << 20;
+const BLOCK = 4096;
+const WASM_PAGE = 65536;
+
+// Staging buffers kept for the next files: new ones cost page faults and zeroing.
+const pool: Uint8Array[] = [];
+const MAX_POOL = 12;
+
+// Set when aligned memory cannot be had (no WebAssembly, address space limits): then plain buffers and the page cache.
+let noAligned = false;
+
+// Buffers that start on a page boundary (WebAssembly memories).
+const aligned = new WeakSet<ArrayBufferLike>();
+
+function takeBuffer(wantAligned: boolean): Uint8Array {
+  const at = pool.findLastIndex((b) => !wantAligned || aligned.has(b.buffer));
+  if (at >= 0) return pool.splice(at, 1)[0];
+  if (wantAligned && !noAligned) {
+    try {
+      const b = new Uint8Array(new WebAssembly.Memory({ initial: STAGE_BYTES / WASM_PAGE, maximum: STAGE_BYTES / WASM_PAGE }).buffer);
+      aligned.add(b.buffer);
+      return b;
+    } catch {
+      noAligned = true;
+    }
+  }
+  return new Uint8Array(STAGE_BYTES);
+}
+
+function giveBack(b: Uint8Array | undefined): void {
+  if (b && pool.length < MAX_POOL) pool.push(b);
+}
+
+async function writeAll(handle: FileHandle, bytes: Uint8Array, offset: number, length: number, position: number): Promise<void> {
+  let done = 0;
+  while (done < length) {
+    const { bytesWritten } = await handle.write(bytes, offset + done, length - done, position + done);
+    if (bytesWritten === 0) throw new DvoError('dvo_io', `a write of ${length - done} bytes at ${position + done} wrote nothing`);
+    done += bytesWritten;
+  }
+}
+
+/** How {@link OutputFile.create} opens a file: direct I/O when possible (the default), or through the page cache. */
+export type OutputMode = 'direct' | 'cached';
+
+/** A file written front to back (see the file comment); {@link finish} syncs and closes it. */
+export class OutputFile {
+  /** True when the file is written with direct I/O. */
+  readonly direct: boolean;
+  private readonly handle: FileHandle;
+  private readonly path: string;
+  private bufs: [Uint8Array, Uint8Array];
+  private cur = 0;
+  // File offset of the current buffer's first byte, and the bytes staged in it.
+  private base = 0;
+  private fill = 0;
+  private inFlight: Promise<void> | undefined;
+  // The held header: bytes [holdStart, holdEnd), blocks [holdFirst, holdLast].
+  private holdStart = -1;
+  private holdEnd = -1;
+  private side: Uint8Array | undefined;
+  // Held blocks copied aside (their buffer went out): [holdFirst, asideEnd).
+  private asideEnd = -1;
+  private closed = false;
+
+  private constructor(handle: FileHandle, path: string, direct: boolean, bufs: [Uint8Array, Uint8Array]) {
+    this.handle = handle;
+    this.path = path;
+    this.direct = direct;
+    this.bufs = bufs;
+  }
+
+  /** Creates (or truncates) `path` for writing. */
+  static async create(path: string, mode: OutputMode = 'direct'): Promise<OutputFile> {
+    const bufs: [Uint8Array, Uint8Array] = [takeBuffer(mode === 'direct'), takeBuffer(mode === 'direct')];
+    const direct = mode === 'direct' && constants.O_DIRECT !== undefined && bufs.every((b) => aligned.has(b.buffer));
+    if (direct) {
+      try {
+        const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_DIRECT, 0o666);
+        return new OutputFile(handle, path, true, bufs);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EINVAL') { bufs.forEach(giveBack); throw error; }
+      }
+    }
+    try {
+      return new OutputFile(await open(path, 'w'), path, false, bufs);
+    } catch (error) {
+      bufs.forEach(giveBack);
+      throw error;
+    }
+  }
+
+  /** Bytes staged so far (the file offset of the next byte). */
+  get position(): number {
+    return this.base + this.fill;
+  }
+
+  /** Free staging space for the next bytes (at least `min`, flushing the buffer first if needed); write into it, then {@link advance}. */
+  async space(min: number): Promise<Uint8Array> {
+    if (min > STAGE_BYTES) throw new DvoError('dvo_internal', `${min} bytes do not fit a staging buffer`);
+    if (STAGE_BYTES - this.fill < min) await this.flush(false);
+    return this.bufs[this.cur].subarray(this.fill);
+  }
+
+  /** Counts `length` bytes written into {@link space} as staged. */
+  async advance(length: number): Promise<void> {
+    this.fill += length;
+    if (this.fill > STAGE_BYTES) throw new DvoError('dvo_internal', 'staged past the end of the buffer');
+    if (this.fill === STAGE_BYTES) await this.flush(false);
+  }
+
+  /** Stages bytes. */
+  async put(bytes: Uint8Array): Promise<void> {
+    for (let done = 0; done < bytes.length;) {
+      const room = await this.space(1);
+      const n = Math.min(room.length, bytes.length - done);
+      room.set(bytes.subarray(done, done + n));
+      done += n;
+      await this.advance(n);
+    }
+  }
+
+  /** Stages `length` zero bytes. */
+  async zeros(length: number): Promise<void> {
+    for (let done = 0; done < length;) {
+      const room = await this.space(1);
+      const n = Math.min(room.length, length - done);
+      room.fill(0, 0, n);
+      done += n;
+      await this.advance(n);
+    }
+  }
+
+  /** Stages `bytes` as a placeholder to be replaced by {@link patch} (one at a time). */
+  async putHeld(bytes: Uint8Array): Promise<void> {
+    if (this.holdStart >= 0) throw new DvoError('dvo_internal', 'a second placeholder before the first was patched');
+    this.holdStart = this.position;
+    this.holdEnd = this.holdStart + bytes.length;
+    this.asideEnd = -1;
+    await this.put(bytes);
+  }
+
+  /** Replaces the placeholder with `bytes` (of the same length) and lets its blocks go out. */
+  async patch(bytes: Uint8Array): Promise<void> {
+    const start = this.holdStart;
+    if (start < 0 || bytes.length !== this.holdEnd - start) throw new DvoError('dvo_internal', 'a patch that is not the placeholder\'s size');
+    await this.inFlight;
+    // Bytes still staged are patched in the buffer; those gone out were held aside (direct) or are rewritten in place.
+    const staged = Math.max(start, this.base);
+    if (staged < this.holdEnd) this.bufs[this.cur].set(bytes.subarray(staged - start), staged - this.base);
+    if (start < this.base) {
+      const gone = bytes.subarray(0, Math.min(bytes.length, this.base - start));
+      if (this.direct) {
+        const first = Math.floor(start / BLOCK) * BLOCK;
+        const side = this.side!;
+        side.set(gone, start - first);
+        // Every held block that went out is whole in `side` (it left with a full buffer).
+        await writeAll(this.handle, side, 0, this.asideEnd - first, first);
+      } else {
+        await writeAll(this.handle, gone, 0, gone.length, start);
+      }
+    }
+    this.holdStart = this.holdEnd = this.asideEnd = -1;
+  }
+
+  // Sends the current buffer out (the previous one must have gone first) and makes the other current.
+  private async flush(final: boolean): Promise<void> {
+    await this.inFlight;
+    this.inFlight = undefined;
+    const buf = this.bufs[this.cur];
+    let end = this.fill;
+    if (final && this.direct && end % BLOCK !== 0) {
+      const padded = Math.ceil(end / BLOCK) * BLOCK;
+      buf.fill(0, end, padded);
+      end = padded;
+    }
+    const base = this.base;
+    // Held blocks in this buffer are copied aside and left out of the write.
+    let skipFrom = end;
+    let skipTo = end;
+    if (this.direct && this.holdStart >= 0 && this.holdStart < base + end && this.holdEnd > base) {
+      const first = Math.floor(this.holdStart / BLOCK) * BLOCK;
+      const last = Math.ceil(this.holdEnd / BLOCK) * BLOCK;
+      skipFrom = Math.max(first, base) - base;
+      skipTo = Math.min(last, base + end) - base;
+      this.side ??= takeBuffer(true);
+      if (!aligned.has(this.side.buffer)) throw new DvoError('dvo_internal', 'no aligned memory for held blocks');
+      if (last - first > this.side.length) throw new DvoError('dvo_internal', `a header of ${this.holdEnd - this.holdStart} bytes is larger than a staging buffer`);
+      this.side.set(buf.subarray(skipFrom, skipTo), base + skipFrom - first);
+      this.asideEnd = base + skipTo;
+    }
+    const handle = this.handle;
+    this.inFlight = (async () => {
+      if (skipFrom > 0) await writeAll(handle, buf, 0, skipFrom, base);
+      if (skipTo < end) await writeAll(handle, buf, skipTo, end - skipTo, base + skipTo);
+    })();
+    // Not awaited here: the next buffer is filled meanwhile. A failure surfaces at the next flush, patch or finish.
+    this.inFlight.catch(() => {});
+    if (!final) {
+      this.cur ^= 1;
+      this.base += STAGE_BYTES;
+      this.fill = 0;
+    }
+  }
+
+  /** Writes what is staged, cuts the file to its length, syncs and closes it. */
+  async finish(): Promise<void> {
+    const length = this.position;
+    try {
+      if (this.holdStart >= 0) throw new DvoError('dvo_internal', `${this.path}: a placeholder was never patched`);
+      if (this.fill > 0) await this.flush(true);
+      await this.inFlight;
+      this.inFlight = undefined;
+      if (this.direct) await this.handle.truncate(length);
+      await this.handle.sync();
+    } finally {
+      await this.close();
+    }
+  }
+
+  /** Closes the file without finishing it (after a failure); the buffers go back to the pool. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.inFlight?.catch(() => {});
+    await this.handle.close();
+    this.bufs.forEach(giveBack);
+    giveBack(this.side);
+    this.side = undefined;
+  }
+}
