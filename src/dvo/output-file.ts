@@ -30,15 +30,18 @@ const MAX_POOL = 12;
 // Set when aligned memory cannot be had (no WebAssembly, address space limits): then plain buffers and the page cache.
 let noAligned = false;
 
-// Buffers that start on a page boundary (WebAssembly memories).
+// WebAssembly memories start on a page boundary (absent under --jitless; the compiler's libraries here do not declare them).
+const Wasm = (globalThis as { WebAssembly?: { Memory: new (d: { initial: number; maximum: number }) => { buffer: ArrayBuffer } } }).WebAssembly;
+
+// Buffers that start on a page boundary.
 const aligned = new WeakSet<ArrayBufferLike>();
 
 function takeBuffer(wantAligned: boolean): Uint8Array {
   const at = pool.findLastIndex((b) => !wantAligned || aligned.has(b.buffer));
   if (at >= 0) return pool.splice(at, 1)[0];
-  if (wantAligned && !noAligned) {
+  if (wantAligned && !noAligned && Wasm) {
     try {
-      const b = new Uint8Array(new WebAssembly.Memory({ initial: STAGE_BYTES / WASM_PAGE, maximum: STAGE_BYTES / WASM_PAGE }).buffer);
+      const b = new Uint8Array(new Wasm.Memory({ initial: STAGE_BYTES / WASM_PAGE, maximum: STAGE_BYTES / WASM_PAGE }).buffer);
       aligned.add(b.buffer);
       return b;
     } catch {
