@@ -11,7 +11,7 @@ import { ProblemList } from './problems.ts';
 import { batchSchemaOf, readArchiveSchema, type ArchiveColumn } from './schema.ts';
 import { sqlType } from './sql.ts';
 import { stageBatch, stagingName } from './stage.ts';
-import { RULES_HELD, validateBatch, valuesKeepRules } from './validate.ts';
+import { KEYS_ROSE, RULES_HELD, validateBatch, valuesKeepRules } from './validate.ts';
 import { mergeBatch } from './merge.ts';
 import { OdmClient } from './odm-client.ts';
 import { startOdmServer } from './odm-server.ts';
@@ -166,7 +166,7 @@ for (const engine of layouts) {
       if (partitioned) {
         // the load checked the column rules (validation skipped its scan); the mark stays on the partition
         const c = await f.archive.db.get<{ c: string }>("SELECT obj_description('arc_b00000040_detection'::regclass, 'pg_class') AS c");
-        assert.equal(c?.c, RULES_HELD);
+        assert.equal(c?.c, `${RULES_HELD}; ${KEYS_ROSE}`);
       }
       // a value out of its range: the load leaves it to validation, which lists it as from the CSV
       await submitBoth('B00000042', p2Batch(42, 30, { badRa: [3, 7] }), MD5(42));
@@ -186,6 +186,16 @@ for (const engine of layouts) {
         'Detection.infoFlag row 5: "3000000000" breaks type (must be an integer from -2147483648 to 2147483647 (int))',
       ]);
       assert.equal(await count(f, "SELECT count(*) AS n FROM Detection WHERE odm_batch = 'B00000041'"), 0);
+      // keys that do not rise from row to row: validation finds a duplicate; unique ones in any order pass
+      const dup = p2Batch(43, 20);
+      (dup[1].columns[0].values as bigint[])[12] = 4_300_003n;
+      await submitBoth('B00000043', dup, MD5(43));
+      assert.deepEqual((await settled(f, 'B00000043')).reasons, ['Detection.detectID: "4300003" breaks unique (the primary key appears 2 times in the batch)']);
+      const reversed = p2Batch(44, 20);
+      (reversed[1].columns[0].values as bigint[]).reverse();
+      await submitBoth('B00000044', reversed, MD5(44));
+      assert.equal((await settled(f, 'B00000044')).state, 'merged');
+      assert.equal(await count(f, "SELECT count(*) AS n FROM Detection WHERE odm_batch = 'B00000044'"), 20);
     }));
 
     it('a key another batch merged after validation stops the merge, which changes nothing', () => withOdm(engine, async (f) => {

@@ -14,7 +14,7 @@ import { FitsError, FitsFile, fitsRawRows, fitsTable } from '../fits/index.ts';
 import {
   acceptsSource, COPY_BINARY_HEADER, COPY_BINARY_TRAILER, encodeCopyTuples, encodeRawTuples, rawCopyPlan, readRawValues, type RawCopyPlan,
 } from './pg-binary.ts';
-import { hasValueRules, RULES_HELD, valuesKeepRules } from './validate.ts';
+import { hasValueRules, KeyRise, KEYS_ROSE, RULES_HELD, valuesKeepRules } from './validate.ts';
 import { BATCH_COLUMN, type Archive } from './archive.ts';
 import { PspsError } from './errors.ts';
 import { ProblemList } from './problems.ts';
@@ -42,7 +42,10 @@ export interface StageInput {
  * Loads every table of a batch from its CSV file (`files`: table name → path); returns the
  * rows per table, in the schema's order. A missing or unreadable file, a header that is not
  * the schema's and values of the wrong type go to `problems`. PostgreSQL loads two tables at
- * once (one COPY keeps one server core busy); SQLite has one writer.
+ * once (one COPY keeps one server core busy), each on a connection of its own, and those two
+ * connections then build the indexes a staging table needs (a partitioned archive's, see
+ * stagingIndexJobs) as soon as its rows are committed, any index on either connection, so
+ * that both server cores stay busy to the end; SQLite has one writer.
  */
 export async function stageBatch(
   archive: Archive, batch: string, schema: BatchSchema, files: readonly { name: string; path: string }[],
@@ -50,32 +53,74 @@ export async function stageBatch(
 ): Promise<Record<string, number>> {
   const rows: Record<string, number> = {};
   const queue = [...schema.tables];
-  const fits = archive.dialect.engine === 'postgres' ? source.fits : undefined;
-  const worker = async () => {
-    for (let table = queue.shift(); table !== undefined; table = queue.shift()) {
-      if (fits !== undefined) {
-        try {
-          rows[table.name] = await stageFits(archive, batch, table, fits, problems, signal);
-        } catch (error) {
-          if (!(error instanceof FitsError || (error instanceof PspsError && error.code === 'psps_cannot_read'))) throw error;
-          problems.add({ table: table.name, column: '', row: 0, value: '', rule: 'file', detail: (error as Error).message });
-        }
-        continue;
-      }
-      const file = files.find((f) => f.name.toLowerCase() === table.name.toLowerCase());
-      if (!file) {
-        problems.add({ table: table.name, column: '', row: 0, value: '', rule: 'file', detail: 'the batch has no CSV file for this table' });
-        continue;
-      }
+  const pg = archive.dialect.engine === 'postgres';
+  const fits = pg ? source.fits : undefined;
+  const jobs: IndexJob[] = [];
+  let copying = 0;
+  let stopped = false;
+  // a worker with nothing to take waits for the other's COPY to end (and give index builds)
+  let wake: () => void = () => undefined;
+  const notify = () => wake();
+  const changed = () => new Promise<void>((resolve) => { wake = resolve; });
+  const stage = async (table: ArchiveTable, conn: StageConnection | undefined): Promise<void> => {
+    if (fits !== undefined) {
       try {
-        rows[table.name] = await stageTable(archive, batch, { table, path: file.path }, problems, signal);
+        const staged = await stageFits(archive, batch, table, fits, problems, conn!, signal);
+        rows[table.name] = staged ?? 0;
+        if (staged !== undefined) jobs.push(...await stagingIndexJobs(await conn!.client(), archive, batch, table));
       } catch (error) {
-        if (!(error instanceof PspsError && error.code === 'psps_cannot_read') && (error as Error).name !== 'CsvError') throw error;
+        if (!(error instanceof FitsError || (error instanceof PspsError && error.code === 'psps_cannot_read'))) throw error;
         problems.add({ table: table.name, column: '', row: 0, value: '', rule: 'file', detail: (error as Error).message });
       }
+      return;
+    }
+    const file = files.find((f) => f.name.toLowerCase() === table.name.toLowerCase());
+    if (!file) {
+      problems.add({ table: table.name, column: '', row: 0, value: '', rule: 'file', detail: 'the batch has no CSV file for this table' });
+      return;
+    }
+    try {
+      const staged = await stageCsv(archive, batch, { table, path: file.path }, problems, conn, signal);
+      rows[table.name] = staged ?? 0;
+      if (staged !== undefined && conn !== undefined) jobs.push(...await stagingIndexJobs(await conn.client(), archive, batch, table));
+    } catch (error) {
+      if (!(error instanceof PspsError && error.code === 'psps_cannot_read') && (error as Error).name !== 'CsvError') throw error;
+      problems.add({ table: table.name, column: '', row: 0, value: '', rule: 'file', detail: (error as Error).message });
     }
   };
-  const parallel = archive.dialect.engine === 'postgres' ? 2 : 1;
+  const worker = async () => {
+    const conn = pg ? new StageConnection(archive) : undefined;
+    try {
+      while (!stopped) {
+        const table = queue.shift();
+        if (table !== undefined) {
+          copying++;
+          try {
+            await stage(table, conn);
+          } finally {
+            copying--;
+            notify();
+          }
+          continue;
+        }
+        const job = jobs.shift();
+        if (job !== undefined) {
+          signal?.throwIfAborted();
+          await runIndexJob(await conn!.client(), job);
+          continue;
+        }
+        if (copying === 0) return;
+        await changed();
+      }
+    } catch (error) {
+      stopped = true;
+      notify();
+      throw error;
+    } finally {
+      await conn?.end();
+    }
+  };
+  const parallel = pg ? 2 : 1;
   // every load ends before a failure is raised, so nothing still writes when the caller cleans up
   const results = await Promise.allSettled(Array.from({ length: parallel }, worker));
   const failed = results.find((r) => r.status === 'rejected');
@@ -96,13 +141,15 @@ export interface StageSource {
 
 // Binary COPY of one table of the batch FITS file into its staging table; the columns must be
 // the schema's, in order (as the CSV's header must).
-async function stageFits(archive: Archive, batch: string, table: ArchiveTable, path: string, problems: ProblemList, signal?: AbortSignal): Promise<number> {
+async function stageFits(
+  archive: Archive, batch: string, table: ArchiveTable, path: string, problems: ProblemList, conn: StageConnection, signal?: AbortSignal,
+): Promise<number | undefined> {
   const file = await FitsFile.open(path);
   try {
     const hdu = file.hdus.find((h) => (h.kind === 'bintable' || h.kind === 'compressed-table') && h.extname?.trim().toLowerCase() === table.name.toLowerCase());
     if (hdu === undefined) {
       problems.add({ table: table.name, column: '', row: 0, value: '', rule: 'file', detail: `the batch file ${path} has no binary table with EXTNAME ${table.name}` });
-      return 0;
+      return undefined;
     }
     const source = fitsTable(file, hdu.index);
     const names = source.columns.map((c) => c.name);
@@ -112,7 +159,7 @@ async function stageFits(archive: Archive, batch: string, table: ArchiveTable, p
         table: table.name, column: '', row: 0, value: names.join(','), rule: 'columns',
         detail: `the FITS table's columns must be the schema's, in order: ${want.join(',')}`,
       });
-      return 0;
+      return undefined;
     }
     let refused = false;
     for (let c = 0; c < want.length; c++) {
@@ -126,26 +173,27 @@ async function stageFits(archive: Archive, batch: string, table: ArchiveTable, p
         });
       }
     }
-    if (refused) return 0;
+    if (refused) return undefined;
     const copySql = `COPY ${stagingName(batch, table.name)} (${want.join(', ')}) FROM STDIN WITH (FORMAT binary, FREEZE true)`;
     const raw = fitsRawRows(file, hdu.index, path);
     const plan = raw === undefined ? undefined : rawCopyPlan(table.columns, raw);
-    if (raw !== undefined && plan !== undefined) return await copyRows(archive, batch, table, copySql, (state) => rawTuples(table, raw, plan, state, signal), signal);
+    if (raw !== undefined && plan !== undefined) return await copyRows(archive, batch, table, copySql, (state) => rawTuples(table, raw, plan, state, signal), conn, signal, true);
     const sources = source.columns.map((c) => c.type);
-    return await copyRows(archive, batch, table, `COPY ${stagingName(batch, table.name)} (${want.join(', ')}) FROM STDIN WITH (FORMAT binary, FREEZE true)`, async function* (state) {
+    return await copyRows(archive, batch, table, copySql, async function* (state) {
       yield COPY_BINARY_HEADER;
       let rowBase = 0;
       for await (const b of source.batches({ batchRows: 8192, ...(signal ? { signal } : {}) })) {
         const tuples = encodeCopyTuples(table.name, table.columns, sources, b, rowBase, problems);
         rowBase += b.rowCount;
         for (let c = 0; state.rulesHeld && c < table.columns.length; c++) state.rulesHeld = valuesKeepRules(table.columns[c], b.columns[c].values, b.rowCount);
+        state.keys?.rise.add(b.columns[state.keys.column].values, b.rowCount);
         // after a refused value the rest of the file is still read, to list every bad value
         if (tuples === undefined) state.refused = true;
         else if (!state.refused) yield tuples;
       }
       if (state.refused) throw new PspsError('psps_bad_batch', `${table.name}: values refused`);
       yield COPY_BINARY_TRAILER;
-    }, signal);
+    }, conn, signal, true);
   } finally {
     await file.close();
   }
@@ -178,6 +226,11 @@ async function* rawTuples(table: ArchiveTable, raw: CsvRawRows, plan: RawCopyPla
         readRawValues(ruled[i].f, view, plan.rowBytes, n, scratch);
         state.rulesHeld = valuesKeepRules(ruled[i].column, scratch, n);
       }
+      if (state.keys?.rise.rose) {
+        // (doubles keep the order of 64-bit integers: a strict rise of them is one of the keys)
+        readRawValues(plan.fields[state.keys.column], view, plan.rowBytes, n, scratch);
+        state.keys.rise.add(scratch, n);
+      }
       yield encodeRawTuples(plan, rows, n, scratch);
     }
     yield COPY_BINARY_TRAILER;
@@ -190,51 +243,84 @@ async function* rawTuples(table: ArchiveTable, raw: CsvRawRows, plan: RawCopyPla
 const RAW_CHUNK_BYTES = 1 << 20;
 
 // What a COPY source found: a value refused (nothing kept), every value within its column's rules.
-interface CopyState { refused: boolean; rulesHeld: boolean }
+// (`keys`: the key's rise, followed when the table's key is one integer column)
+interface CopyState { refused: boolean; rulesHeld: boolean; keys?: { column: number; rise: KeyRise } }
 
-/** A connection of its own for one COPY (a pooled connection cannot stream one). */
-async function copyClient(archive: Archive): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: archive.connectionString });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-  } catch (cause) {
-    throw new PspsError('db_unreachable', `cannot connect to ${archive.url} for COPY: ${(cause as Error).message}`, { cause });
-  }
-  return client;
+const INTEGER_TYPES: readonly ArchiveDatatype[] = ['long', 'int', 'short', 'unsignedByte'];
+
+// The column of a table's key when it is one integer column (whose rise a load can follow).
+function integerKey(table: ArchiveTable): number | undefined {
+  if (table.primaryKey.length !== 1) return undefined;
+  const c = table.columns.findIndex((x) => x.name === table.primaryKey[0]);
+  return c >= 0 && INTEGER_TYPES.includes(table.columns[c].datatype) ? c : undefined;
 }
 
-// Creates the staging table and runs one COPY from `source` in the creating transaction;
-// returns the rows loaded, or 0 when the source refused its own values (problems listed).
+/**
+ * The connection of one stage worker (a pooled connection cannot stream a COPY): opened when
+ * first needed, kept for the worker's COPYs and index builds, and replaced after a failed
+ * COPY may have left it in an unknown state.
+ */
+class StageConnection {
+  readonly #archive: Archive;
+  #client: pg.Client | undefined;
+
+  constructor(archive: Archive) {
+    this.#archive = archive;
+  }
+
+  async client(): Promise<pg.Client> {
+    if (this.#client !== undefined) return this.#client;
+    const client = new pg.Client({ connectionString: this.#archive.connectionString });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+    } catch (cause) {
+      throw new PspsError('db_unreachable', `cannot connect to ${this.#archive.url} for COPY: ${(cause as Error).message}`, { cause });
+    }
+    // the bulk load needs no durability of its own: the batch's state moves on only after it
+    await client.query("SET synchronous_commit = off; SET maintenance_work_mem = '256MB'");
+    this.#client = client;
+    return client;
+  }
+
+  async end(): Promise<void> {
+    const client = this.#client;
+    this.#client = undefined;
+    await client?.end().catch(() => undefined);
+  }
+}
+
+// Creates the staging table and runs one COPY from `source` in the creating transaction (so
+// COPY may FREEZE the rows: validation and merge then read them without setting hint bits,
+// which rewrites every page), and commits; returns the rows loaded, or undefined when the
+// source refused its own values (problems listed, nothing kept).
 async function copyRows(
   archive: Archive, batch: string, table: ArchiveTable, sql: string,
-  source: (state: CopyState) => AsyncGenerator<Buffer>, signal?: AbortSignal,
-): Promise<number> {
+  source: (state: CopyState) => AsyncGenerator<Buffer>, conn: StageConnection, signal: AbortSignal | undefined, binary: boolean,
+): Promise<number | undefined> {
   const name = stagingName(batch, table.name);
-  const client = await copyClient(archive);
-  const state: CopyState = { refused: false, rulesHeld: archive.partitioned.has(table.name.toLowerCase()) };
+  const client = await conn.client();
+  const key = binary ? integerKey(table) : undefined;
+  const state: CopyState = { refused: false, rulesHeld: binary, ...(key !== undefined ? { keys: { column: key, rise: new KeyRise() } } : {}) };
+  await client.query('BEGIN');
   try {
-    await client.query('SET synchronous_commit = off');
-    await client.query('BEGIN');
     await client.query(`DROP TABLE IF EXISTS ${name}`);
-    const ddl = stagingDdl(archive, batch, table, name);
+    const ddl = stagingDdl(archive, batch, table, name, { keysNotNull: binary });
     await client.query(ddl.create);
     const copy = client.query(copyFrom(sql));
-    try {
-      await (signal ? pipeline(source(state), copy, { signal }) : pipeline(source(state), copy));
-      for (const statement of ddl.after) await client.query(statement);
-      // validation then skips its scan for the column rules
-      if (state.rulesHeld) await client.query(`COMMENT ON TABLE ${name} IS ${quoteText(RULES_HELD)}`);
-      await buildStagingIndexes(client, archive, table, name);
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      if (state.refused) return 0;
-      throw error;
-    }
+    await (signal ? pipeline(source(state), copy, { signal }) : pipeline(source(state), copy));
+    for (const statement of ddl.after) await client.query(statement);
+    // validation then skips its scan for the column rules, its check of the key's uniqueness
+    const marks = [...(state.rulesHeld ? [RULES_HELD] : []), ...(state.keys?.rise.rose ? [KEYS_ROSE] : [])];
+    if (marks.length > 0) await client.query(`COMMENT ON TABLE ${name} IS ${quoteText(marks.join('; '))}`);
+    await client.query('COMMIT');
     return copy.rowCount;
-  } finally {
-    await client.end().catch(() => undefined);
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    // (a COPY that failed may leave the connection in any state)
+    await conn.end();
+    if (state.refused) return undefined;
+    throw error;
   }
 }
 
@@ -273,11 +359,14 @@ export async function stagingIntact(q: Queryable, batch: string, schema: BatchSc
  * them into every row) so that the merge can attach it as the batch's partition; it is
  * logged, as it becomes archive data. Otherwise it has the batch's columns only and is
  * UNLOGGED: it writes no WAL (a server crash empties it; the ODM then loads again, see
- * stagingIntact).
+ * stagingIntact). `keysNotNull`, for loads that write no nulls (binary COPY): the key columns
+ * are declared NOT NULL, so that making the primary key needs no scan of the rows.
  */
-export function stagingDdl(archive: Archive, batch: string, table: ArchiveTable, name: string): { create: string; after: string[] } {
+export function stagingDdl(archive: Archive, batch: string, table: ArchiveTable, name: string, options: { keysNotNull?: boolean } = {}): { create: string; after: string[] } {
   const target = findTable(archive.schema.tables, table.name);
-  const own = table.columns.map((c) => `${c.name} ${sqlType(c.datatype, archive.dialect)}`);
+  // (a key column the COPY leaves null is for validation to list, unless the load writes no nulls)
+  const notNull = (c: ArchiveColumn) => (options.keysNotNull && target?.primaryKey.includes(c.name) ? ' NOT NULL' : '');
+  const own = table.columns.map((c) => `${c.name} ${sqlType(c.datatype, archive.dialect)}${notNull(c)}`);
   if (target === undefined || !archive.partitioned.has(target.name.toLowerCase())) {
     return { create: `CREATE UNLOGGED TABLE ${name} (${own.join(', ')})`, after: [] };
   }
@@ -304,30 +393,58 @@ function hashHex(text: string): string {
   return h.toString(16).padStart(8, '0');
 }
 
-// Builds a staging table's indexes on its COPY's connection (the two tables loaded at once
-// build theirs at once too): the archive's primary key (the key and the batch column; rows
-// that break it leave it to validation, which lists them) and the archive table's other
-// indexes, which ATTACH PARTITION then takes as they are.
-async function buildStagingIndexes(client: pg.Client, archive: Archive, table: ArchiveTable, name: string): Promise<void> {
+/** One index a staging table needs, built once its rows are committed (see stagingIndexJobs). */
+interface IndexJob {
+  readonly sql: string;
+  /** The unique index that becomes the primary key, once the table's last index is built. */
+  readonly key?: string;
+  readonly table: { readonly name: string; left: number; keyBuilt: boolean };
+}
+
+// The indexes a staging table of an archive table partitioned by batch needs before it is
+// attached as the batch's partition: the archive's primary key (the key and the batch
+// column; rows that break it leave it to validation, which lists them) and the archive
+// table's other indexes, which ATTACH PARTITION then takes as they are. Each is a statement
+// of its own on a committed table, so the two stage connections can build any of them,
+// several on one table at once (CREATE INDEX locks share); the key is built as a unique
+// index, whose constraint (a lock of the whole table) is added after the table's last index.
+async function stagingIndexJobs(client: pg.Client, archive: Archive, batch: string, table: ArchiveTable): Promise<IndexJob[]> {
   const target = findTable(archive.schema.tables, table.name);
-  if (target === undefined || !archive.partitioned.has(target.name.toLowerCase())) return;
-  await client.query("SET maintenance_work_mem = '256MB'");
-  if (target.primaryKey.length > 0) {
-    await client.query('SAVEPOINT ipp_stg_key');
-    try {
-      await client.query(`ALTER TABLE ${name} ADD CONSTRAINT ${keyConstraintName(name)} PRIMARY KEY (${[...target.primaryKey, BATCH_COLUMN].join(', ')})`);
-      await client.query('RELEASE SAVEPOINT ipp_stg_key');
-    } catch (error) {
-      if (!String((error as { code?: string }).code ?? '').startsWith('23')) throw error;
-      await client.query('ROLLBACK TO SAVEPOINT ipp_stg_key');
-    }
-  }
+  if (target === undefined || !archive.partitioned.has(target.name.toLowerCase())) return [];
+  const name = stagingName(batch, table.name);
   const defs = await client.query<{ def: string }>(
     'SELECT pg_get_indexdef(indexrelid) AS def FROM pg_index WHERE indrelid = to_regclass($1) AND NOT indisprimary', [target.name.toLowerCase()]);
+  const creates: string[] = [];
   for (const { def } of defs.rows) {
     const create = def.replace(/^CREATE (UNIQUE )?INDEX \S+ ON (ONLY )?\S+ /, `CREATE $1INDEX ON ${name} `);
-    if (create !== def) await client.query(create);
+    if (create !== def) creates.push(create);
   }
+  const shared = { name, left: creates.length, keyBuilt: false };
+  const jobs: IndexJob[] = creates.map((sql) => ({ sql, table: shared }));
+  if (target.primaryKey.length > 0) {
+    const key = keyConstraintName(name);
+    shared.left++;
+    jobs.unshift({ sql: `CREATE UNIQUE INDEX ${key} ON ${name} (${[...target.primaryKey, BATCH_COLUMN].join(', ')})`, key, table: shared });
+  }
+  return jobs;
+}
+
+// Builds one index of a staging table; after the table's last one, makes its unique key index
+// the primary key.
+async function runIndexJob(client: pg.Client, job: IndexJob): Promise<void> {
+  if (job.key === undefined) {
+    await client.query(job.sql);
+  } else {
+    try {
+      await client.query(job.sql);
+      job.table.keyBuilt = true;
+    } catch (error) {
+      if (!String((error as { code?: string }).code ?? '').startsWith('23')) throw error;
+    }
+  }
+  if (--job.table.left > 0 || !job.table.keyBuilt) return;
+  const key = keyConstraintName(job.table.name);
+  await client.query(`ALTER TABLE ${job.table.name} ADD CONSTRAINT ${key} PRIMARY KEY USING INDEX ${key}`);
 }
 
 /** Drops every staging table of a batch (after its merge, or when it failed). */
@@ -336,10 +453,25 @@ export async function dropStaging(q: Queryable, batch: string, tables: readonly 
 }
 
 /**
- * Loads one CSV file into its staging table (created afresh); returns the rows loaded, or 0
- * with `problems` filled when the file's header or values do not fit the table.
+ * Loads one CSV file into its staging table (created afresh, with the indexes a partitioned
+ * archive's staging table needs); returns the rows loaded, or 0 with `problems` filled when
+ * the file's header or values do not fit the table.
  */
 export async function stageTable(archive: Archive, batch: string, input: StageInput, problems: ProblemList, signal?: AbortSignal): Promise<number> {
+  if (archive.dialect.engine !== 'postgres') return (await stageCsv(archive, batch, input, problems, undefined, signal)) ?? 0;
+  const conn = new StageConnection(archive);
+  try {
+    const rows = await stageCsv(archive, batch, input, problems, conn, signal);
+    if (rows === undefined) return 0;
+    for (const job of await stagingIndexJobs(await conn.client(), archive, batch, input.table)) await runIndexJob(await conn.client(), job);
+    return rows;
+  } finally {
+    await conn.end();
+  }
+}
+
+// stageTable on a stage connection (PostgreSQL); undefined when nothing was staged.
+async function stageCsv(archive: Archive, batch: string, input: StageInput, problems: ProblemList, conn: StageConnection | undefined, signal?: AbortSignal): Promise<number | undefined> {
   const { table, path } = input;
   const header = await readHeader(path, table.name);
   const want = table.columns.map((c) => c.name);
@@ -348,9 +480,9 @@ export async function stageTable(archive: Archive, batch: string, input: StageIn
       table: table.name, column: '', row: 0, value: header.join(','), rule: 'columns',
       detail: `the CSV's columns must be the schema's, in order: ${want.join(',')}`,
     });
-    return 0;
+    return undefined;
   }
-  if (archive.dialect.engine === 'postgres') return copyTable(archive, batch, input, problems, signal);
+  if (conn !== undefined) return copyTable(archive, batch, input, problems, conn, signal);
   return insertTable(archive, batch, input, problems, signal);
 }
 
@@ -373,41 +505,24 @@ async function readHeader(path: string, table: string): Promise<string[]> {
   }
 }
 
-async function copyTable(archive: Archive, batch: string, input: StageInput, problems: ProblemList, signal?: AbortSignal): Promise<number> {
-  const name = stagingName(batch, input.table.name);
-  const client = await copyClient(archive);
+async function copyTable(archive: Archive, batch: string, input: StageInput, problems: ProblemList, conn: StageConnection, signal?: AbortSignal): Promise<number | undefined> {
+  const cols = input.table.columns.map((c) => c.name).join(', ');
+  const sql = `COPY ${stagingName(batch, input.table.name)} (${cols}) FROM STDIN WITH (FORMAT csv, HEADER true, FREEZE true)`;
   try {
-    // the bulk load needs no durability of its own: the batch's state moves on only after it
-    await client.query('SET synchronous_commit = off');
-    // Created in the COPY's transaction, so COPY may FREEZE the rows: validation and merge
-    // then read them without setting hint bits (rewriting every page).
-    await client.query('BEGIN');
-    await client.query(`DROP TABLE IF EXISTS ${name}`);
-    const ddl = stagingDdl(archive, batch, input.table, name);
-    await client.query(ddl.create);
-    const cols = input.table.columns.map((c) => c.name).join(', ');
-    const copy = client.query(copyFrom(`COPY ${name} (${cols}) FROM STDIN WITH (FORMAT csv, HEADER true, FREEZE true)`));
-    try {
-      const source = createReadStream(input.path, { highWaterMark: 1 << 20 });
-      await (signal ? pipeline(source, copy, { signal }) : pipeline(source, copy));
-      for (const sql of ddl.after) await client.query(sql);
-      await buildStagingIndexes(client, archive, input.table, name);
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      const state = (error as { code?: string }).code ?? '';
-      if (!state.startsWith('22')) throw error;
-      // a value PostgreSQL cannot take: find every offending row with the checker
-      const before = problems.total;
-      await checkFile(input, problems, signal);
-      if (problems.total === before) {
-        problems.add({ table: input.table.name, column: '', row: 0, value: '', rule: 'type', detail: `PostgreSQL refused the file: ${(error as Error).message}` });
-      }
-      return 0;
+    // (a CSV file's values are checked by COPY, and their rules by validation)
+    return await copyRows(archive, batch, input.table, sql, async function* () {
+      yield* createReadStream(input.path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>;
+    }, conn, signal, false);
+  } catch (error) {
+    const state = (error as { code?: string }).code ?? '';
+    if (!state.startsWith('22')) throw error;
+    // a value PostgreSQL cannot take: find every offending row with the checker
+    const before = problems.total;
+    await checkFile(input, problems, signal);
+    if (problems.total === before) {
+      problems.add({ table: input.table.name, column: '', row: 0, value: '', rule: 'type', detail: `PostgreSQL refused the file: ${(error as Error).message}` });
     }
-    return copy.rowCount;
-  } finally {
-    await client.end().catch(() => undefined);
+    return undefined;
   }
 }
 

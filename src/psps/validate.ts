@@ -50,6 +50,38 @@ function columnRules(table: ArchiveTable, archive: Archive): ColumnRule[] {
 
 /** The comment a staging table gets when its load found every value within its column's rules. */
 export const RULES_HELD = 'ipp: every value kept its column rules at load';
+/**
+ * Added to a staging table's comment (after '; ') when its load saw the primary key (one
+ * integer column) rise from row to row: the keys are unique, so validation skips its check.
+ */
+export const KEYS_ROSE = 'ipp: the key rose from row to row at load';
+
+/** The marks a load left in a staging table's comment (see RULES_HELD, KEYS_ROSE). */
+export async function stagingMarks(q: Queryable, stg: string): Promise<Set<string>> {
+  if (q.dialect.engine !== 'postgres') return new Set();
+  const c = (await q.get<{ c: string | null }>("SELECT obj_description(to_regclass(?), 'pg_class') AS c", [stg]))?.c;
+  return new Set(c ? c.split('; ') : []);
+}
+
+/**
+ * Follows the values of an integer key column through a load, chunk by chunk: `rose` stays
+ * true while each value is above the one before it (so no two are equal).
+ */
+export class KeyRise {
+  rose = true;
+  #last: number | bigint | undefined;
+
+  /** Takes the next `n` values of the column. */
+  add(values: ColumnValues, n: number): void {
+    let last = this.#last;
+    for (let r = 0; this.rose && r < n; r++) {
+      const v = values[r] as number | bigint;
+      if (last !== undefined && !(v > last)) this.rose = false;
+      last = v;
+    }
+    this.#last = last;
+  }
+}
 
 /** True when valuesKeepRules can find a value of the column breaking a rule (a range, implied or declared, or a width). */
 export function hasValueRules(column: ArchiveColumn): boolean {
@@ -160,7 +192,8 @@ async function validateOn(q: Queryable, archive: Archive, batch: string, schema:
     const defaulted = byBatch ? table.columns.filter((c) => c.defaultText !== undefined && !table.primaryKey.includes(c.name)) : [];
     const missing = defaulted.map((c) => `${c.name} IS NULL`).join(' OR ');
     let fill = false;
-    const held = byBatch && (await q.get<{ c: string | null }>("SELECT obj_description(to_regclass(?), 'pg_class') AS c", [stg]))?.c === RULES_HELD;
+    const marks = await stagingMarks(q, stg);
+    const held = marks.has(RULES_HELD);
     if (!held && (rules.length > 0 || defaulted.length > 0)) {
       const sums = rules.map((r, i) => `SUM(CASE WHEN ${r.condition.replaceAll(/\bv\b/g, r.column.name)} THEN 1 ELSE 0 END) AS n${i}`);
       if (defaulted.length > 0) sums.push(`SUM(CASE WHEN ${missing} THEN 1 ELSE 0 END) AS nmissing`);
@@ -179,7 +212,7 @@ async function validateOn(q: Queryable, archive: Archive, batch: string, schema:
     if (table.primaryKey.length > 0) {
       // the staging table's primary key, built once here, serves as the partition's after the
       // merge; a build that fails on a duplicate (or a missing key) leaves the listing to checkUnique
-      if (!byBatch || !(await stagingKey(q, table, stg))) await checkUnique(q, table, stg, problems);
+      if (byBatch ? !(await stagingKey(q, table, stg)) : !marks.has(KEYS_ROSE)) await checkUnique(q, table, stg, problems);
     }
     const archived = findTable(archive.schema.tables, table.name)!;
     // (an empty archive table holds no key: PostgreSQL would still probe for each row)
