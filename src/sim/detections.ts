@@ -95,7 +95,9 @@ const U32 = 2.3283064365386963e-10;
 const MAG_SIG = 2.5 / Math.LN10;
 /**
  * Unsigned columns are stored as FITS stores them, signed with TZERO 2^31 (2^15 for 16-bit):
- * flipping the sign bit turns the value into its stored form.
+ * flipping the sign bit turns the value into its stored form. The stored words are written
+ * with setInt32 (the same bits): a setUint32 of a value of 2^31 or more boxed a heap number
+ * per row in the compiled writers.
  */
 export const SIGN32 = 0x80000000;
 /** See {@link SIGN32}. */
@@ -490,7 +492,7 @@ interface Offsets {
 }
 
 function writeIds(dv: DataView, R: number, o: number, n: number): void {
-  for (let j = 0, at = o; j < n; j++, at += R) dv.setUint32(at, (j ^ SIGN32) >>> 0);
+  for (let j = 0, at = o; j < n; j++, at += R) dv.setInt32(at, j ^ SIGN32);
 }
 
 function writePositions(dv: DataView, R: number, o: Offsets, cond: ChipConditions, s: MeasureScratch, n: number): void {
@@ -801,8 +803,8 @@ function writeFlags(dv: DataView, R: number, o: Offsets, cond: ChipConditions, s
       references++;
       if (sn > 30 && unif[3 * n + j] * U32 < 0.3) f |= FLAGS.PSFSTAR;
     }
-    dv.setUint32(at + oF, (f ^ SIGN32) >>> 0);
-    dv.setUint32(at + oF2, ((sn > 20 ? FLAGS2.PASS1_SRC : 0) ^ SIGN32) >>> 0);
+    dv.setInt32(at + oF, f ^ SIGN32);
+    dv.setInt32(at + oF2, (sn > 20 ? FLAGS2.PASS1_SRC : 0) ^ SIGN32);
     if (oP2 >= 0) dv.setInt32(at + oP2, 0);
     dv.setUint16(at + oN, frames);
     dv.setInt16(at + oP, 0);
@@ -814,16 +816,16 @@ function writeFlags(dv: DataView, R: number, o: Offsets, cond: ChipConditions, s
 function writeTruth(tv: DataView, c: Candidates, s: MeasureScratch, n: number, detected: Int32Array): void {
   const T = TRUTH_LAYOUT.rowBytes;
   for (let j = 0, at = 0; j < n; j++, at += T) {
-    tv.setUint32(at, (j ^ SIGN32) >>> 0);
+    tv.setInt32(at, j ^ SIGN32);
     const i = detected[j];
     if (i >= 0) {
       const id = s.objId[j];
       tv.setInt32(at + 4, Math.floor(id / 4294967296));
-      tv.setUint32(at + 8, id >>> 0);
+      tv.setInt32(at + 8, id | 0);
       tv.setFloat32(at + 12, c.mag[i]);
     } else {
       tv.setInt32(at + 4, -1);
-      tv.setUint32(at + 8, 0xffffffff);
+      tv.setInt32(at + 8, -1);
       tv.setFloat32(at + 12, NaN);
     }
   }

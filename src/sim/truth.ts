@@ -149,7 +149,7 @@ export class TruthObjects {
 function writeObject(v: DataView, at: number, tile: SkyTile, k: number): number {
   const id = objectId(tile, k);
   v.setInt32(at, Math.floor(id / 4294967296));
-  v.setUint32(at + 4, id >>> 0);
+  v.setInt32(at + 4, id | 0); // the low word (setUint32 of it boxed a number per row)
   v.setFloat64(at + 8, tile.ra[k]);
   v.setFloat64(at + 16, tile.dec[k]);
   const type = tile.type[k];
