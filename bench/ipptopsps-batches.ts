@@ -18,11 +18,13 @@ import { join } from 'node:path';
 import { DatastoreClient } from '../src/datastore/index.ts';
 import { listRegions } from '../src/dvo/index.ts';
 import { FitsFile, writeFits } from '../src/fits/index.ts';
+import { openGpc1 } from '../src/gpc1/index.ts';
 import { buildObBatch, buildP2Batch, buildStBatch, perImageLookup, type BatchContext } from '../src/ipptopsps/batch/index.ts';
 import { P2_SOURCE_COLUMNS } from '../src/ipptopsps/batch/index.ts';
 import { collectTable, columnInfo, memoryTable, type ColumnInfo } from '../src/table/index.ts';
 import { readTableSchemas } from '../src/votable/index.ts';
 import { PSPS_SCHEMA_DIR } from '../src/common/index.ts';
+import { recordSurveyInGpc1 } from '../src/sim/index.ts';
 import { benchDvo, benchSurvey } from './dvo-lib.ts';
 import { startDatastore } from './datastore-lib.ts';
 import { BENCH_DIR, check, target } from './lib.ts';
@@ -248,6 +250,11 @@ console.log(`floor at 1 M/s (${(best.bytes / 1e6).toFixed(1)} MB batch, ${(statS
 // ---- ST and OB rates. The stacks are built `runs` times: the first pass also compiles the
 // ST code (a loader builds many), so the best pass is the rate and the first is shown too.
 const stacks = survey.manifest.stacks;
+// StackToImage comes from gpc1 (the stack's warps, their exposures and chips), as in the
+// loader: the survey is recorded in a processing database of the run's own.
+const gpc1 = await openGpc1(`sqlite:${join(out, 'gpc1.db')}`);
+await recordSurveyInGpc1(gpc1, survey.dir, survey.manifest);
+const stackIdOf = new Map((await gpc1.all('SELECT stack_id, skycell_id, filter FROM stackRun')).map((r) => [`${String(r.skycell_id)} ${String(r.filter)}`, Number(r.stack_id)]));
 let stRows = 0;
 const stPasses: { cpu: number; wall: number; steps: Record<string, number> }[] = [];
 for (let r = 0; r < runs; r++) {
@@ -256,12 +263,15 @@ for (let r = 0; r < runs; r++) {
   const steps: Record<string, number> = {};
   stRows = 0;
   for (const s of stacks) {
-    const b = await buildStBatch(ctx(), { cmfPath: join(survey.dir, s.cmf), stackId: s.stack_id, dvoDir: dvo, lookup: perImageLookup(dvo) });
+    const stackId = stackIdOf.get(`${s.skycell} ${s.filter_id}`);
+    check(stackId !== undefined, `gpc1 has a stack run of ${s.skycell} ${s.filter_id}`);
+    const b = await buildStBatch(ctx(), { cmfPath: join(survey.dir, s.cmf), stackId: stackId!, dvoDir: dvo, lookup: perImageLookup(dvo), gpc1 });
     stRows += b.mainRows;
     for (const [k, v] of Object.entries(b.timings ?? {})) steps[k] = (steps[k] ?? 0) + v;
   }
   stPasses.push({ cpu: cpu() - c1, wall: (performance.now() - t1) / 1000, steps });
 }
+await gpc1.close();
 const stBest = stPasses.reduce((a, b) => (b.cpu < a.cpu ? b : a));
 console.log(`ST: ${stacks.length} stacks, ${stRows} stack detections; best of ${runs} passes ${stBest.wall.toFixed(3)} s wall (${fmt(stBest.steps)} s), ${stBest.cpu.toFixed(3)} CPU s: ${Math.round(stRows / stBest.cpu).toLocaleString('en')} detections per CPU-second (first pass ${stPasses[0].cpu.toFixed(3)} CPU s: ${Math.round(stRows / stPasses[0].cpu).toLocaleString('en')})`);
 const regions = (await listRegions(dvo)).filter((r) => r.objects > 0).sort((a, b) => b.objects - a.objects).slice(0, 8);

@@ -40,7 +40,7 @@ test('the four archive schema files read, with keys, references, merge modes and
   const expected: Record<string, string[]> = {
     IN: ['Filter', 'Survey', 'PhotoCal', 'DetectionFlags', 'DetectionFlags2', 'ObjectQualityFlags'],
     P2: ['FrameMeta', 'ImageMeta', 'Detection', 'ObjectThin'],
-    ST: ['StackMeta', 'StackObjectThin', 'ObjectThin'],
+    ST: ['StackMeta', 'StackToImage', 'StackObjectThin', 'ObjectThin'],
     OB: ['ObjectThin', 'MeanObject'],
   };
   for (const [type, names] of Object.entries(expected)) {
