@@ -10,6 +10,9 @@ const BYTES: Readonly<Record<string, number>> = {
   uint8: 1, int16: 2, uint16: 2, int32: 4, uint32: 4, float32: 4, int64: 8, uint64: 8, float64: 8,
 };
 
+// Rows given the template at a time, ahead of use.
+const FILL_AHEAD = 256;
+
 /** A table's rows as records in one buffer, `length` rows used of `capacity`. */
 export class RowStore {
   readonly columns: readonly ColumnInfo[];
@@ -19,8 +22,9 @@ export class RowStore {
   readonly offsets: readonly number[];
   private readonly index: Map<string, number>;
   private readonly template: Uint8Array;
-  private readonly template32: Uint32Array;
   private cap: number;
+  // Rows [length, filled) already hold the template (written ahead in blocks).
+  private filled = 0;
   u8!: Uint8Array;
   i16!: Int16Array;
   u16!: Uint16Array;
@@ -55,7 +59,6 @@ export class RowStore {
       const v = one.col(c.name);
       this.template.set(new Uint8Array(v.buffer, v.byteOffset, BYTES[c.type]), offsets[i]);
     });
-    this.template32 = new Uint32Array(this.template.buffer);
     this.cap = Math.max(1, capacity);
     this.allocate(this.cap);
   }
@@ -64,6 +67,7 @@ export class RowStore {
     const buf = new ArrayBuffer(cap * this.rowBytes);
     const u8 = new Uint8Array(buf);
     if (this.u8) u8.set(this.u8.subarray(0, this.length * this.rowBytes));
+    this.filled = this.length;
     this.u8 = u8;
     this.i16 = new Int16Array(buf);
     this.u16 = new Uint16Array(buf);
@@ -100,13 +104,26 @@ export class RowStore {
       while (cap < first + n) cap *= 2;
       this.reserve(cap);
     }
-    // Word by word: a TypedArray.set per row costs more than the row's ~40 words.
-    const t = this.template32;
-    const w = t.length;
-    const u32 = this.u32;
-    for (let r = first; r < first + n; r++) for (let k = 0, at = r * w; k < w; k++) u32[at + k] = t[k];
+    if (first + n > this.filled) this.fillAhead(first + n);
     this.length += n;
     return first;
+  }
+
+  // Writes the template into rows [filled, at least `to`), a block of rows ahead: one row
+  // copied, then the copies doubled (memory speed, where rows added one at a time cost a loop
+  // over the row's words each).
+  private fillAhead(to: number): void {
+    const end = Math.min(this.cap, Math.max(to, this.filled + FILL_AHEAD));
+    const rb = this.rowBytes;
+    const from = this.filled * rb;
+    const stop = end * rb;
+    this.u8.set(this.template, from);
+    for (let have = rb; from + have < stop;) {
+      const n = Math.min(have, stop - from - have);
+      this.u8.copyWithin(from + have, from, from + n);
+      have += n;
+    }
+    this.filled = end;
   }
 
   /** Appends the rows of a column store with the same columns. */
