@@ -38,6 +38,12 @@ export interface HttpClientRequest {
   readonly signal?: AbortSignal;
   /** This call's timeout, instead of the client's (JSON calls; for a streamed request, until its answer's head). */
   readonly timeoutMs?: number;
+  /**
+   * The exact length of `body`. With it, an upload to an http:// service goes over the raw
+   * sockets with a Content-Length (several times less CPU than fetch's chunked stream); its
+   * answer is read whole, so use it where answers are small.
+   */
+  readonly bodyLength?: number;
 }
 
 /** A client of one service. */
@@ -75,6 +81,17 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
   }) : undefined;
 
   async function request(path: string, req: HttpClientRequest = {}, timeoutMs?: number): Promise<Response> {
+    const upload = req.body;
+    if (wire !== undefined && req.bodyLength !== undefined && upload !== undefined && !(upload instanceof ReadableStream)
+      && Object.keys(req.headers ?? {}).every((h) => h.toLowerCase() === 'content-type')) {
+      const type = Object.entries(req.headers ?? {}).find(([h]) => h.toLowerCase() === 'content-type')?.[1];
+      const answer = await wire.call({
+        method: req.method ?? 'POST', path: prefix + path, timeoutMs: req.timeoutMs ?? timeoutMs ?? Infinity, signal: req.signal,
+        stream: { length: req.bodyLength, chunks: upload instanceof Uint8Array ? [upload] : upload, contentType: type ?? 'application/octet-stream' },
+      });
+      if (answer.status >= 300) throw remoteError(answer.status, answer.reason, answer.body.toString('utf8'), options.name, path);
+      return new Response(answer.body.length === 0 ? null : answer.body, { status: answer.status, statusText: answer.reason });
+    }
     const headers: Record<string, string> = { ...req.headers };
     if (options.token) headers.authorization = `Bearer ${options.token}`;
     let body: RequestInit['body'] | undefined;

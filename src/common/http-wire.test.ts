@@ -178,4 +178,51 @@ describe('HTTP client: JSON calls on raw sockets', () => {
       await service.close();
     }
   });
+  it('uploads a streamed body with its Content-Length; a short body, a failing one and an early refusal each fail clearly, and calls go on', async () => {
+    const server = createHttpServer((req, res) => {
+      if (req.url === '/refuse') {
+        // Answers at once, before the body, and closes: the upload must end with this answer.
+        res.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
+        res.end(JSON.stringify({ error: { code: 'too_big', message: 'no room' } }));
+        return;
+      }
+      let bytes = 0;
+      let sum = 0;
+      req.on('data', (chunk: Buffer) => {
+        bytes += chunk.length;
+        for (let i = 0; i < chunk.length; i += 4096) sum = (sum + chunk[i]!) % 65521;
+      });
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ bytes, sum, length: req.headers['content-length'], type: req.headers['content-type'] }));
+      });
+      req.on('error', () => undefined);
+    });
+    const port = await listen(server);
+    const t = createHttpClient({ baseUrl: `http://127.0.0.1:${port}`, name: 'test server' });
+    const chunk = (i: number) => Buffer.alloc(1 << 20, i & 255);
+    async function* chunks(n: number, fail?: Error): AsyncGenerator<Uint8Array> {
+      for (let i = 0; i < n; i++) yield chunk(i);
+      if (fail) throw fail;
+    }
+    let expectSum = 0;
+    for (let i = 0; i < 24; i++) for (let k = 0; k < 1 << 20; k += 4096) expectSum = (expectSum + (i & 255)) % 65521;
+    try {
+      const answer = await (await t.request('/up', { method: 'PUT', headers: { 'content-type': 'application/x-test' }, body: chunks(24), bodyLength: 24 << 20 })).json();
+      assert.deepEqual(answer, { bytes: 24 << 20, sum: expectSum, length: String(24 << 20), type: 'application/x-test' });
+      await assert.rejects(t.request('/up', { method: 'PUT', body: chunks(2), bodyLength: 3 << 20 }),
+        (e: unknown) => code('body_length')(e) && /shorter than the 3145728 bytes declared/.test((e as Error).message));
+      await assert.rejects(t.request('/up', { method: 'PUT', body: chunks(3), bodyLength: 2 << 20 }), code('body_length'));
+      const failure = Object.assign(new Error('the file changed'), { code: 'file_changed' });
+      await assert.rejects(t.request('/up', { method: 'PUT', body: chunks(2, failure), bodyLength: 3 << 20 }), (e: unknown) => e === failure);
+      await assert.rejects(t.request('/refuse', { method: 'PUT', body: chunks(64), bodyLength: 64 << 20 }),
+        (e: unknown) => e instanceof RemoteError && e.status === 413 && e.code === 'too_big');
+      const small = await (await t.request('/up', { method: 'POST', body: Buffer.from('hello'), bodyLength: 5 })).json() as { bytes: number };
+      assert.equal(small.bytes, 5);
+    } finally {
+      t.close();
+      server.closeAllConnections();
+      server.close();
+    }
+  });
 });

@@ -43,6 +43,11 @@ export interface WireRequest {
   readonly path: string;
   /** JSON text of the body, if any. */
   readonly body?: string;
+  /**
+   * A streamed body instead (an upload): its exact length, sent as Content-Length, and its
+   * bytes; `contentType` names them. Sent on a fresh socket, never twice.
+   */
+  readonly stream?: { readonly length: number; readonly chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>; readonly contentType: string };
   readonly timeoutMs: number;
   readonly signal?: AbortSignal;
 }
@@ -78,9 +83,14 @@ export class WirePool {
       throw new IppError('url_invalid', `${this.#options.name}: request path ${JSON.stringify(request.path)} has characters that must be percent-encoded`);
     }
     const body = request.body;
+    const deadline = Date.now() + request.timeoutMs;
+    const stream = request.stream;
+    if (stream !== undefined) {
+      const head = `${request.method} ${request.path} HTTP/1.1\r\n${this.#options.headLines}Content-Type: ${stream.contentType}\r\nContent-Length: ${stream.length}\r\n\r\n`;
+      return this.#send(head, request, deadline, true);
+    }
     const head = `${request.method} ${request.path} HTTP/1.1\r\n${this.#options.headLines}${body === undefined ? '' : `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n`}\r\n`;
     const text = body === undefined ? head : head + body;
-    const deadline = Date.now() + request.timeoutMs;
     try {
       return await this.#send(text, request, deadline);
     } catch (error) {
@@ -106,9 +116,19 @@ export class WirePool {
       const signal = request.signal;
       const onAbort = signal ? () => conn.fail(signal.reason as Error) : undefined;
       if (onAbort) signal!.addEventListener('abort', onAbort, { once: true });
+      let finished = false;
+      let bodySent = request.stream === undefined;
       conn.start(deadline, (error, answer) => {
+        finished = true;
         if (onAbort) signal!.removeEventListener('abort', onAbort);
         this.#busy.delete(conn);
+        // An answer that came before the whole body went out leaves the socket out of step.
+        if (!bodySent) conn.reusable = false;
+        if (error instanceof BodyFailed) {
+          this.#drop(conn);
+          reject(error.cause);
+          return;
+        }
         if (error === undefined) {
           if (conn.reusable) this.#release(conn);
           else this.#drop(conn);
@@ -128,6 +148,25 @@ export class WirePool {
       this.#busy.add(conn);
       this.#sweeper ??= setInterval(() => this.#sweep(), SWEEP_MS);
       conn.socket.write(text);
+      const stream = request.stream;
+      if (stream === undefined) return;
+      void (async () => {
+        let sent = 0;
+        try {
+          for await (const chunk of stream.chunks) {
+            if (finished) return;
+            sent += chunk.length;
+            if (sent > stream.length) break;
+            if (!conn.socket.write(chunk)) await drained(conn.socket);
+          }
+          if (sent !== stream.length) {
+            throw new IppError('body_length', `${this.#options.name}: the body of ${request.method} ${request.path} was ${sent > stream.length ? 'longer' : 'shorter'} than the ${stream.length} bytes declared`);
+          }
+          bodySent = true;
+        } catch (error) {
+          if (!finished) conn.fail(new BodyFailed(error));
+        }
+      })();
     });
   }
 
@@ -205,6 +244,26 @@ export class WirePool {
       clearInterval(this.#sweeper);
       this.#sweeper = undefined;
     }
+  }
+}
+
+/** Resolves when the socket can take more, or has closed. */
+function drained(socket: Socket): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      socket.off('drain', done);
+      socket.off('close', done);
+      resolve();
+    };
+    socket.on('drain', done);
+    socket.on('close', done);
+  });
+}
+
+/** Producing a streamed body failed: the call fails with that error. */
+class BodyFailed extends Error {
+  constructor(cause: unknown) {
+    super('the request body failed', { cause });
   }
 }
 

@@ -189,8 +189,11 @@ export class DatastoreClient {
       for await (const part of body) parts.push(part);
       body = Buffer.concat(parts);
     }
+    // The body's length is known (the manifest line, then each file's declared bytes), so it
+    // goes with a Content-Length over the kit's raw sockets.
+    const bodyLength = Buffer.byteLength(`${JSON.stringify(manifest)}\n`) + total;
     const response = await this.#http.request(path, {
-      method: 'PUT', headers: { 'content-type': FILESET_BODY_TYPE }, body, signal: options.signal,
+      method: 'PUT', headers: { 'content-type': FILESET_BODY_TYPE }, body, bodyLength, signal: options.signal,
     });
     return (await response.json()) as PublishResult;
   }
