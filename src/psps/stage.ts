@@ -420,12 +420,16 @@ async function stagingIndexJobs(client: pg.Client, archive: Archive, batch: stri
     if (create !== def) creates.push(create);
   }
   const shared = { name, left: creates.length, keyBuilt: false };
-  const jobs: IndexJob[] = creates.map((sql) => ({ sql, table: shared }));
+  // the costlier builds first, so that the last to end is a short one: an expression index
+  // (Q3C's computes a function of each row), the key (wider entries, checked unique), the rest
+  const expression = creates.filter((sql) => /\(\s*\w+\(/.test(sql));
+  const jobs: IndexJob[] = expression.map((sql) => ({ sql, table: shared }));
   if (target.primaryKey.length > 0) {
     const key = keyConstraintName(name);
     shared.left++;
-    jobs.unshift({ sql: `CREATE UNIQUE INDEX ${key} ON ${name} (${[...target.primaryKey, BATCH_COLUMN].join(', ')})`, key, table: shared });
+    jobs.push({ sql: `CREATE UNIQUE INDEX ${key} ON ${name} (${[...target.primaryKey, BATCH_COLUMN].join(', ')})`, key, table: shared });
   }
+  for (const sql of creates) if (!expression.includes(sql)) jobs.push({ sql, table: shared });
   return jobs;
 }
 
