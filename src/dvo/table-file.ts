@@ -289,7 +289,8 @@ function viewsOf(store: ColumnStore, columns: readonly ColumnInfo[]): (Uint8Arra
  * A layout's rows as straight-line code, row by row: each output word is put together from
  * its columns' values (one 4-byte value, half of an 8-byte one, or 16- and 8-bit values at
  * their places), byte-reversed and summed, with no call or dispatch per column (the column
- * loops below cost ~5 ns a value; this ~1). Null where code from strings is disallowed or a
+ * loops below cost ~5 ns a value; this ~3, big-endian stores through a DataView being one
+ * byte-reversing store each). Null where code from strings is disallowed or a
  * column is not a single aligned number: the column loops do the same.
  */
 function columnPlan(columns: readonly ColumnInfo[]): ColumnRows | null {
@@ -322,14 +323,15 @@ function columnPlan(columns: readonly ColumnInfo[]): ColumnRows | null {
     for (let w = 0; w < words; w++) {
       const p = parts[w] ?? ['0'];
       const v = p.length === 1 && !p[0].includes('<<') ? p[0] : `((${p.join(' | ')}) >>> 0)`;
-      body.push(`v = ${v}; out[o + ${w}] = (v >>> 24) | ((v >>> 8) & 0xff00) | ((v & 0xff00) << 8) | (v << 24); acc += v;`);
+      body.push(`v = ${v}; dv.setUint32(o + ${4 * w}, v); acc += v;`);
     }
     const source = `return function columnRows(views, index, first, n, out) {
   ${columns.map((_, k) => `const c${k} = views[${k}];`).join(' ')}
   let acc = 0;
   let total = 0;
   let v = 0;
-  for (let r = 0, o = 0; r < n; r++, o += ${words}) {
+  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  for (let r = 0, o = 0; r < n; r++, o += ${4 * words}) {
     const i = index === null ? first + r : index[first + r];
     ${body.join('\n    ')}
     if ((r & 0xfff) === 0) { total += acc % 4294967295; acc = 0; }
@@ -507,9 +509,10 @@ interface WordPlan {
   readonly swap: Uint32Array;
   /**
    * The plan as straight-line code (null where code from strings is not allowed): one row
-   * encoded without a dispatch per word; returns the sum of the row's big-endian words.
+   * encoded without a dispatch per word, at byte `o` of `out` (big-endian stores through a
+   * DataView are one byte-reversing store each); returns the sum of the row's big-endian words.
    */
-  readonly row: ((src: Uint32Array, s0: number, out: Uint32Array, o: number) => number) | null;
+  readonly row: ((src: Uint32Array, s0: number, out: DataView, o: number) => number) | null;
 }
 
 const wordPlans = new WeakMap<readonly ColumnInfo[], WordPlan>();
@@ -550,13 +553,13 @@ function compileRow(op: Uint8Array, flip: Uint32Array, swap: Uint32Array): WordP
     const f = op[k] === FIRST8 ? flip[k + 1] : op[k] === SECOND8 ? 0 : flip[k];
     const x = f ? `(${from} ^ ${hex(f)})` : from;
     if (op[k] !== HALVES) {
-      lines.push(`v = ${x} >>> 0; out[o + ${k}] = (v >>> 24) | ((v >>> 8) & 0xff00) | ((v & 0xff00) << 8) | (v << 24); acc += v;`);
+      lines.push(`v = ${x} >>> 0; out.setUint32(o + ${4 * k}, v); acc += v;`);
     } else if (swap[k] === 0) {
       // Four single bytes: they keep their places.
-      lines.push(`v = ${x} >>> 0; out[o + ${k}] = v; acc += ((v >>> 24) | ((v >>> 8) & 0xff00) | ((v & 0xff00) << 8) | (v << 24)) >>> 0;`);
+      lines.push(`v = ${x} >>> 0; out.setUint32(o + ${4 * k}, v, true); acc += ((v >>> 24) | ((v >>> 8) & 0xff00) | ((v & 0xff00) << 8) | (v << 24)) >>> 0;`);
     } else {
       const m = swap[k];
-      lines.push(`v = ${x} >>> 0; v = ((v & ${hex(~m)}) | (((v & 0x00ff00ff) << 8) & ${hex(m)}) | ((v >>> 8) & ${hex(0x00ff00ff & m)})) >>> 0; out[o + ${k}] = v; acc += ((v >>> 24) | ((v >>> 8) & 0xff00) | ((v & 0xff00) << 8) | (v << 24)) >>> 0;`);
+      lines.push(`v = ${x} >>> 0; v = ((v & ${hex(~m)}) | (((v & 0x00ff00ff) << 8) & ${hex(m)}) | ((v >>> 8) & ${hex(0x00ff00ff & m)})) >>> 0; out.setUint32(o + ${4 * k}, v, true); acc += ((v >>> 24) | ((v >>> 8) & 0xff00) | ((v & 0xff00) << 8) | (v << 24)) >>> 0;`);
     }
   }
   try {
@@ -600,6 +603,7 @@ function encodeRecords(store: RowStore, columns: readonly ColumnInfo[], index: I
   const words = plan.op.length;
   const src = store.u32;
   const out32 = new Uint32Array(out.buffer, out.byteOffset, index.length * words);
+  const dv = new DataView(out.buffer, out.byteOffset, index.length * words * 4);
   const row = plan.row;
   // The template row encoded once, TEMPLATE_RUN times over, with runs of it as views (made
   // once: a view per run would cost more than the copy); a row sums alike at any place, as
@@ -608,7 +612,7 @@ function encodeRecords(store: RowStore, columns: readonly ColumnInfo[], index: I
   let runs: Uint32Array[] = [];
   if (template >= 0) {
     const block = new Uint32Array(words * TEMPLATE_RUN);
-    tmplSum = reduceSum(row ? row(src, template * words, block, 0) : encodeRecordRow(plan, src, template * words, block, 0));
+    tmplSum = reduceSum(row ? row(src, template * words, new DataView(block.buffer), 0) : encodeRecordRow(plan, src, template * words, block, 0));
     for (let k = 1; k < TEMPLATE_RUN; k++) block.copyWithin(k * words, 0, words);
     runs = Array.from({ length: TEMPLATE_RUN + 1 }, (_, k) => block.subarray(0, k * words));
   }
@@ -623,7 +627,7 @@ function encodeRecords(store: RowStore, columns: readonly ColumnInfo[], index: I
       acc += n * tmplSum;
       r += n;
     } else {
-      acc += row ? row(src, at * words, out32, r * words) : encodeRecordRow(plan, src, at * words, out32, r * words);
+      acc += row ? row(src, at * words, dv, 4 * r * words) : encodeRecordRow(plan, src, at * words, out32, r * words);
       r++;
     }
     // Folded every 4096 steps (a row adds less than 2^38, a run less than 2^37), so the sum stays
