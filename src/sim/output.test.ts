@@ -3,7 +3,10 @@ import assert from 'node:assert/strict';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { withTempDir } from '../common/index.ts';
+import { Header, padToBlock, sumWords } from '../fits/index.ts';
 import { MANIFEST_FILE, simulateSurvey, type SurveyOptions } from './index.ts';
+import { CMF_PS1_V5, TRUTH_LAYOUT } from './cmf-layout.ts';
+import { FitsStream, emptyImageHeader, fileHeader, headerBytes, tableHeader, zeroPadding } from './fits-out.ts';
 
 const SMALL = { exposures: 1, stacks: 0, density: 0.01 } as const;
 const code = (c: string) => (e: Error & { code?: string }) => {
@@ -77,5 +80,46 @@ test('a survey replaces an old survey and the leftovers of a killed run; an abor
     const progress = { update: () => controller.abort(), finish: () => {} };
     await assert.rejects(simulateSurvey({ out: fresh, exposures: 3, stacks: 0, density: 0.01, signal: controller.signal, progress }), (e: Error) => e.name === 'AbortError');
     assert.deepEqual(await readdir(root), ['survey']);
+  });
+});
+
+test('a FitsStream writes small HDUs through its staging buffer and large ones directly: the file is every HDU in order, each where writeHdu said', async () => {
+  await withTempDir(async (root) => {
+    const path = join(root, 'mixed.fits');
+    const stream = await FitsStream.create(path);
+    const expected: Uint8Array[] = [];
+    const starts: [number, number][] = [];
+    let at = 0;
+    const add = (head: Uint8Array, data: Uint8Array | null, bytes: number): void => {
+      expected.push(head);
+      if (bytes > 0) expected.push(data!.subarray(0, padToBlock(bytes)));
+      starts.push([at + head.length, bytes]);
+      at += head.length + padToBlock(bytes);
+    };
+    const primary = (): Header => fileHeader(new Header().set('ORIGIN', 'TEST', 'test'));
+    add(headerBytes(primary(), 0), null, 0);
+    const got: number[] = [await stream.writeHdu(primary(), null, 0)];
+    // Each data buffer is fresh: the stream may still be writing the last one it was given.
+    // Tables of 1 to 2,000 rows (16 B to 464 kB) between image headers: some are staged,
+    // some fill the staging buffer (the run of 150-row tables, 2 MB), some go straight out.
+    const sizes = [1, 3, 2000, 7, ...Array.from({ length: 60 }, () => 150), 1500, 2, 0, 250, 900, 5];
+    for (const [i, n] of sizes.entries()) {
+      const layout = i % 3 === 2 ? TRUTH_LAYOUT : CMF_PS1_V5;
+      const data = new Uint8Array(padToBlock(n * layout.rowBytes) + 2880);
+      for (let b = 0; b < n * layout.rowBytes; b++) data[b] = (b * 31 + i) & 0xff;
+      zeroPadding(data, n * layout.rowBytes);
+      const image = (): Header => emptyImageHeader(`T${i}.hdr`, new Header().set('INDEX', i, 'which'));
+      add(headerBytes(image(), 0), null, 0);
+      got.push(await stream.writeHdu(image(), null, 0));
+      const extra = (): Header => new Header().set('EXTTYPE', layout.name, 'layout');
+      add(tableHeader(layout, n, `T${i}.psf`, extra()).bytes(n > 0 ? sumWords(data.subarray(0, n * layout.rowBytes)) : 0), data, n * layout.rowBytes);
+      got.push(await stream.writeHdu(tableHeader(layout, n, `T${i}.psf`, extra()), data, n * layout.rowBytes));
+    }
+    await stream.close();
+    const file = await readFile(path);
+    assert.equal(stream.position, file.length);
+    assert.equal(file.length, at);
+    assert.deepEqual(got, starts.map((s) => s[0]));
+    assert.ok(Buffer.concat(expected).equals(file), 'the file holds the HDUs as formatted, in order');
   });
 });
