@@ -6,9 +6,10 @@
 // rejected whole with an error naming the file, chip and row.
 import { open, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { FitsFile, fitsTable, type FitsColumnDef, type HduInfo, type Header } from '../fits/index.ts';
+import { FitsFile, fitsTable, type FitsColumnDef, type HduInfo, type HeaderValue } from '../fits/index.ts';
 import { isIppError } from '../common/index.ts';
 import type { NumericArray, Table } from '../table/index.ts';
+import { scanCatalogue, scannedColumnDefs, type ScannedHdu } from './catalogue-scan.ts';
 import { ColumnStore } from './column-store.ts';
 import { DvoError } from './errors.ts';
 import { fillDetectionIds } from './ids.ts';
@@ -41,7 +42,60 @@ const OPTIONAL = [
 ] as const;
 
 const MJD_UNIX = 40587;
-function lookup(headers: readonly (Header | undefined)[], key: string): string | number | boolean | bigint | null | undefined {
+
+/** Keyword values of a header (the reader's Header, or a scanned header's text). */
+interface HeaderLike {
+  get(keyword: string): HeaderValue | undefined;
+}
+
+/** An HDU as the reading below needs it. */
+interface SourceHdu {
+  readonly index: number;
+  readonly kind: string;
+  readonly extname?: string;
+  readonly rows?: number;
+  readonly dataStart: number;
+  readonly header: HeaderLike;
+}
+
+/** A catalogue's HDUs: scanned (catalogue-scan.ts) or opened by the FITS reader. */
+interface Source {
+  readonly hdus: readonly SourceHdu[];
+  /** Column definitions of a plain binary table. */
+  columnDefs(h: SourceHdu): { defs: FitsColumnDef[]; rowBytes: number };
+  /** Column names of a tile-compressed table (undefined: none here). */
+  compressedNames(h: SourceHdu): string[] | undefined;
+  /** The reader's table of an HDU (compressed tables, columns not decoded here). */
+  table(h: SourceHdu): Promise<Table>;
+  close(): Promise<void>;
+}
+
+function fileSource(file: FitsFile): Source {
+  return {
+    hdus: file.hdus,
+    columnDefs: (h) => columnDefsOf(file, h as HduInfo),
+    compressedNames: (h) => (h.kind === 'compressed-table'
+      ? (h as HduInfo).header.cards.filter((c) => /^TTYPE\d+$/.test(c.keyword)).map((c) => String(c.value).trim())
+      : undefined),
+    table: async (h) => fitsTable(file, h.index),
+    close: () => file.close(),
+  };
+}
+
+// The reader opens the file only if a table needs its general path.
+function scannedSource(path: string, hdus: readonly ScannedHdu[]): Source {
+  let file: Promise<FitsFile> | undefined;
+  return {
+    hdus,
+    columnDefs: (h) => scannedColumnDefs(h as ScannedHdu),
+    compressedNames: () => undefined,
+    table: async (h) => fitsTable(await (file ??= FitsFile.open(path)), h.index),
+    close: async () => {
+      if (file) await file.then((f) => f.close(), () => {});
+    },
+  };
+}
+function lookup(headers: readonly (HeaderLike | undefined)[], key: string): string | number | boolean | bigint | null | undefined {
   for (const h of headers) {
     const v = h?.get(key);
     if (v !== undefined) return v;
@@ -56,7 +110,7 @@ const HEADER_NAMES = ['table', 'chip', 'primary'];
  * A numeric keyword: the first header holding it, after checking that no header holds it
  * as something else (a damaged value in any copy rejects the catalogue).
  */
-function num(headers: readonly (Header | undefined)[], key: string, where: string): number | undefined {
+function num(headers: readonly (HeaderLike | undefined)[], key: string, where: string): number | undefined {
   let found: number | undefined;
   for (let i = 0; i < headers.length; i++) {
     const v = headers[i]?.get(key);
@@ -71,7 +125,7 @@ function num(headers: readonly (Header | undefined)[], key: string, where: strin
   return found;
 }
 
-function filterOf(headers: readonly (Header | undefined)[], where: string): Filter {
+function filterOf(headers: readonly (HeaderLike | undefined)[], where: string): Filter {
   const v = lookup(headers, 'FPA.FILTER') ?? lookup(headers, 'FILTER') ?? lookup(headers, 'FILTERID');
   if (typeof v !== 'string' || v.trim() === '') {
     throw new DvoError('dvo_unknown_photcode', `${where}: no FPA.FILTER keyword, so the photcode is unknown; the catalogue is rejected`);
@@ -83,13 +137,11 @@ function filterOf(headers: readonly (Header | undefined)[], where: string): Filt
   return f as Filter;
 }
 
-function isDetectionTable(file: FitsFile, h: HduInfo): boolean {
+function isDetectionTable(src: Source, h: SourceHdu): boolean {
   if (h.kind !== 'bintable' && h.kind !== 'compressed-table') return false;
-  const cols = h.kind === 'bintable' ? columnDefsOf(file, h).defs.map((c) => c.name) : undefined;
-  if (cols) return REQUIRED.every((r) => cols.includes(r));
   // A compressed table's columns are in ZFORM/TTYPE: look for the names.
-  const names = h.header.cards.filter((c) => /^TTYPE\d+$/.test(c.keyword)).map((c) => String(c.value).trim());
-  return REQUIRED.every((r) => names.includes(r));
+  const cols = h.kind === 'bintable' ? src.columnDefs(h).defs.map((c) => c.name) : src.compressedNames(h) ?? [];
+  return REQUIRED.every((r) => cols.includes(r));
 }
 
 // Column definitions shared by tables with the same column cards: an smf's ~60 chip tables
@@ -130,16 +182,26 @@ function columnDefsOf(file: FitsFile, h: HduInfo): { defs: FitsColumnDef[]; rowB
   return defs;
 }
 
+/** Options of {@link readCatalogue}. */
+export interface ReadCatalogueOptions {
+  /** False: open the file with the FITS reader, not the header scan (catalogue-scan.ts); the same result, slower. */
+  readonly scan?: boolean;
+}
+
 /** Reads and checks a catalogue; throws a DvoError naming what is wrong. */
-export async function readCatalogue(path: string, photcodes: PhotcodeTable): Promise<Catalogue> {
-  let file: FitsFile;
-  try {
-    file = await FitsFile.open(path);
-  } catch (cause) {
-    throw new DvoError('dvo_bad_catalogue', `${path}: cannot be read as a catalogue: ${(cause as Error).message}; the catalogue is rejected`, { cause });
+export async function readCatalogue(path: string, photcodes: PhotcodeTable, options: ReadCatalogueOptions = {}): Promise<Catalogue> {
+  let src: Source;
+  const scanned = options.scan === false ? undefined : await scanCatalogue(path);
+  if (scanned) src = scannedSource(path, scanned);
+  else {
+    try {
+      src = fileSource(await FitsFile.open(path));
+    } catch (cause) {
+      throw new DvoError('dvo_bad_catalogue', `${path}: cannot be read as a catalogue: ${(cause as Error).message}; the catalogue is rejected`, { cause });
+    }
   }
   try {
-    return await readOpen(file, path, photcodes);
+    return await readOpen(src, path, photcodes);
   } catch (error) {
     if (error instanceof DvoError) throw error;
     if (isIppError(error)) {
@@ -147,25 +209,25 @@ export async function readCatalogue(path: string, photcodes: PhotcodeTable): Pro
     }
     throw error;
   } finally {
-    await file.close();
+    await src.close();
   }
 }
 
-async function readOpen(file: FitsFile, path: string, photcodes: PhotcodeTable): Promise<Catalogue> {
-  const primary = file.hdus[0].header;
-  const tables = file.hdus.filter((h) => isDetectionTable(file, h));
+async function readOpen(src: Source, path: string, photcodes: PhotcodeTable): Promise<Catalogue> {
+  const primary = src.hdus[0].header;
+  const tables = src.hdus.filter((h) => isDetectionTable(src, h));
   if (tables.length === 0) {
     throw new DvoError('dvo_bad_catalogue', `${path}: no detection table (a table with ${REQUIRED.join(', ')}); is this an smf or cmf?`);
   }
   const scratch = new Scratch(path);
   try {
-    return await readTables(file, path, photcodes, tables, primary, scratch);
+    return await readTables(src, path, photcodes, tables, primary, scratch);
   } finally {
     await scratch.close();
   }
 }
 
-async function readTables(file: FitsFile, path: string, photcodes: PhotcodeTable, tables: readonly HduInfo[], primary: Header, scratch: Scratch): Promise<Catalogue> {
+async function readTables(src: Source, path: string, photcodes: PhotcodeTable, tables: readonly SourceHdu[], primary: HeaderLike, scratch: Scratch): Promise<Catalogue> {
   const total = tables.reduce((n, h) => n + (h.rows ?? 0), 0);
   const store = new ColumnStore(MEASURE_COLUMNS, Math.max(1, total));
   const images: CatalogueImage[] = [];
@@ -174,7 +236,7 @@ async function readTables(file: FitsFile, path: string, photcodes: PhotcodeTable
     const extname = h.extname ?? `HDU${h.index}`;
     const chipMatch = /^(XY\d\d)\.psf$/i.exec(extname);
     const chip = chipMatch ? chipMatch[1].toUpperCase() : undefined;
-    const hdr = chip ? file.hdus.find((x) => x.extname?.toUpperCase() === `${chip}.HDR`)?.header : undefined;
+    const hdr = chip ? src.hdus.find((x) => x.extname?.toUpperCase() === `${chip}.HDR`)?.header : undefined;
     const headers = [h.header, hdr, primary];
     const where = `${path} ${extname}`;
     const imageId = lookup(headers, 'IMAGEID');
@@ -196,8 +258,8 @@ async function readTables(file: FitsFile, path: string, photcodes: PhotcodeTable
     const zpErr = num(headers, 'ZPT_ERR', where) ?? NaN;
     const mTime = exptime > 0 ? 2.5 * Math.log10(exptime) : 0;
     // A plain table is read here (columnBatches) with shared definitions; others through the general reader.
-    const table = h.kind === 'bintable' ? undefined : fitsTable(file, h.index);
-    const have = new Set(table ? table.columns.map((c) => c.name) : columnDefsOf(file, h).defs.map((d) => d.name));
+    const table = h.kind === 'bintable' ? undefined : await src.table(h);
+    const have = new Set(table ? table.columns.map((c) => c.name) : src.columnDefs(h).defs.map((d) => d.name));
     const optional = OPTIONAL.filter((c) => have.has(c));
     const names = [...REQUIRED, ...optional];
     const first = store.length;
@@ -221,7 +283,7 @@ async function readTables(file: FitsFile, path: string, photcodes: PhotcodeTable
       xe: store.i16('X_CCD_ERR'), ye: store.i16('Y_CCD_ERR'), pa: store.i16('POSANGLE'), ps: store.f32('PLTSCALE'),
       flags: store.u32('PHOT_FLAGS'),
     };
-    for await (const b of columnBatches(file, h, table, names, where, scratch)) {
+    for await (const b of columnBatches(src, h, table, names, where, scratch)) {
       const c = (name: string): NumericArray | undefined => {
         const i = names.indexOf(name as never);
         return i < 0 ? undefined : b.columns[i];
@@ -315,10 +377,10 @@ const TILE_BYTES = 32 << 10;
  * new arrays (stored, then converted) per column per batch, and a catalogue has ~60 tables of
  * ~40 columns. Anything else goes through the general reader.
  */
-async function* columnBatches(file: FitsFile, h: HduInfo, table: Table | undefined, names: readonly string[], where: string, scratch: Scratch): AsyncGenerator<RawBatch> {
-  const plan = h.kind === 'bintable' ? directPlan(file, h, names) : undefined;
+async function* columnBatches(src: Source, h: SourceHdu, table: Table | undefined, names: readonly string[], where: string, scratch: Scratch): AsyncGenerator<RawBatch> {
+  const plan = h.kind === 'bintable' ? directPlan(src, h, names) : undefined;
   if (!plan) {
-    for await (const b of (table ?? fitsTable(file, h.index)).batches({ columns: [...names] })) yield { rowCount: b.rowCount, columns: b.columns.map((c) => c.values as NumericArray) };
+    for await (const b of (table ?? await src.table(h)).batches({ columns: [...names] })) yield { rowCount: b.rowCount, columns: b.columns.map((c) => c.values as NumericArray) };
     return;
   }
   const { rowBytes, cols } = plan;
@@ -400,8 +462,8 @@ type Ctor = Float32ArrayConstructor | Float64ArrayConstructor | Int32ArrayConstr
   | Int16ArrayConstructor | Uint16ArrayConstructor | Uint8ArrayConstructor;
 
 // How each asked-for column is decoded, or undefined when one of them needs the general reader.
-function directPlan(file: FitsFile, h: HduInfo, names: readonly string[]): { rowBytes: number; cols: { code: DirectCode; offset: number; flip: number; Ctor: Ctor }[] } | undefined {
-  const { defs, rowBytes } = columnDefsOf(file, h);
+function directPlan(src: Source, h: SourceHdu, names: readonly string[]): { rowBytes: number; cols: { code: DirectCode; offset: number; flip: number; Ctor: Ctor }[] } | undefined {
+  const { defs, rowBytes } = src.columnDefs(h);
   const cols: { code: DirectCode; offset: number; flip: number; Ctor: Ctor }[] = [];
   for (const name of names) {
     const found = defs.filter((d) => d.name === name);
