@@ -72,7 +72,6 @@ export interface ScannedHdu {
 class GiveUp extends Error {}
 
 const FIRST_READ = 3 * 2880;
-const COMMENTARY = new Set(['COMMENT', 'HISTORY', '']);
 
 /** The HDUs of a FITS file, or undefined when the FITS reader must open it (see the file comment). */
 export async function scanCatalogue(path: string): Promise<ScannedHdu[] | undefined> {
@@ -131,7 +130,9 @@ export async function scanCatalogue(path: string): Promise<ScannedHdu[] | undefi
 }
 
 function describe(bytes: Uint8Array, index: number, dataStart: number, size: number, file: string): { hdu: ScannedHdu; dataBytes: number } {
-  // Checked as the reader's header parser checks (printable bytes, keyword characters) up to END.
+  // Checked as the reader's header parser checks (printable bytes, keyword characters) up to
+  // END; the text is made once and its cards looked at in place (a string per card cost more).
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
   const hierarch: { key: string; card: number }[] = [];
   const columnCards: string[] = [];
   let cards = 0;
@@ -141,30 +142,30 @@ function describe(bytes: Uint8Array, index: number, dataStart: number, size: num
       const b = bytes[j];
       if (b < 0x20 || b > 0x7e) throw new GiveUp();
     }
-    const key8 = Buffer.from(bytes.buffer, bytes.byteOffset + off, 8).toString('latin1').trimEnd();
-    if (key8 === 'END' && blank(bytes, off + 3, off + CARD)) break;
-    if (key8 === 'CONTINUE') throw new GiveUp();
-    if (key8 === 'HIERARCH') {
-      const text = Buffer.from(bytes.buffer, bytes.byteOffset + off, CARD).toString('latin1');
-      const eq = text.indexOf('=', 8);
+    if (text.startsWith('END     ', off) && blank(bytes, off + 3, off + CARD)) break;
+    if (text.startsWith('CONTINUE', off)) throw new GiveUp();
+    if (text.startsWith('HIERARCH', off)) {
+      const card = text.slice(off, off + CARD);
+      const eq = card.indexOf('=', 8);
       if (eq < 0) throw new GiveUp();
-      const key = text.slice(8, eq).trim();
+      const key = card.slice(8, eq).trim();
       if (key !== key.toUpperCase()) throw new GiveUp();
       hierarch.push({ key, card: cards });
-      columnCards.push(text);
+      columnCards.push(card);
       continue;
     }
-    const valued = bytes[off + 8] === 0x3d && bytes[off + 9] === 0x20;
-    if (COMMENTARY.has(key8)) continue;
-    // Keywords with a value: A-Z 0-9 _ - only (lower case is legal but looked up otherwise: give up).
-    if (!valued) throw new GiveUp();
-    for (let j = off; j < off + key8.length; j++) {
+    if (text.startsWith('COMMENT ', off) || text.startsWith('HISTORY ', off) || text.startsWith('        ', off)) continue;
+    // Keywords with a value: A-Z 0-9 _ - then blanks (lower case is legal but looked up
+    // otherwise, and a card without a value hides later ones: give up on both).
+    if (bytes[off + 8] !== 0x3d || bytes[off + 9] !== 0x20) throw new GiveUp();
+    let j = off;
+    for (; j < off + 8; j++) {
       const b = bytes[j];
-      if (!((b >= 0x41 && b <= 0x5a) || (b >= 0x30 && b <= 0x39) || b === 0x5f || b === 0x2d)) throw new GiveUp();
+      if (!((b >= 0x41 && b <= 0x5a) || (b >= 0x30 && b <= 0x39) || b === 0x5f || b === 0x2d)) break;
     }
-    if (bytes[off] === 0x54 || key8 === 'NAXIS1') columnCards.push(Buffer.from(bytes.buffer, bytes.byteOffset + off, CARD).toString('latin1'));
+    if (j === off || !blank(bytes, j, off + 8)) throw new GiveUp();
+    if (bytes[off] === 0x54 || text.startsWith('NAXIS1  ', off)) columnCards.push(text.slice(off, off + CARD));
   }
-  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
   const first = text.slice(0, 8).trimEnd();
   const provisional = new CardText(text, { file, hdu: index }, hierarch, '');
   const extnameValue = provisional.get('EXTNAME');
