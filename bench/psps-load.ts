@@ -5,8 +5,9 @@
 // SELECT merge. PostgreSQL, twice: from the CSV files (text COPY) and from the FITS file
 // (binary COPY, the ODM's path when the DXLayer hands the FITS file over; the target applies
 // to it) into plain tables (the default: the merge copies the rows in) and into tables
-// partitioned by batch (staging builds the archive's key and indexes, the merge attaches the
-// staging tables as the batch's partitions). Peers in the same run: PostgreSQL's own `psql \copy` of
+// partitioned by batch (staging builds the archive's key and indexes on its two connections
+// once the rows are committed, the merge attaches the staging tables as the batch's
+// partitions). Peers in the same run: PostgreSQL's own `psql \copy` of
 // the same CSV files into bare tables, and SQLite's `sqlite3 .import`, which load without
 // any checking, keys, indexes or merge (psql runs the tables one after the other; ours loads
 // two at once on PostgreSQL, as the ODM does).
