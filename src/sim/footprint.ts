@@ -15,8 +15,23 @@ const SAMPLES = 5;
  * IDs of the sky tiles that may hold objects landing on a chip of an exposure pointed at
  * (ra, dec), ascending: those of `tilesInCircle(ra, dec, FOV_RADIUS)` whose box may meet a
  * chip. Tiles the test cannot judge (wide polar tiles, or far from the boresight) are kept.
+ * The array is shared with later callers for the same pointing: read it, do not change it.
  */
-export function exposureTiles(ra: number, dec: number): number[] {
+export function exposureTiles(ra: number, dec: number): readonly number[] {
+  // The planner, the writer and the tile dropping each ask for an exposure's tiles.
+  const key = `${ra} ${dec}`;
+  const hit = RECENT.get(key);
+  if (hit) return hit;
+  const out = footprintTiles(ra, dec);
+  RECENT.set(key, out);
+  if (RECENT.size > 64) RECENT.delete(RECENT.keys().next().value as string);
+  return out;
+}
+
+/** Answers given lately (a few pointings' worth). */
+const RECENT = new Map<string, readonly number[]>();
+
+function footprintTiles(ra: number, dec: number): number[] {
   const a0 = ra * DEG;
   const d0 = dec * DEG;
   const sinA0 = Math.sin(a0);
