@@ -116,17 +116,26 @@ export function valuesKeepRules(column: ArchiveColumn, values: ColumnValues, n: 
   const hi = max?.value ?? Infinity;
   const loIn = min?.inclusive ?? true;
   const hiIn = max?.inclusive ?? true;
+  const keeps = (v: number) => {
+    if (v === dflt) return true;
+    if (Number.isNaN(v)) return !max;
+    return !((loIn ? v < lo : v <= lo) || (hiIn ? v > hi : v >= hi));
+  };
+  if (values instanceof Float64Array) {
+    // (the raw FITS path's values) a value strictly inside the bounds needs no other test
+    for (let r = 0; r < n; r++) {
+      const v = round ? Math.fround(values[r]) : values[r];
+      if ((v > lo && v < hi) || keeps(v)) continue;
+      return false;
+    }
+    return true;
+  }
   for (let r = 0; r < n; r++) {
     const raw = values[r] as number | bigint;
     // 64-bit integers beyond 2^53 only meet bounds far below them, so a double compares them rightly
     let v = typeof raw === 'bigint' ? Number(raw) : raw;
     if (round) v = Math.fround(v);
-    if (v === dflt) continue;
-    if (Number.isNaN(v)) {
-      if (max) return false;
-      continue;
-    }
-    if ((loIn ? v < lo : v <= lo) || (hiIn ? v > hi : v >= hi)) return false;
+    if (!keeps(v)) return false;
   }
   return true;
 }
