@@ -90,3 +90,23 @@ test('catalogue scan: the same catalogue as through the FITS reader, every keywo
     assert.ok(await scanCatalogue(smf));
   });
 });
+
+test('catalogue read: rows converted by code made per layout equal the column-by-column conversion, to the bit; a bad row still gets its error', async () => {
+  await withTempDir(async (dir) => {
+    const survey = join(dir, 'survey');
+    const { manifest: m } = await simulateSurvey({ out: survey, exposures: 2, stacks: 1, density: 0.02, seed: 9, injectDefects: 'nan-coords' });
+    const photcodes = new PhotcodeTable(defaultPhotcodes());
+    const files = [...m.exposures.map((e) => join(survey, e.smf)), ...m.stacks.map((s) => join(survey, s.cmf))];
+    const bad = m.defects.find((d) => d.kind === 'nan-coords')!;
+    for (const path of files) {
+      if (path === join(survey, bad.file)) {
+        for (const fused of [true, false]) {
+          await assert.rejects(readCatalogue(path, photcodes, { fused }), (e: Error & { code?: string }) =>
+            e.code === 'dvo_bad_coordinates' && e.message.includes(`row ${bad.rows![0] + 1} `) && e.message.includes(bad.chip!));
+        }
+        continue;
+      }
+      sameCatalogue(await readCatalogue(path, photcodes), await readCatalogue(path, photcodes, { fused: false }), path);
+    }
+  });
+});

@@ -186,6 +186,8 @@ function columnDefsOf(file: FitsFile, h: HduInfo): { defs: FitsColumnDef[]; rowB
 export interface ReadCatalogueOptions {
   /** False: open the file with the FITS reader, not the header scan (catalogue-scan.ts); the same result, slower. */
   readonly scan?: boolean;
+  /** False: decode and convert plain tables column by column, not by code made per layout; the same result, slower. */
+  readonly fused?: boolean;
 }
 
 /** Reads and checks a catalogue; throws a DvoError naming what is wrong. */
@@ -201,7 +203,7 @@ export async function readCatalogue(path: string, photcodes: PhotcodeTable, opti
     }
   }
   try {
-    return await readOpen(src, path, photcodes);
+    return await readOpen(src, path, photcodes, options);
   } catch (error) {
     if (error instanceof DvoError) throw error;
     if (isIppError(error)) {
@@ -213,7 +215,7 @@ export async function readCatalogue(path: string, photcodes: PhotcodeTable, opti
   }
 }
 
-async function readOpen(src: Source, path: string, photcodes: PhotcodeTable): Promise<Catalogue> {
+async function readOpen(src: Source, path: string, photcodes: PhotcodeTable, options: ReadCatalogueOptions): Promise<Catalogue> {
   const primary = src.hdus[0].header;
   const tables = src.hdus.filter((h) => isDetectionTable(src, h));
   if (tables.length === 0) {
@@ -221,13 +223,15 @@ async function readOpen(src: Source, path: string, photcodes: PhotcodeTable): Pr
   }
   const scratch = new Scratch(path);
   try {
-    return await readTables(src, path, photcodes, tables, primary, scratch);
+    return await readTables(src, path, photcodes, tables, primary, scratch, options);
   } finally {
     await scratch.close();
   }
 }
 
-async function readTables(src: Source, path: string, photcodes: PhotcodeTable, tables: readonly SourceHdu[], primary: HeaderLike, scratch: Scratch): Promise<Catalogue> {
+async function readTables(
+  src: Source, path: string, photcodes: PhotcodeTable, tables: readonly SourceHdu[], primary: HeaderLike, scratch: Scratch, options: ReadCatalogueOptions,
+): Promise<Catalogue> {
   const total = tables.reduce((n, h) => n + (h.rows ?? 0), 0);
   const store = new ColumnStore(MEASURE_COLUMNS, Math.max(1, total));
   const images: CatalogueImage[] = [];
@@ -266,7 +270,7 @@ async function readTables(src: Source, path: string, photcodes: PhotcodeTable, t
     const rows = (table ? table.rowCount : h.rows) ?? 0;
     store.grow(rows);
     let at = first;
-    const unique = new UniqueIds(where);
+    let unique = new UniqueIds(where);
     // Fetched after grow: the store does not grow again inside this table.
     const m = {
       ra: store.f64('RA'), dec: store.f64('DEC'), mag: store.f32('MAG'), magErr: store.f32('MAG_ERR'),
@@ -283,7 +287,31 @@ async function readTables(src: Source, path: string, photcodes: PhotcodeTable, t
       xe: store.i16('X_CCD_ERR'), ye: store.i16('Y_CCD_ERR'), pa: store.i16('POSANGLE'), ps: store.f32('PLTSCALE'),
       flags: store.u32('PHOT_FLAGS'),
     };
-    for await (const b of columnBatches(src, h, table, names, where, scratch)) {
+    // A plain table's rows go through code made for its layout (fused.ts below) unless a row is
+    // bad: then the table is read again column by column, which raises the error as it always has.
+    const fused = !table && options.fused !== false ? fusedRows(src, h, names) : undefined;
+    let done = false;
+    if (fused) {
+      const { rowBytes, rows: fn } = fused;
+      const chunk = Math.max(1, Math.floor(READ_BYTES / Math.max(1, rowBytes)));
+      const k = { inv: 1 / exptime, zpTerm: zp + mTime, zpErr, mTime, airmass, time, msec, photcode: photcode.code };
+      let bad = false;
+      for (let start = 0; start < rows && !bad; start += chunk) {
+        const n = Math.min(chunk, rows - start);
+        const bytes = await scratch.read(h.dataStart + start * rowBytes, n * rowBytes);
+        if (bytes.length < n * rowBytes) throw new DvoError('dvo_bad_catalogue', `${where}: the file ends within rows ${start + 1}..${start + n}; the catalogue is rejected`);
+        const ids = scratch.ids(n).subarray(0, n);
+        if (fn(new DataView(bytes.buffer, bytes.byteOffset, n * rowBytes), n, at, m, k, ids) >= 0) { bad = true; break; }
+        fillDetectionIds(m.ext, at, externId, ids, n);
+        unique.check(ids, at - first, () => Array.from(m.ext.subarray(first, at), (v) => Number(v & 0xffffffffn)));
+        at += n;
+      }
+      if (bad) {
+        at = first;
+        unique = new UniqueIds(where);
+      } else done = true;
+    }
+    for await (const b of done ? [] : columnBatches(src, h, table, names, where, scratch)) {
       const c = (name: string): NumericArray | undefined => {
         const i = names.indexOf(name as never);
         return i < 0 ? undefined : b.columns[i];
@@ -422,6 +450,7 @@ class Scratch {
   private readonly path: string;
   private handle: FileHandle | undefined;
   private bytes = new Uint8Array(0);
+  private idArray = new Uint32Array(0);
 
   constructor(path: string) {
     this.path = path;
@@ -438,6 +467,12 @@ class Scratch {
       done += bytesRead;
     }
     return this.bytes.subarray(0, done);
+  }
+
+  /** An array for `n` IPP_IDETs (reused). */
+  ids(n: number): Uint32Array {
+    if (this.idArray.length < n) this.idArray = new Uint32Array(n);
+    return this.idArray;
   }
 
   async close(): Promise<void> {
@@ -683,4 +718,167 @@ function footprint(ra: Float64Array, dec: Float64Array, first: number, n: number
     if (q > r2) r2 = q;
   }
   return { ra: cra, dec: cdec, radius: Math.sqrt(r2) };
+}
+
+/** The Measure columns a table's rows are converted into (see readTables). */
+type MeasureArrays = Readonly<Record<string, Float64Array | Float32Array | Int32Array | Uint32Array | Int16Array | Uint16Array | BigUint64Array>>;
+
+/** Per-table values of the conversion: 1/EXPTIME, the zero point term, and the values every row gets. */
+interface TableConstants {
+  readonly inv: number;
+  readonly zpTerm: number;
+  readonly zpErr: number;
+  readonly mTime: number;
+  readonly airmass: number;
+  readonly time: number;
+  readonly msec: number;
+  readonly photcode: number;
+}
+
+/**
+ * Rows of a plain table converted straight from their bytes into the Measure columns from
+ * row `at` on, IPP_IDETs into `ids`; returns -1, or the first row whose position is not on
+ * the sky (its error is then raised by the column-by-column path).
+ */
+type FusedRows = (dv: DataView, n: number, at: number, m: MeasureArrays, k: TableConstants, ids: Uint32Array) => number;
+
+const fusedCache = new Map<string, FusedRows | null>();
+
+/**
+ * The conversions of readTables (the column-by-column path below, which stays for tables
+ * this does not take and for errors) as one loop over the rows, made per table layout: each
+ * value read from the row bytes once and written once, where the columns path decodes into
+ * arrays and then copies and converts each column (two passes over ~45 columns of every row).
+ * The same operations in the same order, so the same values to the bit (a test compares).
+ */
+function fusedRows(src: Source, h: SourceHdu, names: readonly string[]): { rowBytes: number; rows: FusedRows } | undefined {
+  const plan = directPlan(src, h, names);
+  if (!plan) return undefined;
+  const key = `${plan.rowBytes}|${names.map((nm, i) => `${nm}:${plan.cols[i].code}:${plan.cols[i].offset}:${plan.cols[i].flip}`).join(',')}`;
+  let fn = fusedCache.get(key);
+  if (fn === undefined) {
+    fn = compileFused(plan.rowBytes, names, plan.cols);
+    if (fusedCache.size >= 64) fusedCache.clear();
+    fusedCache.set(key, fn);
+  }
+  return fn ? { rowBytes: plan.rowBytes, rows: fn } : undefined;
+}
+
+function compileFused(rowBytes: number, names: readonly string[], cols: readonly { code: DirectCode; offset: number; flip: number }[]): FusedRows | null {
+  // A column's value in row `p` as the columns path has it in its decoded array.
+  const read = (name: string): string | undefined => {
+    const i = names.indexOf(name);
+    if (i < 0) return undefined;
+    const { code, offset, flip } = cols[i];
+    const at = `p + ${offset}`;
+    switch (code) {
+      case 'E': return `dv.getFloat32(${at})`;
+      case 'D': return `dv.getFloat64(${at})`;
+      case 'J': return flip ? `((dv.getInt32(${at}) ^ ${flip | 0}) >>> 0)` : `dv.getInt32(${at})`;
+      case 'I': return flip ? `((dv.getInt16(${at}) ^ ${flip}) & 0xffff)` : `dv.getInt16(${at})`;
+      default: return `dv.getUint8(${at})`;
+    }
+  };
+  const isF32 = (name: string): boolean => cols[names.indexOf(name)]?.code === 'E';
+  const body: string[] = [];
+  // copyF32: the value (times the scale) as a 32-bit float, or NaN without the column.
+  const f32 = (dst: string, name: string, scale?: string): void => {
+    const v = read(name);
+    body.push(`${dst}[i] = ${v === undefined ? 'NaN' : scale ? `${v} * ${scale}` : v};`);
+  };
+  const int16 = (dst: string, name: string): void => {
+    const v = read(name);
+    body.push(v === undefined ? `${dst}[i] = 0;` : `v = ${v} * 100; ${dst}[i] = v === v ? (v > 32767 ? 32767 : v < -32768 ? -32768 : Math.round(v)) : 0;`);
+  };
+  const angle16 = (dst: string, name: string): void => {
+    const v = read(name);
+    body.push(v === undefined ? `${dst}[i] = 0;` : `${dst}[i] = ${isF32(name) ? 'angleF32' : 'angleAny'}(${v});`);
+  };
+  const int32 = (dst: string, name: string, unsigned: boolean): void => {
+    const v = read(name);
+    body.push(v === undefined ? `${dst}[i] = 0;` : `v = ${v}; ${dst}[i] = Number.isFinite(v) ? v ${unsigned ? '>>> 0' : '| 0'} : 0;`);
+  };
+  body.push(`ids[r] = ${read('IPP_IDET')} >>> 0;`);
+  body.push(`let a = ${read('RA_PSF')};`, `const d = ${read('DEC_PSF')};`);
+  body.push('if (!(a >= -360 && a <= 720) || !(d >= -90 && d <= 90)) return r;');
+  body.push('if (a < 0) a += 360; else if (a >= 360) a -= 360;', 'ra[i] = a;', 'dec[i] = d;');
+  f32('mag', 'PSF_INST_MAG');
+  f32('magErr', 'PSF_INST_MAG_SIG');
+  // M_CAL: CAL_PSF_MAG − PSF_INST_MAG of the stored floats, else the zero point term.
+  const cal = read('CAL_PSF_MAG');
+  body.push(cal === undefined ? 'cal[i] = zpTerm;' : `cal[i] = ${cal}; v = cal[i] - mag[i]; cal[i] = v === v ? v : zpTerm;`);
+  const calErr = read('CAL_PSF_MAG_SIG');
+  body.push(calErr === undefined ? 'calErr[i] = zpErr;' : `calErr[i] = ${calErr}; if (calErr[i] !== calErr[i]) calErr[i] = zpErr;`);
+  body.push('mt[i] = mTime;');
+  f32('ap', 'AP_MAG');
+  body.push('apErr[i] = NaN;');
+  f32('fkron', 'KRON_FLUX', 'inv');
+  f32('fkronErr', 'KRON_FLUX_ERR', 'inv');
+  body.push('v = fkron[i]; kron[i] = v > 0 ? -2.5 * Math.log10(v) : NaN; kronErr[i] = v > 0 ? (1.0857362 * fkronErr[i]) / v : NaN;');
+  f32('fpsf', 'PSF_INST_FLUX', 'inv');
+  f32('fpsfErr', 'PSF_INST_FLUX_SIG', 'inv');
+  f32('fap', 'AP_FLUX', 'inv');
+  f32('fapErr', 'AP_FLUX_SIG', 'inv');
+  body.push('airmassCol[i] = airmass;');
+  f32('x', 'X_PSF');
+  f32('y', 'Y_PSF');
+  body.push('xf[i] = x[i];', 'yf[i] = y[i];');
+  int16('xe', 'X_PSF_SIG');
+  int16('ye', 'Y_PSF_SIG');
+  f32('sky', 'SKY', 'inv');
+  f32('skyErr', 'SKY_SIGMA', 'inv');
+  body.push('t[i] = time;', 'tms[i] = msec;');
+  f32('qf', 'PSF_QF');
+  f32('qfp', 'PSF_QF_PERFECT');
+  f32('chisq', 'PSF_CHISQ');
+  int32('ndof', 'PSF_NDOF', false);
+  int32('npix', 'PSF_NPIX', false);
+  f32('extns', 'EXT_NSIGMA');
+  int16('fwx', 'PSF_FWHM_MAJ');
+  int16('fwy', 'PSF_FWHM_MIN');
+  angle16('theta', 'PSF_THETA');
+  int16('mxx', 'MOMENTS_XX');
+  int16('mxy', 'MOMENTS_XY');
+  int16('myy', 'MOMENTS_YY');
+  angle16('pa', 'POSANGLE');
+  f32('ps', 'PLTSCALE');
+  body.push('pc[i] = photcode;');
+  int32('flags', 'FLAGS', true);
+  int32('flags2', 'FLAGS2', false);
+  const arrays = ['ra', 'dec', 'mag', 'magErr', 'cal', 'calErr', 'mt', 'ap', 'apErr', 'fkron', 'fkronErr', 'kron', 'kronErr', 'fpsf', 'fpsfErr', 'fap', 'fapErr',
+    'x', 'y', 'xf', 'yf', 'xe', 'ye', 'sky', 'skyErr', 't', 'tms', 'qf', 'qfp', 'chisq', 'ndof', 'npix', 'extns', 'fwx', 'fwy', 'theta', 'mxx', 'mxy', 'myy',
+    'pa', 'ps', 'pc', 'flags', 'flags2'];
+  const source = `return function fusedRows(dv, n, at, m, k, ids) {
+  const ${arrays.map((a) => `${a} = m.${a}`).join(', ')}, airmassCol = m.airmass;
+  const inv = k.inv, zpTerm = k.zpTerm, zpErr = k.zpErr, mTime = k.mTime, airmass = k.airmass, time = k.time, msec = k.msec, photcode = k.photcode;
+  let v = 0;
+  for (let r = 0, p = 0; r < n; r++, p += ${rowBytes}) {
+    const i = at + r;
+    ${body.join('\n    ')}
+  }
+  return -1;
+};`;
+  try {
+    return new Function('angleF32', 'angleAny', source)(angleF32, angleAny) as FusedRows;
+  } catch {
+    return null;
+  }
+}
+
+// toAngle16F32 and toAngle16 for one value.
+function angleF32(deg: number): number {
+  if (!(deg - deg === 0)) return 0;
+  let d: number;
+  if (deg >= 0 && deg < 360) d = (deg + 360) - 360;
+  else if (deg >= -360 && deg < 0) d = deg + 360;
+  else d = ((deg % 360) + 360) % 360;
+  if (d >= 360) d -= 360;
+  const u = Math.round(d * (0xffff / 360)) & 0xffff;
+  return u > 32767 ? u - 65536 : u;
+}
+
+function angleAny(deg: number): number {
+  if (!Number.isFinite(deg)) return 0;
+  const u = Math.round((((deg % 360) + 360) % 360) * (0xffff / 360)) & 0xffff;
+  return u > 32767 ? u - 65536 : u;
 }
