@@ -43,8 +43,11 @@ export class MatchGrid {
       const width = 360 * Math.cos(poleward * Math.PI / 180);
       this.raCells[z] = Math.max(1, Math.floor(width / this.cell));
     }
+    // Slots for as many cells as objects expected (the hash grows past half full): there are
+    // fewer occupied cells than objects, and every slot is written here (-1), so a table
+    // twice the size cost twice the page faults and filling for nothing.
     let size = 1024;
-    while (size < expectedObjects * 2) size *= 2;
+    while (size < expectedObjects) size *= 2;
     this.cells = newCells(size);
     this.mask = size - 1;
     const n = Math.max(16, expectedObjects);
