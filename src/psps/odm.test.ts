@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { RemoteError, withTempDir } from '../common/index.ts';
@@ -11,7 +11,7 @@ import { ProblemList } from './problems.ts';
 import { batchSchemaOf, readArchiveSchema, type ArchiveColumn } from './schema.ts';
 import { sqlType } from './sql.ts';
 import { stageBatch, stagingName } from './stage.ts';
-import { KEYS_ROSE, RULES_HELD, validateBatch, valuesKeepRules } from './validate.ts';
+import { KEYS_ROSE, NO_NULLS, RULES_HELD, validateBatch, valuesKeepRules } from './validate.ts';
 import { mergeBatch } from './merge.ts';
 import { OdmClient } from './odm-client.ts';
 import { startOdmServer } from './odm-server.ts';
@@ -166,7 +166,7 @@ for (const engine of layouts) {
       if (partitioned) {
         // the load checked the column rules (validation skipped its scan); the mark stays on the partition
         const c = await f.archive.db.get<{ c: string }>("SELECT obj_description('arc_b00000040_detection'::regclass, 'pg_class') AS c");
-        assert.equal(c?.c, `${RULES_HELD}; ${KEYS_ROSE}`);
+        assert.equal(c?.c, `${RULES_HELD}; ${KEYS_ROSE}; ${NO_NULLS}`);
       }
       // a value out of its range: the load leaves it to validation, which lists it as from the CSV
       await submitBoth('B00000042', p2Batch(42, 30, { badRa: [3, 7] }), MD5(42));
@@ -196,6 +196,22 @@ for (const engine of layouts) {
       await submitBoth('B00000044', reversed, MD5(44));
       assert.equal((await settled(f, 'B00000044')).state, 'merged');
       assert.equal(await count(f, "SELECT count(*) AS n FROM Detection WHERE odm_batch = 'B00000044'"), 20);
+    }));
+
+    it('a value a CSV file leaves empty gets its column default in the archive', () => withOdm(engine, async (f) => {
+      const dir = join(f.dir, 'dx', 'B00000070');
+      const files = await writeBatchCsv(dir, p2Batch(70, 5));
+      const detection = files.find((x) => x.name === 'Detection')!.path;
+      const lines = (await readFile(detection, 'utf8')).split('\n');
+      // psfFlux (the 6th column, default -999) of the third detection left empty
+      const cells = lines[3].split(',');
+      cells[5] = '';
+      lines[3] = cells.join(',');
+      await writeFile(detection, lines.join('\n'));
+      await f.client.submit({ name: 'B00000070', product: 'PSPS_test', type: 'P2', md5: MD5(70), dir, tables: files });
+      assert.equal((await settled(f, 'B00000070')).state, 'merged');
+      const row = await f.archive.db.get<Record<string, unknown>>('SELECT psfFlux AS v FROM Detection WHERE detectID = ?', [7_000_002]);
+      assert.equal(Number(row?.v ?? row?.V), -999);
     }));
 
     it('a key another batch merged after validation stops the merge, which changes nothing', () => withOdm(engine, async (f) => {

@@ -14,7 +14,7 @@ import { FitsError, FitsFile, fitsRawRows, fitsTable } from '../fits/index.ts';
 import {
   acceptsSource, COPY_BINARY_HEADER, COPY_BINARY_TRAILER, encodeCopyTuples, encodeRawTuples, rawCopyPlan, readRawValues, type RawCopyPlan,
 } from './pg-binary.ts';
-import { hasValueRules, KeyRise, KEYS_ROSE, RULES_HELD, valuesKeepRules } from './validate.ts';
+import { hasValueRules, KeyRise, KEYS_ROSE, NO_NULLS, RULES_HELD, valuesKeepRules } from './validate.ts';
 import { BATCH_COLUMN, type Archive } from './archive.ts';
 import { PspsError } from './errors.ts';
 import { ProblemList } from './problems.ts';
@@ -311,7 +311,7 @@ async function copyRows(
     await (signal ? pipeline(source(state), copy, { signal }) : pipeline(source(state), copy));
     for (const statement of ddl.after) await client.query(statement);
     // validation then skips its scan for the column rules, its check of the key's uniqueness
-    const marks = [...(state.rulesHeld ? [RULES_HELD] : []), ...(state.keys?.rise.rose ? [KEYS_ROSE] : [])];
+    const marks = [...(state.rulesHeld ? [RULES_HELD] : []), ...(state.keys?.rise.rose ? [KEYS_ROSE] : []), ...(binary ? [NO_NULLS] : [])];
     if (marks.length > 0) await client.query(`COMMENT ON TABLE ${name} IS ${quoteText(marks.join('; '))}`);
     await client.query('COMMIT');
     return copy.rowCount;

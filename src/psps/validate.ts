@@ -56,7 +56,10 @@ export const RULES_HELD = 'ipp: every value kept its column rules at load';
  */
 export const KEYS_ROSE = 'ipp: the key rose from row to row at load';
 
-/** The marks a load left in a staging table's comment (see RULES_HELD, KEYS_ROSE). */
+/** Added to a staging table's comment by loads that write no nulls (binary COPY): the merge then takes values as they are. */
+export const NO_NULLS = 'ipp: no value is null';
+
+/** The marks a load left in a staging table's comment (see RULES_HELD, KEYS_ROSE, NO_NULLS). */
 export async function stagingMarks(q: Queryable, stg: string): Promise<Set<string>> {
   if (q.dialect.engine !== 'postgres') return new Set();
   const c = (await q.get<{ c: string | null }>("SELECT obj_description(to_regclass(?), 'pg_class') AS c", [stg]))?.c;
