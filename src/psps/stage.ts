@@ -4,7 +4,7 @@
 // value checker to list every offending row); SQLite gets chunked INSERTs, each value checked
 // on the way.
 import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
@@ -52,9 +52,10 @@ export async function stageBatch(
   problems: ProblemList, signal?: AbortSignal, source: StageSource = {},
 ): Promise<Record<string, number>> {
   const rows: Record<string, number> = {};
-  const queue = [...schema.tables];
   const pg = archive.dialect.engine === 'postgres';
   const fits = pg ? source.fits : undefined;
+  // the largest tables first (each COPY keeps one connection; the small ones fill in after)
+  const queue = pg ? await largestFirst(schema.tables, files, fits) : [...schema.tables];
   const jobs: IndexJob[] = [];
   let copying = 0;
   let stopped = false;
@@ -128,6 +129,29 @@ export async function stageBatch(
   const ordered: Record<string, number> = {};
   for (const t of schema.tables) if (rows[t.name] !== undefined) ordered[t.name] = rows[t.name];
   return ordered;
+}
+
+// The tables in order of the bytes of their rows in the batch (its FITS tables or CSV files),
+// largest first; a table whose source cannot be read counts as empty (its stage says why).
+async function largestFirst(tables: readonly ArchiveTable[], files: readonly { name: string; path: string }[], fits: string | undefined): Promise<ArchiveTable[]> {
+  const bytes = new Map<ArchiveTable, number>();
+  if (fits !== undefined) {
+    const file = await FitsFile.open(fits).catch(() => undefined);
+    try {
+      for (const t of tables) {
+        const hdu = file?.hdus.find((h) => h.extname?.trim().toLowerCase() === t.name.toLowerCase());
+        bytes.set(t, hdu?.dataBytes ?? 0);
+      }
+    } finally {
+      await file?.close();
+    }
+  } else {
+    for (const t of tables) {
+      const path = files.find((f) => f.name.toLowerCase() === t.name.toLowerCase())?.path;
+      bytes.set(t, path === undefined ? 0 : await stat(path).then((x) => x.size, () => 0));
+    }
+  }
+  return [...tables].sort((a, b) => bytes.get(b)! - bytes.get(a)!);
 }
 
 /** Where a batch's rows come from besides its CSV files. */
