@@ -27,7 +27,7 @@ import { MatchGrid } from './match-grid.ts';
 import { defaultPhotcodes, PhotcodeTable, type MatchClass } from './photcodes.ts';
 import { loadRegion, saveRegion, type RegionData } from './region.ts';
 import { RowStore } from './row-store.ts';
-import { AVERAGE_COLUMNS, SECFILT_COLUMNS } from './layouts.ts';
+import { AVERAGE_COLUMNS, SECFILT_COLUMNS, SECFILT_SET_COLUMNS } from './layouts.ts';
 import { recoverRegion, type CommitHooks } from './region-files.ts';
 import { DensityGrid, normRa, type SkyRegion } from './sky-table.ts';
 
@@ -274,10 +274,13 @@ class RegionView {
   readonly data: RegionData;
   private cap = -1;
   private secCap = -1;
+  private newCap = -1;
   /** The Average rows (row-store.ts) seen as each type; a field is at `row · A_W<bytes> + A_<field>`. */
   af64!: Float64Array; af32!: Float32Array; ai32!: Int32Array; au32!: Uint32Array; au16!: Uint16Array;
   /** The SecFilt rows as 32-bit floats and 16-bit integers (a row's fields at the S_* indexes from row · SEC_WORDS, or twice that). */
   sf!: Float32Array; si!: Int16Array;
+  /** The same of the SecFilt rows made in memory (RegionData.secNew). */
+  nf!: Float32Array; ni!: Int16Array;
 
   constructor(data: RegionData) {
     this.data = data;
@@ -287,9 +290,13 @@ class RegionView {
   refresh(): void {
     const a = this.data.averages;
     const s = this.data.secfilt;
-    if (a.capacity === this.cap && s.capacity === this.secCap) return;
+    const n = this.data.secNew;
+    if (a.capacity === this.cap && s.capacity === this.secCap && n.capacity === this.newCap) return;
     this.cap = a.capacity;
     this.secCap = s.capacity;
+    this.newCap = n.capacity;
+    this.nf = n.f32;
+    this.ni = n.i16;
     this.af64 = a.f64; this.af32 = a.f32; this.ai32 = a.i32; this.au32 = a.u32; this.au16 = a.u16;
     this.sf = s.f32;
     this.si = s.i16;
@@ -337,6 +344,19 @@ const S_NAP = SEC_ROW.offsetOf('NUSED_AP') / 2;
 const S_NKRON = SEC_ROW.offsetOf('NUSED_KRON') / 2;
 const S_NSTK = SEC_ROW.offsetOf('NSTACK') / 2;
 const S_NSTK_DET = SEC_ROW.offsetOf('NSTACK_DET') / 2;
+// The same in SecFilt rows made in memory (RegionData.secNew): the fields above up to NUSED_AP
+// are at the same places; the stack fields (MAG_PSF_STK, FLUX_PSF_STK, its error in words,
+// NSTACK, NSTACK_DET in halves) are elsewhere.
+const NEW_ROW = new RowStore(SECFILT_SET_COLUMNS, 1);
+const NEW_WORDS = NEW_ROW.rowBytes / 4;
+const STK_FULL = [S_STK, S_FSTK, S_FSTK_ERR, S_NSTK, S_NSTK_DET] as const;
+const STK_NEW = [
+  NEW_ROW.offsetOf('MAG_PSF_STK') / 4, NEW_ROW.offsetOf('FLUX_PSF_STK') / 4, NEW_ROW.offsetOf('FLUX_PSF_STK_ERR') / 4,
+  NEW_ROW.offsetOf('NSTACK') / 2, NEW_ROW.offsetOf('NSTACK_DET') / 2,
+] as const;
+for (const name of ['MAG', 'MAG_ERR', 'MAG_STDEV', 'MAG_MIN', 'MAG_MAX', 'MAG_CHI', 'MAG_AP', 'MAG_KRON', 'PSF_QF_MAX', 'PSF_QF_PERF_MAX', 'NCODE', 'NUSED', 'NUSED_AP', 'NUSED_KRON']) {
+  if (NEW_ROW.offsetOf(name) !== SEC_ROW.offsetOf(name)) throw new DvoError('dvo_internal', `SecFilt ${name} is not at the same place in rows made in memory`);
+}
 
 /**
  * Phase 3 of addstar (also merge's engine): associates detections with objects and writes the
@@ -411,7 +431,7 @@ export async function associate(db: DvoDatabase, claims: readonly DetectionBatch
       data.averages.reserve(expected);
       data.reserveObjects(expected);
       // At most a SecFilt row per detection landing here (room not used is never touched).
-      data.secfilt.reserve(data.secfilt.length + (landing.get(r.index) ?? 0));
+      data.secNew.reserve(data.secNew.length + (landing.get(r.index) ?? 0));
       slotOf.set(r.index, views.length);
       views.push(new RegionView(data));
       objects += data.objects;
@@ -526,17 +546,21 @@ export async function associate(db: DvoDatabase, claims: readonly DetectionBatch
             q = v.data.secfiltRow(row, f);
             v.refresh();
           }
-          const sf = v.sf;
-          const si = v.si;
-          const fq = q * SEC_WORDS;
+          // A loaded row (above 0) or one made in memory (below 0: the fields an ingest sets,
+          // the first 64 bytes where the full row has them, the stack fields after).
+          const made = q < 0;
+          const sf = made ? v.nf : v.sf;
+          const si = made ? v.ni : v.si;
+          const fq = made ? -q * NEW_WORDS : q * SEC_WORDS;
           const hq = 2 * fq;
           const mc = D.mag[i] + D.cal[i];
           if (klass[pc] === 1) {
-            if (Number.isFinite(mc)) sf[fq + S_STK] = mc;
-            sf[fq + S_FSTK] = D.fpsf[i];
-            sf[fq + S_FSTK_ERR] = D.fpsfErr[i];
-            if (si[hq + S_NSTK] < 32767) si[hq + S_NSTK]++;
-            if (si[hq + S_NSTK_DET] < 32767) si[hq + S_NSTK_DET]++;
+            const stk = made ? STK_NEW : STK_FULL;
+            if (Number.isFinite(mc)) sf[fq + stk[0]] = mc;
+            sf[fq + stk[1]] = D.fpsf[i];
+            sf[fq + stk[2]] = D.fpsfErr[i];
+            if (si[hq + stk[3]] < 32767) si[hq + stk[3]]++;
+            if (si[hq + stk[4]] < 32767) si[hq + stk[4]]++;
             continue;
           }
           if (Number.isFinite(mc)) {

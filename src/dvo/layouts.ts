@@ -95,6 +95,15 @@ export const SECFILT_COLUMNS = layout([
   ['NWARP', 'int16'], ['NWARP_GOOD', 'int16'], ['UBERCAL_DIST', 'int16'],
 ]);
 
+/**
+ * The SecFilt columns an ingest sets (and the four of the first 64 bytes it leaves alone), in
+ * file order: SecFilt rows made in memory hold only these (80 of 176 bytes; the others keep
+ * their defaults, written from the defaults row). The first 64 bytes are at the same offsets
+ * as in the full row.
+ */
+export const SECFILT_SET_COLUMNS: readonly ColumnInfo[] = Object.freeze(SECFILT_COLUMNS.filter((c, i) =>
+  i < SECFILT_COLUMNS.findIndex((x) => x.name === 'FLAGS') || ['MAG_PSF_STK', 'FLUX_PSF_STK', 'FLUX_PSF_STK_ERR', 'NSTACK', 'NSTACK_DET'].includes(c.name)));
+
 /** Image (`Images.dat`): one row per chip or stack image, 360 bytes. */
 export const IMAGE_COLUMNS = layout([
   ['CRVAL1', 'float64', 'deg'], ['CRVAL2', 'float64', 'deg'], ['CRPIX1', 'float32'], ['CRPIX2', 'float32'],

@@ -9,7 +9,7 @@ import {
 } from '../table/index.ts';
 import { ColumnStore } from './column-store.ts';
 import { DvoError } from './errors.ts';
-import { AVERAGE_COLUMNS, EXTNAME, IMAGE_INDEX_COLUMNS, MEASURE_COLUMNS, SECFILT_COLUMNS } from './layouts.ts';
+import { AVERAGE_COLUMNS, EXTNAME, IMAGE_INDEX_COLUMNS, MEASURE_COLUMNS, SECFILT_COLUMNS, SECFILT_SET_COLUMNS } from './layouts.ts';
 import { commitRegion, regionPath, REGION_EXTENSIONS, type CommitHooks } from './region-files.ts';
 import type { SkyRegion } from './sky-table.ts';
 import { RowStore } from './row-store.ts';
@@ -29,6 +29,9 @@ export const SECFILT_DEFAULTS: Readonly<Record<string, number>> = Object.freeze(
   ...Object.fromEntries(SECFILT_COLUMNS.filter((c) => c.type === 'float32').map((c) => [c.name, NaN])),
   STACK_PRIMARY_OFF: -1, STACK_BEST_OFF: -1,
 });
+
+// The defaults of the columns an ingest sets.
+const SECFILT_SET_DEFAULTS = Object.freeze(Object.fromEntries(Object.entries(SECFILT_DEFAULTS).filter(([k]) => SECFILT_SET_COLUMNS.some((c) => c.name === k))));
 
 /** Measures waiting to be appended to a region: rows of some detection store. */
 interface Pending {
@@ -51,9 +54,20 @@ export class RegionData {
    * rows (~0.75 GB of 1 GB for 700,000 objects) are never made in memory: the file gets
    * row 0 in their place. Rows are records (row-store.ts): a measure updates ~20 values of
    * one row, and the rows are in the order they were made, not in the file's order.
+   * Rows loaded from the file are here; rows made in memory are in {@link secNew}.
    */
   readonly secfilt: RowStore;
-  /** Row in {@link secfilt} of object `o`'s filter `f`, at `o * nsec + f` (capacity may exceed the objects). */
+  /**
+   * SecFilt rows made in memory (from row 1 on), holding only the columns an ingest sets
+   * (SECFILT_SET_COLUMNS: 80 of 176 bytes; the rest of such a row is the defaults, as in
+   * row 0 of {@link secfilt}): less memory to fault in and fill, and more rows per cache.
+   */
+  readonly secNew: RowStore;
+  /**
+   * Row of object `o`'s filter `f`, at `o * nsec + f` (capacity may exceed the objects): a
+   * row of {@link secfilt} when above 0 (0: its defaults row), of {@link secNew} when below
+   * (row −value).
+   */
   secRow: Int32Array;
   /** The image index of the Measure table on disk. */
   readonly index: ColumnStore;
@@ -80,6 +94,8 @@ export class RegionData {
     this.averages = fields.averages;
     this.secfilt = fields.secfilt;
     this.secRow = fields.secRow;
+    this.secNew = new RowStore(SECFILT_SET_COLUMNS, 16, SECFILT_SET_DEFAULTS);
+    this.secNew.grow(1);
     this.index = fields.index;
     this.generation = fields.generation;
     this.nextObj = fields.nextObj;
@@ -123,18 +139,18 @@ export class RegionData {
     this.secRow = bigger;
   }
 
-  /** The SecFilt row of object `row`'s filter `f`, made (holding the defaults) if it has none yet. */
+  /** The SecFilt row of object `row`'s filter `f` as in {@link secRow}, made in {@link secNew} (holding the defaults) if it has none yet. */
   secfiltRow(row: number, f: number): number {
     const at = row * this.nsec + f;
     let q = this.secRow[at];
     if (q === 0) {
-      q = this.secfilt.grow(1);
+      q = -this.secNew.grow(1);
       this.secRow[at] = q;
     }
     return q;
   }
 
-  /** For each object's filters in order, its row in {@link secfilt} (the SecFilt table as written). */
+  /** For each object's filters in order, its row as in {@link secRow} (the SecFilt table as written). */
   secfiltRows(): Int32Array {
     return this.secRow.subarray(0, this.objects * this.nsec);
   }
@@ -353,7 +369,7 @@ export async function saveRegion(data: RegionData, options: SaveRegionOptions = 
         { name: EXTNAME.average, columns: AVERAGE_COLUMNS, parts: [{ store: data.averages, rows: allRows(data.objects) }] },
       ], signal),
       writeTableFile(`${regionPath(db, region, 'cps')}.new`, cpsHeader, [
-        { name: EXTNAME.secfilt, columns: SECFILT_COLUMNS, parts: [{ store: data.secfilt, rows: data.secfiltRows(), template: 0 }] },
+        { name: EXTNAME.secfilt, columns: SECFILT_COLUMNS, parts: [{ store: data.secfilt, rows: data.secfiltRows(), template: 0, overlay: data.secNew }] },
       ], signal),
       writeMeasuresPlain(data, parts, runs, common, options),
     ]);
@@ -390,9 +406,25 @@ function allRows(n: number): Int32Array {
   return rows;
 }
 
-// The SecFilt table as written: every object's filters in order.
+// The SecFilt table as written: every object's filters in order (rows made in memory: the
+// defaults row with their columns set).
 function denseSecfilt(data: RegionData): ColumnStore {
-  return data.secfilt.toColumnStore(data.secfiltRows());
+  const rows = data.secfiltRows();
+  const out = data.secfilt.toColumnStore(rows.map((q) => (q < 0 ? 0 : q)));
+  const at: number[] = [];
+  const from: number[] = [];
+  rows.forEach((q, k) => { if (q < 0) { at.push(k); from.push(-q); } });
+  const made = data.secNew.toColumnStore(Int32Array.from(from));
+  for (const c of SECFILT_SET_COLUMNS) {
+    // As bytes, as the rows are copied everywhere else.
+    const to = out.col(c.name);
+    const src = made.col(c.name);
+    const toBytes = new Uint8Array(to.buffer, to.byteOffset, to.byteLength);
+    const srcBytes = new Uint8Array(src.buffer, src.byteOffset, src.byteLength);
+    const w = to.BYTES_PER_ELEMENT;
+    at.forEach((k, j) => toBytes.set(srcBytes.subarray(j * w, (j + 1) * w), k * w));
+  }
+  return out;
 }
 
 // Uncompressed region files are written from the stores by table-file.ts.

@@ -7,7 +7,7 @@ import { mulberry32 } from '../common/index.ts';
 import { FitsFile, Header, writeFits } from '../fits/index.ts';
 import { memoryTable, type ColumnInfo } from '../table/index.ts';
 import { ColumnStore } from './column-store.ts';
-import { AVERAGE_COLUMNS, EXTNAME, IMAGE_INDEX_COLUMNS, MEASURE_COLUMNS, SECFILT_COLUMNS } from './layouts.ts';
+import { AVERAGE_COLUMNS, EXTNAME, IMAGE_INDEX_COLUMNS, MEASURE_COLUMNS, SECFILT_COLUMNS, SECFILT_SET_COLUMNS } from './layouts.ts';
 import { RowStore } from './row-store.ts';
 import { writableLayout, writeTableFile } from './table-file.ts';
 
@@ -26,6 +26,10 @@ function randomStore(columns: readonly ColumnInfo[], rows: number, seed: number)
     bytes.fill(0, bytes.length - Math.min(bytes.length, 16));
   }
   return store;
+}
+
+function randomSetStore(rows: number, seed: number): ColumnStore {
+  return randomStore(SECFILT_SET_COLUMNS, rows, seed);
 }
 
 test('table-file: the bytes equal the general writer\'s, for every DVO layout, and old rows copied as bytes give the same file', async () => {
@@ -83,6 +87,27 @@ test('table-file: the bytes equal the general writer\'s, for every DVO layout, a
     assert.deepEqual(await readFile(join(dir, 'records.fits')), await readFile(join(dir, 'dense.fits')));
     const back = records.toColumnStore(map);
     for (const c of SECFILT_COLUMNS) assert.deepEqual(back.col(c.name).subarray(0, map.length), dense.col(c.name).subarray(0, map.length), c.name);
+    // Rows made in memory (an overlay store of some of the columns, below 0 in the index): the
+    // template row with those columns set.
+    const setCols = new Set(SECFILT_SET_COLUMNS.map((c) => c.name));
+    const madeRows = new RowStore(SECFILT_SET_COLUMNS, 4);
+    madeRows.appendColumns(randomSetStore(sec.length, 5));
+    const mixed = Int32Array.from(map, (q, i) => (i % 3 === 0 && q > 0 ? -q : q));
+    const expected = new ColumnStore(SECFILT_COLUMNS, mixed.length);
+    expected.appendRows(sec, Int32Array.from(mixed, (q) => (q < 0 ? 0 : q)));
+    const setBack = madeRows.toColumnStore(Int32Array.from(mixed, (q) => (q < 0 ? -q : 0)));
+    for (const c of SECFILT_COLUMNS) {
+      if (!setCols.has(c.name)) continue;
+      // As bytes: a float copied as a value may lose a signalling NaN's payload bit.
+      const bytesOf = (v: ArrayBufferView): Uint8Array => new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+      const to = bytesOf(expected.col<Float32Array>(c.name));
+      const from = bytesOf(setBack.col<Float32Array>(c.name));
+      const w = to.length / expected.capacity;
+      mixed.forEach((q, i) => { if (q < 0) to.set(from.subarray(i * w, (i + 1) * w), i * w); });
+    }
+    await writeTableFile(join(dir, 'overlay.fits'), primary, [{ name: EXTNAME.secfilt, columns: SECFILT_COLUMNS, parts: [{ store: records, rows: mixed, template: 0, overlay: madeRows }] }]);
+    await writeFits(join(dir, 'overlay-dense.fits'), [{ table: memoryTable(SECFILT_COLUMNS, [expected.toBatch()], { name: EXTNAME.secfilt }) }], { primaryHeader: primary });
+    assert.deepEqual(await readFile(join(dir, 'overlay.fits')), await readFile(join(dir, 'overlay-dense.fits')));
     // Average records (8-byte floats and unsigned integers, bytes, 16-bit pairs) in a shuffled order.
     const aveRecords = new RowStore(AVERAGE_COLUMNS, 4);
     aveRecords.appendColumns(cases[0].store);

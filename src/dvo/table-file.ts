@@ -20,8 +20,12 @@ import { OutputFile, type OutputMode } from './output-file.ts';
 /** Rows of a store to encode, or bytes of rows to copy from an open file with the same layout. */
 export type RowSource =
   | { readonly store: ColumnStore; readonly first: number; readonly count: number }
-  /** `template`: a row that many rows repeat (written once, then copied as bytes; -1: none). */
-  | { readonly store: ColumnStore | RowStore; readonly rows: Int32Array; readonly template?: number }
+  /**
+   * `template`: a row that many rows repeat (written once, then copied as bytes; -1: none).
+   * `overlay`: rows below 0 are row −value of this store of some of the columns, the others
+   * taken from the template (a row store with a template only).
+   */
+  | { readonly store: ColumnStore | RowStore; readonly rows: Int32Array; readonly template?: number; readonly overlay?: RowStore }
   | { readonly file: { read(position: number, length: number): Promise<Uint8Array> }; readonly position: number; readonly rows: number };
 
 /** One binary table of a file written by {@link writeTableFile}. */
@@ -149,7 +153,7 @@ async function writeTable(out: OutputFile, file: string, spec: TableSpec, signal
       const len = n * rowBytes;
       const view = len <= room.length ? room.subarray(0, len) : (straddle ??= new Uint8Array(rowBytes));
       sum.addSum('rows' in part
-        ? encodeRows(part.store, spec.columns, done, n, view, rowBytes, part.rows, part.template ?? -1)
+        ? encodeRows(part.store, spec.columns, done, n, view, rowBytes, part.rows, part.template ?? -1, part.overlay)
         : encodeRows(part.store as ColumnStore, spec.columns, part.first + done, n, view, rowBytes));
       if (view === straddle) await out.put(view);
       else await out.advance(len);
@@ -178,10 +182,12 @@ const TILE_BYTES = 32 << 10;
  */
 export function encodeRows(
   store: ColumnStore | RowStore, columns: readonly ColumnInfo[], first: number, n: number, out: Uint8Array, rowBytes: number, index?: Int32Array, template = -1,
+  overlay?: RowStore,
 ): number {
   if (store instanceof RowStore) {
     if (!index || store.rowBytes !== rowBytes) throw new DvoError('dvo_internal', 'rows of a row store are written through an index of the same layout');
-    return encodeRecords(store, columns, index.subarray(first, first + n), out, template);
+    if (overlay && template < 0) throw new DvoError('dvo_internal', 'overlay rows need a template row');
+    return encodeRecords(store, columns, index.subarray(first, first + n), out, template, overlay);
   }
   if (rowBytes % 4 !== 0 || out.byteOffset % 4 !== 0) throw new DvoError('dvo_internal', `rows of ${rowBytes} bytes are not whole words`);
   if (template < 0) {
@@ -544,22 +550,24 @@ function wordPlan(store: RowStore, columns: readonly ColumnInfo[]): WordPlan {
 // The word plan as one function's straight-line code (the constants in it); null where code
 // from strings is disallowed (node --disallow-code-generation-from-strings), and the
 // interpreted loop below does the same, slower.
-function compileRow(op: Uint8Array, flip: Uint32Array, swap: Uint32Array): WordPlan['row'] {
+// `target`: the output word of each source word (default: the same).
+function compileRow(op: Uint8Array, flip: Uint32Array, swap: Uint32Array, target?: Int32Array): WordPlan['row'] {
   const hex = (v: number): string => `0x${(v >>> 0).toString(16)}`;
   const lines: string[] = [];
   for (let k = 0; k < op.length; k++) {
+    const to = 4 * (target ? target[k] : k);
     // `v`: the stored value of the word as a big-endian number (what the checksum adds).
     const from = op[k] === FIRST8 ? `src[s0 + ${k + 1}]` : op[k] === SECOND8 ? `src[s0 + ${k - 1}]` : `src[s0 + ${k}]`;
     const f = op[k] === FIRST8 ? flip[k + 1] : op[k] === SECOND8 ? 0 : flip[k];
     const x = f ? `(${from} ^ ${hex(f)})` : from;
     if (op[k] !== HALVES) {
-      lines.push(`v = ${x} >>> 0; out.setUint32(o + ${4 * k}, v); acc += v;`);
+      lines.push(`v = ${x} >>> 0; out.setUint32(o + ${to}, v); acc += v;`);
     } else if (swap[k] === 0) {
       // Four single bytes: they keep their places.
-      lines.push(`v = ${x} >>> 0; out.setUint32(o + ${4 * k}, v, true); acc += ((v >>> 24) | ((v >>> 8) & 0xff00) | ((v & 0xff00) << 8) | (v << 24)) >>> 0;`);
+      lines.push(`v = ${x} >>> 0; out.setUint32(o + ${to}, v, true); acc += ((v >>> 24) | ((v >>> 8) & 0xff00) | ((v & 0xff00) << 8) | (v << 24)) >>> 0;`);
     } else {
       const m = swap[k];
-      lines.push(`v = ${x} >>> 0; v = ((v & ${hex(~m)}) | (((v & 0x00ff00ff) << 8) & ${hex(m)}) | ((v >>> 8) & ${hex(0x00ff00ff & m)})) >>> 0; out.setUint32(o + ${4 * k}, v, true); acc += ((v >>> 24) | ((v >>> 8) & 0xff00) | ((v & 0xff00) << 8) | (v << 24)) >>> 0;`);
+      lines.push(`v = ${x} >>> 0; v = ((v & ${hex(~m)}) | (((v & 0x00ff00ff) << 8) & ${hex(m)}) | ((v >>> 8) & ${hex(0x00ff00ff & m)})) >>> 0; out.setUint32(o + ${to}, v, true); acc += ((v >>> 24) | ((v >>> 8) & 0xff00) | ((v & 0xff00) << 8) | (v << 24)) >>> 0;`);
     }
   }
   try {
@@ -574,7 +582,7 @@ function bswap(v: number): number {
 }
 
 // One row by the interpreted plan; returns the sum of its big-endian words.
-function encodeRecordRow(plan: WordPlan, src: Uint32Array, s0: number, out32: Uint32Array, o: number): number {
+function encodeRecordRow(plan: Pick<WordPlan, 'op' | 'flip' | 'swap'>, src: Uint32Array, s0: number, out32: Uint32Array, o: number, target?: Int32Array): number {
   const { op, flip, swap } = plan;
   let acc = 0;
   for (let k = 0; k < op.length; k++) {
@@ -588,17 +596,56 @@ function encodeRecordRow(plan: WordPlan, src: Uint32Array, s0: number, out32: Ui
       const m = swap[k];
       v = ((x & ~m) | (((x & 0x00ff00ff) << 8) & m) | ((x >>> 8) & 0x00ff00ff & m)) >>> 0;
     }
-    out32[o + k] = v;
+    out32[o + (target ? target[k] : k)] = v;
     acc += bswap(v);
   }
   return acc;
+}
+
+/** An overlay store's words placed in the full layout's rows (see RowSource). */
+interface OverlayPlan extends WordPlan {
+  /** The output word of each overlay word. */
+  readonly target: Int32Array;
+}
+
+const overlayPlans = new WeakMap<RowStore, { columns: readonly ColumnInfo[]; plan: OverlayPlan }>();
+
+// Each overlay word goes to one word of the full row: 4- and 8-byte values to theirs, a word
+// of 16- and 8-bit values to the word where they are in the same places.
+function overlayPlan(overlay: RowStore, columns: readonly ColumnInfo[]): OverlayPlan {
+  const hit = overlayPlans.get(overlay);
+  if (hit?.columns === columns) return hit.plan;
+  const base = wordPlan(overlay, overlay.columns);
+  const target = new Int32Array(base.op.length).fill(-1);
+  const fullAt = new Map<string, number>();
+  let at = 0;
+  for (const c of columns) {
+    fullAt.set(c.name, at);
+    at += STORED[c.type][0] * elementsPerRow(c);
+  }
+  overlay.columns.forEach((c, i) => {
+    const fo = fullAt.get(c.name);
+    const oo = overlay.offsets[i];
+    const bytes = STORED[c.type][0];
+    if (fo === undefined || fo % 4 !== oo % 4) throw new DvoError('dvo_internal', `overlay column ${c.name} is not where the full row has it within a word`);
+    for (let w = 0; w < Math.ceil(bytes / 4); w++) {
+      const j = (oo >>> 2) + w;
+      const t = (fo >>> 2) + w;
+      if (target[j] >= 0 && target[j] !== t) throw new DvoError('dvo_internal', `overlay column ${c.name} shares a word the full row splits`);
+      target[j] = t;
+    }
+  });
+  if (target.some((t) => t < 0)) throw new DvoError('dvo_internal', 'an overlay word holds no column');
+  const plan = { ...base, target, row: compileRow(base.op, base.flip, base.swap, target) };
+  overlayPlans.set(overlay, { columns, plan });
+  return plan;
 }
 
 // Copies of the template row, encoded, side by side: a run of up to this many repeats is one copy.
 const TEMPLATE_RUN = 16;
 
 /** Record rows `index` (or the template's bytes where a row is `template`) as FITS rows; returns their ones' complement sum. */
-function encodeRecords(store: RowStore, columns: readonly ColumnInfo[], index: Int32Array, out: Uint8Array, template: number): number {
+function encodeRecords(store: RowStore, columns: readonly ColumnInfo[], index: Int32Array, out: Uint8Array, template: number, overlay?: RowStore): number {
   const plan = wordPlan(store, columns);
   const words = plan.op.length;
   const src = store.u32;
@@ -616,6 +663,17 @@ function encodeRecords(store: RowStore, columns: readonly ColumnInfo[], index: I
     for (let k = 1; k < TEMPLATE_RUN; k++) block.copyWithin(k * words, 0, words);
     runs = Array.from({ length: TEMPLATE_RUN + 1 }, (_, k) => block.subarray(0, k * words));
   }
+  // Overlay rows: the template row, then the overlay's words over it; the row's sum is theirs
+  // plus that of the template words they leave (as raw word values, so the sum stays exact).
+  const ov = overlay ? overlayPlan(overlay, columns) : undefined;
+  const ovSrc = overlay?.u32;
+  const ovWords = overlay ? overlay.rowBytes / 4 : 0;
+  let tmplRest = 0;
+  if (ov) {
+    const covered = new Uint8Array(words);
+    for (const t of ov.target) covered[t] = 1;
+    for (let k = 0; k < words; k++) if (!covered[k]) tmplRest += bswap(runs[1][k]);
+  }
   let acc = 0;
   let total = 0;
   for (let r = 0, step = 0; r < index.length; step++) {
@@ -626,6 +684,10 @@ function encodeRecords(store: RowStore, columns: readonly ColumnInfo[], index: I
       out32.set(runs[n], r * words);
       acc += n * tmplSum;
       r += n;
+    } else if (at < 0 && ov && ovSrc) {
+      out32.set(runs[1], r * words);
+      acc += tmplRest + (ov.row ? ov.row(ovSrc, -at * ovWords, dv, 4 * r * words) : encodeRecordRow(ov, ovSrc, -at * ovWords, out32, r * words, ov.target));
+      r++;
     } else {
       acc += row ? row(src, at * words, dv, 4 * r * words) : encodeRecordRow(plan, src, at * words, out32, r * words);
       r++;
