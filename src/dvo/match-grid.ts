@@ -93,10 +93,14 @@ export class MatchGrid {
   }
 
   // The hash slot (index of its record) of a cell, or of the empty slot where it would go.
+  // Runs of 8 RA cells of a zone hash to 8 adjacent slots (two cache lines), so a look-up's
+  // neighbouring cells, and the next detections' (catalogues come in patches of sky), are
+  // mostly in lines already fetched (bench match CPU ~0.1 s less than a hash per cell).
+  // The same hash is written out in nearest().
   private slot(z: number, r: number): number {
     const cells = this.cells;
-    let h = (Math.imul(z, 0x9e3779b1) ^ Math.imul(r + 0x27d4eb2f, 0x85ebca77)) >>> 0;
-    h = (h ^ (h >>> 15)) & this.mask;
+    let h = (Math.imul(z, 0x9e3779b1) ^ Math.imul((r >>> 3) + 0x27d4eb2f, 0x85ebca77)) >>> 0;
+    h = (((h ^ (h >>> 15)) << 3) | (r & 7)) & this.mask;
     for (;;) {
       const kz = cells[CELL * h];
       if (kz === EMPTY || (kz === z && cells[CELL * h + 1] === r)) return CELL * h;
@@ -200,8 +204,8 @@ export class MatchGrid {
       if (hi - lo + 1 >= n) { lo = 0; hi = n - 1; }
       for (let k = lo; k <= hi; k++) {
         const r = k < 0 ? k + n : k >= n ? k - n : k;
-        let h = (Math.imul(z, 0x9e3779b1) ^ Math.imul(r + 0x27d4eb2f, 0x85ebca77)) >>> 0;
-        h = (h ^ (h >>> 15)) & mask;
+        let h = (Math.imul(z, 0x9e3779b1) ^ Math.imul((r >>> 3) + 0x27d4eb2f, 0x85ebca77)) >>> 0;
+        h = (((h ^ (h >>> 15)) << 3) | (r & 7)) & mask;
         let e = EMPTY;
         for (;;) {
           const kz = cells[CELL * h];
