@@ -25,7 +25,7 @@ const WASM_PAGE = 65536;
 
 // Staging buffers kept for the next files: new ones cost page faults and zeroing.
 const pool: Uint8Array[] = [];
-const MAX_POOL = 12;
+const MAX_POOL = 16;
 
 // Set when aligned memory cannot be had (no WebAssembly, address space limits): then plain buffers and the page cache.
 let noAligned = false;
@@ -87,25 +87,30 @@ export class OutputFile {
   private asideEnd = -1;
   private closed = false;
 
-  private constructor(handle: FileHandle, path: string, direct: boolean, bufs: [Uint8Array, Uint8Array]) {
+  private constructor(handle: FileHandle, path: string, direct: boolean, bufs: [Uint8Array, Uint8Array], side?: Uint8Array) {
     this.handle = handle;
     this.path = path;
     this.direct = direct;
     this.bufs = bufs;
+    this.side = side;
   }
 
   /** Creates (or truncates) `path` for writing. */
   static async create(path: string, mode: OutputMode = 'direct'): Promise<OutputFile> {
     const bufs: [Uint8Array, Uint8Array] = [takeBuffer(mode === 'direct'), takeBuffer(mode === 'direct')];
-    const direct = mode === 'direct' && constants.O_DIRECT !== undefined && bufs.every((b) => aligned.has(b.buffer));
+    // Direct writes also need aligned room for a header's blocks held back: taken now, so that
+    // a file never finds itself without it half way.
+    const side = mode === 'direct' ? takeBuffer(true) : undefined;
+    const direct = mode === 'direct' && constants.O_DIRECT !== undefined && [...bufs, side!].every((b) => aligned.has(b.buffer));
     if (direct) {
       try {
         const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_DIRECT, 0o666);
-        return new OutputFile(handle, path, true, bufs);
+        return new OutputFile(handle, path, true, bufs, side);
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EINVAL') { bufs.forEach(giveBack); throw error; }
+        if ((error as NodeJS.ErrnoException).code !== 'EINVAL') { bufs.forEach(giveBack); giveBack(side); throw error; }
       }
     }
+    giveBack(side);
     try {
       return new OutputFile(await open(path, 'w'), path, false, bufs);
     } catch (error) {
@@ -207,10 +212,9 @@ export class OutputFile {
       const last = Math.ceil(this.holdEnd / BLOCK) * BLOCK;
       skipFrom = Math.max(first, base) - base;
       skipTo = Math.min(last, base + end) - base;
-      this.side ??= takeBuffer(true);
-      if (!aligned.has(this.side.buffer)) throw new DvoError('dvo_internal', 'no aligned memory for held blocks');
-      if (last - first > this.side.length) throw new DvoError('dvo_internal', `a header of ${this.holdEnd - this.holdStart} bytes is larger than a staging buffer`);
-      this.side.set(buf.subarray(skipFrom, skipTo), base + skipFrom - first);
+      const side = this.side!;
+      if (last - first > side.length) throw new DvoError('dvo_internal', `a header of ${this.holdEnd - this.holdStart} bytes is larger than a staging buffer`);
+      side.set(buf.subarray(skipFrom, skipTo), base + skipFrom - first);
       this.asideEnd = base + skipTo;
     }
     const handle = this.handle;
