@@ -16,6 +16,8 @@ export { OdmClient } from './odm-client.ts';
 export type { OdmHealth } from './odm-client.ts';
 export { validateBatch } from './validate.ts';
 export { mergeBatch, partitionName } from './merge.ts';
+export { batchPartitions, compactArchive, partitionOfBatch, COMPACTED_PREFIX, DEFAULT_BATCHES_PER_PARTITION } from './compact.ts';
+export type { BatchPartition, CompactFold, CompactOptions, CompactResult, CompactStep } from './compact.ts';
 export { stageBatch, stageTable, stagingName } from './stage.ts';
 export type { StageSource } from './stage.ts';
 export { encodeCopyTuples } from './pg-binary.ts';

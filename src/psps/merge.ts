@@ -4,6 +4,7 @@
 // already recorded at this generation is not merged again, so a merge survives any crash.
 import type { Queryable } from '../db/index.ts';
 import { BATCH_COLUMN, type Archive } from './archive.ts';
+import { partitionOfBatch } from './compact.ts';
 import { PspsError } from './errors.ts';
 import { findTable, type ArchiveTable, type BatchSchema } from './schema.ts';
 import { defaultLiteral, quoteText } from './sql.ts';
@@ -110,16 +111,22 @@ export function partitionName(batch: string, table: string): string {
 // builds the partition's other indexes (references, Q3C) from the parent's, each in one pass.
 // A partition the batch has already (a reload) is dropped (insert: the reload replaces the
 // rows it brought) or receives the rows by INSERT (keep, replace: other batches' rows may
-// point at the rows it holds).
+// point at the rows it holds). A batch whose partition a compaction folded into one of
+// several batches (compact.ts) gets its rows there by INSERT, after its old rows are deleted
+// (insert).
 async function attachTable(tx: Queryable, batch: string, table: ArchiveTable, target: ArchiveTable): Promise<number> {
   const stg = stagingName(batch, table.name);
   const part = partitionName(batch, table.name);
   const had = (await tx.get<{ r: string | null }>('SELECT to_regclass(?) AS r', [part]))?.r != null;
+  // a reload of a batch whose rows a compaction moved into a partition of several batches:
+  // the rows go in there (the batch value routes them), as into a partition of its own
+  const compacted = !had && await partitionOfBatch(tx, target.name, batch) !== undefined;
   const key = target.primaryKey;
   const match = key.map((k) => `a.${k} = x.${k}`).join(' AND ');
   const anyArchived = async () => (await tx.get(`SELECT 1 AS x FROM ${target.name} LIMIT 1`)) !== undefined;
   if (table.merge === 'insert') {
     if (had) await tx.exec(`DROP TABLE ${part}`);
+    if (compacted) await tx.run(`DELETE FROM ${target.name} WHERE ${BATCH_COLUMN} = ?`, [batch]);
     // validation refused keys other batches had merged; one merged since (another ODM) is
     // caught here, under the merge lock, as the copying merge's unique index caught it
     if (key.length > 0 && await anyArchived()) {
@@ -148,7 +155,7 @@ async function attachTable(tx: Queryable, batch: string, table: ArchiveTable, ta
     await tx.exec('RESET enable_mergejoin');
   }
   const rows = Number((await tx.get<{ n: number }>(`SELECT count(*) AS n FROM ${stg}`))?.n ?? 0);
-  if (had && table.merge !== 'insert') {
+  if ((had && table.merge !== 'insert') || compacted) {
     const cols = [...target.columns.map((c) => c.name), BATCH_COLUMN].join(', ');
     await tx.run(`INSERT INTO ${target.name} (${cols}) SELECT ${cols} FROM ${stg}`);
     await tx.exec(`DROP TABLE ${stg}`);

@@ -1,7 +1,7 @@
 // `ipp archive init|query|cone`: the archive database for users: create its tables from the
 // schema files, run SQL, search a cone on the sky.
 import { UsageError } from '../../common/index.ts';
-import { archiveQuery, coneSearch, openArchive } from '../../psps/index.ts';
+import { archiveQuery, compactArchive, coneSearch, DEFAULT_BATCHES_PER_PARTITION, openArchive } from '../../psps/index.ts';
 import { EXIT, type Command, type CommandGroup, type OptionSpec } from '../command.ts';
 import { archiveUrl, rowsToCsv, rowsToText, say, schemaDir, schemaDirOption, toJson } from './psps-shared.ts';
 
@@ -115,9 +115,59 @@ const cone: Command = {
   },
 };
 
+// A whole number option of at least `min`.
+function whole(name: string, value: unknown, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (typeof value !== 'string' || !/^\d+$/.test(value) || n < min) throw new UsageError(`--${name} "${String(value)}" must be a whole number of at least ${min}`);
+  return n;
+}
+
+const compact: Command = {
+  name: 'compact',
+  summary: 'fold the merged batches\' partitions of a partitioned archive into larger ones (tiered)',
+  usage: '[--db URL] [--batches-per-partition K] [--keep-recent N] [--json]',
+  description: [
+    'For an archive made with --partition-by-batch: K partitions of one level (one batch each at',
+    `level 0) are folded into one of the next level, K of those into one again (K = ${DEFAULT_BATCHES_PER_PARTITION} by default),`,
+    'so key look-ups and cone searches probe few partitions while each merge still attaches its',
+    'batch. Each fold is one transaction under the ODM\'s merge lock: merges wait for it, queries go',
+    'on, and a fold stopped half way leaves the archive as it was. Plain tables have nothing to fold.',
+  ].join('\n'),
+  options: {
+    db: dbOpt, 'schema-dir': schemaDirOption,
+    'batches-per-partition': { type: 'string', value: 'K', help: `partitions folded into one at each level (default ${DEFAULT_BATCHES_PER_PARTITION}, at least 2)` },
+    'keep-recent': { type: 'string', value: 'N', help: 'leave the N most recently merged batches in partitions of their own (default 0)' },
+    json: { type: 'boolean', help: 'print what was folded as JSON' },
+  },
+  async run(args, ctx) {
+    if (args.positionals.length > 0) throw new UsageError('usage: ipp archive compact [--db URL] [--batches-per-partition K] [--keep-recent N] [--json]');
+    const k = whole('batches-per-partition', args.values['batches-per-partition'], 2);
+    const keepRecent = whole('keep-recent', args.values['keep-recent'], 0);
+    const archive = await openArchive(archiveUrl(args, ctx.env, 'db'), { schemaDir: schemaDir(args), log: ctx.log });
+    try {
+      const result = await compactArchive(archive, {
+        ...(k !== undefined ? { batchesPerPartition: k } : {}), ...(keepRecent !== undefined ? { keepRecent } : {}), signal: ctx.signal, log: ctx.log,
+      });
+      if (args.values.json) {
+        say(ctx, toJson(result));
+      } else if (archive.partitioned.size === 0) {
+        say(ctx, `archive ${archive.url}: its tables are not partitioned by batch; nothing to compact`);
+      } else {
+        for (const f of result.folds) say(ctx, `${f.table}: folded ${f.from.length} partitions of level ${f.level} (${f.batches} batches, ${f.rows} rows) into ${f.into} in ${f.seconds.toFixed(2)} s`);
+        const counts = Object.entries(result.partitions).map(([t, c]) => `${t} ${c.before} -> ${c.after}`).join(', ');
+        say(ctx, `archive ${archive.url}: ${result.folds.length} fold${result.folds.length === 1 ? '' : 's'}; partitions per table: ${counts}`);
+      }
+    } finally {
+      await archive.close();
+    }
+    return EXIT.ok;
+  },
+};
+
 /** `ipp archive ...`. */
 export const archiveGroup: CommandGroup = {
   name: 'archive',
-  summary: 'the archive database (PSPS): init from the schema files, SQL queries, cone searches',
-  commands: [init, query, cone],
+  summary: 'the archive database (PSPS): init from the schema files, SQL queries, cone searches, compaction',
+  commands: [init, query, cone, compact],
 };

@@ -5,7 +5,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { withTempDir } from '../../common/index.ts';
 import { DATASTORE_MIGRATIONS, DatastoreClient, startDatastoreServer } from '../../datastore/index.ts';
 import { openDatabase, testEngines } from '../../db/index.ts';
-import { p2Batch, writeBatchFits, writeTestSchema } from '../../psps/test-support.ts';
+import { batchSchemaOf, mergeBatch, openArchive, ProblemList, stageBatch, validateBatch } from '../../psps/index.ts';
+import { p2Batch, writeBatchCsv, writeBatchFits, writeTestSchema } from '../../psps/test-support.ts';
 import { runIpp, startIpp } from '../testing.ts';
 
 for (const engine of testEngines()) {
@@ -109,5 +110,47 @@ for (const engine of testEngines()) {
       assert.match(r.stdout, /, plain;/);
       assert.match(r.stderr, /existed already as plain tables; --partition-by-batch applies only to tables it creates/);
     }, 'ipp-cli-archive-')));
+
+    it('archive compact folds a partitioned archive\'s batch partitions and says what it folded', () => engine.withUrl((pgUrl) => withTempDir(async (dir) => {
+      const schema = await writeTestSchema(join(dir, 'schema'));
+      const url = engine.name === 'sqlite' ? `sqlite:${join(dir, 'a.db')}` : pgUrl;
+      let r = await runIpp(['archive', 'compact', '--help'], {});
+      assert.equal(r.code, 0);
+      assert.match(r.stdout, /--batches-per-partition K/);
+      r = await runIpp(['archive', 'compact', '--db', url, '--batches-per-partition', '1', '--schema-dir', schema], {});
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /--batches-per-partition "1" must be a whole number of at least 2/);
+      const archive = await openArchive(url, { schemaDir: schema, partitionByBatch: true });
+      try {
+        const p2 = batchSchemaOf(archive.schema, 'P2');
+        for (let i = 1; i <= 5; i++) {
+          const name = `B0000010${i}`;
+          const problems = new ProblemList(5);
+          await stageBatch(archive, name, p2, await writeBatchCsv(join(dir, name), p2Batch(100 + i, 10)), problems);
+          assert.equal((await validateBatch(archive, name, p2)).total + problems.total, 0);
+          await mergeBatch(archive, name, 1, p2);
+        }
+      } finally {
+        await archive.close();
+      }
+      if (engine.name === 'sqlite') {
+        r = await runIpp(['archive', 'compact', '--db', url, '--schema-dir', schema], {});
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stdout, /not partitioned by batch; nothing to compact/);
+        return;
+      }
+      r = await runIpp(['archive', 'compact', '--db', url, '--batches-per-partition', '2', '--schema-dir', schema], {});
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^Detection: folded 2 partitions of level 0 \(2 batches, 20 rows\) into arcc_detection_\w+ in [\d.]+ s$/m);
+      assert.match(r.stdout, /^Detection: folded 2 partitions of level 1 \(4 batches, 40 rows\)/m);
+      assert.match(r.stdout, /partitions per table: .*Detection 5 -> 2/);
+      r = await runIpp(['archive', 'compact', '--db', url, '--batches-per-partition', '2', '--json', '--schema-dir', schema], {});
+      assert.equal(r.code, 0, r.stderr);
+      const json = JSON.parse(r.stdout) as { folds: unknown[]; partitions: Record<string, { before: number; after: number }> };
+      assert.deepEqual(json.folds, []);
+      assert.deepEqual(json.partitions.Detection, { before: 2, after: 2 });
+      r = await runIpp(['archive', 'query', 'SELECT count(*) AS n FROM Detection', '--json', '--db', url, '--schema-dir', schema], {});
+      assert.deepEqual(JSON.parse(r.stdout), [{ n: 50 }]);
+    }, 'ipp-cli-compact-')));
   });
 }
