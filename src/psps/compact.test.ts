@@ -2,10 +2,12 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { withTempDir } from '../common/index.ts';
-import { testEngines } from '../db/index.ts';
+import { openDatabase, testEngines } from '../db/index.ts';
 import { coneSearch, openArchive, type Archive } from './archive.ts';
 import { batchPartitions, compactArchive, COMPACTED_PREFIX, type CompactStep } from './compact.ts';
 import { mergeBatch } from './merge.ts';
+import { PSPS_MIGRATIONS } from './migrations.ts';
+import { Odm } from './odm.ts';
 import { ProblemList } from './problems.ts';
 import { batchSchemaOf } from './schema.ts';
 import { stageBatch } from './stage.ts';
@@ -145,6 +147,26 @@ for (const engine of testEngines()) {
       assert.deepEqual([...result.folds[0].from].sort(), [1, 2, 3].map((i) => `arc_${batchName(i).toLowerCase()}_detection`));
       await assert.rejects(compactArchive(archive, { batchesPerPartition: 1 }), { code: 'psps_bad_compaction' });
       await assert.rejects(compactArchive(archive, { signal: AbortSignal.abort() }), { name: 'AbortError' });
+    }));
+
+    it('the ODM compacts after its merges when asked', { skip: engine.name !== 'postgres' }, () => withArchive(engine, async (archive, dir) => {
+      const db = await openDatabase(`sqlite:${join(dir, 'psps.db')}`, { migrations: [PSPS_MIGRATIONS] });
+      const odm = await Odm.start({ db, archive, retryMs: 50, compact: { batchesPerPartition: 2 } });
+      try {
+        for (let i = 1; i <= 5; i++) {
+          const name = batchName(i);
+          const tables = await writeBatchCsv(join(dir, 'dx', name), p2Batch(i, 10));
+          await odm.submit({ name, product: 'PSPS_test', type: 'P2', md5: String(i).padStart(32, '0'), dir: join(dir, 'dx', name), tables });
+          await odm.idle();
+          assert.equal((await odm.status(name)).state, 'merged');
+        }
+        // 5 batches, K = 2: one partition of 4 batches and one of the fifth
+        assert.deepEqual((await batchPartitions(archive.db, 'Detection')).map((p) => p.batches.length).sort(), [1, 4]);
+        assert.equal(Number((await archive.db.get<{ n: number }>('SELECT count(*) AS n FROM Detection'))?.n), 50);
+      } finally {
+        await odm.close();
+        await db.close();
+      }
     }));
 
     it('a failure at any step of a fold leaves the archive as before; merges and cone searches run alongside', { skip: engine.name !== 'postgres' }, () => withArchive(engine, async (archive, dir) => {

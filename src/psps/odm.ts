@@ -12,6 +12,7 @@ import { silentLogger, type Logger } from '../common/index.ts';
 import { DbError, type Database, type SqlValue } from '../db/index.ts';
 import type { Archive } from './archive.ts';
 import { PspsError } from './errors.ts';
+import { compactArchive, type CompactOptions } from './compact.ts';
 import { mergeBatch, mergedGeneration } from './merge.ts';
 import { ProblemList } from './problems.ts';
 import { batchSchemaOf, findTable, type BatchSchema } from './schema.ts';
@@ -97,6 +98,12 @@ export interface OdmOptions {
   readonly retryMs?: number;
   /** When set, DELETE /batches/:name/copy only removes directories inside this one (the DXLayer's root on the shared disk). */
   readonly copyRoot?: string;
+  /**
+   * An archive partitioned by batch: after each merge, fold the batch's tables' partitions
+   * (compactArchive, when a level has K of them). Off by default: a fold holds the merge lock,
+   * so the worker merges nothing else meanwhile; `ipp archive compact` can run at quiet times.
+   */
+  readonly compact?: Pick<CompactOptions, 'batchesPerPartition' | 'keepRecent'>;
 }
 
 type BatchRow = {
@@ -116,6 +123,7 @@ export class Odm {
   readonly #maxReasons: number;
   readonly #retryMs: number;
   readonly #copyRoot: string | undefined;
+  readonly #compact: OdmOptions['compact'];
   readonly #stop = new AbortController();
   #wake: (() => void) | undefined;
   #loop: Promise<void> = Promise.resolve();
@@ -129,6 +137,7 @@ export class Odm {
     this.#maxReasons = options.maxReasons ?? 20;
     this.#retryMs = options.retryMs ?? 1000;
     this.#copyRoot = options.copyRoot === undefined ? undefined : resolve(options.copyRoot);
+    this.#compact = options.compact;
   }
 
   /** Starts the ODM: its worker picks up any batch a previous run left unfinished. */
@@ -320,6 +329,19 @@ export class Odm {
         if (result.merged) this.#log.info(`odm: merged ${b.name}: ${Object.entries(result.rows).map(([t, n]) => `${t} ${n}`).join(', ')}`);
       }
       await this.#move(b, 'merge_worthy', 'merged', { merged_at: now() });
+      await this.#compactAfterMerge(schema, signal);
+    }
+  }
+
+  // The compaction asked for after a merge; one that fails leaves the archive as it was (and
+  // the batch merged), so it is reported and tried again after the next merge.
+  async #compactAfterMerge(schema: BatchSchema, signal: AbortSignal): Promise<void> {
+    if (this.#compact === undefined || this.archive.partitioned.size === 0) return;
+    try {
+      await compactArchive(this.archive, { ...this.#compact, tables: schema.tables.map((t) => t.name), signal, log: this.#log });
+    } catch (error) {
+      if (signal.aborted) return;
+      this.#log.warn(`odm: compaction after a merge failed, the archive is as before it: ${(error as Error).message}`);
     }
   }
 
