@@ -621,19 +621,7 @@ function toInt16F32(dst: Int16Array, at: number, src: Float32Array, n: number, s
 }
 
 function toAngle16F32(dst: Int16Array, at: number, src: Float32Array, n: number): void {
-  for (let i = 0; i < n; i++) {
-    const deg = src[i];
-    if (!(deg - deg === 0)) { dst[at + i] = 0; continue; }
-    // ((deg % 360) + 360) % 360 without the remainders (slow) in the usual range: there the
-    // sums below are what the remainders give, to the bit.
-    let d: number;
-    if (deg >= 0 && deg < 360) d = (deg + 360) - 360;
-    else if (deg >= -360 && deg < 0) d = deg + 360;
-    else d = ((deg % 360) + 360) % 360;
-    if (d >= 360) d -= 360;
-    const u = Math.round(d * (0xffff / 360)) & 0xffff;
-    dst[at + i] = u > 32767 ? u - 65536 : u;
-  }
+  for (let i = 0; i < n; i++) dst[at + i] = angleF32(src[i]);
 }
 
 function toInt32(dst: Int32Array, at: number, src: NumericArray | undefined, n: number): void {
@@ -868,6 +856,8 @@ function compileFused(rowBytes: number, names: readonly string[], cols: readonly
 // toAngle16F32 and toAngle16 for one value.
 function angleF32(deg: number): number {
   if (!(deg - deg === 0)) return 0;
+  // ((deg % 360) + 360) % 360 without the remainders (slow) in the usual range: there the
+  // sums below are what the remainders give, to the bit.
   let d: number;
   if (deg >= 0 && deg < 360) d = (deg + 360) - 360;
   else if (deg >= -360 && deg < 0) d = deg + 360;
