@@ -22,7 +22,8 @@ export interface ArchiveOptions {
    * PostgreSQL, for tables created by this call: one partition per batch, so a merge attaches
    * the validated staging table instead of copying its rows. Merges cost almost nothing, but
    * every key look-up (validation) and every cone search probes each batch's partition, so the
-   * layout suits an archive of hundreds of batches (a load database), not of thousands.
+   * layout suits an archive of hundreds of batches (a load database); compactArchive folds
+   * the batches' partitions so that thousands stay few partitions.
    * Default: plain tables, merged by copying, whose look-ups do not grow with the batch count.
    */
   readonly partitionByBatch?: boolean;

@@ -149,11 +149,17 @@ for (const engine of testEngines()) {
       await assert.rejects(compactArchive(archive, { signal: AbortSignal.abort() }), { name: 'AbortError' });
     }));
 
-    it('the ODM compacts after its merges when asked', { skip: engine.name !== 'postgres' }, () => withArchive(engine, async (archive, dir) => {
+    it('the ODM compacts after its merges unless told not to', { skip: engine.name !== 'postgres' }, () => withArchive(engine, async (archive, dir) => {
       const db = await openDatabase(`sqlite:${join(dir, 'psps.db')}`, { migrations: [PSPS_MIGRATIONS] });
-      const odm = await Odm.start({ db, archive, retryMs: 50, compact: { batchesPerPartition: 2 } });
+      let odm = await Odm.start({ db, archive, retryMs: 50, compact: false });
       try {
         for (let i = 1; i <= 5; i++) {
+          if (i === 3) {
+            // two batches merged without folds; from the third on, K = 2
+            assert.equal((await batchPartitions(archive.db, 'Detection')).length, 2);
+            await odm.close();
+            odm = await Odm.start({ db, archive, retryMs: 50, compact: { batchesPerPartition: 2 } });
+          }
           const name = batchName(i);
           const tables = await writeBatchCsv(join(dir, 'dx', name), p2Batch(i, 10));
           await odm.submit({ name, product: 'PSPS_test', type: 'P2', md5: String(i).padStart(32, '0'), dir: join(dir, 'dx', name), tables });

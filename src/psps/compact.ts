@@ -192,10 +192,6 @@ async function foldOnce(archive: Archive, table: ArchiveTable, k: number, keepRe
 async function chooseFold(tx: Queryable, table: ArchiveTable, k: number, keepRecent: number): Promise<{ level: number; from: BatchPartition[] } | undefined> {
   const parts = await batchPartitions(tx, table.name);
   if (parts.length < k) return undefined;
-  const merged = new Map<string, string>();
-  for (const r of await tx.all<{ batch: string; at: string }>('SELECT batch, merged_at AS at FROM archive_merge')) merged.set(r.batch, r.at);
-  // a partition's age: its newest batch's merge (a batch never recorded sorts first)
-  const age = (p: BatchPartition) => p.batches.reduce((m, b) => { const at = merged.get(b) ?? ''; return at > m ? at : m; }, '');
   const byLevel = new Map<number, BatchPartition[]>();
   for (const p of parts) {
     if (p.batches.length === 0) continue;
@@ -204,6 +200,12 @@ async function chooseFold(tx: Queryable, table: ArchiveTable, k: number, keepRec
     if (list === undefined) byLevel.set(level, list = []);
     list.push(p);
   }
+  // (the ODM asks after every merge: most times no level has enough to fold)
+  if (![...byLevel].some(([level, list]) => list.length >= k + (level === 0 ? keepRecent : 0))) return undefined;
+  const merged = new Map<string, string>();
+  for (const r of await tx.all<{ batch: string; at: string }>('SELECT batch, merged_at AS at FROM archive_merge')) merged.set(r.batch, r.at);
+  // a partition's age: its newest batch's merge (a batch never recorded sorts first)
+  const age = (p: BatchPartition) => p.batches.reduce((m, b) => { const at = merged.get(b) ?? ''; return at > m ? at : m; }, '');
   for (const level of [...byLevel.keys()].sort((a, b) => a - b)) {
     const sorted = byLevel.get(level)!.map((p) => ({ p, at: age(p) })).sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : a.p.name < b.p.name ? -1 : 1)).map((x) => x.p);
     const eligible = level === 0 ? sorted.slice(0, Math.max(0, sorted.length - keepRecent)) : sorted;

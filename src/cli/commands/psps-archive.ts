@@ -17,9 +17,9 @@ const init: Command = {
   description: [
     'Tables are plain, and the ODM merges a batch by copying its rows in. With --partition-by-batch',
     '(PostgreSQL, tables not created yet) each batch becomes a partition of its own: merges cost',
-    'almost nothing, but key look-ups and cone searches probe every batch\'s partition, so use it for',
-    'an archive of hundreds of batches (a load database), not thousands. The ODM creates missing',
-    'tables plain, so run this first.',
+    'almost nothing, but key look-ups and cone searches probe every batch\'s partition: for thousands',
+    'of batches, fold them with ipp archive compact. The ODM creates missing tables plain, so run',
+    'this first.',
   ].join('\n'),
   options: {
     db: dbOpt, 'schema-dir': schemaDirOption,
