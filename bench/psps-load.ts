@@ -13,6 +13,12 @@
 // two at once on PostgreSQL, as the ODM does).
 //   node bench/psps-load.ts [detections=300000] [--pg URL] [--no-sqlite]
 // PostgreSQL runs when --pg or IPP_TEST_PG_URL names a server (a throw-away database).
+// With --compact B (PostgreSQL only; instead of the runs above): B P2 batches of
+// `detections` rows each (keys apart) loaded from CSV into an archive partitioned by batch,
+// then `ipp archive compact`'s compactArchive with K (--k, default 16): its rows/s and the
+// partitions per table, and a cone search's and a key look-up's time (median of 21) with
+// one partition per batch and after compaction.
+//   node bench/psps-load.ts 20000 --compact 256 [--k 16]
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, rmSync } from 'node:fs';
@@ -22,7 +28,7 @@ import os from 'node:os';
 import { PSPS_SCHEMA_DIR } from '../src/common/index.ts';
 import { openDatabase } from '../src/db/index.ts';
 import {
-  batchSchemaOf, mergeBatch, openArchive, ProblemList, readArchiveSchema, stageBatch, validateBatch,
+  batchSchemaOf, compactArchive, coneSearch, mergeBatch, openArchive, ProblemList, readArchiveSchema, stageBatch, validateBatch,
   type ArchiveColumn, type ArchiveTable, type BatchSchema, type StageSource,
 } from '../src/psps/index.ts';
 import { Header, writeFits } from '../src/fits/index.ts';
@@ -37,6 +43,16 @@ if (pgAt >= 0) {
   if (!pgUrl) throw new Error('--pg needs a postgres:// URL');
   argv.splice(pgAt, 2);
 }
+function takeOption(name: string): number | undefined {
+  const at = argv.indexOf(name);
+  if (at < 0) return undefined;
+  const v = Number(argv[at + 1]);
+  if (!Number.isInteger(v) || v < 1) throw new Error(`${name} needs a whole number`);
+  argv.splice(at, 2);
+  return v;
+}
+const compactBatches = takeOption('--compact');
+const compactK = takeOption('--k') ?? 16;
 const skipSqlite = argv.includes('--no-sqlite');
 if (skipSqlite) argv.splice(argv.indexOf('--no-sqlite'), 1);
 const N = Number(argv[0] ?? 300_000);
@@ -45,13 +61,14 @@ const dir = join(BENCH_DIR, 'psps', `p2-${N}`);
 
 // One value of a column for row r: keys unique, references pointing at rows of the batch,
 // values inside declared ranges.
-function value(table: string, c: ArchiveColumn, r: number, random: () => number): string {
+// (`b`: the batch's number, which moves its keys apart from other batches')
+function value(table: string, c: ArchiveColumn, r: number, random: () => number, b = 0): string {
   const n = c.name;
-  if (n === 'frameID') return '4242';
-  if (n === 'imageID') return String(424200 + (table === 'ImageMeta' ? r : r % 60) + 1);
+  if (n === 'frameID') return String(4242 + b);
+  if (n === 'imageID') return String(424200 + b * 100 + (table === 'ImageMeta' ? r : r % 60) + 1);
   if (n === 'ccdID') return String((r % 60) + 1);
-  if (n === 'objID') return String(100_000_000_000 + r);
-  if (n === 'detectID') return String(5_000_000_000 + r);
+  if (n === 'objID') return String(100_000_000_000 + b * N + r);
+  if (n === 'detectID') return String(5_000_000_000 + b * N + r);
   if (n === 'ra') return (10 + random() * 0.4).toFixed(7);
   if (n === 'dec') return (-5 + random() * 0.4).toFixed(7);
   if (n === 'filterID') return '2';
@@ -73,13 +90,13 @@ function value(table: string, c: ArchiveColumn, r: number, random: () => number)
   }
 }
 
-async function writeTable(t: ArchiveTable, rows: number, path: string): Promise<void> {
-  const random = rng(t.name.length * 7919 + rows);
+async function writeTable(t: ArchiveTable, rows: number, path: string, b = 0): Promise<void> {
+  const random = rng(t.name.length * 7919 + rows + b);
   const out = createWriteStream(path);
   out.write(`${t.columns.map((c) => c.name).join(',')}\n`);
   let chunk: string[] = [];
   for (let r = 0; r < rows; r++) {
-    chunk.push(t.columns.map((c) => value(t.name, c, r, random)).join(','));
+    chunk.push(t.columns.map((c) => value(t.name, c, r, random, b)).join(','));
     if (chunk.length === 5000 || r === rows - 1) {
       if (!out.write(`${chunk.join('\n')}\n`)) await once(out, 'drain');
       chunk = [];
@@ -94,6 +111,10 @@ function rowsOf(t: ArchiveTable): number {
 }
 
 const schema = await readArchiveSchema(PSPS_SCHEMA_DIR);
+if (compactBatches !== undefined) {
+  await compactBench(compactBatches);
+  process.exit(0);
+}
 const p2: BatchSchema = batchSchemaOf(schema, 'P2');
 const total = p2.tables.reduce((n, t) => n + rowsOf(t), 0);
 const csv = (t: ArchiveTable) => join(dir, `${t.name}.csv`);
@@ -205,6 +226,94 @@ if (!pgUrl) {
   } finally {
     await admin.exec(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     await admin.exec(`DROP DATABASE IF EXISTS ${peerName} WITH (FORCE)`);
+    await admin.close();
+  }
+}
+
+// The median of 21 runs of a query, in milliseconds.
+async function medianMs(fn: () => Promise<unknown>): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < 21; i++) {
+    const t0 = performance.now();
+    await fn();
+    times.push(performance.now() - t0);
+  }
+  return times.sort((a, b) => a - b)[10];
+}
+
+// --compact: many batches into a partitioned archive, then compaction (see the file comment).
+async function compactBench(batches: number): Promise<void> {
+  if (!pgUrl) throw new Error('--compact needs PostgreSQL (--pg URL or IPP_TEST_PG_URL)');
+  const p2: BatchSchema = batchSchemaOf(schema, 'P2');
+  const rowsOf = (t: ArchiveTable) => (t.name === 'FrameMeta' ? 1 : t.name === 'ImageMeta' ? 60 : N);
+  const perBatch = p2.tables.reduce((n, t) => n + rowsOf(t), 0);
+  const base = join(BENCH_DIR, 'psps', `compact-${N}`);
+  const admin = await openDatabase(pgUrl, { maxConnections: 1 });
+  const name = `ipp_bench_compact_${randomBytes(4).toString('hex')}`;
+  await admin.exec(`CREATE DATABASE ${name}`);
+  const url = new URL(pgUrl);
+  url.pathname = `/${name}`;
+  const archive = await openArchive(url.toString(), { partitionByBatch: true });
+  try {
+    // (16 more batches are loaded after the compaction)
+    const more = 16;
+    for (let b = 0; b < batches + more; b++) {
+      const dir = join(base, `b${b}`);
+      if (existsSync(join(dir, 'done'))) continue;
+      mkdirSync(dir, { recursive: true });
+      for (const t of p2.tables) await writeTable(t, rowsOf(t), join(dir, `${t.name}.csv`), b);
+      createWriteStream(join(dir, 'done')).end();
+    }
+    const loadOne = async (b: number): Promise<number> => {
+      const t = performance.now();
+      const dir = join(base, `b${b}`);
+      const batch = `B${String(b + 1).padStart(8, '0')}`;
+      const problems = new ProblemList(20);
+      await stageBatch(archive, batch, p2, p2.tables.map((t) => ({ name: t.name, path: join(dir, `${t.name}.csv`) })), problems);
+      check(problems.total === 0, `staging found problems: ${problems.reasons().join('; ')}`);
+      const found = await validateBatch(archive, batch, p2);
+      check(found.total === 0, `validation found problems: ${found.reasons().join('; ')}`);
+      await mergeBatch(archive, batch, 1, p2);
+      return (performance.now() - t) / 1000;
+    };
+    const t0 = performance.now();
+    const times: number[] = [];
+    for (let b = 0; b < batches; b++) times.push(await loadOne(b));
+    const loadS = (performance.now() - t0) / 1000;
+    const rate = (s: number[]) => Math.round((s.length * perBatch) / s.reduce((a, x) => a + x, 0)).toLocaleString();
+    const total = Number((await archive.db.get<{ n: number }>('SELECT count(*) AS n FROM Detection'))?.n);
+    check(total === batches * N, `the archive holds ${total} detections, not ${batches * N}`);
+    console.log(`load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}; ${batches} P2 batches of ${perBatch.toLocaleString()} rows loaded from CSV into an archive partitioned by batch in ${loadS.toFixed(1)} s (${Math.round((batches * perBatch) / loadS).toLocaleString()} rows/s, one batch at a time: the first ${Math.min(more, batches)} ${rate(times.slice(0, more))} rows/s, the last ${Math.min(more, batches)} ${rate(times.slice(-more))} rows/s)`);
+    // a cone of about 2 and one of about 50 detections of each batch's 0.4 x 0.4 degree field, and one key
+    const radius = (perBatch: number) => Math.sqrt((perBatch / N) * 0.16 / Math.PI);
+    const small = () => coneSearch(archive, 10.2, -4.8, radius(2), { table: 'Detection' });
+    const cone = () => coneSearch(archive, 10.2, -4.8, radius(50), { table: 'Detection' });
+    const key = () => archive.db.get('SELECT * FROM Detection WHERE detectID = ?', [5_000_000_000 + Math.floor(batches / 2) * N + 7]);
+    const hits = (await cone()).length;
+    const smallHits = (await small()).length;
+    const smallBefore = await medianMs(small);
+    const coneBefore = await medianMs(cone);
+    const keyBefore = await medianMs(key);
+    const t1 = performance.now();
+    const result = await compactArchive(archive, { batchesPerPartition: compactK });
+    const compactS = (performance.now() - t1) / 1000;
+    const rewritten = result.folds.reduce((n, f) => n + f.rows, 0);
+    check((await cone()).length === hits, 'the cone finds the same detections after compaction');
+    check(Number((await archive.db.get<{ n: number }>('SELECT count(*) AS n FROM Detection'))?.n) === total, 'compaction kept every detection');
+    const smallAfter = await medianMs(small);
+    const coneAfter = await medianMs(cone);
+    const keyAfter = await medianMs(key);
+    const counts = Object.entries(result.partitions).filter(([, c]) => c.before > 0).map(([t, c]) => `${t} ${c.before} -> ${c.after}`).join(', ');
+    console.log(`compaction, K = ${compactK}: ${result.folds.length} folds, ${rewritten.toLocaleString()} rows rewritten in ${compactS.toFixed(1)} s (${Math.round(rewritten / compactS).toLocaleString()} rows/s); partitions: ${counts}; ${os.loadavg()[0].toFixed(1)} load`);
+    const before = `with ${result.partitions.Detection.before} partitions`;
+    const after = `with ${result.partitions.Detection.after}`;
+    const next: number[] = [];
+    for (let b = batches; b < batches + more; b++) next.push(await loadOne(b));
+    console.log(`${more} batches more after compaction: ${rate(next)} rows/s (stage, validate, merge)`);
+    console.log(`cone search (Detection, ${(radius(2) * 3600).toFixed(1)}", ${smallHits} rows): ${smallBefore.toFixed(2)} ms ${before}, ${smallAfter.toFixed(2)} ms ${after}; (${(radius(50) * 3600).toFixed(1)}", ${hits} rows): ${coneBefore.toFixed(2)} ms, ${coneAfter.toFixed(2)} ms; key look-up (detectID): ${keyBefore.toFixed(2)} ms, ${keyAfter.toFixed(2)} ms`);
+  } finally {
+    await archive.close();
+    await admin.exec(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     await admin.close();
   }
 }
