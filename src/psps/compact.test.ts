@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { withTempDir } from '../common/index.ts';
 import { openDatabase, testEngines } from '../db/index.ts';
 import { coneSearch, openArchive, type Archive } from './archive.ts';
@@ -15,6 +18,8 @@ import { validateBatch } from './validate.ts';
 import { obBatch, p2Batch, writeBatchCsv, writeTestSchema, type TestTable } from './test-support.ts';
 
 type Engine = ReturnType<typeof testEngines>[number];
+
+const FIXTURE = fileURLToPath(new URL('./compact.fixture.ts', import.meta.url));
 
 async function withArchive(engine: Engine, fn: (archive: Archive, dir: string) => Promise<void>): Promise<void> {
   await engine.withUrl((url) => withTempDir(async (dir) => {
@@ -147,6 +152,32 @@ for (const engine of testEngines()) {
       assert.deepEqual([...result.folds[0].from].sort(), [1, 2, 3].map((i) => `arc_${batchName(i).toLowerCase()}_detection`));
       await assert.rejects(compactArchive(archive, { batchesPerPartition: 1 }), { code: 'psps_bad_compaction' });
       await assert.rejects(compactArchive(archive, { signal: AbortSignal.abort() }), { name: 'AbortError' });
+    }));
+
+    it('a compaction killed in the middle of a fold leaves the archive as before', { skip: engine.name !== 'postgres' }, () => withArchive(engine, async (archive, dir) => {
+      for (let i = 1; i <= 4; i++) await load(archive, dir, batchName(i), 'P2', p2Batch(i, 30));
+      const before = await contents(archive);
+      const parts = await partitionCounts(archive);
+      for (const at of ['filled', 'attached', 'dropped']) {
+        const child = spawn(process.execPath, [FIXTURE, archive.connectionString!, join(dir, 'schema'), '2', at], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+        let err = '';
+        child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+        const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+        for (let i = 0; i < 400 && !out.includes(`at ${at}`); i++) await sleep(25);
+        assert.ok(out.includes(`at ${at}`), `the fold reached ${at}: ${out} ${err}`);
+        child.kill('SIGKILL');
+        await exited;
+        // the server rolls the dead connection's transaction back (and frees the merge lock)
+        assert.deepEqual(await partitionCounts(archive), parts, at);
+        assert.deepEqual(await contents(archive), before, at);
+      }
+      const result = await compactArchive(archive, { batchesPerPartition: 2 });
+      assert.equal(result.partitions.Detection.after, 1);
+      assert.deepEqual(await contents(archive), before);
+      const left = await archive.db.get<{ n: number }>(`SELECT count(*) AS n FROM pg_class WHERE relname LIKE '${COMPACTED_PREFIX}%' AND relkind = 'r'`);
+      assert.equal(Number(left?.n), 3, 'only the partitions of the last compaction (3 tables) remain');
     }));
 
     it('the ODM compacts after its merges unless told not to', { skip: engine.name !== 'postgres' }, () => withArchive(engine, async (archive, dir) => {
