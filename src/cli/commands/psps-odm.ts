@@ -12,14 +12,16 @@ export const DEFAULT_ODM_PORT = 8471;
 const serve: Command = {
   name: 'serve',
   summary: 'run the ODM: take batches from the DXLayer, load, validate, merge; serve their status',
-  usage: '[--db URL] [--archive URL] [--dir DIR] [--host H] [--port P] [--token-write T] [--token-read T]',
+  usage: '[--db URL] [--archive URL] [--dir DIR] [--host H] [--port P] [--token-write T] [--token-read T] [--no-compact]',
   description: [
     'The status API: GET /batches?state=&type=&product=&since=, GET /batches/NAME,',
     'DELETE /batches/NAME/copy (deletes the DXLayer\'s copy); the DXLayer hands batches over',
     'with POST /batches (CSV files on this host). Writes need --token-write (or $IPP_ODM_TOKEN),',
     'reads --token-read (or $IPP_ODM_READ_TOKEN) when set. Batches left unfinished by a previous',
     'run are taken up again at start. --dir is the DXLayer\'s directory: copies are only ever',
-    'deleted inside it.',
+    'deleted inside it. An archive partitioned by batch is compacted after each merge that leaves',
+    'a level with K partitions (K = 16; `ipp archive compact`); a fold holds the merge lock, so',
+    'with --no-compact nothing is folded here and `ipp archive compact` is run at quiet times.',
   ].join('\n'),
   options: {
     db: dbOption('psps'),
@@ -30,6 +32,7 @@ const serve: Command = {
     port: { type: 'string', value: 'PORT', help: 'port to listen on (0: any free port)', default: String(DEFAULT_ODM_PORT) },
     'token-write': { type: 'string', value: 'TOKEN', help: 'bearer token that hand-overs and deletions need (default $IPP_ODM_TOKEN)' },
     'token-read': { type: 'string', value: 'TOKEN', help: 'bearer token that status reads need (default $IPP_ODM_READ_TOKEN; none: open)' },
+    'no-compact': { type: 'boolean', help: 'never compact a partitioned archive after a merge (run `ipp archive compact` instead)' },
   },
   async run(args, ctx) {
     if (args.positionals.length > 0) throw new UsageError('usage: ipp odm serve [--db URL] [--archive URL] [--port P]');
@@ -41,7 +44,10 @@ const serve: Command = {
     try {
       const db = await openDatabase(databaseUrl('psps', args, ctx.env), { migrations: [PSPS_MIGRATIONS] });
       try {
-        const odm = await Odm.start({ db, archive, log, ...(typeof args.values.dir === 'string' ? { copyRoot: args.values.dir } : {}) });
+        const odm = await Odm.start({
+          db, archive, log, ...(typeof args.values.dir === 'string' ? { copyRoot: args.values.dir } : {}),
+          ...(args.values['no-compact'] === true ? { compact: false as const } : {}),
+        });
         try {
           const server = await startOdmServer({
             odm, log, port, host: String(args.values.host),
