@@ -11,7 +11,10 @@
 // the same CSV files into bare tables, and SQLite's `sqlite3 .import`, which load without
 // any checking, keys, indexes or merge (psql runs the tables one after the other; ours loads
 // two at once on PostgreSQL, as the ODM does).
-//   node bench/psps-load.ts [detections=300000] [--pg URL] [--no-sqlite]
+//   node bench/psps-load.ts [detections=300000] [--pg URL] [--no-sqlite] [--warm W]
+// --warm W: the FITS runs into PostgreSQL first merge W batches of the same size (keys apart;
+// a partitioned archive compacted after each, as the ODM does), untimed, so the timed batch
+// goes into a live archive rather than an empty one.
 // PostgreSQL runs when --pg or IPP_TEST_PG_URL names a server (a throw-away database).
 // With --compact B (PostgreSQL only; instead of the runs above): B P2 batches of
 // `detections` rows each (keys apart) loaded from CSV into an archive partitioned by batch,
@@ -52,6 +55,7 @@ function takeOption(name: string): number | undefined {
   return v;
 }
 const compactBatches = takeOption('--compact');
+const warmBatches = takeOption('--warm') ?? 0;
 const compactK = takeOption('--k') ?? 16;
 const skipSqlite = argv.includes('--no-sqlite');
 if (skipSqlite) argv.splice(argv.indexOf('--no-sqlite'), 1);
@@ -140,10 +144,32 @@ if (!existsSync(fits)) {
 }
 console.log(`load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}; P2 batch of ${total.toLocaleString()} rows (Detection ${p2.tables.find((t) => t.name === 'Detection')!.columns.length} columns)`);
 
+/** The CSV files of batch number `b` (keys apart from every other batch's), written once under tmp/bench/psps/compact-N. */
+async function batchDir(b: number): Promise<string> {
+  const at = join(BENCH_DIR, 'psps', `compact-${N}`, `b${b}`);
+  if (!existsSync(join(at, 'done'))) {
+    mkdirSync(at, { recursive: true });
+    for (const t of p2.tables) await writeTable(t, rowsOf(t), join(at, `${t.name}.csv`), b);
+    createWriteStream(join(at, 'done')).end();
+  }
+  return at;
+}
+
 /** Stages, validates and merges the batch into the archive at `url`; returns rows/s and the phases. */
-async function ours(url: string, source: StageSource = {}, partitionByBatch = false): Promise<{ rate: number; phases: string }> {
+async function ours(url: string, source: StageSource = {}, partitionByBatch = false, warm = 0): Promise<{ rate: number; phases: string }> {
   const archive = await openArchive(url, { partitionByBatch });
   try {
+    // --warm: batches of the same size (keys apart) merged first, untimed, as the ODM would
+    // (a partitioned archive compacted after each merge), so the timed batch meets a live archive
+    for (let b = 1; b <= warm; b++) {
+      const warmDir = await batchDir(b);
+      const name = `W${String(b).padStart(8, '0')}`;
+      const problems = new ProblemList(20);
+      await stageBatch(archive, name, p2, p2.tables.map((t) => ({ name: t.name, path: join(warmDir, `${t.name}.csv`) })), problems);
+      check(problems.total === 0 && (await validateBatch(archive, name, p2)).total === 0, `warm batch ${name} loads cleanly`);
+      await mergeBatch(archive, name, 1, p2);
+      if (partitionByBatch) await compactArchive(archive, {});
+    }
     const t0 = performance.now();
     const problems = new ProblemList(20);
     await stageBatch(archive, BATCH, p2, p2.tables.map((t) => ({ name: t.name, path: csv(t) })), problems, undefined, source);
@@ -156,12 +182,12 @@ async function ours(url: string, source: StageSource = {}, partitionByBatch = fa
     const t3 = performance.now();
     check(merged.rows.Detection === N, `merged ${merged.rows.Detection} detections, not ${N}`);
     const n = await archive.db.get<{ n: number }>('SELECT count(*) AS n FROM Detection');
-    check(Number(n?.n) === N, 'the archive holds every detection');
+    check(Number(n?.n) === N * (warm + 1), 'the archive holds every detection');
     const s = (a: number, b: number) => ((b - a) / 1000).toFixed(2);
     const r = (a: number, b: number) => Math.round(total / ((b - a) / 1000)).toLocaleString();
     return {
       rate: total / ((t3 - t0) / 1000),
-      phases: `${source.fits ? 'FITS, binary COPY' : archive.dialect.engine === 'postgres' ? 'CSV, text COPY' : 'CSV, INSERT'}${archive.partitioned.size > 0 ? ', partitioned by batch' : ''}: stage ${s(t0, t1)} s (${r(t0, t1)} rows/s), validate ${s(t1, t2)} s, merge ${s(t2, t3)} s; ${os.loadavg()[0].toFixed(1)} load`,
+      phases: `${source.fits ? 'FITS, binary COPY' : archive.dialect.engine === 'postgres' ? 'CSV, text COPY' : 'CSV, INSERT'}${archive.partitioned.size > 0 ? ', partitioned by batch' : ''}${warm > 0 ? `, after ${warm} batches` : ''}: stage ${s(t0, t1)} s (${r(t0, t1)} rows/s), validate ${s(t1, t2)} s, merge ${s(t2, t3)} s; ${os.loadavg()[0].toFixed(1)} load`,
     };
   } finally {
     await archive.close();
@@ -206,10 +232,10 @@ if (!pgUrl) {
     console.log(`PostgreSQL archive load (${text.phases}): ${Math.round(text.rate).toLocaleString()} rows/s`);
     await admin.exec(`DROP DATABASE ${name} WITH (FORCE)`);
     await admin.exec(`CREATE DATABASE ${name}`);
-    const { rate, phases } = await ours(url.toString(), { fits });
+    const { rate, phases } = await ours(url.toString(), { fits }, false, warmBatches);
     await admin.exec(`DROP DATABASE ${name} WITH (FORCE)`);
     await admin.exec(`CREATE DATABASE ${name}`);
-    const byBatch = await ours(url.toString(), { fits }, true);
+    const byBatch = await ours(url.toString(), { fits }, true, warmBatches);
     url.pathname = `/${peerName}`;
     const peerDb = await openDatabase(url.toString(), {});
     for (const t of p2.tables) await peerDb.exec(ddl(t, true));
@@ -257,13 +283,7 @@ async function compactBench(batches: number): Promise<void> {
   try {
     // (16 more batches are loaded after the compaction)
     const more = 16;
-    for (let b = 0; b < batches + more; b++) {
-      const dir = join(base, `b${b}`);
-      if (existsSync(join(dir, 'done'))) continue;
-      mkdirSync(dir, { recursive: true });
-      for (const t of p2.tables) await writeTable(t, rowsOf(t), join(dir, `${t.name}.csv`), b);
-      createWriteStream(join(dir, 'done')).end();
-    }
+    for (let b = 0; b < batches + more; b++) await batchDir(b);
     const loadOne = async (b: number): Promise<number> => {
       const t = performance.now();
       const dir = join(base, `b${b}`);
