@@ -1,4 +1,4 @@
-import type { Logger } from '../common/index.ts';
+import { UsageError, type Logger } from '../common/index.ts';
 
 /** One option of a command, as `node:util` parseArgs takes it, plus its help text. */
 export interface OptionSpec {
@@ -56,4 +56,12 @@ export const EXIT = Object.freeze({ ok: 0, failed: 1, usage: 2, interrupted: 130
 /** True when a registry entry is a group of commands. */
 export function isGroup(entry: Command | CommandGroup): entry is CommandGroup {
   return 'commands' in entry;
+}
+
+/** A whole-number argument (`what` names it in the message, e.g. `--keep-recent`) of at least `min`; a usage error otherwise. */
+export function wholeNumber(value: string, what: string, min = 0): number {
+  if (!/^[0-9]+$/.test(value) || Number(value) < min || !Number.isSafeInteger(Number(value))) {
+    throw new UsageError(`${what} "${value}" must be a whole number${min > 0 ? ` of at least ${min}` : ''}`);
+  }
+  return Number(value);
 }

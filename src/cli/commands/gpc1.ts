@@ -8,7 +8,7 @@ import {
   parseRunState, parseStage, pendingComponents, recordComponent, registerExposures, revertFaults, setRunState, stage as describeStage,
   summary, type ExposureSpec, type RunState, type StageName,
 } from '../../gpc1/index.ts';
-import { EXIT, type Command, type CommandContext, type CommandGroup, type OptionSpec, type ParsedArgs } from '../command.ts';
+import { EXIT, wholeNumber, type Command, type CommandContext, type CommandGroup, type OptionSpec, type ParsedArgs } from '../command.ts';
 import { databaseUrl, dbOption } from '../settings.ts';
 
 const db = dbOption('gpc1');
@@ -46,12 +46,6 @@ function stageArg(value: string | undefined, command: string): StageName {
   return usage(() => parseStage(value));
 }
 
-function intArg(value: string, what: string, min = 0): number {
-  if (!/^[0-9]+$/.test(value) || Number(value) < min || !Number.isSafeInteger(Number(value))) {
-    throw new UsageError(`${what} "${value}" must be a whole number${min > 0 ? ` of at least ${min}` : ''}`);
-  }
-  return Number(value);
-}
 
 function str(args: ParsedArgs, name: string): string | undefined {
   const v = args.values[name];
@@ -64,12 +58,12 @@ function list(args: ParsedArgs, name: string): string[] {
 }
 
 function ids(args: ParsedArgs, name: string): number[] {
-  return list(args, name).map((v) => intArg(v, `--${name}`, 1));
+  return list(args, name).map((v) => wholeNumber(v, `--${name}`, 1));
 }
 
 function optionalInt(args: ParsedArgs, name: string, min = 0): number | undefined {
   const v = str(args, name);
-  return v === undefined ? undefined : intArg(v, `--${name}`, min);
+  return v === undefined ? undefined : wholeNumber(v, `--${name}`, min);
 }
 
 function printJson(ctx: CommandContext, value: unknown): void {
@@ -302,7 +296,7 @@ or warp: where the chain stops), --reduction, --workdir, --note. --spec gives th
         throw new UsageError(`--${flag} does not apply to define ${name}; it takes ${[...valid, ...(name === 'chip' ? ['filter', ...EXPOSURE_FLAGS].map((f) => `--${f}`) : [])].join(', ') || 'only --spec'}`);
       }
       if (kind === 'ids') spec[field] = ids(args, flag);
-      else if (kind === 'id') spec[field] = intArg(given as string, `--${flag}`, 1);
+      else if (kind === 'id') spec[field] = wholeNumber(given as string, `--${flag}`, 1);
       else if (kind === 'bool') spec[field] = true;
       else if (kind === 'skycells') {
         spec[field] = list(args, flag).map((entry) => {
@@ -341,7 +335,7 @@ for fullforce runs, and absent for one-component stages (camera, stack, staticsk
     if (idText === undefined || extra.length > 0) throw new UsageError('give STAGE ID [COMPONENT]: ipp gpc1 done chip 12 XY01');
     const name = stageArg(stageName, 'done');
     const d = describeStage(name);
-    const id = intArg(idText, 'run id', 1);
+    const id = wholeNumber(idText, 'run id', 1);
     const result: Record<string, string | number | null> = {};
     const fault = optionalInt(args, 'fault');
     const quality = optionalInt(args, 'quality');
@@ -472,7 +466,7 @@ const state: Command = {
     const toText = str(args, 'to');
     if (toText === undefined) throw new UsageError(`give the new state with --to (one of ${RUN_STATES.join(', ')})`);
     const to: RunState = usage(() => parseRunState(toText));
-    const runIds = idTexts.flatMap((t) => t.split(',')).filter((t) => t !== '').map((t) => intArg(t, 'run id', 1));
+    const runIds = idTexts.flatMap((t) => t.split(',')).filter((t) => t !== '').map((t) => wholeNumber(t, 'run id', 1));
     const change = await withGpc1(args, ctx, (h) => setRunState(h, name, runIds, to));
     if (args.values.json) printJson(ctx, { stage: name, state: to, ...change });
     else ctx.stdout.write(`set ${change.changed.length} ${name} run${change.changed.length === 1 ? '' : 's'} to ${to}: ${change.changed.join(', ')}\n`);
@@ -514,7 +508,7 @@ const map: Command = {
   async run(args, ctx) {
     const [idText, ...cells] = args.positionals;
     if (idText === undefined || cells.length === 0) throw new UsageError('give the warp run and its skycells: ipp gpc1 map WARP_ID SKYCELL[:CLASS_ID]...');
-    const id = intArg(idText, 'warp run id', 1);
+    const id = wholeNumber(idText, 'warp run id', 1);
     const entries = cells.map((c) => {
       const [skycell_id, class_id] = c.split(':');
       return class_id === undefined ? { skycell_id: skycell_id! } : { skycell_id: skycell_id!, class_id };

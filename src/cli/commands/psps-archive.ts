@@ -2,7 +2,7 @@
 // schema files, run SQL, search a cone on the sky.
 import { UsageError } from '../../common/index.ts';
 import { archiveQuery, compactArchive, coneSearch, DEFAULT_BATCHES_PER_PARTITION, openArchive } from '../../psps/index.ts';
-import { EXIT, type Command, type CommandGroup, type OptionSpec } from '../command.ts';
+import { EXIT, wholeNumber, type Command, type CommandGroup, type OptionSpec } from '../command.ts';
 import { archiveUrl, rowsToCsv, rowsToText, say, schemaDir, schemaDirOption, toJson } from './psps-shared.ts';
 
 const dbOpt: OptionSpec = {
@@ -115,13 +115,9 @@ const cone: Command = {
   },
 };
 
-// A whole number option of at least `min`.
-function whole(name: string, value: unknown, min: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (typeof value !== 'string' || !/^\d+$/.test(value) || n < min) throw new UsageError(`--${name} "${String(value)}" must be a whole number of at least ${min}`);
-  return n;
-}
+
+const optionalWhole = (value: unknown, what: string, min: number): number | undefined =>
+  (value === undefined ? undefined : wholeNumber(String(value), what, min));
 
 const compact: Command = {
   name: 'compact',
@@ -142,8 +138,8 @@ const compact: Command = {
   },
   async run(args, ctx) {
     if (args.positionals.length > 0) throw new UsageError('usage: ipp archive compact [--db URL] [--batches-per-partition K] [--keep-recent N] [--json]');
-    const k = whole('batches-per-partition', args.values['batches-per-partition'], 2);
-    const keepRecent = whole('keep-recent', args.values['keep-recent'], 0);
+    const k = optionalWhole(args.values['batches-per-partition'], '--batches-per-partition', 2);
+    const keepRecent = optionalWhole(args.values['keep-recent'], '--keep-recent', 0);
     const archive = await openArchive(archiveUrl(args, ctx.env, 'db'), { schemaDir: schemaDir(args), log: ctx.log });
     try {
       const result = await compactArchive(archive, {
