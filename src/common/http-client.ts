@@ -3,7 +3,7 @@
 // http:// service go over raw kept-alive sockets (http-wire.ts); streams, https:// and calls
 // with their own headers go through fetch.
 import { IppError } from './errors.ts';
-import { WirePool } from './http-wire.ts';
+import { WirePool, type WireAnswer, type WireRequest } from './http-wire.ts';
 
 /** An error answered by a service: its HTTP status, and the code and message the server sent. */
 export class RemoteError extends IppError {
@@ -80,16 +80,22 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     maxSockets: options.maxSockets,
   }) : undefined;
 
+  /** A call over the raw sockets; a non-2xx answer raises RemoteError. */
+  async function viaWire(pool: WirePool, path: string, call: Omit<WireRequest, 'path'>): Promise<WireAnswer> {
+    const answer = await pool.call({ ...call, path: prefix + path });
+    if (answer.status >= 300) throw remoteError(answer.status, answer.reason, answer.body.toString('utf8'), options.name, path);
+    return answer;
+  }
+
   async function request(path: string, req: HttpClientRequest = {}, timeoutMs?: number): Promise<Response> {
     const upload = req.body;
     if (wire !== undefined && req.bodyLength !== undefined && upload !== undefined && !(upload instanceof ReadableStream)
       && Object.keys(req.headers ?? {}).every((h) => h.toLowerCase() === 'content-type')) {
       const type = Object.entries(req.headers ?? {}).find(([h]) => h.toLowerCase() === 'content-type')?.[1];
-      const answer = await wire.call({
-        method: req.method ?? 'POST', path: prefix + path, timeoutMs: req.timeoutMs ?? timeoutMs ?? Infinity, signal: req.signal,
+      const answer = await viaWire(wire, path, {
+        method: req.method ?? 'POST', timeoutMs: req.timeoutMs ?? timeoutMs ?? Infinity, signal: req.signal,
         stream: { length: req.bodyLength, chunks: upload instanceof Uint8Array ? [upload] : upload, contentType: type ?? 'application/octet-stream' },
       });
-      if (answer.status >= 300) throw remoteError(answer.status, answer.reason, answer.body.toString('utf8'), options.name, path);
       return new Response(answer.body.length === 0 ? null : answer.body, { status: answer.status, statusText: answer.reason });
     }
     const headers: Record<string, string> = { ...req.headers };
@@ -137,14 +143,12 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
       if (wire === undefined || req.body !== undefined || req.headers !== undefined) {
         return parse<T>(await (await request(path, req, defaultTimeout)).text(), path);
       }
-      const answer = await wire.call({
-        method: req.method ?? (req.json === undefined ? 'GET' : 'POST'), path: prefix + path,
+      const answer = await viaWire(wire, path, {
+        method: req.method ?? (req.json === undefined ? 'GET' : 'POST'),
         body: req.json === undefined ? undefined : JSON.stringify(req.json),
         timeoutMs: req.timeoutMs ?? defaultTimeout, signal: req.signal,
       });
-      const text = answer.body.toString('utf8');
-      if (answer.status >= 300) throw remoteError(answer.status, answer.reason, text, options.name, path);
-      return parse<T>(text, path);
+      return parse<T>(answer.body.toString('utf8'), path);
     },
     close() {
       wire?.close();
