@@ -82,14 +82,12 @@ export class WirePool {
     if (/[^\x21-\x7e]/.test(request.path)) {
       throw new IppError('url_invalid', `${this.#options.name}: request path ${JSON.stringify(request.path)} has characters that must be percent-encoded`);
     }
-    const body = request.body;
+    const { body, stream } = request;
+    const content = stream !== undefined ? `Content-Type: ${stream.contentType}\r\nContent-Length: ${stream.length}\r\n`
+      : body !== undefined ? `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` : '';
+    const head = `${request.method} ${request.path} HTTP/1.1\r\n${this.#options.headLines}${content}\r\n`;
     const deadline = Date.now() + request.timeoutMs;
-    const stream = request.stream;
-    if (stream !== undefined) {
-      const head = `${request.method} ${request.path} HTTP/1.1\r\n${this.#options.headLines}Content-Type: ${stream.contentType}\r\nContent-Length: ${stream.length}\r\n\r\n`;
-      return this.#send(head, request, deadline, true);
-    }
-    const head = `${request.method} ${request.path} HTTP/1.1\r\n${this.#options.headLines}${body === undefined ? '' : `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n`}\r\n`;
+    if (stream !== undefined) return this.#send(head, request, deadline, true);
     const text = body === undefined ? head : head + body;
     try {
       return await this.#send(text, request, deadline);
