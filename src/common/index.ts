@@ -5,6 +5,7 @@ export type { Logger, LogLevel, LogSink, LoggerOptions } from './log.ts';
 export { createProgress, noProgress } from './progress.ts';
 export type { Progress, ProgressOptions } from './progress.ts';
 export { PACKAGE_ROOT, PSPS_SCHEMA_DIR } from './paths.ts';
+export { readAt } from './read-at.ts';
 export { PYTHON, withTempDir, runPython, mulberry32 } from './testing.ts';
 export { HttpError, startHttpService, send } from './http-server.ts';
 export type {

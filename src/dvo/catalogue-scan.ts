@@ -9,6 +9,7 @@
 // or ASCII tables, anything damaged) makes it give up, and the catalogue is opened by the
 // reader, whose errors name what is wrong.
 import { open } from 'node:fs/promises';
+import { readAt } from '../common/index.ts';
 import {
   findHeaderEnd, padToBlock, parseCard, parseColumnDefs, parseHeader, CARD,
   type FitsColumnDef, type FitsLocation, type HeaderValue,
@@ -87,13 +88,7 @@ export async function scanCatalogue(path: string): Promise<ScannedHdu[] | undefi
     let buf = new Uint8Array(FIRST_READ);
     const read = async (position: number, length: number): Promise<Uint8Array> => {
       if (buf.length < length) buf = new Uint8Array(length);
-      let done = 0;
-      while (done < length) {
-        const { bytesRead } = await handle.read(buf, done, length - done, position + done);
-        if (bytesRead === 0) break;
-        done += bytesRead;
-      }
-      return buf.subarray(0, done);
+      return buf.subarray(0, await readAt(handle, buf.subarray(0, length), position));
     };
     let pos = 0;
     for (let index = 0; pos < size; index++) {

@@ -7,7 +7,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { FitsFile, fitsTable, type FitsColumnDef, type HduInfo, type HeaderValue } from '../fits/index.ts';
-import { isIppError } from '../common/index.ts';
+import { isIppError, readAt } from '../common/index.ts';
 import type { NumericArray, Table } from '../table/index.ts';
 import { scanCatalogue, scannedColumnDefs, type ScannedHdu } from './catalogue-scan.ts';
 import { ColumnStore } from './column-store.ts';
@@ -460,13 +460,7 @@ class Scratch {
   async read(position: number, length: number): Promise<Uint8Array> {
     this.handle ??= await open(this.path, 'r');
     if (this.bytes.length < length) this.bytes = new Uint8Array(length);
-    let done = 0;
-    while (done < length) {
-      const { bytesRead } = await this.handle.read(this.bytes, done, length - done, position + done);
-      if (bytesRead === 0) break;
-      done += bytesRead;
-    }
-    return this.bytes.subarray(0, done);
+    return this.bytes.subarray(0, await readAt(this.handle, this.bytes.subarray(0, length), position));
   }
 
   /** An array for `n` IPP_IDETs (reused). */

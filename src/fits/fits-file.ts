@@ -1,5 +1,6 @@
 // Reading FITS files: headers only when opened (astropy's habit), data on demand, in chunks.
 import { open, type FileHandle } from 'node:fs/promises';
+import { readAt } from '../common/index.ts';
 import {
   columnIndexes, DEFAULT_BATCH_ROWS,
   type ColumnBatch, type ColumnInfo, type ReadOptions, type Table, type TableParam,
@@ -49,12 +50,7 @@ class FileSource implements ByteSource {
 
   async read(position: number, length: number): Promise<Uint8Array> {
     const out = Buffer.allocUnsafe(length);
-    let done = 0;
-    while (done < length) {
-      const { bytesRead } = await this.handle.read(out, done, length - done, position + done);
-      if (bytesRead === 0) break;
-      done += bytesRead;
-    }
+    const done = await readAt(this.handle, out, position);
     return done === length ? out : out.subarray(0, done);
   }
 

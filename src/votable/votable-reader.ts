@@ -1,6 +1,7 @@
 // VOTable documents as tables: one pass reads the structure (and counts rows); each call of
 // a table's batches() then streams its TABLEDATA from where it starts in the file.
 import { open, type FileHandle } from 'node:fs/promises';
+import { readAt } from '../common/index.ts';
 import {
   DEFAULT_BATCH_ROWS, arrayTypeOf, columnIndexes, elementsPerRow, slotsPerElement,
   type ColumnBatch, type ColumnData, type ColumnInfo, type ReadOptions, type Table, type TableParam,
@@ -53,17 +54,11 @@ function fileSource(path: string): Source {
       return {
         async read(position, length) {
           const buf = Buffer.allocUnsafe(length);
-          let got = 0;
           try {
-            while (got < length) {
-              const { bytesRead } = await handle.read(buf, got, length - got, position + got);
-              if (bytesRead === 0) break;
-              got += bytesRead;
-            }
+            return buf.subarray(0, await readAt(handle, buf, position));
           } catch (cause) {
             throw new VOTableError('votable_cannot_read', { file: path }, `cannot read: ${(cause as Error).message}`, { cause });
           }
-          return buf.subarray(0, got);
         },
         close: () => handle.close(),
       };
