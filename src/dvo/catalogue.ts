@@ -8,7 +8,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { FitsFile, fitsTable, type FitsColumnDef, type HduInfo, type HeaderValue } from '../fits/index.ts';
 import { isIppError, readAt } from '../common/index.ts';
-import type { NumericArray, Table } from '../table/index.ts';
+import { compileFunction, type NumericArray, type Table } from '../table/index.ts';
 import { scanCatalogue, scannedColumnDefs, type ScannedHdu } from './catalogue-scan.ts';
 import { ColumnStore } from './column-store.ts';
 import { DvoError } from './errors.ts';
@@ -840,11 +840,7 @@ function compileFused(rowBytes: number, names: readonly string[], cols: readonly
   }
   return -1;
 };`;
-  try {
-    return new Function('angleF32', 'angleAny', source)(angleF32, angleAny) as FusedRows;
-  } catch {
-    return null;
-  }
+  return compileFunction<FusedRows>(source, { angleF32, angleAny });
 }
 
 // toAngle16F32 and toAngle16 for one value.

@@ -11,7 +11,7 @@ import { endianness } from 'node:os';
 import {
   addSums, bintableHeader, Checksum, columnDefsFromInfos, Header, padToBlock, primaryHeader, reduceSum, rotateSum, setChecksums,
 } from '../fits/index.ts';
-import { elementsPerRow, type ColumnInfo } from '../table/index.ts';
+import { compileFunction, elementsPerRow, type ColumnInfo } from '../table/index.ts';
 import type { ColumnStore } from './column-store.ts';
 import { RowStore } from './row-store.ts';
 import { DvoError } from './errors.ts';
@@ -344,11 +344,7 @@ function columnPlan(columns: readonly ColumnInfo[]): ColumnRows | null {
   }
   return reduceSum(total + acc % 4294967295);
 };`;
-    try {
-      plan = new Function('reduceSum', source)(reduceSum) as ColumnRows;
-    } catch {
-      plan = null;
-    }
+    plan = compileFunction<ColumnRows>(source, { reduceSum });
   }
   columnPlans.set(columns, plan);
   return plan;
@@ -570,11 +566,7 @@ function compileRow(op: Uint8Array, flip: Uint32Array, swap: Uint32Array, target
       lines.push(`v = ${x} >>> 0; v = ((v & ${hex(~m)}) | (((v & 0x00ff00ff) << 8) & ${hex(m)}) | ((v >>> 8) & ${hex(0x00ff00ff & m)})) >>> 0; out.setUint32(o + ${to}, v, true); acc += ((v >>> 24) | ((v >>> 8) & 0xff00) | ((v & 0xff00) << 8) | (v << 24)) >>> 0;`);
     }
   }
-  try {
-    return new Function(`return function encodeRecordRow(src, s0, out, o) {\n  let v = 0;\n  let acc = 0;\n  ${lines.join('\n  ')}\n  return acc;\n};`)() as WordPlan['row'];
-  } catch {
-    return null;
-  }
+  return compileFunction<WordPlan['row']>(`return function encodeRecordRow(src, s0, out, o) {\n  let v = 0;\n  let acc = 0;\n  ${lines.join('\n  ')}\n  return acc;\n};`);
 }
 
 function bswap(v: number): number {

@@ -3,6 +3,7 @@
 // loaded the whole table room would spend ~0.2 s of CPU starting).
 import { readSync, writeSync } from 'node:fs';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { canCompile, compileFunction } from './compile.ts';
 import type { ColumnInfo } from './column-info.ts';
 import type { ColumnBatch, ColumnData, NumericArray } from './column-batch.ts';
 import {
@@ -120,16 +121,10 @@ function compileFixedRows(plans: readonly CsvColumnPlan[], withValid: readonly b
 }
 
 // Makes a compiled row loop from its source, which calls the number writers as f64, f32,
-// i32, int and i64; null where code from strings is disallowed (node
-// --disallow-code-generation-from-strings): the general row loop does the same, slower.
+// i32, int and i64; null where code from strings is disallowed: the general row loop does the
+// same, slower.
 function rowLoop<T>(source: string): T | null {
-  let factory: (...fns: unknown[]) => T;
-  try {
-    factory = new Function('f64', 'f32', 'i32', 'int', 'i64', source) as typeof factory;
-  } catch {
-    return null;
-  }
-  return factory(writeFloat64At, writeFloat32At, writeInt32, writeInteger, writeInt64Parts);
+  return compileFunction<T>(source, { f64: writeFloat64At, f32: writeFloat32At, i32: writeInt32, int: writeInteger, i64: writeInt64Parts });
 }
 /** Stored type of a raw field: FITS TFORM letters B, I, J, K (integers of 1..8 bytes), E, D (floats). */
 export type CsvRawCode = 'B' | 'I' | 'J' | 'K' | 'E' | 'D';
@@ -207,13 +202,7 @@ return function rawRows(out, pos, row, n, limit, bytes, dv, result) {
 }
 
 /** True where code may be made from strings (not under --disallow-code-generation-from-strings). */
-export function canCompileRows(): boolean {
-  try {
-    return typeof new Function('return 1') === 'function';
-  } catch {
-    return false;
-  }
-}
+export const canCompileRows = canCompile;
 
 export class CsvRowFormatter {
   readonly #plans: CsvColumnPlan[];

@@ -20,4 +20,5 @@ export {
 export { writeCsv, CsvEncoder } from './csv-writer.ts';
 export type { CsvWriteOptions, CsvWriteResult, CsvArrayStyle, CsvTarget, CsvRawCode, CsvRawField, CsvRawRows } from './csv-writer.ts';
 export { readCsv } from './csv-reader.ts';
+export { compileFunction } from './compile.ts';
 export type { CsvReadOptions } from './csv-reader.ts';
