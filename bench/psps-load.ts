@@ -18,8 +18,9 @@
 // PostgreSQL runs when --pg or IPP_TEST_PG_URL names a server (a throw-away database).
 // With --compact B (PostgreSQL only; instead of the runs above): B P2 batches of
 // `detections` rows each (keys apart) loaded from CSV into an archive partitioned by batch,
-// then `ipp archive compact`'s compactArchive with K (--k, default 16): its rows/s and the
-// partitions per table, and a cone search's and a key look-up's time (median of 21) with
+// then `ipp archive compact`'s compactArchive with K (--k, default 16): its rows/s against
+// PostgreSQL's bare copy of the same tables (CREATE TABLE AS SELECT), the partitions per
+// table, and a cone search's and a key look-up's time (median of 21) with
 // one partition per batch and after compaction.
 //   node bench/psps-load.ts 20000 --compact 256 [--k 16]
 import { spawnSync } from 'node:child_process';
@@ -115,11 +116,11 @@ function rowsOf(t: ArchiveTable): number {
 }
 
 const schema = await readArchiveSchema(PSPS_SCHEMA_DIR);
+const p2: BatchSchema = batchSchemaOf(schema, 'P2');
 if (compactBatches !== undefined) {
   await compactBench(compactBatches);
   process.exit(0);
 }
-const p2: BatchSchema = batchSchemaOf(schema, 'P2');
 const total = p2.tables.reduce((n, t) => n + rowsOf(t), 0);
 const csv = (t: ArchiveTable) => join(dir, `${t.name}.csv`);
 if (!existsSync(join(dir, 'done'))) {
@@ -270,8 +271,6 @@ async function medianMs(fn: () => Promise<unknown>): Promise<number> {
 // --compact: many batches into a partitioned archive, then compaction (see the file comment).
 async function compactBench(batches: number): Promise<void> {
   if (!pgUrl) throw new Error('--compact needs PostgreSQL (--pg URL or IPP_TEST_PG_URL)');
-  const p2: BatchSchema = batchSchemaOf(schema, 'P2');
-  const rowsOf = (t: ArchiveTable) => (t.name === 'FrameMeta' ? 1 : t.name === 'ImageMeta' ? 60 : N);
   const perBatch = p2.tables.reduce((n, t) => n + rowsOf(t), 0);
   const base = join(BENCH_DIR, 'psps', `compact-${N}`);
   const admin = await openDatabase(pgUrl, { maxConnections: 1 });
@@ -325,6 +324,19 @@ async function compactBench(batches: number): Promise<void> {
     const keyAfter = await medianMs(key);
     const counts = Object.entries(result.partitions).filter(([, c]) => c.before > 0).map(([t, c]) => `${t} ${c.before} -> ${c.after}`).join(', ');
     console.log(`compaction, K = ${compactK}: ${result.folds.length} folds, ${rewritten.toLocaleString()} rows rewritten in ${compactS.toFixed(1)} s (${Math.round(rewritten / compactS).toLocaleString()} rows/s); partitions: ${counts}; ${os.loadavg()[0].toFixed(1)} load`);
+    // The peer: the same tables' rows copied once by PostgreSQL alone (CREATE TABLE AS SELECT:
+    // no order, no key, no index), the least any rewrite of them costs.
+    const folded = [...new Set(result.folds.map((f) => f.table))];
+    let copied = 0;
+    let peerS = 0;
+    for (const t of folded) {
+      copied += Number((await archive.db.get<{ n: number }>(`SELECT count(*) AS n FROM ${t}`))?.n);
+      const t2 = performance.now();
+      await archive.db.exec(`CREATE TABLE ipp_bench_peer_${t} AS SELECT * FROM ${t}`);
+      peerS += (performance.now() - t2) / 1000;
+      await archive.db.exec(`DROP TABLE ipp_bench_peer_${t}`);
+    }
+    reportRate('compaction (rows rewritten with their key and indexes, in key order)', rewritten / compactS, 'CREATE TABLE AS SELECT of the same tables (no key, no index)', copied / peerS, 'rows/s');
     const before = `with ${result.partitions.Detection.before} partitions`;
     const after = `with ${result.partitions.Detection.after}`;
     const next: number[] = [];
