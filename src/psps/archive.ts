@@ -170,6 +170,19 @@ async function existingColumns(tx: { dialect: Dialect; all<T extends Row>(sql: s
   return new Set(rows.map((r) => r.name.toLowerCase()));
 }
 
+/**
+ * A partitioned archive table's index definitions (pg_get_indexdef of each index but the key)
+ * made again on `table`: what a table needs to be attached as a partition without more builds.
+ */
+export function indexesOn(defs: readonly string[], table: string): string[] {
+  const creates: string[] = [];
+  for (const def of defs) {
+    const create = def.replace(/^CREATE (UNIQUE )?INDEX \S+ ON (ONLY )?\S+ /, `CREATE $1INDEX ON ${table} `);
+    if (create !== def) creates.push(create);
+  }
+  return creates;
+}
+
 // The position columns of PS1 tables, by preference: a detection's (ra, dec), an object's
 // mean position, its stack position.
 const POSITIONS = [['ra', 'dec'], ['raMean', 'decMean'], ['raStack', 'decStack']] as const;

@@ -12,7 +12,7 @@
 // or the new one.
 import type { Queryable } from '../db/index.ts';
 import { silentLogger, type Logger } from '../common/index.ts';
-import { BATCH_COLUMN, type Archive } from './archive.ts';
+import { BATCH_COLUMN, indexesOn, type Archive } from './archive.ts';
 import { PspsError } from './errors.ts';
 import type { ArchiveTable } from './schema.ts';
 import { quoteText } from './sql.ts';
@@ -171,10 +171,7 @@ async function foldOnce(archive: Archive, table: ArchiveTable, k: number, keepRe
     if (table.primaryKey.length > 0) await tx.exec(`ALTER TABLE ${into} ADD CONSTRAINT ${into}_pk PRIMARY KEY (${[...table.primaryKey, BATCH_COLUMN].join(', ')})`);
     const defs = await tx.all<{ def: string }>(
       'SELECT pg_get_indexdef(indexrelid) AS def FROM pg_index WHERE indrelid = to_regclass(?) AND NOT indisprimary', [parent]);
-    for (const { def } of defs) {
-      const create = def.replace(/^CREATE (UNIQUE )?INDEX \S+ ON (ONLY )?\S+ /, `CREATE $1INDEX ON ${into} `);
-      if (create !== def) await tx.exec(create);
-    }
+    for (const create of indexesOn(defs.map((d) => d.def), into)) await tx.exec(create);
     await tx.exec(`ANALYZE ${into}`);
     await step('indexed', rows);
     for (const p of from) await tx.exec(`ALTER TABLE ${parent} DETACH PARTITION ${p.name}`);

@@ -15,7 +15,7 @@ import {
   acceptsSource, COPY_BINARY_HEADER, COPY_BINARY_TRAILER, encodeCopyTuples, encodeRawTuples, rawCopyPlan, readRawValues, type RawCopyPlan,
 } from './pg-binary.ts';
 import { hasValueRules, KeyRise, KEYS_ROSE, NO_NULLS, RULES_HELD, valuesKeepRules } from './validate.ts';
-import { BATCH_COLUMN, type Archive } from './archive.ts';
+import { BATCH_COLUMN, indexesOn, type Archive } from './archive.ts';
 import { PspsError } from './errors.ts';
 import { ProblemList } from './problems.ts';
 import { findTable, type ArchiveColumn, type ArchiveDatatype, type ArchiveTable, type BatchSchema } from './schema.ts';
@@ -438,11 +438,7 @@ async function stagingIndexJobs(client: pg.Client, archive: Archive, batch: stri
   const name = stagingName(batch, table.name);
   const defs = await client.query<{ def: string }>(
     'SELECT pg_get_indexdef(indexrelid) AS def FROM pg_index WHERE indrelid = to_regclass($1) AND NOT indisprimary', [target.name.toLowerCase()]);
-  const creates: string[] = [];
-  for (const { def } of defs.rows) {
-    const create = def.replace(/^CREATE (UNIQUE )?INDEX \S+ ON (ONLY )?\S+ /, `CREATE $1INDEX ON ${name} `);
-    if (create !== def) creates.push(create);
-  }
+  const creates = indexesOn(defs.rows.map((r) => r.def), name);
   const shared = { name, left: creates.length, keyBuilt: false };
   // the costlier builds first, so that the last to end is a short one: an expression index
   // (Q3C's computes a function of each row), the key (wider entries, checked unique), the rest
