@@ -6,6 +6,7 @@ import type { Queryable } from '../db/index.ts';
 import { BATCH_COLUMN, type Archive } from './archive.ts';
 import { partitionOfBatch } from './compact.ts';
 import { PspsError } from './errors.ts';
+import { eachHoldingPartition } from './key-probe.ts';
 import { findTable, type ArchiveTable, type BatchSchema } from './schema.ts';
 import { defaultLiteral, quoteText } from './sql.ts';
 import { dropStaging, stagingName } from './stage.ts';
@@ -123,36 +124,31 @@ async function attachTable(tx: Queryable, batch: string, table: ArchiveTable, ta
   const compacted = !had && await partitionOfBatch(tx, target.name, batch) !== undefined;
   const key = target.primaryKey;
   const match = key.map((k) => `a.${k} = x.${k}`).join(' AND ');
-  const anyArchived = async () => (await tx.get(`SELECT 1 AS x FROM ${target.name} LIMIT 1`)) !== undefined;
   if (table.merge === 'insert') {
     if (had) await tx.exec(`DROP TABLE ${part}`);
     if (compacted) await tx.run(`DELETE FROM ${target.name} WHERE ${BATCH_COLUMN} = ?`, [batch]);
     // validation refused keys other batches had merged; one merged since (another ODM) is
     // caught here, under the merge lock, as the copying merge's unique index caught it
-    if (key.length > 0 && await anyArchived()) {
-      const clash = await tx.get<Record<string, unknown>>(`SELECT ${key.map((k) => `x.${k} AS ${k}`).join(', ')}, p.owner AS owner
-        FROM (SELECT ${key.join(', ')} FROM ${stg} OFFSET 0) x
-        JOIN LATERAL (SELECT a.${BATCH_COLUMN} AS owner FROM ${target.name} a WHERE ${match} LIMIT 1) p ON true LIMIT 1`);
-      if (clash) {
-        throw new PspsError('psps_merge_conflict', `${table.name}: key ${key.map((k) => String(clash[k] ?? clash[k.toLowerCase()])).join(',')} was merged from batch ${String(clash.owner)} after this batch was validated; load the batch again`);
-      }
+    // (only partitions holding keys in the batch's range can hold one, key-probe.ts)
+    const clashes = await eachHoldingPartition(tx, target.name, stg, key, (p, inRange) =>
+      tx.get<Record<string, unknown>>(`SELECT ${key.map((k) => `x.${k} AS ${k}`).join(', ')}, a.${BATCH_COLUMN} AS owner
+        FROM ${stg} x JOIN ${p} a ON ${match} AND ${inRange} LIMIT 1`));
+    const clash = clashes.find((c) => c !== undefined);
+    if (clash) {
+      throw new PspsError('psps_merge_conflict', `${table.name}: key ${key.map((k) => String(clash[k] ?? clash[k.toLowerCase()])).join(',')} was merged from batch ${String(clash.owner)} after this batch was validated; load the batch again`);
     }
-  } else if (table.merge === 'keep' && key.length > 0 && await anyArchived()) {
-    // each staged key looked up by index in every partition (as the copying merge's anti-join)
-    await tx.run(`DELETE FROM ${stg} s WHERE (${key.map((k) => `s.${k}`).join(', ')}) IN (SELECT ${key.map((k) => `x.${k}`).join(', ')}
-      FROM (SELECT ${key.join(', ')} FROM ${stg} OFFSET 0) x JOIN LATERAL (SELECT 1 AS hit FROM ${target.name} a WHERE ${match} LIMIT 1) p ON true)`);
-  } else if (table.merge === 'replace' && key.length > 0 && await anyArchived()) {
+  } else if (table.merge === 'keep') {
+    // staged keys the archive holds already are taken out, looked up in the partitions that
+    // can hold them (as the copying merge's anti-join)
+    await eachHoldingPartition(tx, target.name, stg, key, (p, inRange) => tx.run(`DELETE FROM ${stg} x USING ${p} a WHERE ${match} AND ${inRange}`));
+  } else if (table.merge === 'replace') {
     const staged = new Set(table.columns.map((c) => c.name.toLowerCase()));
     const kept = target.columns.filter((c) => !staged.has(c.name.toLowerCase()));
-    // the columns the batch does not bring keep the values the replaced rows had
-    if (kept.length > 0) {
-      await tx.run(`UPDATE ${stg} x SET ${kept.map((c) => `${c.name} = a.${c.name}`).join(', ')} FROM ${target.name} a WHERE ${match}`);
-    }
-    await tx.exec('SET LOCAL enable_hashjoin = off');
-    await tx.exec('SET LOCAL enable_mergejoin = off');
-    await tx.run(`DELETE FROM ${target.name} a USING ${stg} x WHERE ${match}`);
-    await tx.exec('RESET enable_hashjoin');
-    await tx.exec('RESET enable_mergejoin');
+    await eachHoldingPartition(tx, target.name, stg, key, async (p, inRange) => {
+      // the columns the batch does not bring keep the values the replaced rows had
+      if (kept.length > 0) await tx.run(`UPDATE ${stg} x SET ${kept.map((c) => `${c.name} = a.${c.name}`).join(', ')} FROM ${p} a WHERE ${match} AND ${inRange}`);
+      await tx.run(`DELETE FROM ${p} a USING ${stg} x WHERE ${match} AND ${inRange}`);
+    });
   }
   const rows = Number((await tx.get<{ n: number }>(`SELECT count(*) AS n FROM ${stg}`))?.n ?? 0);
   if ((had && table.merge !== 'insert') || compacted) {

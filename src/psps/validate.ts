@@ -3,6 +3,7 @@
 // and references to rows merged already or arriving in the same batch.
 import { DbError, type Queryable, type Row, type SqlValue } from '../db/index.ts';
 import { BATCH_COLUMN, type Archive } from './archive.ts';
+import { eachHoldingPartition, unionOf } from './key-probe.ts';
 import { ProblemList } from './problems.ts';
 import type { ColumnValues } from '../table/index.ts';
 import { findTable, type ArchiveColumn, type ArchiveTable, type BatchSchema } from './schema.ts';
@@ -229,7 +230,7 @@ async function validateOn(q: Queryable, archive: Archive, batch: string, schema:
     const archived = findTable(archive.schema.tables, table.name)!;
     // (an empty archive table holds no key: PostgreSQL would still probe for each row)
     if (table.merge === 'insert' && table.primaryKey.length > 0 && (await q.get(`SELECT 1 AS x FROM ${archived.name} LIMIT 1`)) !== undefined) {
-      await checkNotArchived(q, batch, archived, table, stg, problems);
+      await checkNotArchived(q, batch, archived, table, stg, problems, byBatch);
     }
     for (const ref of table.references) {
       const col = table.columns.find((c) => c.name === ref.column)!;
@@ -304,12 +305,28 @@ async function checkUnique(q: Queryable, table: ArchiveTable, stg: string, probl
 
 // Insert policy: a key already merged from another batch is an error (a reload of the same
 // batch replaces its own rows, so those do not count).
-async function checkNotArchived(q: Queryable, batch: string, archived: ArchiveTable, table: ArchiveTable, stg: string, problems: ProblemList): Promise<void> {
+// (partitioned by batch: counted in the partitions holding keys in the batch's key range alone,
+// one statement each, key-probe.ts; the few rows found are listed from those partitions)
+async function checkNotArchived(
+  q: Queryable, batch: string, archived: ArchiveTable, table: ArchiveTable, stg: string, problems: ProblemList, byBatch: boolean,
+): Promise<void> {
   const on = table.primaryKey.map((k) => `a.${k} = x.${k}`).join(' AND ');
   const other = `(a.${BATCH_COLUMN} IS NULL OR a.${BATCH_COLUMN} <> ${quoteText(batch)})`;
-  const found = (rows: string) => probeArchive(q, rows, archived.name, `${on} AND ${other}`, true);
-  const count = await q.get<{ n: number }>(`SELECT count(*) AS n FROM ${found(`(SELECT ${table.primaryKey.join(', ')} FROM ${stg})`).from}`);
-  const n = Number(count?.n ?? 0);
+  let source = archived.name;
+  const found = (rows: string) => probeArchive(q, rows, source, `${on} AND ${other}`, true);
+  let n: number;
+  if (byBatch) {
+    const parts: string[] = [];
+    const counts = await eachHoldingPartition(q, archived.name, stg, table.primaryKey, async (p, inRange) => {
+      const c = Number((await q.get<{ n: number }>(`SELECT count(*) AS n FROM ${stg} x JOIN ${p} a ON ${on} AND ${other} AND ${inRange}`))?.n ?? 0);
+      if (c > 0) parts.push(p);
+      return c;
+    });
+    n = counts.reduce((a, b) => a + b, 0);
+    if (n > 0) source = unionOf(parts, [...table.primaryKey, BATCH_COLUMN]);
+  } else {
+    n = Number((await q.get<{ n: number }>(`SELECT count(*) AS n FROM ${found(`(SELECT ${table.primaryKey.join(', ')} FROM ${stg})`).from}`))?.n ?? 0);
+  }
   if (n === 0) return;
   const rn = rowNumber(q);
   const cols = table.primaryKey.map((k, i) => `x.${k} AS k${i}`).join(', ');

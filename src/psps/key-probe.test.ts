@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { withTempDir } from '../common/index.ts';
+import { testEngines } from '../db/index.ts';
+import { openArchive, type Archive } from './archive.ts';
+import { partitionsInKeyRange } from './key-probe.ts';
+import { mergeBatch, partitionName } from './merge.ts';
+import { ProblemList } from './problems.ts';
+import { batchSchemaOf } from './schema.ts';
+import { stageBatch, stagingName } from './stage.ts';
+import { validateBatch } from './validate.ts';
+import { p2Batch, writeBatchCsv, writeTestSchema, type TestTable } from './test-support.ts';
+
+const batchName = (i: number) => `B${String(i).padStart(8, '0')}`;
+
+// A P2 batch of frame `frame` whose detections and objects have the given IDs.
+function batchOf(frame: number, detectIDs: readonly number[], objIDs: readonly number[]): TestTable[] {
+  return p2Batch(frame, detectIDs.length).map((t) => ({
+    name: t.name,
+    columns: t.columns.map((c) => {
+      if (c.name === 'detectID') return { ...c, values: detectIDs.map(BigInt) };
+      if (c.name === 'objID') return { ...c, values: objIDs.map(BigInt) };
+      return c;
+    }),
+  }));
+}
+
+const range = (from: number, n: number, step = 1) => Array.from({ length: n }, (_, i) => from + i * step);
+
+for (const engine of testEngines().filter((e) => e.name === 'postgres')) {
+  describe('key look-ups in an archive partitioned by batch', { skip: engine.skip }, () => {
+    async function withArchive(fn: (archive: Archive, stage: (name: string, tables: TestTable[]) => Promise<ProblemList>) => Promise<void>): Promise<void> {
+      await engine.withUrl((url) => withTempDir(async (dir) => {
+        const archive = await openArchive(url, { schemaDir: await writeTestSchema(join(dir, 'schema')), partitionByBatch: true });
+        const schema = batchSchemaOf(archive.schema, 'P2');
+        // staged and validated; the problems validation found
+        const stage = async (name: string, tables: TestTable[]) => {
+          const problems = new ProblemList(10);
+          await stageBatch(archive, name, schema, await writeBatchCsv(join(dir, name), tables), problems);
+          assert.equal(problems.total, 0, problems.reasons().join('; '));
+          return validateBatch(archive, name, schema);
+        };
+        try {
+          await fn(archive, stage);
+        } finally {
+          await archive.close();
+        }
+      }, 'ipp-keyprobe-'));
+    }
+
+    it('lists exactly the partitions holding a key in the staged range, the default partition among them', () => withArchive(async (archive, stage) => {
+      const schema = batchSchemaOf(archive.schema, 'P2');
+      // three batches, keys apart: detections 100000.., 200000.., 300000.. (every 10th)
+      for (const i of [1, 2, 3]) {
+        assert.equal((await stage(batchName(i), batchOf(i, range(i * 100_000, 20, 10), range(i * 100_000, 20)))).total, 0);
+        await mergeBatch(archive, batchName(i), 1, schema);
+      }
+      const holders = async (name: string) => (await partitionsInKeyRange(archive.db, 'Detection', stagingName(name, 'Detection'), 'detectID')).partitions;
+      // apart from every batch: none
+      assert.equal((await stage(batchName(4), batchOf(4, range(400_000, 20), range(400_000, 20)))).total, 0);
+      assert.deepEqual(await holders(batchName(4)), []);
+      // inside batch 2's range, between its keys: batch 2's partition alone, and no clash
+      assert.equal((await stage(batchName(5), batchOf(5, range(200_001, 20, 10), range(500_000, 20)))).total, 0);
+      assert.deepEqual(await holders(batchName(5)), [partitionName(batchName(2), 'Detection')]);
+      // a range over batches 2 and 3 (and a key in neither partition's own range)
+      assert.equal((await stage(batchName(6), batchOf(6, [150_000, 250_000, 399_999], range(600_000, 3)))).total, 0);
+      assert.deepEqual(await holders(batchName(6)), [2, 3].map((i) => partitionName(batchName(i), 'Detection')));
+      // a row written other than by a merge lies in the DEFAULT partition, and is found there
+      await archive.db.run('INSERT INTO Detection (detectID, frameID, objID, ra, dec, filterID) VALUES (700005, 7, 700005, 10, -5, 2)');
+      const found = await stage(batchName(7), batchOf(7, range(700_000, 10), range(700_000, 10)));
+      assert.deepEqual(await holders(batchName(7)), ['detection_nobatch']);
+      assert.equal(found.total, 1);
+      assert.match(found.reasons()[0], /Detection.*row 6.*700005.*in the archive already/s);
+      // an empty staged table: none
+      await archive.db.exec(`DELETE FROM ${stagingName(batchName(4), 'Detection')}`);
+      assert.deepEqual(await holders(batchName(4)), []);
+    }));
+
+    it('finds clashing keys deep in another batch\'s range, and keeps shared object stubs once', () => withArchive(async (archive, stage) => {
+      const schema = batchSchemaOf(archive.schema, 'P2');
+      for (const i of [1, 2]) {
+        // objects interleave across batches (odd and even IDs), as those of overlapping fields do
+        assert.equal((await stage(batchName(i), batchOf(i, range(i * 100_000, 50), range(1_000 + i, 50, 2)))).total, 0);
+        await mergeBatch(archive, batchName(i), 1, schema);
+      }
+      // two detection keys of batch 1 among new ones in its range: both refused, named with their batch
+      const clash = await stage(batchName(3), batchOf(3, [100_007, 100_020, ...range(100_100, 10)], range(5_000, 12)));
+      assert.equal(clash.total, 2, clash.reasons().join('; '));
+      assert.ok(clash.reasons().every((r) => r.includes(`from batch ${batchName(1)}`)), clash.reasons().join('; '));
+      // object stubs: 10 of batch 1's, 10 of batch 2's and 10 new between them
+      const objects = [...range(1_001, 10, 2), ...range(1_002, 10, 2), ...range(1_200, 10, 2)];
+      assert.equal((await stage(batchName(4), batchOf(4, range(400_000, 30), objects))).total, 0);
+      const merged = await mergeBatch(archive, batchName(4), 1, schema);
+      assert.equal(merged.rows.ObjectThin, 10);
+      const n = await archive.db.get<{ n: number; d: number }>('SELECT count(*) AS n, count(DISTINCT objID) AS d FROM ObjectThin');
+      assert.deepEqual([Number(n?.n), Number(n?.d)], [110, 110]);
+      // the stubs keep the batch that brought them first
+      const owners = await archive.db.all<{ b: string; n: number }>(`SELECT odm_batch AS b, count(*) AS n FROM ObjectThin WHERE objID IN (${objects.join(', ')}) GROUP BY odm_batch ORDER BY odm_batch`);
+      assert.deepEqual(owners.map((o) => [o.b, Number(o.n)]), [[batchName(1), 10], [batchName(2), 10], [batchName(4), 10]]);
+    }));
+  });
+}
