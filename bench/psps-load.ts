@@ -15,6 +15,10 @@
 // --warm W: the FITS runs into PostgreSQL first merge W batches of the same size (keys apart;
 // a partitioned archive compacted after each, as the ODM does), untimed, so the timed batch
 // goes into a live archive rather than an empty one.
+// --shared P (with --warm): object IDs interleave across all the batches instead of lying
+// apart, as those of overlapping fields do, so every partition holds keys in the timed
+// batch's range and is looked up (the worst case for a partitioned archive), and P% of the
+// timed batch's ObjectThin stubs are in the archive already (merged by a warm batch).
 // PostgreSQL runs when --pg or IPP_TEST_PG_URL names a server (a throw-away database).
 // With --compact B (PostgreSQL only; instead of the runs above): B P2 batches of
 // `detections` rows each (keys apart) loaded from CSV into an archive partitioned by batch,
@@ -58,11 +62,16 @@ function takeOption(name: string): number | undefined {
 const compactBatches = takeOption('--compact');
 const warmBatches = takeOption('--warm') ?? 0;
 const compactK = takeOption('--k') ?? 16;
+const sharedPercent = takeOption('--shared');
+if (sharedPercent !== undefined && (sharedPercent > 100 || warmBatches === 0)) throw new Error('--shared needs a percentage (1-100) and --warm');
 const skipSqlite = argv.includes('--no-sqlite');
 if (skipSqlite) argv.splice(argv.indexOf('--no-sqlite'), 1);
 const N = Number(argv[0] ?? 300_000);
 const BATCH = 'B00000001';
-const dir = join(BENCH_DIR, 'psps', `p2-${N}`);
+// (interleaved object IDs depend on the number of batches: files of their own)
+const variant = sharedPercent === undefined ? '' : `-w${warmBatches}-s${sharedPercent}`;
+const dir = join(BENCH_DIR, 'psps', `p2-${N}${variant}`);
+const sharedRows = Math.round((N * (sharedPercent ?? 0)) / 100);
 
 // One value of a column for row r: keys unique, references pointing at rows of the batch,
 // values inside declared ranges.
@@ -72,7 +81,11 @@ function value(table: string, c: ArchiveColumn, r: number, random: () => number,
   if (n === 'frameID') return String(4242 + b);
   if (n === 'imageID') return String(424200 + b * 100 + (table === 'ImageMeta' ? r : r % 60) + 1);
   if (n === 'ccdID') return String((r % 60) + 1);
-  if (n === 'objID') return String(100_000_000_000 + b * N + r);
+  if (n === 'objID') {
+    if (sharedPercent === undefined) return String(100_000_000_000 + b * N + r);
+    // --shared: the first rows of the timed batch (0) are batch 1's objects
+    return String(100_000_000_000 + r * (warmBatches + 1) + (b === 0 && r < sharedRows ? 1 : b));
+  }
   if (n === 'detectID') return String(5_000_000_000 + b * N + r);
   if (n === 'ra') return (10 + random() * 0.4).toFixed(7);
   if (n === 'dec') return (-5 + random() * 0.4).toFixed(7);
@@ -147,7 +160,7 @@ console.log(`load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}; P2
 
 /** The CSV files of batch number `b` (keys apart from every other batch's), written once under tmp/bench/psps/compact-N. */
 async function batchDir(b: number): Promise<string> {
-  const at = join(BENCH_DIR, 'psps', `compact-${N}`, `b${b}`);
+  const at = join(BENCH_DIR, 'psps', `compact-${N}${sharedPercent === undefined ? '' : `-w${warmBatches}`}`, `b${b}`);
   if (!existsSync(join(at, 'done'))) {
     mkdirSync(at, { recursive: true });
     for (const t of p2.tables) await writeTable(t, rowsOf(t), join(at, `${t.name}.csv`), b);
@@ -182,13 +195,15 @@ async function ours(url: string, source: StageSource = {}, partitionByBatch = fa
     const merged = await mergeBatch(archive, BATCH, 1, p2);
     const t3 = performance.now();
     check(merged.rows.Detection === N, `merged ${merged.rows.Detection} detections, not ${N}`);
+    const stubs = N - (warm > 0 ? sharedRows : 0);
+    check(merged.rows.ObjectThin === stubs, `merged ${merged.rows.ObjectThin} object stubs, not ${stubs}`);
     const n = await archive.db.get<{ n: number }>('SELECT count(*) AS n FROM Detection');
     check(Number(n?.n) === N * (warm + 1), 'the archive holds every detection');
     const s = (a: number, b: number) => ((b - a) / 1000).toFixed(2);
     const r = (a: number, b: number) => Math.round(total / ((b - a) / 1000)).toLocaleString();
     return {
       rate: total / ((t3 - t0) / 1000),
-      phases: `${source.fits ? 'FITS, binary COPY' : archive.dialect.engine === 'postgres' ? 'CSV, text COPY' : 'CSV, INSERT'}${archive.partitioned.size > 0 ? ', partitioned by batch' : ''}${warm > 0 ? `, after ${warm} batches` : ''}: stage ${s(t0, t1)} s (${r(t0, t1)} rows/s), validate ${s(t1, t2)} s, merge ${s(t2, t3)} s; ${os.loadavg()[0].toFixed(1)} load`,
+      phases: `${source.fits ? 'FITS, binary COPY' : archive.dialect.engine === 'postgres' ? 'CSV, text COPY' : 'CSV, INSERT'}${archive.partitioned.size > 0 ? ', partitioned by batch' : ''}${warm > 0 ? `, after ${warm} batches${sharedPercent === undefined ? '' : `, object IDs interleaved, ${sharedPercent}% shared`}` : ''}: stage ${s(t0, t1)} s (${r(t0, t1)} rows/s), validate ${s(t1, t2)} s, merge ${s(t2, t3)} s; ${os.loadavg()[0].toFixed(1)} load`,
     };
   } finally {
     await archive.close();
