@@ -1,10 +1,11 @@
 // The archive database: the PS1 tables created from the schema files (SQLite by default,
 // PostgreSQL with Q3C for scale), bookkeeping of merged batches, queries and cone searches.
-import { openDatabase, parseDbUrl, type Database, type Dialect, type Row, type SqlValue } from '../db/index.ts';
+import { openDatabase, parseDbUrl, type Database, type Dialect, type Queryable, type Row, type SqlValue } from '../db/index.ts';
 import { PSPS_SCHEMA_DIR, silentLogger, type Logger } from '../common/index.ts';
 import { PspsError } from './errors.ts';
+import { defaultPartition, keyTableName } from './key-probe.ts';
 import { findTable, readArchiveSchema, type ArchiveSchema, type ArchiveTable } from './schema.ts';
-import { sqlType } from './sql.ts';
+import { quoteText, sqlType } from './sql.ts';
 
 /** The column every archive table gets besides the schema's: the batch that brought the row. */
 export const BATCH_COLUMN = 'odm_batch';
@@ -20,10 +21,11 @@ export interface ArchiveOptions {
   readonly maxConnections?: number;
   /**
    * PostgreSQL, for tables created by this call: one partition per batch, so a merge attaches
-   * the validated staging table instead of copying its rows. Merges cost almost nothing, but
-   * every key look-up (validation) and every cone search probes each batch's partition, so the
-   * layout suits an archive of hundreds of batches (a load database); compactArchive folds
-   * the batches' partitions so that thousands stay few partitions.
+   * the validated staging table instead of copying its rows. Merges cost almost nothing; key
+   * look-ups go to the partitions holding keys in the batch's key range (key-probe.ts), but
+   * reference look-ups and cone searches probe each batch's partition, so the layout suits an
+   * archive of hundreds of batches (a load database); compactArchive folds the batches'
+   * partitions so that thousands stay few partitions.
    * Default: plain tables, merged by copying, whose look-ups do not grow with the batch count.
    */
   readonly partitionByBatch?: boolean;
@@ -45,6 +47,12 @@ export interface Archive {
    * since): a validated staging table becomes the batch's partition instead of being copied.
    */
   readonly partitioned: ReadonlySet<string>;
+  /**
+   * The tables of `partitioned` (lower-case names) whose keys recur across batches (merged by
+   * keep or replace) and have a key table: every key their batch partitions hold, one b-tree
+   * kept by the merge, where a staged key is looked up once (key-probe.ts).
+   */
+  readonly keyed: ReadonlySet<string>;
   /** The archive table of a name (case ignored); `psps_unknown_table` otherwise. */
   table(name: string): ArchiveTable;
   close(): Promise<void>;
@@ -64,13 +72,18 @@ export async function openArchive(url: string, options: ArchiveOptions = {}): Pr
   try {
     const q3c = await ensureArchive(db, schema, log, options.partitionByBatch ?? false);
     const partitioned = new Set<string>();
+    const keyed = new Set<string>();
     if (db.dialect.engine === 'postgres') {
       const rows = await db.all<{ name: string }>(
         `SELECT c.relname AS name FROM pg_class c WHERE c.relkind = 'p' AND c.relnamespace = current_schema()::regnamespace`);
       for (const r of rows) partitioned.add(r.name.toLowerCase());
+      for (const t of schema.tables) {
+        const name = keyTableName(t.name);
+        if ((await db.get<{ r: string | null }>('SELECT to_regclass(?) AS r', [name]))?.r != null) keyed.add(t.name.toLowerCase());
+      }
     }
     return {
-      db, schema, dialect: db.dialect, url: db.url, q3c, partitioned,
+      db, schema, dialect: db.dialect, url: db.url, q3c, partitioned, keyed,
       ...(location.engine === 'postgres' ? { connectionString: location.connectionString } : {}),
       table: (name) => {
         const t = findTable(schema.tables, name);
@@ -122,6 +135,7 @@ async function ensureArchive(db: Database, schema: ArchiveSchema, log: Logger, p
       }
       const lower = table.name.toLowerCase();
       const byBatch = pg && await isPartitioned(tx, table.name);
+      if (byBatch && table.primaryKey.length > 0 && table.merge !== 'insert') await ensureKeyTable(tx, table);
       // a batch's rows go in together, so on PostgreSQL a block-range index finds them at
       // far less cost per inserted row than a b-tree entry (a partition per batch needs none)
       const using = pg ? ' USING brin' : '';
@@ -153,6 +167,21 @@ async function ensureArchive(db: Database, schema: ArchiveSchema, log: Logger, p
     }
   });
   return q3c;
+}
+
+// The key table of an archive table partitioned by batch whose keys recur across batches
+// (key-probe.ts): the keep merge of object stubs looks each staged key up once there, where
+// with one partition per batch it read every partition whose keys interleave with the
+// batch's (as object IDs of overlapping fields do). An archive partitioned before key tables
+// existed gets its batch partitions' keys, once.
+async function ensureKeyTable(tx: Queryable, table: ArchiveTable): Promise<void> {
+  const name = keyTableName(table.name);
+  if ((await tx.get<{ r: string | null }>('SELECT to_regclass(?) AS r', [name]))?.r != null) return;
+  const key = table.primaryKey.join(', ');
+  const cols = table.primaryKey.map((k) => `${k} ${sqlType(table.columns.find((c) => c.name === k)!.datatype, tx.dialect)} NOT NULL`);
+  await tx.exec(`CREATE TABLE ${name} (${cols.join(', ')}, PRIMARY KEY (${key}))`);
+  const dflt = await defaultPartition(tx, table.name);
+  await tx.exec(`INSERT INTO ${name} (${key}) SELECT DISTINCT ${key} FROM ${table.name}${dflt === undefined ? '' : ` WHERE tableoid <> ${quoteText(dflt)}::regclass`}`);
 }
 
 async function isPartitioned(tx: { get<T extends Row>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined> }, table: string): Promise<boolean> {

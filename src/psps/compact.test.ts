@@ -15,7 +15,7 @@ import { ProblemList } from './problems.ts';
 import { batchSchemaOf } from './schema.ts';
 import { stageBatch } from './stage.ts';
 import { validateBatch } from './validate.ts';
-import { obBatch, p2Batch, writeBatchCsv, writeTestSchema, type TestTable } from './test-support.ts';
+import { keyTableAgrees, obBatch, p2Batch, writeBatchCsv, writeTestSchema, type TestTable } from './test-support.ts';
 
 type Engine = ReturnType<typeof testEngines>[number];
 
@@ -142,6 +142,9 @@ for (const engine of testEngines()) {
       await load(archive, dir, batchName(3), 'P2', p2Batch(3, 20), 3);
       assert.equal((await compactArchive(archive, { batchesPerPartition: 4 })).folds.length, 0);
       assert.equal(Number((await archive.db.get<{ n: number }>('SELECT count(*) AS n FROM Detection'))?.n), 16 * 20);
+      // through keep and replace merges, reloads and folds, the key tables hold exactly the archive's keys
+      await keyTableAgrees(archive, 'ObjectThin', 'objID');
+      await keyTableAgrees(archive, 'MeanObject', 'objID');
     }));
 
     it('keeps the newest batches apart when asked, and stops as told', { skip: engine.name !== 'postgres' }, () => withArchive(engine, async (archive, dir) => {

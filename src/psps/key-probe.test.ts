@@ -4,13 +4,13 @@ import { describe, it } from 'node:test';
 import { withTempDir } from '../common/index.ts';
 import { testEngines } from '../db/index.ts';
 import { openArchive, type Archive } from './archive.ts';
-import { partitionsInKeyRange } from './key-probe.ts';
+import { keyTableName, partitionsInKeyRange } from './key-probe.ts';
 import { mergeBatch, partitionName } from './merge.ts';
 import { ProblemList } from './problems.ts';
 import { batchSchemaOf } from './schema.ts';
 import { stageBatch, stagingName } from './stage.ts';
 import { validateBatch } from './validate.ts';
-import { p2Batch, writeBatchCsv, writeTestSchema, type TestTable } from './test-support.ts';
+import { keyTableAgrees, p2Batch, writeBatchCsv, writeTestSchema, type TestTable } from './test-support.ts';
 
 const batchName = (i: number) => `B${String(i).padStart(8, '0')}`;
 
@@ -30,9 +30,12 @@ const range = (from: number, n: number, step = 1) => Array.from({ length: n }, (
 
 for (const engine of testEngines().filter((e) => e.name === 'postgres')) {
   describe('key look-ups in an archive partitioned by batch', { skip: engine.skip }, () => {
-    async function withArchive(fn: (archive: Archive, stage: (name: string, tables: TestTable[]) => Promise<ProblemList>) => Promise<void>): Promise<void> {
+    type Stage = (name: string, tables: TestTable[]) => Promise<ProblemList>;
+    async function withArchive(fn: (archive: Archive, stage: Stage, reopen: () => Promise<Archive>) => Promise<void>): Promise<void> {
       await engine.withUrl((url) => withTempDir(async (dir) => {
-        const archive = await openArchive(url, { schemaDir: await writeTestSchema(join(dir, 'schema')), partitionByBatch: true });
+        const schemaDir = await writeTestSchema(join(dir, 'schema'));
+        const reopen = () => openArchive(url, { schemaDir, partitionByBatch: true });
+        const archive = await reopen();
         const schema = batchSchemaOf(archive.schema, 'P2');
         // staged and validated; the problems validation found
         const stage = async (name: string, tables: TestTable[]) => {
@@ -42,7 +45,7 @@ for (const engine of testEngines().filter((e) => e.name === 'postgres')) {
           return validateBatch(archive, name, schema);
         };
         try {
-          await fn(archive, stage);
+          await fn(archive, stage, reopen);
         } finally {
           await archive.close();
         }
@@ -95,9 +98,38 @@ for (const engine of testEngines().filter((e) => e.name === 'postgres')) {
       assert.equal(merged.rows.ObjectThin, 10);
       const n = await archive.db.get<{ n: number; d: number }>('SELECT count(*) AS n, count(DISTINCT objID) AS d FROM ObjectThin');
       assert.deepEqual([Number(n?.n), Number(n?.d)], [110, 110]);
+      await keyTableAgrees(archive, 'ObjectThin', 'objID');
       // the stubs keep the batch that brought them first
       const owners = await archive.db.all<{ b: string; n: number }>(`SELECT odm_batch AS b, count(*) AS n FROM ObjectThin WHERE objID IN (${objects.join(', ')}) GROUP BY odm_batch ORDER BY odm_batch`);
       assert.deepEqual(owners.map((o) => [o.b, Number(o.n)]), [[batchName(1), 10], [batchName(2), 10], [batchName(4), 10]]);
+    }));
+
+    it('looks stub keys and references up in the key table, rows written by hand too; an archive without one gets it', () => withArchive(async (archive, stage, reopen) => {
+      const schema = batchSchemaOf(archive.schema, 'P2');
+      assert.deepEqual([...archive.keyed].sort(), ['filter', 'meanobject', 'objectthin']);
+      assert.equal((await stage(batchName(1), batchOf(1, range(100_000, 20), range(1_000, 20)))).total, 0);
+      await mergeBatch(archive, batchName(1), 1, schema);
+      // a stub written by hand (DEFAULT partition) and one merged: both kept once
+      await archive.db.run('INSERT INTO ObjectThin (objID, ra, dec) VALUES (5000, 10, -5)');
+      assert.equal((await stage(batchName(2), batchOf(2, range(200_000, 3), [1_005, 5_000, 6_000]))).total, 0);
+      assert.equal((await mergeBatch(archive, batchName(2), 1, schema)).rows.ObjectThin, 1);
+      assert.equal(Number((await archive.db.get<{ n: number }>('SELECT count(*) AS n FROM ObjectThin WHERE objID IN (1005, 5000, 6000)'))?.n), 3);
+      await keyTableAgrees(archive, 'ObjectThin', 'objID');
+      // detections whose objects are not in their batch: merged already, written by hand, or nowhere
+      const refs = batchOf(3, range(300_000, 3), [1_001, 5_000, 7_777]).map((t) => t.name === 'ObjectThin'
+        ? { ...t, columns: t.columns.map((c) => ({ ...c, values: c.values.slice(0, 0) })) } : t);
+      const found = await stage(batchName(3), refs);
+      assert.equal(found.total, 1, found.reasons().join('; '));
+      assert.match(found.reasons()[0], /Detection\.objID row 3: "7777" breaks reference/);
+      // an archive partitioned before key tables existed gets one, holding its batch partitions' keys
+      await archive.db.exec(`DROP TABLE ${keyTableName('ObjectThin')}`);
+      const again = await reopen();
+      try {
+        assert.ok(again.keyed.has('objectthin'));
+        await keyTableAgrees(again, 'ObjectThin', 'objID');
+      } finally {
+        await again.close();
+      }
     }));
   });
 }

@@ -6,7 +6,7 @@ import type { Queryable } from '../db/index.ts';
 import { BATCH_COLUMN, type Archive } from './archive.ts';
 import { partitionOfBatch } from './compact.ts';
 import { PspsError } from './errors.ts';
-import { eachHoldingPartition } from './key-probe.ts';
+import { eachHoldingPartition, keyTableName } from './key-probe.ts';
 import { findTable, type ArchiveTable, type BatchSchema } from './schema.ts';
 import { defaultLiteral, quoteText } from './sql.ts';
 import { dropStaging, stagingName } from './stage.ts';
@@ -43,7 +43,7 @@ export async function mergeBatch(archive: Archive, batch: string, generation: nu
     for (const table of schema.tables) {
       const target = findTable(archive.schema.tables, table.name)!;
       rows[table.name] = archive.partitioned.has(target.name.toLowerCase())
-        ? await attachTable(tx, batch, table, target)
+        ? await attachTable(tx, batch, table, target, archive.keyed.has(target.name.toLowerCase()))
         : await mergeTable(tx, batch, table, target, before !== undefined);
     }
     await tx.run(`INSERT INTO archive_merge (batch, generation, batch_type, merged_at, rows_json) VALUES (?, ?, ?, ?, ?)
@@ -115,7 +115,7 @@ export function partitionName(batch: string, table: string): string {
 // point at the rows it holds). A batch whose partition a compaction folded into one of
 // several batches (compact.ts) gets its rows there by INSERT, after its old rows are deleted
 // (insert).
-async function attachTable(tx: Queryable, batch: string, table: ArchiveTable, target: ArchiveTable): Promise<number> {
+async function attachTable(tx: Queryable, batch: string, table: ArchiveTable, target: ArchiveTable, keyed: boolean): Promise<number> {
   const stg = stagingName(batch, table.name);
   const part = partitionName(batch, table.name);
   const had = (await tx.get<{ r: string | null }>('SELECT to_regclass(?) AS r', [part]))?.r != null;
@@ -124,8 +124,13 @@ async function attachTable(tx: Queryable, batch: string, table: ArchiveTable, ta
   const compacted = !had && await partitionOfBatch(tx, target.name, batch) !== undefined;
   const key = target.primaryKey;
   const match = key.map((k) => `a.${k} = x.${k}`).join(' AND ');
+  const keys = keyTableName(target.name);
+  const keyMatch = key.map((k) => `k.${k} = a.${k}`).join(' AND ');
   if (table.merge === 'insert') {
+    // (the key table loses the keys of the rows the reload replaces)
+    if (had && keyed) await tx.run(`DELETE FROM ${keys} k USING ${part} a WHERE ${keyMatch}`);
     if (had) await tx.exec(`DROP TABLE ${part}`);
+    if (compacted && keyed) await tx.run(`DELETE FROM ${keys} k USING ${target.name} a WHERE ${keyMatch} AND a.${BATCH_COLUMN} = ?`, [batch]);
     if (compacted) await tx.run(`DELETE FROM ${target.name} WHERE ${BATCH_COLUMN} = ?`, [batch]);
     // validation refused keys other batches had merged; one merged since (another ODM) is
     // caught here, under the merge lock, as the copying merge's unique index caught it
@@ -138,9 +143,9 @@ async function attachTable(tx: Queryable, batch: string, table: ArchiveTable, ta
       throw new PspsError('psps_merge_conflict', `${table.name}: key ${key.map((k) => String(clash[k] ?? clash[k.toLowerCase()])).join(',')} was merged from batch ${String(clash.owner)} after this batch was validated; load the batch again`);
     }
   } else if (table.merge === 'keep') {
-    // staged keys the archive holds already are taken out, looked up in the partitions that
-    // can hold them (as the copying merge's anti-join)
-    await eachHoldingPartition(tx, target.name, stg, key, (p, inRange) => tx.run(`DELETE FROM ${stg} x USING ${p} a WHERE ${match} AND ${inRange}`));
+    // staged keys the archive holds already are taken out, looked up in its key table or the
+    // partitions that can hold them (as the copying merge's anti-join)
+    await eachHoldingPartition(tx, target.name, stg, key, (p, inRange) => tx.run(`DELETE FROM ${stg} x USING ${p} a WHERE ${match} AND ${inRange}`), keyed);
   } else if (table.merge === 'replace') {
     const staged = new Set(table.columns.map((c) => c.name.toLowerCase()));
     const kept = target.columns.filter((c) => !staged.has(c.name.toLowerCase()));
@@ -150,7 +155,15 @@ async function attachTable(tx: Queryable, batch: string, table: ArchiveTable, ta
       await tx.run(`DELETE FROM ${p} a USING ${stg} x WHERE ${match} AND ${inRange}`);
     });
   }
-  const rows = Number((await tx.get<{ n: number }>(`SELECT count(*) AS n FROM ${stg}`))?.n ?? 0);
+  let rows: number;
+  if (keyed && table.merge === 'keep') {
+    // the keys the batch's rows bring, all new: as many as its rows
+    const cols = key.join(', ');
+    rows = (await tx.run(`INSERT INTO ${keys} (${cols}) SELECT ${cols} FROM ${stg}`)).changes;
+  } else {
+    if (keyed) await tx.run(`INSERT INTO ${keys} (${key.join(', ')}) SELECT ${key.join(', ')} FROM ${stg} ON CONFLICT DO NOTHING`);
+    rows = Number((await tx.get<{ n: number }>(`SELECT count(*) AS n FROM ${stg}`))?.n ?? 0);
+  }
   if ((had && table.merge !== 'insert') || compacted) {
     const cols = [...target.columns.map((c) => c.name), BATCH_COLUMN].join(', ');
     await tx.run(`INSERT INTO ${target.name} (${cols}) SELECT ${cols} FROM ${stg}`);

@@ -1,10 +1,13 @@
 // Test helpers of the psps room: a small schema in the contract's conventions (P2, OB, IN),
 // batches of it as CSV files or as batch FITS files with manifests, and row generators.
+import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Header, writeFits } from '../fits/index.ts';
 import { columnInfo, memoryTable, type ColumnInfo, type ColumnType, type Table } from '../table/index.ts';
+import type { Archive } from './archive.ts';
+import { keyTableName } from './key-probe.ts';
 
 const FIELD = (name: string, datatype: string, extra = '', values = '') =>
   `      <FIELD name="${name}" datatype="${datatype}"${extra}>${values}</FIELD>`;
@@ -189,4 +192,12 @@ export async function writeBatchFits(dir: string, name: string, type: string, ta
     files: [{ name: `${name}.fits`, bytes: bytes.length, md5 }],
   }, null, 2));
   return { fits, manifest, md5 };
+}
+
+/** Asserts that a table's key table holds exactly the keys of its batch partitions (PostgreSQL, partitioned by batch). */
+export async function keyTableAgrees(archive: Archive, table: string, key: string): Promise<void> {
+  const inTable = await archive.db.all<{ k: string }>(`SELECT ${key}::text AS k FROM ${keyTableName(table)} ORDER BY ${key}`);
+  const inParts = await archive.db.all<{ k: string }>(
+    `SELECT DISTINCT ${key}::text AS k, ${key} FROM ${table} WHERE tableoid <> '${table.toLowerCase()}_nobatch'::regclass ORDER BY ${key}`);
+  assert.deepEqual(inTable.map((r) => r.k), inParts.map((r) => r.k), `${keyTableName(table)} holds the keys of ${table}'s batch partitions`);
 }

@@ -3,7 +3,7 @@
 // and references to rows merged already or arriving in the same batch.
 import { DbError, type Queryable, type Row, type SqlValue } from '../db/index.ts';
 import { BATCH_COLUMN, type Archive } from './archive.ts';
-import { eachHoldingPartition, unionOf } from './key-probe.ts';
+import { defaultPartition, eachHoldingPartition, keyTableName, unionOf } from './key-probe.ts';
 import { ProblemList } from './problems.ts';
 import type { ColumnValues } from '../table/index.ts';
 import { findTable, type ArchiveColumn, type ArchiveTable, type BatchSchema } from './schema.ts';
@@ -240,8 +240,9 @@ async function validateOn(q: Queryable, archive: Archive, batch: string, schema:
       const alsoStaged = inBatch.has(target.name.toLowerCase())
         ? ` AND NOT EXISTS (SELECT 1 FROM ${stagingName(batch, target.name)} b WHERE b.${ref.refColumn} = y.v)` : '';
       const candidates = (cols: string) => `(SELECT * FROM (SELECT ${cols} FROM ${stg}) y WHERE y.v IS NOT NULL${skip}${alsoStaged})`;
+      const source = await referenceSource(q, archive, target, ref.refColumn);
       const missing = (cols: string) => {
-        const p = probeArchive(q, candidates(cols), target.name, `a.${ref.refColumn} = x.v`, false);
+        const p = probeArchive(q, candidates(cols), source, `a.${ref.refColumn} = x.v`, false);
         return `${p.from} WHERE ${p.hit} IS NULL`;
       };
       // staging tables of a partitioned archive have the archive's indexes: walking the two
@@ -270,6 +271,16 @@ async function validateOn(q: Queryable, archive: Archive, batch: string, schema:
     }
   }
   return problems;
+}
+
+// Where a reference's values are looked up: the archive table, or for the key of a table with
+// a key table (archive.keyed), that table and the rows written by hand (its DEFAULT
+// partition), one probe each instead of one per partition.
+async function referenceSource(q: Queryable, archive: Archive, target: ArchiveTable, column: string): Promise<string> {
+  if (!archive.keyed.has(target.name.toLowerCase()) || target.primaryKey.length !== 1 || target.primaryKey[0] !== column) return target.name;
+  const dflt = await defaultPartition(q, target.name);
+  const byHand = dflt !== undefined && (await q.get(`SELECT 1 AS x FROM ${dflt} LIMIT 1`)) !== undefined;
+  return unionOf([keyTableName(target.name), ...(byHand ? [dflt] : [])], [column, `NULL::text AS ${BATCH_COLUMN}`]);
 }
 
 // Builds the staging table's primary key (the archive's: the key and the batch column); true

@@ -17,8 +17,9 @@ const init: Command = {
   description: [
     'Tables are plain, and the ODM merges a batch by copying its rows in. With --partition-by-batch',
     '(PostgreSQL, tables not created yet) each batch becomes a partition of its own: merges cost',
-    'almost nothing, but key look-ups and cone searches probe every batch\'s partition: for thousands',
-    'of batches, fold them with ipp archive compact. The ODM creates missing tables plain, so run',
+    'almost nothing; key look-ups go to the partitions whose keys the batch\'s range holds, but',
+    'reference look-ups and cone searches probe every batch\'s partition: for thousands of',
+    'batches, fold them with ipp archive compact. The ODM creates missing tables plain, so run',
     'this first.',
   ].join('\n'),
   options: {
