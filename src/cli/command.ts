@@ -58,10 +58,16 @@ export function isGroup(entry: Command | CommandGroup): entry is CommandGroup {
   return 'commands' in entry;
 }
 
-/** A whole-number argument (`what` names it in the message, e.g. `--keep-recent`) of at least `min`; a usage error otherwise. */
-export function wholeNumber(value: string, what: string, min = 0): number {
-  if (!/^[0-9]+$/.test(value) || Number(value) < min || !Number.isSafeInteger(Number(value))) {
-    throw new UsageError(`${what} "${value}" must be a whole number${min > 0 ? ` of at least ${min}` : ''}`);
+/** A whole-number argument (`what` names it in the message, e.g. `--keep-recent`) of at least `min` (and at most `max`); a usage error otherwise. */
+export function wholeNumber(value: string, what: string, min = 0, max?: number): number {
+  const n = Number(value);
+  if (!/^[0-9]+$/.test(value) || n < min || !Number.isSafeInteger(n) || (max !== undefined && n > max)) {
+    throw new UsageError(`${what} "${value}" must be a whole number${max !== undefined ? ` from ${min} to ${max}` : min > 0 ? ` of at least ${min}` : ''}`);
   }
-  return Number(value);
+  return n;
+}
+
+/** A --port option's value: a whole number from 0 (any free port) to 65535. */
+export function portNumber(value: unknown): number {
+  return wholeNumber(String(value), '--port', 0, 65535);
 }

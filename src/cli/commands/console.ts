@@ -3,7 +3,7 @@
 import { UsageError } from '../../common/index.ts';
 import { openIppToPsps } from '../../ipptopsps/index.ts';
 import { lifecyclePlotSource, startConsoleServer } from '../../ipptopsps/console/index.ts';
-import { EXIT, type Command } from '../command.ts';
+import { EXIT, portNumber, type Command } from '../command.ts';
 import { serverToken } from '../settings.ts';
 import { IPPTOPSPS_OPTIONS, ippToPspsSettings } from './ipptopsps-shared.ts';
 
@@ -33,8 +33,7 @@ export const consoleCommand: Command = {
   },
   async run(args, ctx) {
     if (args.positionals.length > 0) throw new UsageError(`ipp console takes no arguments, not "${args.positionals[0]}"`);
-    const port = Number(args.values.port);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port "${args.values.port}" must be a whole number from 0 to 65535`);
+    const port = portNumber(args.values.port);
     const refresh = args.values.refresh === undefined ? 3 : Number(args.values.refresh);
     if (!Number.isFinite(refresh) || refresh < 0.5 || refresh > 3600) throw new UsageError(`--refresh "${args.values.refresh}" must be a number of seconds from 0.5 to 3600`);
     const host = String(args.values.host);

@@ -7,7 +7,7 @@ import {
   DATASTORE_MIGRATIONS, DatastoreClient, formatFilesetIndex, formatProductIndex, formatRootIndex, startDatastoreServer,
   type FilesetQuery, type PublishSource,
 } from '../../datastore/index.ts';
-import { EXIT, type Command, type CommandContext, type CommandGroup, type OptionSpec, type ParsedArgs } from '../command.ts';
+import { EXIT, portNumber, type Command, type CommandContext, type CommandGroup, type OptionSpec, type ParsedArgs } from '../command.ts';
 import { databaseUrl, dbOption, serverToken, serviceEndpoint, serviceOptions } from '../settings.ts';
 
 /** The port `ipp datastore serve` listens on unless told otherwise. */
@@ -67,8 +67,7 @@ const serve: Command = {
     positionals(args, 0, 0, 'ipp datastore serve --root DIR');
     if (typeof args.values.root !== 'string' || args.values.root === '') throw new UsageError('give the root directory: --root DIR');
     const root = resolve(args.values.root);
-    const port = Number(args.values.port);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port "${args.values.port}" must be a whole number from 0 to 65535`);
+    const port = portNumber(args.values.port);
     const named = typeof args.values.db === 'string' || Boolean(ctx.env.IPP_DATASTORE_DB) || Boolean(ctx.env.IPP_DB);
     const url = named ? databaseUrl('datastore', args, ctx.env) : `sqlite:${join(root, '.datastore.db')}`;
     const log = ctx.log.child('datastore');

@@ -4,7 +4,7 @@ import { DatastoreClient } from '../../datastore/index.ts';
 import {
   batchIdOf, runLoader, type LoaderSummary, type LookupMode,
 } from '../../ipptopsps/index.ts';
-import { EXIT, type Command } from '../command.ts';
+import { EXIT, wholeNumber, type Command } from '../command.ts';
 import { IPPTOPSPS_OPTIONS, envMilliseconds, ippToPspsSettings, parseHours, runProgramCommand } from './ipptopsps-shared.ts';
 
 /** `ipp loader`: the original's loader.py. */
@@ -56,8 +56,7 @@ export const loaderCommand: Command = {
     const ratio = ratioText === undefined ? undefined : Number(ratioText);
     if (ratio !== undefined && !(ratio > 0)) throw new UsageError(`--pre-ingest-ratio must be a positive number, not "${ratioText}"`);
     const maxText = args.values['max-items'] as string | undefined;
-    const maxItems = maxText === undefined ? undefined : Number(maxText);
-    if (maxItems !== undefined && !(Number.isInteger(maxItems) && maxItems > 0)) throw new UsageError(`--max-items must be a whole number above 0, not "${maxText}"`);
+    const maxItems = maxText === undefined ? undefined : wholeNumber(maxText, '--max-items', 1);
     const retry = args.values.retry as string | undefined;
     if (retry !== undefined && retry !== 'all') batchIdOf(retry);
     const json = Boolean(args.values.json);

@@ -9,7 +9,7 @@ import {
   MAX_FIND_MANY, NEBULOUS_MIGRATIONS, NebulousClient, VOLUME_STATES, startNebulousServer,
   type FsckReport, type HousekeepingReport, type ObjectStat, type VolumeState,
 } from '../../nebulous/index.ts';
-import { EXIT, type Command, type CommandContext, type CommandGroup, type OptionSpec, type ParsedArgs } from '../command.ts';
+import { EXIT, portNumber, wholeNumber, type Command, type CommandContext, type CommandGroup, type OptionSpec, type ParsedArgs } from '../command.ts';
 import { databaseUrl, dbOption, serverToken, serviceEndpoint, serviceOptions } from '../settings.ts';
 
 /** The port `ipp neb serve` listens on unless told otherwise. */
@@ -61,11 +61,9 @@ function byteCount(name: string, value: unknown): number | undefined {
   return n;
 }
 
-function wholeNumber(name: string, value: unknown, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${name} "${String(value)}" must be a whole number from ${min} to ${max}`);
-  return n;
+// An optional whole-number option (undefined when not given).
+function optionalNumber(name: string, value: unknown, min: number, max: number): number | undefined {
+  return value === undefined ? undefined : wholeNumber(String(value), name, min, max);
 }
 
 function seconds(name: string, value: unknown): number | undefined {
@@ -105,7 +103,7 @@ const serve: Command = {
   },
   async run(args, ctx) {
     positionals(args, 0, 0, 'serve [--db URL] [--port P]');
-    const port = wholeNumber('--port', args.values.port, 0, 65535)!;
+    const port = portNumber(args.values.port);
     const host = String(args.values.host);
     const token = serverToken('neb', args, ctx.env);
     if (token === undefined && !LOOPBACK.has(host)) {
@@ -224,7 +222,7 @@ const create: Command = {
   options: { ...client, volume: volumeOption, copies: { type: 'string', value: 'N', help: 'copies on distinct hosts to keep (default 1)' } },
   async run(args, ctx) {
     const [key] = positionals(args, 1, 1, 'create KEY [--volume VOL]');
-    const placed = await withClient(args, ctx, (c) => c.create(key, { volume: str(args, 'volume'), copies: wholeNumber('--copies', args.values.copies, 1, 16) }));
+    const placed = await withClient(args, ctx, (c) => c.create(key, { volume: str(args, 'volume'), copies: optionalNumber('--copies', args.values.copies, 1, 16) }));
     say(ctx, placed.path);
     return EXIT.ok;
   },
@@ -330,7 +328,7 @@ const glob: Command = {
   },
   async run(args, ctx) {
     const [pattern] = positionals(args, 1, 1, 'glob PATTERN [--regex]');
-    const limit = wholeNumber('--limit', args.values.limit, 1, Number.MAX_SAFE_INTEGER);
+    const limit = optionalNumber('--limit', args.values.limit, 1, Number.MAX_SAFE_INTEGER);
     await withClient(args, ctx, async (c) => {
       const keys = args.values.regex ? c.regex(pattern, { limit, signal: ctx.signal }) : c.glob(pattern, { limit, signal: ctx.signal });
       let lines: string[] = [];
@@ -476,7 +474,7 @@ const importCommand: Command = {
   async run(args, ctx) {
     const [file, key] = positionals(args, 2, 2, 'import FILE KEY');
     const placed = await withClient(args, ctx, (c) => c.import(resolve(file), key, {
-      volume: str(args, 'volume'), copies: wholeNumber('--copies', args.values.copies, 1, 16), move: args.values.move === true,
+      volume: str(args, 'volume'), copies: optionalNumber('--copies', args.values.copies, 1, 16), move: args.values.move === true,
     }));
     say(ctx, placed.path);
     return EXIT.ok;
@@ -516,7 +514,7 @@ const copies: Command = {
   options: { ...client },
   async run(args, ctx) {
     const [key, n] = positionals(args, 2, 2, 'copies KEY N');
-    const count = wholeNumber('N', n, 1, 16)!;
+    const count = wholeNumber(String(n), 'N', 1, 16);
     await withClient(args, ctx, (c) => c.setCopies(key, count));
     say(ctx, `${key} keeps ${count} cop${count === 1 ? 'y' : 'ies'}`);
     return EXIT.ok;
@@ -593,7 +591,7 @@ const rebalanceCommand: Command = {
     positionals(args, 0, 0, 'rebalance');
     const minFree = args.values['min-free'] === undefined ? undefined : Number(args.values['min-free']);
     if (minFree !== undefined && !(minFree >= 0 && minFree <= 1)) throw new UsageError(`--min-free "${String(args.values['min-free'])}" must be a fraction from 0 to 1`);
-    const r = await withClient(args, ctx, (c) => c.rebalance({ minFree, maxMoves: wholeNumber('--max-moves', args.values['max-moves'], 0, 10_000_000) }));
+    const r = await withClient(args, ctx, (c) => c.rebalance({ minFree, maxMoves: optionalNumber('--max-moves', args.values['max-moves'], 0, 10_000_000) }));
     say(ctx, args.values.json ? JSON.stringify(r, null, 2) : formatHousekeeping('rebalance', r));
     return r.failed.length ? EXIT.failed : EXIT.ok;
   },

@@ -100,8 +100,7 @@ const cone: Command = {
   async run(args, ctx) {
     if (args.positionals.length !== 3) throw new UsageError('usage: ipp archive cone RA DEC RADIUS');
     const [ra, dec, radius] = args.positionals;
-    const limit = args.values.limit === undefined ? undefined : Number(args.values.limit);
-    if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw new UsageError(`--limit "${String(args.values.limit)}" must be a whole number above 0`);
+    const limit = args.values.limit === undefined ? undefined : wholeNumber(String(args.values.limit), '--limit', 1);
     const archive = await openArchive(archiveUrl(args, ctx.env, 'db'), { schemaDir: schemaDir(args), log: ctx.log });
     try {
       const rows = await coneSearch(archive, angle('RA', ra), angle('DEC', dec), angle('RADIUS', radius), {

@@ -2,9 +2,9 @@
 import { UsageError } from '../../common/index.ts';
 import { openDatabase } from '../../db/index.ts';
 import { Odm, OdmClient, ODM_STATES, openArchive, PSPS_MIGRATIONS, startOdmServer, type OdmBatchStatus, type OdmState } from '../../psps/index.ts';
-import { EXIT, type Command, type CommandGroup } from '../command.ts';
+import { EXIT, portNumber, type Command, type CommandGroup } from '../command.ts';
 import { databaseUrl, dbOption, serverToken, serviceEndpoint, serviceOptions } from '../settings.ts';
-import { archiveUrl, portOf, say, schemaDir, schemaDirOption, toJson } from './psps-shared.ts';
+import { archiveUrl, say, schemaDir, schemaDirOption, toJson } from './psps-shared.ts';
 
 /** The port `ipp odm serve` listens on unless told otherwise. */
 export const DEFAULT_ODM_PORT = 8471;
@@ -36,7 +36,7 @@ const serve: Command = {
   },
   async run(args, ctx) {
     if (args.positionals.length > 0) throw new UsageError('usage: ipp odm serve [--db URL] [--archive URL] [--port P]');
-    const port = portOf(args.values.port);
+    const port = portNumber(args.values.port);
     const log = ctx.log.child('odm');
     const write = serverToken('odm', { values: { token: args.values['token-write'] }, positionals: [] }, ctx.env);
     const read = typeof args.values['token-read'] === 'string' ? args.values['token-read'] : ctx.env.IPP_ODM_READ_TOKEN || undefined;

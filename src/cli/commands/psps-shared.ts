@@ -39,12 +39,6 @@ export function prefixedEndpoint(service: string, args: ParsedArgs, env: Command
   }
 }
 
-/** A port option's value, checked. */
-export function portOf(value: unknown): number {
-  const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port "${String(value)}" must be a whole number from 0 to 65535`);
-  return port;
-}
 
 /** Prints a line. */
 export function say(ctx: CommandContext, text: string): void {
