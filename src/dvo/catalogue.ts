@@ -6,10 +6,9 @@
 // rejected whole with an error naming the file, chip and row.
 import { open, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { FitsFile, fitsTable, type FitsColumnDef, type HduInfo, type HeaderValue } from '../fits/index.ts';
+import { FitsFile, fitsTable, scanHdus, scannedColumnDefs, type FitsColumnDef, type HduInfo, type HeaderValue, type ScannedHdu } from '../fits/index.ts';
 import { isIppError, readAt } from '../common/index.ts';
 import { compileFunction, type NumericArray, type Table } from '../table/index.ts';
-import { scanCatalogue, scannedColumnDefs, type ScannedHdu } from './catalogue-scan.ts';
 import { ColumnStore } from './column-store.ts';
 import { DvoError } from './errors.ts';
 import { fillDetectionIds } from './ids.ts';
@@ -58,7 +57,7 @@ interface SourceHdu {
   readonly header: HeaderLike;
 }
 
-/** A catalogue's HDUs: scanned (catalogue-scan.ts) or opened by the FITS reader. */
+/** A catalogue's HDUs: scanned (the fits room's scanHdus) or opened by the FITS reader. */
 interface Source {
   readonly hdus: readonly SourceHdu[];
   /** Column definitions of a plain binary table. */
@@ -184,7 +183,7 @@ function columnDefsOf(file: FitsFile, h: HduInfo): { defs: FitsColumnDef[]; rowB
 
 /** Options of {@link readCatalogue}. */
 export interface ReadCatalogueOptions {
-  /** False: open the file with the FITS reader, not the header scan (catalogue-scan.ts); the same result, slower. */
+  /** False: open the file with the FITS reader, not the header scan (the fits room's scanHdus); the same result, slower. */
   readonly scan?: boolean;
   /** False: decode and convert plain tables column by column, not by code made per layout; the same result, slower. */
   readonly fused?: boolean;
@@ -193,7 +192,7 @@ export interface ReadCatalogueOptions {
 /** Reads and checks a catalogue; throws a DvoError naming what is wrong. */
 export async function readCatalogue(path: string, photcodes: PhotcodeTable, options: ReadCatalogueOptions = {}): Promise<Catalogue> {
   let src: Source;
-  const scanned = options.scan === false ? undefined : await scanCatalogue(path);
+  const scanned = options.scan === false ? undefined : await scanHdus(path);
   if (scanned) src = scannedSource(path, scanned);
   else {
     try {

@@ -13,6 +13,8 @@ export {
 } from './checksum.ts';
 export { FitsFile, headerParams, isStructuralKeyword } from './fits-file.ts';
 export type { HduInfo, HduKind } from './fits-file.ts';
+export { scanHdus, scannedColumnDefs, LazyHeader } from './header-scan.ts';
+export type { ScannedHdu } from './header-scan.ts';
 export { writeFits, primaryHeader, bintableHeader } from './fits-writer.ts';
 export type { FitsHduInput, WriteFitsOptions } from './fits-writer.ts';
 export { verifyFits } from './verify.ts';

@@ -1,22 +1,22 @@
-// The HDUs of a catalogue found without parsing every header card. Opening an smf through
-// the FITS reader parses all ~120 headers whole (~110,000 cards for 16 catalogues, ~0.3 CPU
-// s), while addstar looks at ~15 keywords per table plus the column cards, which are the
-// same in every chip's table. Here each header is checked as the reader checks it (printable
-// bytes, keyword characters, an END card, the structure keywords, the data within the file)
-// but only the cards asked for are parsed; column definitions are parsed once per distinct
-// set of column cards (compared as text). Anything this scan does not handle exactly as the
-// reader would (long strings, lower-case or value-less keywords, random groups, compressed
-// or ASCII tables, anything damaged) makes it give up, and the catalogue is opened by the
-// reader, whose errors name what is wrong.
+// The HDUs of a FITS file found without parsing every header card: for readers that want a
+// few keywords of many headers. Opening a file through FitsFile parses every header whole
+// (an smf's ~120 headers: ~110,000 cards for 16 catalogues, ~0.3 CPU s), where DVO's addstar
+// looks at ~15 keywords per table plus the column cards, the same in every chip's table.
+// Here each header is checked as FitsFile checks it (printable bytes, keyword characters, an
+// END card, the structure keywords, the data within the file) but only the cards asked for
+// are parsed; column definitions are parsed once per distinct set of column cards (compared
+// as text). Anything this scan does not handle exactly as FitsFile would (long strings,
+// lower-case or value-less keywords, random groups, compressed or ASCII tables, anything
+// damaged) makes it give up, and the caller opens the file with FitsFile, whose errors name
+// what is wrong.
 import { open } from 'node:fs/promises';
 import { readAt } from '../common/index.ts';
-import {
-  findHeaderEnd, padToBlock, parseCard, parseColumnDefs, parseHeader, CARD,
-  type FitsColumnDef, type FitsLocation, type HeaderValue,
-} from '../fits/index.ts';
+import { parseColumnDefs, type FitsColumnDef } from './column-defs.ts';
+import type { FitsLocation } from './errors.ts';
+import { findHeaderEnd, padToBlock, parseCard, parseHeader, CARD, type HeaderValue } from './header.ts';
 
 /** A header held as its text: cards are parsed when asked for. */
-export class CardText {
+export class LazyHeader {
   private readonly text: string;
   private readonly at: FitsLocation;
   // HIERARCH cards: keyword (upper case) and card number.
@@ -31,7 +31,7 @@ export class CardText {
     this.columnCards = columnCards;
   }
 
-  /** The value of the first card with this keyword (as the reader's Header.get gives it). */
+  /** The value of the first card with this keyword (as Header.get gives it). */
   get(keyword: string): HeaderValue | undefined {
     const key = keyword.toUpperCase();
     let card = -1;
@@ -57,7 +57,7 @@ export class CardText {
   }
 }
 
-/** One HDU found by {@link scanCatalogue}. */
+/** One HDU found by {@link scanHdus}. */
 export interface ScannedHdu {
   readonly index: number;
   readonly kind: 'primary' | 'image' | 'bintable';
@@ -65,17 +65,17 @@ export interface ScannedHdu {
   /** Rows of a binary table. */
   readonly rows?: number;
   readonly dataStart: number;
-  readonly header: CardText;
+  readonly header: LazyHeader;
   readonly at: FitsLocation;
 }
 
-// Given up on: the reader opens the file instead.
+// Given up on: FitsFile opens the file instead.
 class GiveUp extends Error {}
 
 const FIRST_READ = 3 * 2880;
 
-/** The HDUs of a FITS file, or undefined when the FITS reader must open it (see the file comment). */
-export async function scanCatalogue(path: string): Promise<ScannedHdu[] | undefined> {
+/** The HDUs of a FITS file, or undefined when FitsFile must open it (see the file comment). */
+export async function scanHdus(path: string): Promise<ScannedHdu[] | undefined> {
   let handle;
   try {
     handle = await open(path, 'r');
@@ -117,7 +117,7 @@ export async function scanCatalogue(path: string): Promise<ScannedHdu[] | undefi
     return hdus;
   } catch (error) {
     if (error instanceof GiveUp) return undefined;
-    // A file that cannot be read here is read (and its fault reported) by the reader.
+    // A file that cannot be read here is read (and its fault reported) by FitsFile.
     return undefined;
   } finally {
     await handle.close();
@@ -125,7 +125,7 @@ export async function scanCatalogue(path: string): Promise<ScannedHdu[] | undefi
 }
 
 function describe(bytes: Uint8Array, index: number, dataStart: number, size: number, file: string): { hdu: ScannedHdu; dataBytes: number } {
-  // Checked as the reader's header parser checks (printable bytes, keyword characters) up to
+  // Checked as FitsFile's header parser checks (printable bytes, keyword characters) up to
   // END; the text is made once and its cards looked at in place (a string per card cost more).
   const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
   const hierarch: { key: string; card: number }[] = [];
@@ -162,11 +162,11 @@ function describe(bytes: Uint8Array, index: number, dataStart: number, size: num
     if (bytes[off] === 0x54 || text.startsWith('NAXIS1  ', off)) columnCards.push(text.slice(off, off + CARD));
   }
   const first = text.slice(0, 8).trimEnd();
-  const provisional = new CardText(text, { file, hdu: index }, hierarch, '');
+  const provisional = new LazyHeader(text, { file, hdu: index }, hierarch, '');
   const extnameValue = provisional.get('EXTNAME');
   const extname = typeof extnameValue === 'string' ? extnameValue.trim() : undefined;
   const at: FitsLocation = { file, hdu: index, ...(extname ? { extname } : {}) };
-  const header = new CardText(text, at, hierarch, columnCards.join(''));
+  const header = new LazyHeader(text, at, hierarch, columnCards.join(''));
   if (index === 0 ? first !== 'SIMPLE' : first !== 'XTENSION') throw new GiveUp();
   const int = (key: string): number => {
     const v = header.get(key);
@@ -215,7 +215,7 @@ function blank(bytes: Uint8Array, from: number, to: number): boolean {
 const layouts = new Map<string, { defs: FitsColumnDef[]; rowBytes: number }>();
 const MAX_LAYOUTS = 64;
 
-/** The column definitions of a scanned binary table (parsed once per distinct set of column cards; errors as the reader's). */
+/** The column definitions of a scanned binary table (parsed once per distinct set of column cards; errors as FitsFile's). */
 export function scannedColumnDefs(h: ScannedHdu): { defs: FitsColumnDef[]; rowBytes: number } {
   const key = h.header.columnCards;
   let defs = layouts.get(key);

@@ -3,9 +3,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { withTempDir } from '../common/index.ts';
-import { FitsFile } from '../fits/index.ts';
+import { FitsFile, scanHdus } from '../fits/index.ts';
 import { simulateSurvey } from '../sim/index.ts';
-import { scanCatalogue } from './catalogue-scan.ts';
 import { readCatalogue, type Catalogue } from './catalogue.ts';
 import { defaultPhotcodes, PhotcodeTable } from './photcodes.ts';
 
@@ -43,7 +42,7 @@ test('catalogue scan: the same catalogue as through the FITS reader, every keywo
     const photcodes = new PhotcodeTable(defaultPhotcodes());
     const files = [...m.exposures.map((e) => join(survey, e.smf)), ...m.stacks.map((s) => join(survey, s.cmf))];
     for (const path of files) {
-      const scanned = await scanCatalogue(path);
+      const scanned = await scanHdus(path);
       assert.ok(scanned, `${path} scanned`);
       // Every keyword of every header gives the reader's value.
       const f = await FitsFile.open(path);
@@ -69,25 +68,25 @@ test('catalogue scan: the same catalogue as through the FITS reader, every keywo
     const lower = Buffer.from(original);
     lower.write('exp_id', at, 'latin1');
     await writeFile(smf, lower);
-    assert.equal(await scanCatalogue(smf), undefined);
+    assert.equal(await scanHdus(smf), undefined);
     sameCatalogue(await readCatalogue(smf, photcodes), await readCatalogue(smf, photcodes, { scan: false }), 'lower-case keyword');
     // A byte that is not printable: the reader's error.
     const damaged = Buffer.from(original);
     damaged[at + 3] = 0x07;
     await writeFile(smf, damaged);
-    assert.equal(await scanCatalogue(smf), undefined);
+    assert.equal(await scanHdus(smf), undefined);
     await assert.rejects(readCatalogue(smf, photcodes), (e: Error & { code?: string }) => e.code === 'dvo_bad_catalogue' && /not printable ASCII/.test(e.message));
     // Cut short: the reader's error.
     await writeFile(smf, original.subarray(0, original.length - 5000));
-    assert.equal(await scanCatalogue(smf), undefined);
+    assert.equal(await scanHdus(smf), undefined);
     await assert.rejects(readCatalogue(smf, photcodes), (e: Error & { code?: string }) => e.code === 'dvo_bad_catalogue' && /bytes short/.test(e.message));
     // A long string (CONTINUE): left to the reader.
     const long = Buffer.from(original);
     long.write(`CONTINUE  'x'${' '.repeat(67)}`, at, 'latin1');
     await writeFile(smf, long);
-    assert.equal(await scanCatalogue(smf), undefined);
+    assert.equal(await scanHdus(smf), undefined);
     await writeFile(smf, original);
-    assert.ok(await scanCatalogue(smf));
+    assert.ok(await scanHdus(smf));
   });
 });
 
