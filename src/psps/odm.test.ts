@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { RemoteError, withTempDir } from '../common/index.ts';
 import { openDatabase, testEngines, type Database } from '../db/index.ts';
 import { openArchive, type Archive } from './archive.ts';
@@ -59,6 +60,13 @@ async function count(f: Fixture, sql: string): Promise<number> {
 }
 
 const MD5 = (i: number) => i.toString(16).padStart(32, '0');
+
+async function until(what: string, test: () => Promise<boolean>, ms = 30_000): Promise<void> {
+  for (const end = Date.now() + ms; !(await test());) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
 
 // PostgreSQL runs every case twice: plain tables (merged by copying) and tables partitioned by
 // batch (merged by attaching the staging table).
@@ -400,6 +408,57 @@ for (const engine of layouts) {
       await mkdir(join(f.dir, 'x'));
       await assert.rejects(f.client.submit({ name: '../x', product: 'p', type: 'P2', tables: [] }), { code: 'psps_bad_batch' });
       await assert.rejects(f.client.submit({ name: 'B1', product: 'p', type: 'XX', tables: [] }), { code: 'psps_unknown_batch_type' });
+    }));
+
+    it('loads the next batch while the one before waits for its merge: one batch ahead, failures recorded, validated and merged in order', { skip: engine.name !== 'postgres' }, () => withOdm(engine, async (f) => {
+      const state = async (n: number) => (await f.client.batch(`B000000${n}`)).state;
+      // the merge lock held elsewhere (as by another ODM's merge or a fold): B31's merge waits
+      const holder = await openDatabase(f.archive.connectionString!, { maxConnections: 1 });
+      try {
+        await holder.transaction(async (tx) => {
+          await tx.get("SELECT pg_advisory_xact_lock(hashtext('ipp_psps_merge'))");
+          await hand(f, 'B00000031', 'P2', p2Batch(31, 20), MD5(31));
+          await until('B31 to wait for its merge', async () => (await state(31)) === 'merge_worthy');
+          // B32 brings a table P2 batches do not have: the ahead lane fails it with the reason
+          const bogus: TestTable = { name: 'Bogus', columns: [{ name: 'x', datatype: 'int', values: [1] }] };
+          await hand(f, 'B00000032', 'P2', [...p2Batch(32, 20), bogus], MD5(32));
+          await hand(f, 'B00000033', 'P2', p2Batch(33, 20), MD5(33));
+          await hand(f, 'B00000034', 'P2', p2Batch(34, 20), MD5(34));
+          await until('B33 to be loaded ahead', async () => (await state(33)) === 'loaded');
+          await sleep(300);
+          assert.deepEqual([await state(31), await state(32), await state(33), await state(34)], ['merge_worthy', 'failed', 'loaded', 'received']);
+          assert.match((await f.client.batch('B00000032')).reasons.join('; '), /no table Bogus/);
+        });
+      } finally {
+        await holder.close();
+      }
+      for (const n of [31, 33, 34]) assert.equal((await settled(f, `B000000${n}`)).state, 'merged');
+      const order = await f.db.all<{ name: string }>(`SELECT name FROM odm_batch WHERE state = 'merged' ORDER BY merged_at, name`);
+      assert.deepEqual(order.map((r) => r.name), ['B00000031', 'B00000033', 'B00000034']);
+      assert.equal(await count(f, 'SELECT count(*) AS n FROM Detection'), 60);
+    }));
+
+    it('with stageAhead off (SQLite\'s way), the next batch waits for the one before', { skip: engine.name !== 'postgres' || partitioned }, () => withOdm(engine, async (f) => {
+      await f.odm.close();
+      const odm = await Odm.start({ db: f.db, archive: f.archive, retryMs: 50, stageAhead: false });
+      const holder = await openDatabase(f.archive.connectionString!, { maxConnections: 1 });
+      try {
+        await holder.transaction(async (tx) => {
+          await tx.get("SELECT pg_advisory_xact_lock(hashtext('ipp_psps_merge'))");
+          for (const n of [41, 42]) {
+            const dir = join(f.dir, 'dx', `B000000${n}`);
+            await odm.submit({ name: `B000000${n}`, product: 'PSPS_test', type: 'P2', md5: MD5(n), dir, tables: await writeBatchCsv(dir, p2Batch(n, 10)) });
+          }
+          await until('B41 to wait for its merge', async () => (await odm.status('B00000041')).state === 'merge_worthy');
+          await sleep(300);
+          assert.equal((await odm.status('B00000042')).state, 'received');
+        });
+        await odm.idle();
+        assert.equal((await odm.status('B00000042')).state, 'merged');
+      } finally {
+        await holder.close();
+        await odm.close();
+      }
     }));
   });
 }

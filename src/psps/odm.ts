@@ -1,10 +1,13 @@
 // The ODM (loader and merger): takes batches the DXLayer hands over, loads their CSV files
 // into staging tables, validates them, marks them merge-worthy or failed with reasons, and
 // merges the merge-worthy ones into the archive. Its state lives in the psps database; one
-// worker takes one step of one batch at a time, each step ending in a state change that
-// names the batch's generation, so a reload or a crash at any point leaves nothing half-done
-// (steps are redone from the last recorded state on start; a merge is recorded in the
-// archive in its own transaction and never repeated).
+// worker takes one step of one batch at a time, oldest batch first, each step ending in a
+// state change that names the batch's generation, so a reload or a crash at any point leaves
+// nothing half-done (steps are redone from the last recorded state on start; a merge is
+// recorded in the archive in its own transaction and never repeated). On PostgreSQL a second
+// lane loads the next batch while the worker validates and merges (and compacts after) the
+// one before: staging writes only the batch's own tables, so it may overlap; validation
+// still waits for every older batch to be merged, since it checks references to merged rows.
 import { rm, stat } from 'node:fs/promises';
 import { basename, isAbsolute, resolve, sep } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -107,6 +110,11 @@ export interface OdmOptions {
    * merges nothing meanwhile); run `ipp archive compact` instead.
    */
   readonly compact?: false | Pick<CompactOptions, 'batchesPerPartition' | 'keepRecent'>;
+  /**
+   * Load the next batch while the worker validates and merges the one before (see the file
+   * comment). Default: on for a PostgreSQL archive; SQLite has one writer at a time, so off.
+   */
+  readonly stageAhead?: boolean;
 }
 
 type BatchRow = {
@@ -132,6 +140,13 @@ export class Odm {
   #loop: Promise<void> = Promise.resolve();
   #busy = false;
   #idleWaiters: (() => void)[] = [];
+  readonly #stageAhead: boolean;
+  #ahead: Promise<void> = Promise.resolve();
+  #aheadWake: (() => void) | undefined;
+  // The batch the ahead lane is loading (its name and the step's end), and the one the worker
+  // is on: each lane claims its batch in the same turn as it checks the other's claim.
+  #loading: { name: string; done: Promise<void> } | undefined;
+  #workerOn: string | undefined;
 
   private constructor(options: OdmOptions) {
     this.db = options.db;
@@ -141,6 +156,7 @@ export class Odm {
     this.#retryMs = options.retryMs ?? 1000;
     this.#copyRoot = options.copyRoot === undefined ? undefined : resolve(options.copyRoot);
     this.#compact = options.compact ?? {};
+    this.#stageAhead = options.stageAhead ?? this.archive.dialect.engine === 'postgres';
   }
 
   /** Starts the ODM: its worker picks up any batch a previous run left unfinished. */
@@ -149,6 +165,7 @@ export class Odm {
     const left = await odm.db.all<{ name: string; state: string }>(`SELECT name, state FROM odm_batch WHERE state IN ('received', 'loaded', 'merge_worthy') ORDER BY received_at`);
     if (left.length > 0) odm.#log.info(`odm: resuming ${left.length} unfinished batch${left.length === 1 ? '' : 'es'}: ${left.map((b) => `${b.name} (${b.state})`).join(', ')}`);
     odm.#loop = odm.#run();
+    if (odm.#stageAhead) odm.#ahead = odm.#runAhead();
     return odm;
   }
 
@@ -185,6 +202,7 @@ export class Odm {
     if (accepted) {
       this.#log.info(`odm: received ${s.name} (${s.type}, ${s.tables.length} tables)`);
       this.#wake?.();
+      this.#aheadWake?.();
     }
     return { status: await this.status(s.name), accepted };
   }
@@ -260,7 +278,8 @@ export class Odm {
   async close(): Promise<void> {
     this.#stop.abort();
     this.#wake?.();
-    await this.#loop;
+    this.#aheadWake?.();
+    await Promise.all([this.#loop, this.#ahead]);
   }
 
   async #run(): Promise<void> {
@@ -285,7 +304,15 @@ export class Odm {
         this.#wake = undefined;
         continue;
       }
+      const loading = this.#loading;
+      if (loading?.name === next.name) {
+        // the ahead lane is loading it: its result decides the next step
+        await loading.done;
+        continue;
+      }
       this.#busy = true;
+      this.#workerOn = next.name;
+      this.#aheadWake?.();
       try {
         await this.#step(next, signal);
       } catch (error) {
@@ -300,7 +327,57 @@ export class Odm {
         }
       } finally {
         this.#busy = false;
+        this.#workerOn = undefined;
       }
+    }
+  }
+
+  // The ahead lane: loads the oldest received batch while the worker is busy with an older
+  // one, when no loaded batch waits for validation already (one batch ahead at most: staged
+  // rows take the archive's disk). The worker does every other step, in order.
+  async #runAhead(): Promise<void> {
+    const signal = this.#stop.signal;
+    while (!signal.aborted) {
+      let next: BatchRow | undefined;
+      try {
+        const oldest = await this.db.get<{ name: string }>(
+          `SELECT name FROM odm_batch WHERE state IN (${PENDING.map(() => '?').join(', ')}) ORDER BY received_at, name LIMIT 1`, PENDING);
+        const waiting = await this.db.get<{ n: number }>(`SELECT count(*) AS n FROM odm_batch WHERE state = 'loaded'`);
+        if (oldest !== undefined && Number(waiting?.n ?? 0) === 0) {
+          next = await this.db.get<BatchRow>(
+            `SELECT * FROM odm_batch WHERE state = 'received' AND name <> ? ORDER BY received_at, name LIMIT 1`, [oldest.name]);
+        }
+      } catch (error) {
+        if (signal.aborted) return;
+        this.#log.warn(`odm: cannot read the batch table: ${(error as Error).message}; retrying`);
+      }
+      if (!next || next.name === this.#workerOn || signal.aborted) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 2000);
+          this.#aheadWake = () => { clearTimeout(timer); resolve(); };
+        });
+        this.#aheadWake = undefined;
+        continue;
+      }
+      const b = next;
+      let pause = false;
+      const done = this.#step(b, signal).catch(async (error: unknown) => {
+        if (signal.aborted) return;
+        if (isRetryable(error)) {
+          // the worker loads it when it comes to it
+          this.#log.warn(`odm: ${b.name}: ${(error as Error).message}; the worker loads it when it comes to it`);
+          pause = true;
+          return;
+        }
+        this.#log.error(`odm: ${b.name}: ${(error as Error).message}`);
+        await this.#fail(b, [`the ODM could not load the batch: ${(error as Error).message}`])
+          .catch((e: Error) => this.#log.error(`odm: ${b.name}: cannot record the failure: ${e.message}`));
+      });
+      this.#loading = { name: b.name, done };
+      await done;
+      this.#loading = undefined;
+      this.#wake?.();
+      if (pause) await sleep(this.#retryMs, undefined, { signal }).catch(() => undefined);
     }
   }
 
