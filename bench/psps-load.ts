@@ -27,16 +27,24 @@
 // table, and a cone search's and a key look-up's time (median of 21) with
 // one partition per batch and after compaction.
 //   node bench/psps-load.ts 20000 --compact 256 [--k 16]
+// With --odm B (PostgreSQL only; instead of the runs above): B P2 batches (keys apart) handed
+// to a running ODM (src/psps/odm.ts) as the DXLayer hands them over (CSV files and the batch
+// FITS file), into an archive partitioned by batch, in rows/s from the first hand-over to the
+// last merge: with the ODM's second lane loading the next batch while the one before merges
+// (the default on PostgreSQL) against the same ODM with one lane (the peer), each into a new
+// database. The ODM compacts after merges as it does by default (at K = 16, no fold comes
+// within 15 batches).
+//   node bench/psps-load.ts 300000 --odm 8
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import os from 'node:os';
 import { PSPS_SCHEMA_DIR } from '../src/common/index.ts';
 import { openDatabase } from '../src/db/index.ts';
 import {
-  batchSchemaOf, compactArchive, coneSearch, mergeBatch, openArchive, ProblemList, readArchiveSchema, stageBatch, validateBatch,
+  batchSchemaOf, compactArchive, coneSearch, mergeBatch, Odm, openArchive, ProblemList, PSPS_MIGRATIONS, readArchiveSchema, stageBatch, validateBatch,
   type ArchiveColumn, type ArchiveTable, type BatchSchema, type StageSource,
 } from '../src/psps/index.ts';
 import { Header, writeFits } from '../src/fits/index.ts';
@@ -60,6 +68,7 @@ function takeOption(name: string): number | undefined {
   return v;
 }
 const compactBatches = takeOption('--compact');
+const odmBatches = takeOption('--odm');
 const warmBatches = takeOption('--warm') ?? 0;
 const compactK = takeOption('--k') ?? 16;
 const sharedPercent = takeOption('--shared');
@@ -144,17 +153,24 @@ if (!existsSync(join(dir, 'done'))) {
 }
 // The same batch as the FITS file the DXLayer receives (one binary table per archive table),
 // written from the CSV files
-const fits = join(dir, 'batch.fits');
-if (!existsSync(fits)) {
-  const FITS_TYPE: Record<ArchiveColumn['datatype'], ColumnType> = {
-    long: 'int64', int: 'int32', short: 'int16', unsignedByte: 'uint8', float: 'float32', double: 'float64', char: 'string', boolean: 'boolean',
-  };
+const FITS_TYPE: Record<ArchiveColumn['datatype'], ColumnType> = {
+  long: 'int64', int: 'int32', short: 'int16', unsignedByte: 'uint8', float: 'float32', double: 'float64', char: 'string', boolean: 'boolean',
+};
+async function writeBatchFits(csvDir: string, out: string, batch: string): Promise<void> {
+  if (existsSync(out)) return;
   const hdus = [];
   for (const t of p2.tables) {
     const schema = t.columns.map((c) => columnInfo(c.name, FITS_TYPE[c.datatype], c.datatype === 'char' ? { width: c.width ?? 16 } : {}));
-    hdus.push({ table: await readCsv(csv(t), { schema }), header: new Header().set('EXTNAME', t.name) });
+    hdus.push({ table: await readCsv(join(csvDir, `${t.name}.csv`), { schema }), header: new Header().set('EXTNAME', t.name) });
   }
-  await writeFits(fits, hdus, { primaryHeader: new Header().set('BATCH', BATCH).set('BATCHTYP', 'P2'), checksum: false });
+  await writeFits(`${out}.part`, hdus, { primaryHeader: new Header().set('BATCH', batch).set('BATCHTYP', 'P2'), checksum: false });
+  renameSync(`${out}.part`, out);
+}
+const fits = join(dir, 'batch.fits');
+await writeBatchFits(dir, fits, BATCH);
+if (odmBatches !== undefined) {
+  await odmBench(odmBatches);
+  process.exit(0);
 }
 console.log(`load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}; P2 batch of ${total.toLocaleString()} rows (Detection ${p2.tables.find((t) => t.name === 'Detection')!.columns.length} columns)`);
 
@@ -361,6 +377,58 @@ async function compactBench(batches: number): Promise<void> {
   } finally {
     await archive.close();
     await admin.exec(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await admin.close();
+  }
+}
+
+// --odm: batches through a running ODM, with and without its second lane (see the file comment).
+async function odmBench(batches: number): Promise<void> {
+  if (!pgUrl) throw new Error('--odm needs PostgreSQL (--pg URL or IPP_TEST_PG_URL)');
+  const dirs: string[] = [];
+  for (let b = 1; b <= batches; b++) {
+    const at = await batchDir(b);
+    await writeBatchFits(at, join(at, 'batch.fits'), `O${String(b).padStart(8, '0')}`);
+    dirs.push(at);
+  }
+  const rows = total * batches;
+  const admin = await openDatabase(pgUrl, { maxConnections: 1 });
+  const run = async (stageAhead: boolean): Promise<{ rate: number; phases: string }> => {
+    const name = `ipp_bench_odm_${randomBytes(4).toString('hex')}`;
+    await admin.exec(`CREATE DATABASE ${name}`);
+    const url = new URL(pgUrl!);
+    url.pathname = `/${name}`;
+    const archive = await openArchive(url.toString(), { partitionByBatch: true });
+    const db = await openDatabase(url.toString(), { migrations: [PSPS_MIGRATIONS] });
+    const odm = await Odm.start({ db, archive, stageAhead });
+    try {
+      const t0 = performance.now();
+      for (const [i, at] of dirs.entries()) {
+        await odm.submit({
+          name: `O${String(i + 1).padStart(8, '0')}`, product: 'PSPS_bench', type: 'P2', md5: String(i + 1).padStart(32, '0'), dir: at,
+          fits: join(at, 'batch.fits'), tables: p2.tables.map((t) => ({ name: t.name, path: join(at, `${t.name}.csv`) })),
+        });
+      }
+      await odm.idle();
+      const seconds = (performance.now() - t0) / 1000;
+      const states = await odm.counts();
+      check(states.merged === batches, `every batch merged (${JSON.stringify(states)})`);
+      const n = await archive.db.get<{ n: number }>('SELECT count(*) AS n FROM Detection');
+      check(Number(n?.n) === N * batches, 'the archive holds every detection');
+      return { rate: rows / seconds, phases: `${batches} batches of ${total.toLocaleString()} rows in ${seconds.toFixed(1)} s` };
+    } finally {
+      await odm.close();
+      await db.close();
+      await archive.close();
+      await admin.exec(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    }
+  };
+  try {
+    const one = await run(false);
+    const two = await run(true);
+    reportRate(`ODM, archive partitioned by batch, loading the next batch while the one before merges (${two.phases}; ${os.loadavg()[0].toFixed(1)} load)`,
+      two.rate, `the same ODM with one lane (${one.phases})`, one.rate, 'rows/s');
+    target('>= 300,000 rows/s into PostgreSQL (the ODM over many batches)', two.rate >= 300_000);
+  } finally {
     await admin.close();
   }
 }
