@@ -12,7 +12,7 @@ export const DEFAULT_ODM_PORT = 8471;
 const serve: Command = {
   name: 'serve',
   summary: 'run the ODM: take batches from the DXLayer, load, validate, merge; serve their status',
-  usage: '[--db URL] [--archive URL] [--dir DIR] [--host H] [--port P] [--token-write T] [--token-read T] [--no-compact]',
+  usage: '[--db URL] [--archive URL] [--dir DIR] [--host H] [--port P] [--token-write T] [--token-read T] [--no-compact] [--one-lane]',
   description: [
     'The status API: GET /batches?state=&type=&product=&since=, GET /batches/NAME,',
     'DELETE /batches/NAME/copy (deletes the DXLayer\'s copy); the DXLayer hands batches over',
@@ -22,6 +22,9 @@ const serve: Command = {
     'deleted inside it. An archive partitioned by batch is compacted after each merge that leaves',
     'a level with K partitions (K = 16; `ipp archive compact`); a fold holds the merge lock, so',
     'with --no-compact nothing is folded here and `ipp archive compact` is run at quiet times.',
+    'On a PostgreSQL archive the ODM loads the next batch while it validates and merges the one',
+    'before (one batch ahead; validation and merges stay in the order batches arrived);',
+    '--one-lane takes one step of one batch at a time, as on SQLite.',
   ].join('\n'),
   options: {
     db: dbOption('psps'),
@@ -33,6 +36,7 @@ const serve: Command = {
     'token-write': { type: 'string', value: 'TOKEN', help: 'bearer token that hand-overs and deletions need (default $IPP_ODM_TOKEN)' },
     'token-read': { type: 'string', value: 'TOKEN', help: 'bearer token that status reads need (default $IPP_ODM_READ_TOKEN; none: open)' },
     'no-compact': { type: 'boolean', help: 'never compact a partitioned archive after a merge (run `ipp archive compact` instead)' },
+    'one-lane': { type: 'boolean', help: 'do not load the next batch while the one before merges (PostgreSQL)' },
   },
   async run(args, ctx) {
     if (args.positionals.length > 0) throw new UsageError('usage: ipp odm serve [--db URL] [--archive URL] [--port P]');
@@ -47,6 +51,7 @@ const serve: Command = {
         const odm = await Odm.start({
           db, archive, log, ...(typeof args.values.dir === 'string' ? { copyRoot: args.values.dir } : {}),
           ...(args.values['no-compact'] === true ? { compact: false as const } : {}),
+          ...(args.values['one-lane'] === true ? { stageAhead: false } : {}),
         });
         try {
           const server = await startOdmServer({
