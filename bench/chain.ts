@@ -157,6 +157,7 @@ async function chain(engine: string, urls: { tracking: string; psps: string; arc
     // the peer, outside the timed chain (the copies are still there before cleanup)
     const peer = await measurePeer(batchesDir, join(dir, 'peer'), batches.length);
     const resume = performance.now();
+    t = resume;
 
     await ipp(env, 'pollodm', CONFIG, 'all', 'all', '--log-level', 'warn');
     lap('pollodm');
