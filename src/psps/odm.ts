@@ -103,11 +103,11 @@ export interface OdmOptions {
   readonly copyRoot?: string;
   /**
    * An archive partitioned by batch: after each merge, fold the batch's tables' partitions
-   * (compactArchive, when a level has K of them; default K). On by default: validation and
-   * the keep merge probe every partition for each row, so without folds a batch's load
-   * slows with the batch count (bench: 78,000 rows/s over the first 16 batches, 6,400 over
-   * batches 113-128). `false`: no folds here (a fold holds the merge lock, so the worker
-   * merges nothing meanwhile); run `ipp archive compact` instead.
+   * (compactArchive, when a level has K of them; default K). On by default: cone searches,
+   * reference look-ups into tables without a key table and key look-ups whose range meets many
+   * partitions go to each of them, so without folds they slow with the batch count.
+   * `false`: no folds here (a fold holds the merge lock, so the worker merges nothing
+   * meanwhile, though the second lane keeps loading); run `ipp archive compact` instead.
    */
   readonly compact?: false | Pick<CompactOptions, 'batchesPerPartition' | 'keepRecent'>;
   /**
