@@ -67,6 +67,11 @@ export function wholeNumber(value: string, what: string, min = 0, max?: number):
   return n;
 }
 
+/** {@link wholeNumber} of an option that may be absent (undefined then). */
+export function optionalWholeNumber(value: unknown, what: string, min = 0, max?: number): number | undefined {
+  return value === undefined ? undefined : wholeNumber(String(value), what, min, max);
+}
+
 /** A --port option's value: a whole number from 0 (any free port) to 65535. */
 export function portNumber(value: unknown): number {
   return wholeNumber(String(value), '--port', 0, 65535);

@@ -8,7 +8,7 @@ import {
   parseRunState, parseStage, pendingComponents, recordComponent, registerExposures, revertFaults, setRunState, stage as describeStage,
   summary, type ExposureSpec, type RunState, type StageName,
 } from '../../gpc1/index.ts';
-import { EXIT, wholeNumber, type Command, type CommandContext, type CommandGroup, type OptionSpec, type ParsedArgs } from '../command.ts';
+import { EXIT, optionalWholeNumber, wholeNumber, type Command, type CommandContext, type CommandGroup, type OptionSpec, type ParsedArgs } from '../command.ts';
 import { databaseUrl, dbOption } from '../settings.ts';
 
 const db = dbOption('gpc1');
@@ -46,7 +46,6 @@ function stageArg(value: string | undefined, command: string): StageName {
   return usage(() => parseStage(value));
 }
 
-
 function str(args: ParsedArgs, name: string): string | undefined {
   const v = args.values[name];
   return typeof v === 'string' ? v : undefined;
@@ -62,8 +61,7 @@ function ids(args: ParsedArgs, name: string): number[] {
 }
 
 function optionalInt(args: ParsedArgs, name: string, min = 0): number | undefined {
-  const v = str(args, name);
-  return v === undefined ? undefined : wholeNumber(v, `--${name}`, min);
+  return optionalWholeNumber(str(args, name), `--${name}`, min);
 }
 
 function printJson(ctx: CommandContext, value: unknown): void {

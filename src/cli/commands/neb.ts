@@ -9,7 +9,7 @@ import {
   MAX_FIND_MANY, NEBULOUS_MIGRATIONS, NebulousClient, VOLUME_STATES, startNebulousServer,
   type FsckReport, type HousekeepingReport, type ObjectStat, type VolumeState,
 } from '../../nebulous/index.ts';
-import { EXIT, portNumber, wholeNumber, type Command, type CommandContext, type CommandGroup, type OptionSpec, type ParsedArgs } from '../command.ts';
+import { EXIT, optionalWholeNumber, portNumber, wholeNumber, type Command, type CommandContext, type CommandGroup, type OptionSpec, type ParsedArgs } from '../command.ts';
 import { databaseUrl, dbOption, serverToken, serviceEndpoint, serviceOptions } from '../settings.ts';
 
 /** The port `ipp neb serve` listens on unless told otherwise. */
@@ -59,11 +59,6 @@ function byteCount(name: string, value: unknown): number | undefined {
   const n = m ? Number(m[1]) * scale : NaN;
   if (!Number.isSafeInteger(n)) throw new UsageError(`--${name} "${String(value)}" must be a byte count such as 1048576, 512M or 20T`);
   return n;
-}
-
-// An optional whole-number option (undefined when not given).
-function optionalNumber(name: string, value: unknown, min: number, max: number): number | undefined {
-  return value === undefined ? undefined : wholeNumber(String(value), name, min, max);
 }
 
 function seconds(name: string, value: unknown): number | undefined {
@@ -222,7 +217,7 @@ const create: Command = {
   options: { ...client, volume: volumeOption, copies: { type: 'string', value: 'N', help: 'copies on distinct hosts to keep (default 1)' } },
   async run(args, ctx) {
     const [key] = positionals(args, 1, 1, 'create KEY [--volume VOL]');
-    const placed = await withClient(args, ctx, (c) => c.create(key, { volume: str(args, 'volume'), copies: optionalNumber('--copies', args.values.copies, 1, 16) }));
+    const placed = await withClient(args, ctx, (c) => c.create(key, { volume: str(args, 'volume'), copies: optionalWholeNumber(args.values.copies, '--copies', 1, 16) }));
     say(ctx, placed.path);
     return EXIT.ok;
   },
@@ -328,7 +323,7 @@ const glob: Command = {
   },
   async run(args, ctx) {
     const [pattern] = positionals(args, 1, 1, 'glob PATTERN [--regex]');
-    const limit = optionalNumber('--limit', args.values.limit, 1, Number.MAX_SAFE_INTEGER);
+    const limit = optionalWholeNumber(args.values.limit, '--limit', 1, Number.MAX_SAFE_INTEGER);
     await withClient(args, ctx, async (c) => {
       const keys = args.values.regex ? c.regex(pattern, { limit, signal: ctx.signal }) : c.glob(pattern, { limit, signal: ctx.signal });
       let lines: string[] = [];
@@ -474,7 +469,7 @@ const importCommand: Command = {
   async run(args, ctx) {
     const [file, key] = positionals(args, 2, 2, 'import FILE KEY');
     const placed = await withClient(args, ctx, (c) => c.import(resolve(file), key, {
-      volume: str(args, 'volume'), copies: optionalNumber('--copies', args.values.copies, 1, 16), move: args.values.move === true,
+      volume: str(args, 'volume'), copies: optionalWholeNumber(args.values.copies, '--copies', 1, 16), move: args.values.move === true,
     }));
     say(ctx, placed.path);
     return EXIT.ok;
@@ -591,7 +586,7 @@ const rebalanceCommand: Command = {
     positionals(args, 0, 0, 'rebalance');
     const minFree = args.values['min-free'] === undefined ? undefined : Number(args.values['min-free']);
     if (minFree !== undefined && !(minFree >= 0 && minFree <= 1)) throw new UsageError(`--min-free "${String(args.values['min-free'])}" must be a fraction from 0 to 1`);
-    const r = await withClient(args, ctx, (c) => c.rebalance({ minFree, maxMoves: optionalNumber('--max-moves', args.values['max-moves'], 0, 10_000_000) }));
+    const r = await withClient(args, ctx, (c) => c.rebalance({ minFree, maxMoves: optionalWholeNumber(args.values['max-moves'], '--max-moves', 0, 10_000_000) }));
     say(ctx, args.values.json ? JSON.stringify(r, null, 2) : formatHousekeeping('rebalance', r));
     return r.failed.length ? EXIT.failed : EXIT.ok;
   },

@@ -2,7 +2,7 @@
 // schema files, run SQL, search a cone on the sky.
 import { UsageError } from '../../common/index.ts';
 import { archiveQuery, compactArchive, coneSearch, DEFAULT_BATCHES_PER_PARTITION, openArchive } from '../../psps/index.ts';
-import { EXIT, wholeNumber, type Command, type CommandGroup, type OptionSpec } from '../command.ts';
+import { EXIT, optionalWholeNumber, wholeNumber, type Command, type CommandGroup, type OptionSpec } from '../command.ts';
 import { archiveUrl, rowsToCsv, rowsToText, say, schemaDir, schemaDirOption, toJson } from './psps-shared.ts';
 
 const dbOpt: OptionSpec = {
@@ -115,10 +115,6 @@ const cone: Command = {
   },
 };
 
-
-const optionalWhole = (value: unknown, what: string, min: number): number | undefined =>
-  (value === undefined ? undefined : wholeNumber(String(value), what, min));
-
 const compact: Command = {
   name: 'compact',
   summary: 'fold the merged batches\' partitions of a partitioned archive into larger ones (tiered)',
@@ -138,8 +134,8 @@ const compact: Command = {
   },
   async run(args, ctx) {
     if (args.positionals.length > 0) throw new UsageError('usage: ipp archive compact [--db URL] [--batches-per-partition K] [--keep-recent N] [--json]');
-    const k = optionalWhole(args.values['batches-per-partition'], '--batches-per-partition', 2);
-    const keepRecent = optionalWhole(args.values['keep-recent'], '--keep-recent', 0);
+    const k = optionalWholeNumber(args.values['batches-per-partition'], '--batches-per-partition', 2);
+    const keepRecent = optionalWholeNumber(args.values['keep-recent'], '--keep-recent', 0);
     const archive = await openArchive(archiveUrl(args, ctx.env, 'db'), { schemaDir: schemaDir(args), log: ctx.log });
     try {
       const result = await compactArchive(archive, {
