@@ -136,13 +136,14 @@ export class Odm {
   readonly #copyRoot: string | undefined;
   readonly #compact: OdmOptions['compact'];
   readonly #stop = new AbortController();
-  #wake: (() => void) | undefined;
+  // each lane naps when it has nothing to do, until woken or 2 s have passed
+  readonly #worker = new Nap();
   #loop: Promise<void> = Promise.resolve();
   #busy = false;
   #idleWaiters: (() => void)[] = [];
   readonly #stageAhead: boolean;
   #ahead: Promise<void> = Promise.resolve();
-  #aheadWake: (() => void) | undefined;
+  readonly #aheadNap = new Nap();
   // The batch the ahead lane is loading (its name and the step's end), and the one the worker
   // is on: each lane claims its batch in the same turn as it checks the other's claim.
   #loading: { name: string; done: Promise<void> } | undefined;
@@ -201,8 +202,8 @@ export class Odm {
     });
     if (accepted) {
       this.#log.info(`odm: received ${s.name} (${s.type}, ${s.tables.length} tables)`);
-      this.#wake?.();
-      this.#aheadWake?.();
+      this.#worker.wake();
+      this.#aheadNap.wake();
     }
     return { status: await this.status(s.name), accepted };
   }
@@ -270,15 +271,15 @@ export class Odm {
   idle(): Promise<void> {
     return new Promise((resolve) => {
       this.#idleWaiters.push(resolve);
-      this.#wake?.();
+      this.#worker.wake();
     });
   }
 
   /** Stops the worker after the step it is taking. */
   async close(): Promise<void> {
     this.#stop.abort();
-    this.#wake?.();
-    this.#aheadWake?.();
+    this.#worker.wake();
+    this.#aheadNap.wake();
     await Promise.all([this.#loop, this.#ahead]);
   }
 
@@ -287,8 +288,7 @@ export class Odm {
     while (!signal.aborted) {
       let next: BatchRow | undefined;
       try {
-        next = await this.db.get<BatchRow>(
-          `SELECT * FROM odm_batch WHERE state IN (${PENDING.map(() => '?').join(', ')}) ORDER BY received_at, name LIMIT 1`, PENDING);
+        next = await this.#oldestPending();
       } catch (error) {
         if (signal.aborted) return;
         this.#log.warn(`odm: cannot read the batch table: ${(error as Error).message}; retrying`);
@@ -297,11 +297,7 @@ export class Odm {
       }
       if (!next) {
         for (const w of this.#idleWaiters.splice(0)) w();
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, 2000);
-          this.#wake = () => { clearTimeout(timer); resolve(); };
-        });
-        this.#wake = undefined;
+        await this.#worker.sleep();
         continue;
       }
       const loading = this.#loading;
@@ -312,7 +308,7 @@ export class Odm {
       }
       this.#busy = true;
       this.#workerOn = next.name;
-      this.#aheadWake?.();
+      this.#aheadNap.wake();
       try {
         await this.#step(next, signal);
       } catch (error) {
@@ -321,9 +317,7 @@ export class Odm {
           this.#log.warn(`odm: ${next.name}: ${(error as Error).message}; retrying in ${this.#retryMs} ms`);
           await sleep(this.#retryMs, undefined, { signal }).catch(() => undefined);
         } else {
-          this.#log.error(`odm: ${next.name}: ${(error as Error).message}`);
-          await this.#fail(next, [`the ODM could not ${next.state === 'merge_worthy' ? 'merge' : next.state === 'loaded' ? 'validate' : 'load'} the batch: ${(error as Error).message}`])
-            .catch((e: Error) => this.#log.error(`odm: ${next.name}: cannot record the failure: ${e.message}`));
+          await this.#stepFailed(next, error);
         }
       } finally {
         this.#busy = false;
@@ -340,8 +334,7 @@ export class Odm {
     while (!signal.aborted) {
       let next: BatchRow | undefined;
       try {
-        const oldest = await this.db.get<{ name: string }>(
-          `SELECT name FROM odm_batch WHERE state IN (${PENDING.map(() => '?').join(', ')}) ORDER BY received_at, name LIMIT 1`, PENDING);
+        const oldest = await this.#oldestPending();
         const waiting = await this.db.get<{ n: number }>(`SELECT count(*) AS n FROM odm_batch WHERE state = 'loaded'`);
         if (oldest !== undefined && Number(waiting?.n ?? 0) === 0) {
           next = await this.db.get<BatchRow>(
@@ -352,11 +345,7 @@ export class Odm {
         this.#log.warn(`odm: cannot read the batch table: ${(error as Error).message}; retrying`);
       }
       if (!next || next.name === this.#workerOn || signal.aborted) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, 2000);
-          this.#aheadWake = () => { clearTimeout(timer); resolve(); };
-        });
-        this.#aheadWake = undefined;
+        await this.#aheadNap.sleep();
         continue;
       }
       const b = next;
@@ -369,16 +358,27 @@ export class Odm {
           pause = true;
           return;
         }
-        this.#log.error(`odm: ${b.name}: ${(error as Error).message}`);
-        await this.#fail(b, [`the ODM could not load the batch: ${(error as Error).message}`])
-          .catch((e: Error) => this.#log.error(`odm: ${b.name}: cannot record the failure: ${e.message}`));
+        await this.#stepFailed(b, error);
       });
       this.#loading = { name: b.name, done };
       await done;
       this.#loading = undefined;
-      this.#wake?.();
+      this.#worker.wake();
       if (pause) await sleep(this.#retryMs, undefined, { signal }).catch(() => undefined);
     }
+  }
+
+  // The batch the worker takes next: the oldest not merged or failed.
+  #oldestPending(): Promise<BatchRow | undefined> {
+    return this.db.get<BatchRow>(
+      `SELECT * FROM odm_batch WHERE state IN (${PENDING.map(() => '?').join(', ')}) ORDER BY received_at, name LIMIT 1`, PENDING);
+  }
+
+  // A step that failed for good: logged, and the batch failed with the step it could not take.
+  async #stepFailed(b: BatchRow, error: unknown): Promise<void> {
+    this.#log.error(`odm: ${b.name}: ${(error as Error).message}`);
+    await this.#fail(b, [`the ODM could not ${b.state === 'merge_worthy' ? 'merge' : b.state === 'loaded' ? 'validate' : 'load'} the batch: ${(error as Error).message}`])
+      .catch((e: Error) => this.#log.error(`odm: ${b.name}: cannot record the failure: ${e.message}`));
   }
 
   async #step(b: BatchRow, signal: AbortSignal): Promise<void> {
@@ -525,5 +525,22 @@ function checkSubmission(s: OdmSubmission): void {
   if (!Array.isArray(s.tables)) throw bad('tables must be a list of { name, path }');
   for (const t of s.tables) {
     if (typeof t?.name !== 'string' || typeof t.path !== 'string' || !isAbsolute(t.path)) throw bad('each table needs a name and an absolute path');
+  }
+}
+
+// A lane's pause when it has nothing to do: until woken, or 2 s at most (a batch handed to
+// another process's ODM, a state changed by hand).
+class Nap {
+  #wake: (() => void) | undefined;
+
+  sleep(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => { this.#wake = undefined; resolve(); }, 2000);
+      this.#wake = () => { clearTimeout(timer); this.#wake = undefined; resolve(); };
+    });
+  }
+
+  wake(): void {
+    this.#wake?.();
   }
 }
