@@ -74,13 +74,13 @@ export async function openArchive(url: string, options: ArchiveOptions = {}): Pr
     const partitioned = new Set<string>();
     const keyed = new Set<string>();
     if (db.dialect.engine === 'postgres') {
-      const rows = await db.all<{ name: string }>(
-        `SELECT c.relname AS name FROM pg_class c WHERE c.relkind = 'p' AND c.relnamespace = current_schema()::regnamespace`);
-      for (const r of rows) partitioned.add(r.name.toLowerCase());
-      for (const t of schema.tables) {
-        const name = keyTableName(t.name);
-        if ((await db.get<{ r: string | null }>('SELECT to_regclass(?) AS r', [name]))?.r != null) keyed.add(t.name.toLowerCase());
-      }
+      // the partitioned tables and the key tables (key-probe.ts), in one look
+      const rows = await db.all<{ name: string; kind: string }>(
+        `SELECT c.relname AS name, c.relkind AS kind FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace
+         AND (c.relkind = 'p' OR (c.relkind = 'r' AND c.relname LIKE ?))`, [`${keyTableName('')}%`]);
+      const relations = new Set(rows.filter((r) => r.kind === 'r').map((r) => r.name.toLowerCase()));
+      for (const r of rows) if (r.kind === 'p') partitioned.add(r.name.toLowerCase());
+      for (const t of schema.tables) if (relations.has(keyTableName(t.name))) keyed.add(t.name.toLowerCase());
     }
     return {
       db, schema, dialect: db.dialect, url: db.url, q3c, partitioned, keyed,

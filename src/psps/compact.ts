@@ -14,6 +14,7 @@ import type { Queryable } from '../db/index.ts';
 import { silentLogger, type Logger } from '../common/index.ts';
 import { BATCH_COLUMN, indexesOn, type Archive } from './archive.ts';
 import { PspsError } from './errors.ts';
+import { partitionsOf } from './key-probe.ts';
 import type { ArchiveTable } from './schema.ts';
 import { quoteText } from './sql.ts';
 
@@ -77,11 +78,8 @@ export const COMPACTED_PREFIX = 'arcc_';
  * each with the batches of its bound.
  */
 export async function batchPartitions(q: Queryable, table: string): Promise<BatchPartition[]> {
-  const rows = await q.all<{ name: string; bound: string }>(
-    `SELECT c.relname AS name, pg_get_expr(c.relpartbound, c.oid) AS bound FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-     WHERE i.inhparent = to_regclass(?) ORDER BY c.relname`, [table.toLowerCase()]);
   const out: BatchPartition[] = [];
-  for (const r of rows) {
+  for (const r of await partitionsOf(q, table)) {
     const m = /^FOR VALUES IN \((.*)\)$/s.exec(r.bound);
     if (!m) continue;
     // batch names are letters, digits and _ (BATCH_NAME): no quote inside a value

@@ -32,6 +32,13 @@ export function keyTableName(table: string): string {
   return `arck_${table.toLowerCase()}`;
 }
 
+/** The partitions of a partitioned table (its DEFAULT one included), by name, with their bounds as PostgreSQL writes them. */
+export function partitionsOf(q: Queryable, parent: string): Promise<{ name: string; bound: string }[]> {
+  return q.all<{ name: string; bound: string }>(
+    `SELECT c.relname AS name, pg_get_expr(c.relpartbound, c.oid) AS bound FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+     WHERE i.inhparent = to_regclass(?) ORDER BY c.relname`, [parent.toLowerCase()]);
+}
+
 /** The DEFAULT partition of a partitioned table (rows written other than by a merge), if any. */
 export async function defaultPartition(q: Queryable, parent: string): Promise<string | undefined> {
   const row = await q.get<{ name: string | null }>(
@@ -66,9 +73,7 @@ export async function partitionsInKeyRange(q: Queryable, parent: string, staged:
     const dflt = await defaultPartition(q, parent);
     relations = [keyTableName(parent), ...(dflt === undefined ? [] : [dflt])];
   } else {
-    relations = (await q.all<{ name: string }>(
-      'SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = to_regclass(?) ORDER BY c.relname',
-      [parent.toLowerCase()])).map((r) => r.name);
+    relations = (await partitionsOf(q, parent)).map((r) => r.name);
   }
   return holdersInRange(q, relations, staged, column);
 }
