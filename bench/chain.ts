@@ -12,18 +12,16 @@
 // was not measured here and is printed as a reference only.
 //   node bench/chain.ts [--exposures N=30] [--stacks M=2] [--density X=0.3] [--pg URL] [--only sqlite|postgres]
 import { spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startServerChild, type ServerChild } from '../src/common/index.ts';
-import { openDatabase } from '../src/db/index.ts';
 import { FitsFile } from '../src/fits/index.ts';
 import { openArchive } from '../src/psps/index.ts';
 import { readSurveyManifest } from '../src/sim/index.ts';
-import { BENCH_DIR, check, reportRate } from './lib.ts';
+import { BENCH_DIR, check, reportRate, withScratchDatabase } from './lib.ts';
 
 const { values: opt } = parseArgs({
   options: {
@@ -252,17 +250,10 @@ try {
     if (!pgUrl) {
       console.log('PostgreSQL: skipped (no --pg URL and no IPP_TEST_PG_URL)');
     } else {
-      const admin = await openDatabase(pgUrl, { maxConnections: 1 });
-      const base = `ipp_bench_chain_${randomBytes(4).toString('hex')}`;
-      const names = { tracking: `${base}_tracking`, psps: `${base}_psps`, archive: `${base}_archive` };
-      const at = (db: string) => { const u = new URL(pgUrl); u.pathname = `/${db}`; return u.toString(); };
-      try {
-        for (const n of Object.values(names)) await admin.exec(`CREATE DATABASE ${n}`);
-        await runEngine('PostgreSQL', { tracking: at(names.tracking), psps: at(names.psps), archive: at(names.archive) });
-      } finally {
-        for (const n of Object.values(names)) await admin.exec(`DROP DATABASE IF EXISTS ${n} WITH (FORCE)`);
-        await admin.close();
-      }
+      // the tracking, psps and archive databases made for the run
+      await withScratchDatabase(pgUrl, 'ipp_bench_chain_tracking', (tracking) =>
+        withScratchDatabase(pgUrl, 'ipp_bench_chain_psps', (psps) =>
+          withScratchDatabase(pgUrl, 'ipp_bench_chain_archive', (archive) => runEngine('PostgreSQL', { tracking, psps, archive }))));
     }
   }
 } finally {

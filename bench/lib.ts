@@ -8,10 +8,30 @@ import { fileURLToPath } from 'node:url';
 import { FitsFile, fitsTable, writeCompressedFits, writeFits } from '../src/fits/index.ts';
 import { columnInfo, type ColumnBatch, type ColumnInfo, type ColumnValues, type Table } from '../src/table/index.ts';
 import { mulberry32 } from '../src/common/index.ts';
+import { openDatabase } from '../src/db/index.ts';
+import { randomBytes } from 'node:crypto';
 
 /** Where benchmarks keep generated files (ignored by git). */
 export const BENCH_DIR = fileURLToPath(new URL('../tmp/bench/', import.meta.url));
 mkdirSync(BENCH_DIR, { recursive: true });
+
+/**
+ * Runs `fn` with the URL of a database made for it on the PostgreSQL server `adminUrl`
+ * names (`prefix` and a random suffix), dropped afterwards whatever happens.
+ */
+export async function withScratchDatabase<T>(adminUrl: string, prefix: string, fn: (url: string) => Promise<T>): Promise<T> {
+  const admin = await openDatabase(adminUrl, { maxConnections: 1 });
+  const name = `${prefix}_${randomBytes(4).toString('hex')}`;
+  try {
+    await admin.exec(`CREATE DATABASE ${name}`);
+    const url = new URL(adminUrl);
+    url.pathname = `/${name}`;
+    return await fn(url.toString());
+  } finally {
+    await admin.exec(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await admin.close();
+  }
+}
 
 /** Seconds taken by an async function (best of `runs`). */
 export async function timeIt(fn: () => Promise<unknown> | unknown, runs = 1): Promise<number> {
