@@ -3,7 +3,7 @@
 // loaded the whole table room would spend ~0.2 s of CPU starting).
 import { readSync, writeSync } from 'node:fs';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { canCompile, compileFunction } from './compile.ts';
+import { compileFunction } from './compile.ts';
 import type { ColumnInfo } from './column-info.ts';
 import type { ColumnBatch, ColumnData, NumericArray } from './column-batch.ts';
 import {
@@ -200,9 +200,6 @@ return function rawRows(out, pos, row, n, limit, bytes, dv, result) {
 };`;
   return rowLoop<RawRows>(source);
 }
-
-/** True where code may be made from strings (not under --disallow-code-generation-from-strings). */
-export const canCompileRows = canCompile;
 
 export class CsvRowFormatter {
   readonly #plans: CsvColumnPlan[];

@@ -8,9 +8,10 @@ import { Worker } from 'node:worker_threads';
 import { elementsPerRow, isBigIntType, slotsPerElement, type ColumnInfo } from './column-info.ts';
 import type { ColumnBatch, NumericArray } from './column-batch.ts';
 import { columnIndexes, type Table } from './table.ts';
+import { canCompile } from './compile.ts';
 import { CsvError } from './errors.ts';
 import {
-  CSV_WORKER_KIND, CsvRowFormatter, WriteControl, canCompileRows, cellKind,
+  CSV_WORKER_KIND, CsvRowFormatter, WriteControl, cellKind,
   type CsvArrayStyle, type CsvColumnPlan, type CsvRawField, type CsvRawRows, type CsvWorkerData, type EncodeReply, type PackedBatch,
 } from './csv-worker.ts';
 
@@ -129,7 +130,7 @@ async function pump(table: Table, encoder: CsvEncoder, names: string[], options:
 
 // The raw fields of the columns written, when threads can format them all from the file's bytes.
 function rawFieldsOf(raw: CsvRawRows | undefined, selected: number[]): CsvRawField[] | undefined {
-  if (raw === undefined || raw.rows === 0 || !canCompileRows()) return undefined;
+  if (raw === undefined || raw.rows === 0 || !canCompile()) return undefined;
   const fields = selected.map((i) => raw.fields[i]);
   return fields.every((f) => f !== undefined) ? fields as CsvRawField[] : undefined;
 }
