@@ -33,8 +33,9 @@
 // last merge: with the ODM's second lane loading the next batch while the one before merges
 // (the default on PostgreSQL) against the same ODM with one lane (the peer), each into a new
 // database. The ODM compacts after merges as it does by default (at K = 16, no fold comes
-// within 15 batches).
-//   node bench/psps-load.ts 300000 --odm 8
+// within 15 batches). With --shared P, every batch's first P% of object stubs are of the same
+// objects (visits of one field, a survey's steady state), the rest new.
+//   node bench/psps-load.ts 300000 --odm 8 [--shared 90]
 import { spawnSync } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -71,7 +72,7 @@ const odmBatches = takeOption('--odm');
 const warmBatches = takeOption('--warm') ?? 0;
 const compactK = takeOption('--k') ?? 16;
 const sharedPercent = takeOption('--shared');
-if (sharedPercent !== undefined && (sharedPercent > 100 || warmBatches === 0)) throw new Error('--shared needs a percentage (1-100) and --warm');
+if (sharedPercent !== undefined && (sharedPercent > 100 || (warmBatches === 0 && odmBatches === undefined))) throw new Error('--shared needs a percentage (1-100) and --warm or --odm');
 const skipSqlite = argv.includes('--no-sqlite');
 if (skipSqlite) argv.splice(argv.indexOf('--no-sqlite'), 1);
 const N = Number(argv[0] ?? 300_000);
@@ -91,6 +92,8 @@ function value(table: string, c: ArchiveColumn, r: number, random: () => number,
   if (n === 'ccdID') return String((r % 60) + 1);
   if (n === 'objID') {
     if (sharedPercent === undefined) return String(100_000_000_000 + b * N + r);
+    // --odm --shared: every batch sees the same objects in its first rows (visits of one field)
+    if (odmBatches !== undefined) return String(100_000_000_000 + (r < sharedRows ? r : b * N + r));
     // --shared: the first rows of the timed batch (0) are batch 1's objects
     return String(100_000_000_000 + r * (warmBatches + 1) + (b === 0 && r < sharedRows ? 1 : b));
   }
@@ -175,7 +178,8 @@ console.log(`load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}; P2
 
 /** The CSV files of batch number `b` (keys apart from every other batch's), written once under tmp/bench/psps/compact-N. */
 async function batchDir(b: number): Promise<string> {
-  const at = join(BENCH_DIR, 'psps', `compact-${N}${sharedPercent === undefined ? '' : `-w${warmBatches}`}`, `b${b}`);
+  const kind = sharedPercent === undefined ? 'compact' : odmBatches !== undefined ? `odm-s${sharedPercent}` : `compact-w${warmBatches}`;
+  const at = join(BENCH_DIR, 'psps', `${kind}-${N}`, `b${b}`);
   if (!existsSync(join(at, 'done'))) {
     mkdirSync(at, { recursive: true });
     for (const t of p2.tables) await writeTable(t, rowsOf(t), join(at, `${t.name}.csv`), b);
@@ -389,7 +393,7 @@ async function odmBench(batches: number): Promise<void> {
       check(states.merged === batches, `every batch merged (${JSON.stringify(states)})`);
       const n = await archive.db.get<{ n: number }>('SELECT count(*) AS n FROM Detection');
       check(Number(n?.n) === N * batches, 'the archive holds every detection');
-      return { rate: rows / seconds, phases: `${batches} batches of ${total.toLocaleString()} rows in ${seconds.toFixed(1)} s` };
+      return { rate: rows / seconds, phases: `${batches} batches of ${total.toLocaleString()} rows${sharedPercent === undefined ? '' : `, ${sharedPercent}% of the object stubs shared`} in ${seconds.toFixed(1)} s` };
     } finally {
       await odm.close();
       await db.close();

@@ -4,13 +4,13 @@ import { describe, it } from 'node:test';
 import { withTempDir } from '../common/index.ts';
 import { testEngines } from '../db/index.ts';
 import { openArchive, type Archive } from './archive.ts';
-import { keyTableName, partitionsInKeyRange } from './key-probe.ts';
+import { archivedKeys, keyTableName, partitionsInKeyRange } from './key-probe.ts';
 import { mergeBatch, partitionName } from './merge.ts';
 import { ProblemList } from './problems.ts';
 import { batchSchemaOf } from './schema.ts';
 import { stageBatch, stagingName } from './stage.ts';
 import { validateBatch } from './validate.ts';
-import { keyTableAgrees, p2Batch, writeBatchCsv, writeTestSchema, type TestTable } from './test-support.ts';
+import { keyTableAgrees, p2Batch, writeBatchCsv, writeBatchFits, writeTestSchema, type TestTable } from './test-support.ts';
 
 const batchName = (i: number) => `B${String(i).padStart(8, '0')}`;
 
@@ -30,7 +30,8 @@ const range = (from: number, n: number, step = 1) => Array.from({ length: n }, (
 
 for (const engine of testEngines().filter((e) => e.name === 'postgres')) {
   describe('key look-ups in an archive partitioned by batch', { skip: engine.skip }, () => {
-    type Stage = (name: string, tables: TestTable[]) => Promise<ProblemList>;
+    // (staged from the batch FITS file by binary COPY with `fits`, else from CSV files)
+    type Stage = (name: string, tables: TestTable[], fits?: boolean) => Promise<ProblemList>;
     async function withArchive(fn: (archive: Archive, stage: Stage, reopen: () => Promise<Archive>) => Promise<void>): Promise<void> {
       await engine.withUrl((url) => withTempDir(async (dir) => {
         const schemaDir = await writeTestSchema(join(dir, 'schema'));
@@ -38,9 +39,10 @@ for (const engine of testEngines().filter((e) => e.name === 'postgres')) {
         const archive = await reopen();
         const schema = batchSchemaOf(archive.schema, 'P2');
         // staged and validated; the problems validation found
-        const stage = async (name: string, tables: TestTable[]) => {
+        const stage = async (name: string, tables: TestTable[], fits = false) => {
           const problems = new ProblemList(10);
-          await stageBatch(archive, name, schema, await writeBatchCsv(join(dir, name), tables), problems);
+          const source = fits ? { fits: (await writeBatchFits(join(dir, name), name, 'P2', tables)).fits } : {};
+          await stageBatch(archive, name, schema, fits ? [] : await writeBatchCsv(join(dir, name), tables), problems, undefined, source);
           assert.equal(problems.total, 0, problems.reasons().join('; '));
           return validateBatch(archive, name, schema);
         };
@@ -130,6 +132,50 @@ for (const engine of testEngines().filter((e) => e.name === 'postgres')) {
       } finally {
         await again.close();
       }
+    }));
+
+    it('stages from the batch FITS file only the object stubs the archive lacks; a stub merged meanwhile is still kept once', () => withArchive(async (archive, stage) => {
+      const schema = batchSchemaOf(archive.schema, 'P2');
+      const staged = async (name: string) => Number((await archive.db.get<{ n: number }>(`SELECT count(*) AS n FROM ${stagingName(name, 'ObjectThin')}`))?.n);
+      assert.equal((await stage(batchName(1), batchOf(1, range(100_000, 100), range(1_000, 100)), true)).total, 0);
+      await mergeBatch(archive, batchName(1), 1, schema);
+      // half of batch 2's objects are archived: their stubs are not staged, and the detections
+      // pointing at them pass validation (found in the archive)
+      assert.equal((await stage(batchName(2), batchOf(2, range(200_000, 100), range(1_050, 100)), true)).total, 0);
+      assert.equal(await staged(batchName(2)), 50);
+      assert.equal(Number((await archive.db.get<{ lo: number }>(`SELECT min(objID) AS lo FROM ${stagingName(batchName(2), 'ObjectThin')}`))?.lo), 1_100);
+      // batch 3 shares 30 objects with batch 2, which merges after batch 3 was staged
+      assert.equal((await stage(batchName(3), batchOf(3, range(300_000, 60), [...range(1_100, 30), ...range(5_000, 30)]), true)).total, 0);
+      assert.equal(await staged(batchName(3)), 60);
+      assert.equal((await mergeBatch(archive, batchName(2), 1, schema)).rows.ObjectThin, 50);
+      assert.equal((await mergeBatch(archive, batchName(3), 1, schema)).rows.ObjectThin, 30);
+      const n = await archive.db.get<{ n: number; d: number }>('SELECT count(*) AS n, count(DISTINCT objID) AS d FROM ObjectThin');
+      assert.deepEqual([Number(n?.n), Number(n?.d)], [180, 180]);
+      assert.equal(Number((await archive.db.get<{ n: number }>('SELECT count(*) AS n FROM Detection'))?.n), 260);
+      await keyTableAgrees(archive, 'ObjectThin', 'objID');
+      // a batch whose objects are all archived stages no stub, and merges its detections
+      assert.equal((await stage(batchName(4), batchOf(4, range(400_000, 20), range(1_000, 20)), true)).total, 0);
+      assert.equal(await staged(batchName(4)), 0);
+      assert.equal((await mergeBatch(archive, batchName(4), 1, schema)).rows.Detection, 20);
+    }));
+
+    it('tells which keys the key table holds, unless too few of a sample are', () => withArchive(async (archive, stage) => {
+      const schema = batchSchemaOf(archive.schema, 'P2');
+      // archived: the even keys 1,000..6,998
+      assert.equal((await stage(batchName(1), batchOf(1, range(100_000, 3_000), range(1_000, 3_000, 2)))).total, 0);
+      await mergeBatch(archive, batchName(1), 1, schema);
+      const look = (keys: number[]) => archivedKeys(archive.db, 'ObjectThin', 'objID', BigInt64Array.from(keys.map(BigInt)));
+      // 4,096 keys, half of them archived, the rows' order kept
+      const keys = range(1_000, 4_096).reverse();
+      const mask = await look(keys);
+      assert.ok(mask !== undefined);
+      assert.deepEqual([...mask], keys.map((k) => (k % 2 === 0 ? 1 : 0)));
+      // 50 of 4,096 archived: under a quarter of the sample, not worth looking them all up
+      assert.equal(await look([...range(1_000, 50, 2), ...range(2_000_000, 4_046)]), undefined);
+      // keys apart from the archive's, and keys among them that it lacks
+      assert.equal(await look(range(20_000, 100)), undefined);
+      assert.equal(await look(range(1_001, 100, 2)), undefined);
+      assert.equal(await look([]), undefined);
     }));
   });
 }

@@ -112,3 +112,40 @@ export function unionOf(partitions: readonly string[], columns: readonly string[
   const cols = columns.join(', ');
   return `(${partitions.map((p) => `SELECT ${cols} FROM ${p}`).join(' UNION ALL ')})`;
 }
+
+/**
+ * Which of `keys` (the integer key of a table with a key table, one per staged row) the key
+ * table holds: a mask, 1 for a row whose key is archived; undefined when none is, or when too
+ * few are for the look-ups to pay (less than `least`, a fraction, of a sample of the keys:
+ * leaving a row out saves its COPY, its index entries and its removal by the merge, ~4 µs,
+ * where looking a key up costs ~1 µs). Keys lying apart from the archive's cost one descent of
+ * the key table's index; each other key one probe of it (its entries alone are read).
+ */
+export async function archivedKeys(q: Queryable, parent: string, column: string, keys: BigInt64Array, least = 0.25): Promise<Uint8Array | undefined> {
+  if (keys.length === 0) return undefined;
+  let lo = keys[0];
+  let hi = keys[0];
+  for (const k of keys) {
+    if (k < lo) lo = k;
+    else if (k > hi) hi = k;
+  }
+  const table = keyTableName(parent);
+  if ((await q.get(`SELECT 1 AS x FROM ${table} WHERE ${column} BETWEEN ${lo} AND ${hi} LIMIT 1`)) === undefined) return undefined;
+  const held = (some: ArrayLike<bigint>) => q.all<{ i: string | number }>(
+    `SELECT u.i AS i FROM unnest(?::bigint[]) WITH ORDINALITY u(k, i) CROSS JOIN LATERAL (SELECT 1 FROM ${table} a WHERE a.${column} = u.k LIMIT 1) hit`,
+    [`{${Array.prototype.join.call(some, ',')}}`]);
+  if (keys.length > KEY_SAMPLE) {
+    // rows scattered by a multiplicative hash, so that no stride in the rows' order aliases
+    const sample = new BigInt64Array(KEY_SAMPLE);
+    for (let j = 0; j < KEY_SAMPLE; j++) sample[j] = keys[(Math.imul(j + 1, 2654435761) >>> 0) % keys.length];
+    if ((await held(sample)).length < least * KEY_SAMPLE) return undefined;
+  }
+  const rows = await held(keys);
+  if (rows.length === 0) return undefined;
+  const mask = new Uint8Array(keys.length);
+  for (const r of rows) mask[Number(r.i) - 1] = 1;
+  return mask;
+}
+
+// Keys looked up first to judge whether looking them all up pays (see archivedKeys).
+const KEY_SAMPLE = 2048;

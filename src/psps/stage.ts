@@ -16,6 +16,7 @@ import {
 } from './pg-binary.ts';
 import { hasValueRules, KeyRise, KEYS_ROSE, NO_NULLS, RULES_HELD, valuesKeepRules } from './validate.ts';
 import { BATCH_COLUMN, indexesOn, type Archive } from './archive.ts';
+import { archivedKeys } from './key-probe.ts';
 import { PspsError } from './errors.ts';
 import { ProblemList } from './problems.ts';
 import { findTable, type ArchiveColumn, type ArchiveDatatype, type ArchiveTable, type BatchSchema } from './schema.ts';
@@ -201,7 +202,10 @@ async function stageFits(
     const copySql = `COPY ${stagingName(batch, table.name)} (${want.join(', ')}) FROM STDIN WITH (FORMAT binary, FREEZE true)`;
     const raw = fitsRawRows(file, hdu.index, path);
     const plan = raw === undefined ? undefined : rawCopyPlan(table.columns, raw);
-    if (raw !== undefined && plan !== undefined) return await copyRows(archive, batch, table, copySql, (state) => rawTuples(table, raw, plan, state, signal), conn, signal, true);
+    if (raw !== undefined && plan !== undefined) {
+      const skip = await archivedRows(archive, table, raw, plan, signal);
+      return await copyRows(archive, batch, table, copySql, (state) => rawTuples(table, raw, plan, state, skip, signal), conn, signal, true);
+    }
     const sources = source.columns.map((c) => c.type);
     return await copyRows(archive, batch, table, copySql, async function* (state) {
       yield COPY_BINARY_HEADER;
@@ -225,13 +229,50 @@ async function stageFits(
 
 // The binary COPY stream of a FITS table whose every column a plan moves without a check:
 // chunks of rows read from the file and turned into tuples column by column, with no
-// decoding into column arrays (the rule checks decode the columns that have rules).
-async function* rawTuples(table: ArchiveTable, raw: CsvRawRows, plan: RawCopyPlan, state: CopyState, signal?: AbortSignal): AsyncGenerator<Buffer> {
-  const perChunk = Math.max(1, Math.floor(RAW_CHUNK_BYTES / Math.max(1, plan.rowBytes)));
+// decoding into column arrays (the rule checks decode the columns that have rules). Rows
+// `skip` marks (archived already, see archivedRows) are left out.
+async function* rawTuples(table: ArchiveTable, raw: CsvRawRows, plan: RawCopyPlan, state: CopyState, skip: Uint8Array | undefined, signal?: AbortSignal): AsyncGenerator<Buffer> {
   const ruled = plan.fields.map((f, c) => ({ f, column: table.columns[c] })).filter((x) => hasValueRules(x.column));
-  const rows = Buffer.allocUnsafe(perChunk * plan.rowBytes);
+  let scratch = new Float64Array(0);
+  yield COPY_BINARY_HEADER;
+  for await (const chunk of rawChunks(table, raw, signal)) {
+    const { rows, view } = chunk;
+    let n = chunk.n;
+    if (skip !== undefined) n = keepRows(rows, plan.rowBytes, skip, chunk.row, n);
+    if (n === 0) continue;
+    if (scratch.length < n) scratch = new Float64Array(chunk.n);
+    for (let i = 0; state.rulesHeld && i < ruled.length; i++) {
+      readRawValues(ruled[i].f, view, plan.rowBytes, n, scratch);
+      state.rulesHeld = valuesKeepRules(ruled[i].column, scratch, n);
+    }
+    if (state.keys?.rise.rose) {
+      // (doubles keep the order of 64-bit integers: a strict rise of them is one of the keys)
+      readRawValues(plan.fields[state.keys.column], view, plan.rowBytes, n, scratch);
+      state.keys.rise.add(scratch, n);
+    }
+    yield encodeRawTuples(plan, rows, n, scratch);
+  }
+  yield COPY_BINARY_TRAILER;
+}
+
+// Moves the rows of a chunk (the file's rows from `first` on) that `skip` does not mark to its
+// front, in order; returns how many there are.
+function keepRows(rows: Buffer, rowBytes: number, skip: Uint8Array, first: number, n: number): number {
+  let kept = 0;
+  for (let r = 0; r < n; r++) {
+    if (skip[first + r] === 1) continue;
+    if (kept !== r) rows.copyWithin(kept * rowBytes, r * rowBytes, (r + 1) * rowBytes);
+    kept++;
+  }
+  return kept;
+}
+
+// The raw rows of a FITS table in chunks of about RAW_CHUNK_BYTES (one buffer, reused: a chunk
+// is gone once the next is asked for), with the index of the chunk's first row.
+async function* rawChunks(table: ArchiveTable, raw: CsvRawRows, signal?: AbortSignal): AsyncGenerator<{ rows: Buffer; view: DataView; row: number; n: number }> {
+  const perChunk = Math.max(1, Math.floor(RAW_CHUNK_BYTES / Math.max(1, raw.rowBytes)));
+  const rows = Buffer.allocUnsafe(perChunk * raw.rowBytes);
   const view = new DataView(rows.buffer, rows.byteOffset, rows.byteLength);
-  const scratch = new Float64Array(perChunk);
   let handle;
   try {
     handle = await open(raw.path, 'r');
@@ -239,28 +280,43 @@ async function* rawTuples(table: ArchiveTable, raw: CsvRawRows, plan: RawCopyPla
     throw new PspsError('psps_cannot_read', `${table.name}: cannot read ${raw.path}: ${(cause as Error).message}`, { cause });
   }
   try {
-    yield COPY_BINARY_HEADER;
     for (let row = 0; row < raw.rows; row += perChunk) {
       signal?.throwIfAborted();
       const n = Math.min(perChunk, raw.rows - row);
-      const bytes = n * plan.rowBytes;
-      const { bytesRead } = await handle.read(rows, 0, bytes, raw.start + row * plan.rowBytes);
-      if (bytesRead !== bytes) throw new PspsError('psps_cannot_read', `${table.name}: ${raw.path} ends inside row ${row + Math.floor(bytesRead / plan.rowBytes) + 1} of the table`);
-      for (let i = 0; state.rulesHeld && i < ruled.length; i++) {
-        readRawValues(ruled[i].f, view, plan.rowBytes, n, scratch);
-        state.rulesHeld = valuesKeepRules(ruled[i].column, scratch, n);
-      }
-      if (state.keys?.rise.rose) {
-        // (doubles keep the order of 64-bit integers: a strict rise of them is one of the keys)
-        readRawValues(plan.fields[state.keys.column], view, plan.rowBytes, n, scratch);
-        state.keys.rise.add(scratch, n);
-      }
-      yield encodeRawTuples(plan, rows, n, scratch);
+      const bytes = n * raw.rowBytes;
+      const { bytesRead } = await handle.read(rows, 0, bytes, raw.start + row * raw.rowBytes);
+      if (bytesRead !== bytes) throw new PspsError('psps_cannot_read', `${table.name}: ${raw.path} ends inside row ${row + Math.floor(bytesRead / raw.rowBytes) + 1} of the table`);
+      yield { rows, view, row, n };
     }
-    yield COPY_BINARY_TRAILER;
   } finally {
     await handle.close();
   }
+}
+
+// The rows of a table merged by keep whose key the archive holds already (a mask, undefined
+// when none): they would be staged, indexed and then taken out by the merge for nothing. In a
+// survey's steady state most object stubs of a P2 or ST batch are of objects seen before.
+// Only for a table with a key table (key-probe.ts) whose keys never leave it: no batch type
+// merges the table by insert, whose reload is what takes keys out. A key the archive gains
+// after this look (another batch merged meanwhile) is still taken out by the merge.
+async function archivedRows(archive: Archive, table: ArchiveTable, raw: CsvRawRows, plan: RawCopyPlan, signal?: AbortSignal): Promise<Uint8Array | undefined> {
+  const target = findTable(archive.schema.tables, table.name);
+  const key = integerKey(table);
+  if (table.merge !== 'keep' || key === undefined || target === undefined || !archive.keyed.has(target.name.toLowerCase())) return undefined;
+  if (archive.schema.batches.some((b) => findTable(b.tables, table.name)?.merge === 'insert')) return undefined;
+  const field = plan.fields[key];
+  const keys = new BigInt64Array(raw.rows);
+  let scratch = new Float64Array(0);
+  for await (const { view, row, n } of rawChunks(table, raw, signal)) {
+    if (field.code === 'K') {
+      for (let r = 0, p = field.src; r < n; r++, p += raw.rowBytes) keys[row + r] = view.getBigInt64(p);
+    } else {
+      if (scratch.length < n) scratch = new Float64Array(n);
+      readRawValues(field, view, raw.rowBytes, n, scratch);
+      for (let r = 0; r < n; r++) keys[row + r] = BigInt(scratch[r]);
+    }
+  }
+  return archivedKeys(archive.db, target.name, table.columns[key].name, keys);
 }
 
 // Bytes of FITS rows read per chunk of the raw path (its tuples, about twice that, stay in cache).
