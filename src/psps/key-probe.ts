@@ -12,7 +12,8 @@
 // the same sky, so such a table has a key table besides (archive.ts): all its batch
 // partitions' keys in one b-tree, kept by the merge (~0.3 s for 300,000 new stubs), where a
 // staged key is looked up once whatever the partition count (after 20 batches of interleaving
-// object IDs, the keep merge 1.80 -> 0.80 s).
+// object IDs, the keep merge 1.80 -> 0.80 s), and where the stage looks up the stubs' keys
+// before their COPY, so that those archived already are not staged (archivedKeys).
 import type { Queryable } from '../db/index.ts';
 import { quoteText } from './sql.ts';
 
