@@ -15,6 +15,7 @@
 // object IDs, the keep merge 1.80 -> 0.80 s), and where the stage looks up the stubs' keys
 // before their COPY, so that those archived already are not staged (archivedKeys).
 import type { Queryable } from '../db/index.ts';
+import { PspsError } from './errors.ts';
 import { quoteText } from './sql.ts';
 
 /** The relations that can hold a staged key, and the staged keys' range. */
@@ -132,20 +133,25 @@ export async function archivedKeys(q: Queryable, parent: string, column: string,
   }
   const table = keyTableName(parent);
   if ((await q.get(`SELECT 1 AS x FROM ${table} WHERE ${column} BETWEEN ${lo} AND ${hi} LIMIT 1`)) === undefined) return undefined;
-  const held = (some: ArrayLike<bigint>) => q.all<{ i: string | number }>(
-    `SELECT u.i AS i FROM unnest(?::bigint[]) WITH ORDINALITY u(k, i) CROSS JOIN LATERAL (SELECT 1 FROM ${table} a WHERE a.${column} = u.k LIMIT 1) hit`,
-    [`{${Array.prototype.join.call(some, ',')}}`]);
+  // the answer as one text of a 0 or 1 per key, in the keys' order (one row to read, not one per key)
+  const held = async (some: BigInt64Array): Promise<{ mask: Uint8Array; hits: number }> => {
+    const row = await q.get<{ m: string | null }>(
+      `SELECT string_agg(CASE WHEN hit.x IS NULL THEN '0' ELSE '1' END, '' ORDER BY u.i) AS m FROM unnest(?::bigint[]) WITH ORDINALITY u(k, i)
+       LEFT JOIN LATERAL (SELECT 1 AS x FROM ${table} a WHERE a.${column} = u.k LIMIT 1) hit ON true`, [`{${some.join(',')}}`]);
+    const mask = Buffer.from(row?.m ?? '', 'latin1');
+    if (mask.length !== some.length) throw new PspsError('db_statement_failed', `key look-up in ${table} answered for ${mask.length} of ${some.length} keys`);
+    let hits = 0;
+    for (let i = 0; i < mask.length; i++) hits += (mask[i] -= 48);
+    return { mask, hits };
+  };
   if (keys.length > KEY_SAMPLE) {
     // rows scattered by a multiplicative hash, so that no stride in the rows' order aliases
     const sample = new BigInt64Array(KEY_SAMPLE);
     for (let j = 0; j < KEY_SAMPLE; j++) sample[j] = keys[(Math.imul(j + 1, 2654435761) >>> 0) % keys.length];
-    if ((await held(sample)).length < least * KEY_SAMPLE) return undefined;
+    if ((await held(sample)).hits < least * KEY_SAMPLE) return undefined;
   }
-  const rows = await held(keys);
-  if (rows.length === 0) return undefined;
-  const mask = new Uint8Array(keys.length);
-  for (const r of rows) mask[Number(r.i) - 1] = 1;
-  return mask;
+  const { mask, hits } = await held(keys);
+  return hits === 0 ? undefined : new Uint8Array(mask.buffer, mask.byteOffset, mask.length);
 }
 
 // Keys looked up first to judge whether looking them all up pays (see archivedKeys).
