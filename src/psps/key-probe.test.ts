@@ -9,7 +9,7 @@ import { mergeBatch, partitionName } from './merge.ts';
 import { ProblemList } from './problems.ts';
 import { batchSchemaOf } from './schema.ts';
 import { stageBatch, stagingName } from './stage.ts';
-import { validateBatch } from './validate.ts';
+import { referenceHeld, stagingMarks, validateBatch } from './validate.ts';
 import { keyTableAgrees, p2Batch, writeBatchCsv, writeBatchFits, writeTestSchema, type TestTable } from './test-support.ts';
 
 const batchName = (i: number) => `B${String(i).padStart(8, '0')}`;
@@ -157,6 +157,21 @@ for (const engine of testEngines().filter((e) => e.name === 'postgres')) {
       assert.equal((await stage(batchName(4), batchOf(4, range(400_000, 20), range(1_000, 20)), true)).total, 0);
       assert.equal(await staged(batchName(4)), 0);
       assert.equal((await mergeBatch(archive, batchName(4), 1, schema)).rows.Detection, 20);
+      // the stage proved the detections' objIDs are the batch's own stubs (staged or left out),
+      // so validation skipped their look-up; frameID, whose table left nothing out, it did not
+      const held = referenceHeld('objID', 'ObjectThin');
+      assert.equal((await stage(batchName(5), batchOf(5, range(500_000, 20), range(1_010, 20)), true)).total, 0);
+      const marks = await stagingMarks(archive.db, stagingName(batchName(5), 'Detection'));
+      assert.ok(marks.has(held), [...marks].join('; '));
+      assert.ok(!marks.has(referenceHeld('frameID', 'FrameMeta')));
+      // objIDs not among the batch's stubs: no proof; the look-up finds the archived one and
+      // refuses the one that is nowhere
+      const stray = batchOf(6, range(600_000, 20), range(1_020, 20)).map((t) => t.name === 'Detection'
+        ? { ...t, columns: t.columns.map((c) => (c.name === 'objID' ? { ...c, values: [...c.values.slice(0, 18), 1_140n, 9_999n] } : c)) } : t);
+      const found = await stage(batchName(6), stray, true);
+      assert.ok(!(await stagingMarks(archive.db, stagingName(batchName(6), 'Detection'))).has(held));
+      assert.equal(found.total, 1, found.reasons().join('; '));
+      assert.match(found.reasons()[0], /Detection\.objID row 20: "9999" breaks reference/);
     }));
 
     it('tells which keys the key table holds, unless too few of a sample are', () => withArchive(async (archive, stage) => {

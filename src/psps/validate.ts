@@ -60,6 +60,15 @@ export const KEYS_ROSE = 'ipp: the key rose from row to row at load';
 /** Added to a staging table's comment by loads that write no nulls (binary COPY): the merge then takes values as they are. */
 export const NO_NULLS = 'ipp: no value is null';
 
+/**
+ * Added to a staging table's comment when the stage proved that every value of a reference
+ * column is a key of a row of the same batch, staged or archived (stage.ts proveReferences):
+ * validation skips that reference's look-up.
+ */
+export function referenceHeld(column: string, table: string): string {
+  return `ipp: every ${column} is a key of ${table} in the batch, staged or archived`;
+}
+
 /** The marks a load left in a staging table's comment (see RULES_HELD, KEYS_ROSE, NO_NULLS). */
 export async function stagingMarks(q: Queryable, stg: string): Promise<Set<string>> {
   if (q.dialect.engine !== 'postgres') return new Set();
@@ -233,6 +242,7 @@ async function validateOn(q: Queryable, archive: Archive, batch: string, schema:
       await checkNotArchived(q, batch, archived, table, stg, problems, byBatch);
     }
     for (const ref of table.references) {
+      if (marks.has(referenceHeld(ref.column, ref.table))) continue;
       const col = table.columns.find((c) => c.name === ref.column)!;
       const target = findTable(archive.schema.tables, ref.table)!;
       const skip = col.defaultText !== undefined ? ` AND y.v <> ${defaultLiteral(col, q.dialect)}` : '';
