@@ -174,9 +174,20 @@ if (odmBatches !== undefined) {
   await odmBench(odmBatches);
   process.exit(0);
 }
-console.log(`load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}; P2 batch of ${total.toLocaleString()} rows (Detection ${p2.tables.find((t) => t.name === 'Detection')!.columns.length} columns)`);
+console.log(`load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}; P2 batch of ${total.toLocaleString()} rows (Detection ${p2.tables.find((t) => t.name === 'Detection')!.columns.length} columns)${pgUrl ? `; PostgreSQL server: wal_level=${await walLevel(pgUrl)}` : ''}`);
 
 /** The CSV files of batch number `b` (keys apart from every other batch's), written once under tmp/bench/psps/compact-N. */
+// The server's wal_level: minimal writes no WAL for a table filled in the transaction that
+// creates it (the partitioned layout's staging tables and their indexes), replica does.
+async function walLevel(url: string): Promise<string> {
+  const db = await openDatabase(url);
+  try {
+    return (await db.get<{ w: string }>("SELECT current_setting('wal_level') AS w"))?.w ?? '?';
+  } finally {
+    await db.close();
+  }
+}
+
 async function batchDir(b: number): Promise<string> {
   const kind = sharedPercent === undefined ? 'compact' : odmBatches !== undefined ? `odm-s${sharedPercent}` : `compact-w${warmBatches}`;
   const at = join(BENCH_DIR, 'psps', `${kind}-${N}`, `b${b}`);
@@ -402,7 +413,7 @@ async function odmBench(batches: number): Promise<void> {
   });
   const one = await run(false);
   const two = await run(true);
-  reportRate(`ODM, archive partitioned by batch, loading the next batch while the one before merges (${two.phases}; ${os.loadavg()[0].toFixed(1)} load)`,
+  reportRate(`ODM, archive partitioned by batch, loading the next batch while the one before merges (${two.phases}; wal_level=${await walLevel(pgUrl)}; ${os.loadavg()[0].toFixed(1)} load)`,
     two.rate, `the same ODM with one lane (${one.phases})`, one.rate, 'rows/s');
   target('>= 300,000 rows/s into PostgreSQL (the ODM over many batches)', two.rate >= 300_000);
 }
