@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { withTempDir } from '../common/index.ts';
+import { createLogger, withTempDir } from '../common/index.ts';
 import { openDatabase, testEngines } from '../db/index.ts';
 import { coneSearch, openArchive, type Archive } from './archive.ts';
 import { batchPartitions, compactArchive, COMPACTED_PREFIX, type CompactStep } from './compact.ts';
@@ -204,6 +204,38 @@ for (const engine of testEngines()) {
         assert.deepEqual((await batchPartitions(archive.db, 'Detection')).map((p) => p.batches.length).sort(), [1, 4]);
         assert.equal(Number((await archive.db.get<{ n: number }>('SELECT count(*) AS n FROM Detection'))?.n), 50);
       } finally {
+        await odm.close();
+        await db.close();
+      }
+    }));
+
+    it('the ODM puts folds off while batches wait for it, to 2K partitions, and folds once its queue is empty', { skip: engine.name !== 'postgres' }, () => withArchive(engine, async (archive, dir) => {
+      const db = await openDatabase(`sqlite:${join(dir, 'psps.db')}`, { migrations: [PSPS_MIGRATIONS] });
+      const lines: string[] = [];
+      const log = createLogger({ level: 'info', sinks: [{ write: (s: string) => lines.push(s) }] });
+      const odm = await Odm.start({ db, archive, retryMs: 50, compact: { batchesPerPartition: 2 }, log });
+      // the merge lock held elsewhere until all six batches wait, so each merge but the last has some behind it
+      const holder = await openDatabase(archive.connectionString!, { maxConnections: 1 });
+      try {
+        await holder.transaction(async (tx) => {
+          await tx.get("SELECT pg_advisory_xact_lock(hashtext('ipp_psps_merge'))");
+          for (let i = 1; i <= 6; i++) {
+            const name = batchName(i);
+            const tables = await writeBatchCsv(join(dir, 'dx', name), p2Batch(i, 10));
+            await odm.submit({ name, product: 'PSPS_test', type: 'P2', md5: String(i).padStart(32, '0'), dir: join(dir, 'dx', name), tables });
+          }
+        });
+        await odm.idle();
+        const merged = (i: number) => lines.findIndex((l) => l.includes(`odm: merged ${batchName(i)}`));
+        const folds = lines.map((l, at) => ({ l, at })).filter((x) => x.l.includes('archive compact: Detection'));
+        // K = 2 with batches waiting: the first fold of Detection after 4 partitions, not 2
+        assert.ok(folds.length > 0 && folds[0].at > merged(4) && merged(4) > merged(3), lines.join(''));
+        // at the end nothing is left to fold: one partition of 4 batches and one of 2
+        assert.deepEqual((await batchPartitions(archive.db, 'Detection')).map((p) => p.batches.length).sort(), [2, 4]);
+        assert.equal(Number((await archive.db.get<{ n: number }>('SELECT count(*) AS n FROM Detection'))?.n), 60);
+        await assert.rejects(compactArchive(archive, { batchesPerPartition: 4, foldAt: 3 }), { code: 'psps_bad_compaction' });
+      } finally {
+        await holder.close();
         await odm.close();
         await db.close();
       }

@@ -24,6 +24,11 @@ export interface CompactOptions {
   readonly batchesPerPartition?: number;
   /** The most recently merged single-batch partitions left alone per table (default 0). */
   readonly keepRecent?: number;
+  /**
+   * A level is folded once it holds this many partitions (default and least: K); the K
+   * oldest are folded. The ODM asks for 2K while batches wait for it (see odm.ts).
+   */
+  readonly foldAt?: number;
   /** Only these archive tables (default: every table partitioned by batch). */
   readonly tables?: readonly string[];
   /** Stops between folds and between a fold's steps (the fold in hand rolls back). */
@@ -115,6 +120,8 @@ export async function compactArchive(archive: Archive, options: CompactOptions =
   if (!Number.isInteger(k) || k < 2) throw new PspsError('psps_bad_compaction', `batches per partition ${k} must be a whole number of at least 2`);
   const keepRecent = options.keepRecent ?? 0;
   if (!Number.isInteger(keepRecent) || keepRecent < 0) throw new PspsError('psps_bad_compaction', `keepRecent ${keepRecent} must be a whole number of at least 0`);
+  const foldAt = options.foldAt ?? k;
+  if (!Number.isInteger(foldAt) || foldAt < k) throw new PspsError('psps_bad_compaction', `foldAt ${foldAt} must be a whole number of at least K (${k})`);
   const log = options.log ?? silentLogger;
   const folds: CompactFold[] = [];
   const partitions: Record<string, { before: number; after: number }> = {};
@@ -125,7 +132,7 @@ export async function compactArchive(archive: Archive, options: CompactOptions =
     const before = (await batchPartitions(archive.db, table.name)).length;
     for (;;) {
       options.signal?.throwIfAborted();
-      const fold = await foldOnce(archive, table, k, keepRecent, options);
+      const fold = await foldOnce(archive, table, k, foldAt, keepRecent, options);
       if (fold === undefined) break;
       folds.push(fold);
       log.info(`archive compact: ${table.name}: ${fold.from.length} partitions of level ${fold.level} (${fold.batches} batches, ${fold.rows} rows) -> ${fold.into} in ${fold.seconds.toFixed(2)} s`);
@@ -137,14 +144,14 @@ export async function compactArchive(archive: Archive, options: CompactOptions =
 
 // One fold of a table in one transaction, chosen under the merge lock; undefined when no
 // level has K partitions to fold.
-async function foldOnce(archive: Archive, table: ArchiveTable, k: number, keepRecent: number, options: CompactOptions): Promise<CompactFold | undefined> {
+async function foldOnce(archive: Archive, table: ArchiveTable, k: number, foldAt: number, keepRecent: number, options: CompactOptions): Promise<CompactFold | undefined> {
   const started = performance.now();
   return archive.db.transaction(async (tx) => {
     // merges and compactions of an archive take turns (merge.ts takes the same lock)
     await tx.get("SELECT pg_advisory_xact_lock(hashtext('ipp_psps_merge'))");
     await tx.exec('SET LOCAL jit = off');
     await tx.exec("SET LOCAL maintenance_work_mem = '256MB'");
-    const chosen = await chooseFold(tx, table, k, keepRecent);
+    const chosen = await chooseFold(tx, table, k, foldAt, keepRecent);
     if (chosen === undefined) return undefined;
     const { level, from } = chosen;
     const batches = from.flatMap((p) => p.batches).sort();
@@ -182,11 +189,11 @@ async function foldOnce(archive: Archive, table: ArchiveTable, k: number, keepRe
   });
 }
 
-// The partitions to fold next: the lowest level with at least K partitions (batch partitions
-// in merge order, the keepRecent newest left out), its K oldest.
-async function chooseFold(tx: Queryable, table: ArchiveTable, k: number, keepRecent: number): Promise<{ level: number; from: BatchPartition[] } | undefined> {
+// The partitions to fold next: the lowest level with at least `foldAt` partitions (batch
+// partitions in merge order, the keepRecent newest left out), its K oldest.
+async function chooseFold(tx: Queryable, table: ArchiveTable, k: number, foldAt: number, keepRecent: number): Promise<{ level: number; from: BatchPartition[] } | undefined> {
   const parts = await batchPartitions(tx, table.name);
-  if (parts.length < k) return undefined;
+  if (parts.length < foldAt) return undefined;
   const byLevel = new Map<number, BatchPartition[]>();
   for (const p of parts) {
     if (p.batches.length === 0) continue;
@@ -196,7 +203,7 @@ async function chooseFold(tx: Queryable, table: ArchiveTable, k: number, keepRec
     list.push(p);
   }
   // (the ODM asks after every merge: most times no level has enough to fold)
-  if (![...byLevel].some(([level, list]) => list.length >= k + (level === 0 ? keepRecent : 0))) return undefined;
+  if (![...byLevel].some(([level, list]) => list.length >= foldAt + (level === 0 ? keepRecent : 0))) return undefined;
   const merged = new Map<string, string>();
   for (const r of await tx.all<{ batch: string; at: string }>('SELECT batch, merged_at AS at FROM archive_merge')) merged.set(r.batch, r.at);
   // a partition's age: its newest batch's merge (a batch never recorded sorts first)
@@ -204,7 +211,7 @@ async function chooseFold(tx: Queryable, table: ArchiveTable, k: number, keepRec
   for (const level of [...byLevel.keys()].sort((a, b) => a - b)) {
     const sorted = byLevel.get(level)!.map((p) => ({ p, at: age(p) })).sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : a.p.name < b.p.name ? -1 : 1)).map((x) => x.p);
     const eligible = level === 0 ? sorted.slice(0, Math.max(0, sorted.length - keepRecent)) : sorted;
-    if (eligible.length >= k) return { level, from: eligible.slice(0, k) };
+    if (eligible.length >= foldAt) return { level, from: eligible.slice(0, k) };
   }
   return undefined;
 }

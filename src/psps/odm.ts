@@ -15,7 +15,7 @@ import { silentLogger, type Logger } from '../common/index.ts';
 import { DbError, type Database, type SqlValue } from '../db/index.ts';
 import type { Archive } from './archive.ts';
 import { PspsError } from './errors.ts';
-import { compactArchive, type CompactOptions } from './compact.ts';
+import { compactArchive, DEFAULT_BATCHES_PER_PARTITION, type CompactOptions } from './compact.ts';
 import { mergeBatch, mergedGeneration } from './merge.ts';
 import { ProblemList } from './problems.ts';
 import { batchSchemaOf, findTable, type BatchSchema } from './schema.ts';
@@ -103,7 +103,8 @@ export interface OdmOptions {
   readonly copyRoot?: string;
   /**
    * An archive partitioned by batch: after each merge, fold the batch's tables' partitions
-   * (compactArchive, when a level has K of them; default K). On by default: cone searches,
+   * (compactArchive, when a level has K of them; default K; while other batches wait, only
+   * once a level has 2K, the rest after the queue empties). On by default: cone searches,
    * reference look-ups into tables without a key table and key look-ups whose range meets many
    * partitions go to each of them, so without folds they slow with the batch count.
    * `false`: no folds here (a fold holds the merge lock, so the worker merges nothing
@@ -420,11 +421,19 @@ export class Odm {
   }
 
   // The compaction asked for after a merge; one that fails leaves the archive as it was (and
-  // the batch merged), so it is reported and tried again after the next merge.
+  // the batch merged), so it is reported and tried again after the next merge. Loading comes
+  // first: while other batches wait, a level is folded only once it holds 2K partitions (a
+  // fold holds the merge lock, and rewrites its rows, for seconds to minutes); the folds left
+  // run once the queue is empty. Loading no longer needs them (key tables, key-probe.ts);
+  // cone searches do, so the partition count stays bounded through a long run.
   async #compactAfterMerge(schema: BatchSchema, signal: AbortSignal): Promise<void> {
     if (this.#compact === false || this.archive.partitioned.size === 0) return;
+    const k = this.#compact?.batchesPerPartition ?? DEFAULT_BATCHES_PER_PARTITION;
     try {
-      await compactArchive(this.archive, { ...this.#compact, tables: schema.tables.map((t) => t.name), signal, log: this.#log });
+      const waiting = await this.db.get(`SELECT 1 AS x FROM odm_batch WHERE state IN (${PENDING.map(() => '?').join(', ')}) LIMIT 1`, PENDING);
+      await compactArchive(this.archive, {
+        ...this.#compact, ...(waiting === undefined ? {} : { foldAt: 2 * k }), tables: schema.tables.map((t) => t.name), signal, log: this.#log,
+      });
     } catch (error) {
       if (signal.aborted) return;
       this.#log.warn(`odm: compaction after a merge failed, the archive is as before it: ${(error as Error).message}`);
