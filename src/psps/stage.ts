@@ -14,7 +14,7 @@ import { FitsError, FitsFile, fitsRawRows, fitsTable } from '../fits/index.ts';
 import {
   acceptsSource, COPY_BINARY_HEADER, COPY_BINARY_TRAILER, encodeCopyTuples, encodeRawTuples, rawCopyPlan, readRawValues, type RawCopyField, type RawCopyPlan,
 } from './pg-binary.ts';
-import { hasValueRules, KeyRise, KEYS_ROSE, NO_NULLS, referenceHeld, RULES_HELD, stagingMarks, valuesKeepRules } from './validate.ts';
+import { hasValueRules, KeyRise, KEYS_ROSE, markStaging, NO_NULLS, referenceHeld, RULES_HELD, stagingMarks, valuesKeepRules } from './validate.ts';
 import { BATCH_COLUMN, indexesOn, type Archive } from './archive.ts';
 import { archivedKeys } from './key-probe.ts';
 import { PspsError } from './errors.ts';
@@ -365,8 +365,7 @@ async function proveReferences(
     }
     if (held.length === 0) continue;
     const stg = stagingName(batch, table.name);
-    const marks = [...await stagingMarks(archive.db, stg), ...held];
-    await archive.db.exec(`COMMENT ON TABLE ${stg} IS ${quoteText(marks.join('; '))}`);
+    await archive.db.exec(markStaging(stg, [...await stagingMarks(archive.db, stg), ...held]));
   }
 }
 
@@ -456,7 +455,7 @@ async function copyRows(
     for (const statement of ddl.after) await client.query(statement);
     // validation then skips its scan for the column rules, its check of the key's uniqueness
     const marks = [...(state.rulesHeld ? [RULES_HELD] : []), ...(state.keys?.rise.rose ? [KEYS_ROSE] : []), ...(binary ? [NO_NULLS] : [])];
-    if (marks.length > 0) await client.query(`COMMENT ON TABLE ${name} IS ${quoteText(marks.join('; '))}`);
+    if (marks.length > 0) await client.query(markStaging(name, marks));
     await client.query('COMMIT');
     return copy.rowCount;
   } catch (error) {

@@ -73,8 +73,15 @@ export function referenceHeld(column: string, table: string): string {
 export async function stagingMarks(q: Queryable, stg: string): Promise<Set<string>> {
   if (q.dialect.engine !== 'postgres') return new Set();
   const c = (await q.get<{ c: string | null }>("SELECT obj_description(to_regclass(?), 'pg_class') AS c", [stg]))?.c;
-  return new Set(c ? c.split('; ') : []);
+  return new Set(c ? c.split(MARK_SEPARATOR) : []);
 }
+
+/** The statement that leaves `marks` in a staging table's comment (PostgreSQL), read back by {@link stagingMarks}. */
+export function markStaging(stg: string, marks: Iterable<string>): string {
+  return `COMMENT ON TABLE ${stg} IS ${quoteText([...marks].join(MARK_SEPARATOR))}`;
+}
+
+const MARK_SEPARATOR = '; ';
 
 /**
  * Follows the values of an integer key column through a load, chunk by chunk: `rose` stays
