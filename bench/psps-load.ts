@@ -177,7 +177,6 @@ if (odmBatches !== undefined) {
 }
 console.log(`load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}; P2 batch of ${total.toLocaleString()} rows (Detection ${p2.tables.find((t) => t.name === 'Detection')!.columns.length} columns)${pgUrl ? `; PostgreSQL server: wal_level=${await walLevel(pgUrl)}` : ''}`);
 
-/** The CSV files of batch number `b` (keys apart from every other batch's), written once under tmp/bench/psps/compact-N. */
 // The server's wal_level: minimal writes no WAL for a table filled in the transaction that
 // creates it (the partitioned layout's staging tables and their indexes), replica does.
 async function walLevel(url: string): Promise<string> {
@@ -189,6 +188,10 @@ async function walLevel(url: string): Promise<string> {
   }
 }
 
+/**
+ * The CSV files of batch number `b` (keys apart from every other batch's, or with --shared as
+ * its description says), written once under tmp/bench/psps/<kind>-N.
+ */
 async function batchDir(b: number): Promise<string> {
   const kind = sharedPercent === undefined ? 'compact' : odmBatches !== undefined ? `odm-s${sharedPercent}` : `compact-w${warmBatches}`;
   const at = join(BENCH_DIR, 'psps', `${kind}-${N}`, `b${b}`);
@@ -392,7 +395,6 @@ async function odmBench(batches: number): Promise<void> {
     const db = await openDatabase(url, { migrations: [PSPS_MIGRATIONS] });
     const odm = await Odm.start({ db, archive, stageAhead });
     try {
-      const t0 = performance.now();
       const started = Date.now();
       for (const [i, at] of dirs.entries()) {
         await odm.submit({
@@ -402,7 +404,7 @@ async function odmBench(batches: number): Promise<void> {
       }
       await odm.idle();
       // the rate is to the last merge; folds the ODM put off while batches waited run after it
-      const idle = (performance.now() - t0) / 1000;
+      const idle = (Date.now() - started) / 1000;
       const last = await db.get<{ m: string }>('SELECT max(merged_at) AS m FROM odm_batch');
       const seconds = (Date.parse(String(last?.m)) - started) / 1000;
       const states = await odm.counts();

@@ -430,7 +430,7 @@ export class Odm {
     if (this.#compact === false || this.archive.partitioned.size === 0) return;
     const k = this.#compact?.batchesPerPartition ?? DEFAULT_BATCHES_PER_PARTITION;
     try {
-      const waiting = await this.db.get(`SELECT 1 AS x FROM odm_batch WHERE state IN (${PENDING.map(() => '?').join(', ')}) LIMIT 1`, PENDING);
+      const waiting = await this.#oldestPending();
       await compactArchive(this.archive, {
         ...this.#compact, ...(waiting === undefined ? {} : { foldAt: 2 * k }), tables: schema.tables.map((t) => t.name), signal, log: this.#log,
       });
