@@ -11,11 +11,11 @@ import { endianness } from 'node:os';
 import {
   addSums, bintableHeader, Checksum, columnDefsFromInfos, Header, padToBlock, primaryHeader, reduceSum, rotateSum, setChecksums,
 } from '../fits/index.ts';
+import { OutputFile, type OutputMode } from '../common/index.ts';
 import { compileFunction, elementsPerRow, type ColumnInfo } from '../table/index.ts';
 import type { ColumnStore } from './column-store.ts';
 import { RowStore } from './row-store.ts';
 import { DvoError } from './errors.ts';
-import { OutputFile, type OutputMode } from './output-file.ts';
 
 /** Rows of a store to encode, or bytes of rows to copy from an open file with the same layout. */
 export type RowSource =
@@ -72,7 +72,7 @@ function reserve(h: Header): Header {
 /** Options of {@link writeTableFile}. */
 export interface WriteTableOptions {
   readonly signal?: AbortSignal;
-  /** `cached`: through the page cache even where direct I/O works (output-file.ts). */
+  /** `cached`: through the page cache even where direct I/O works (common's OutputFile). */
   readonly mode?: OutputMode;
 }
 
@@ -80,29 +80,19 @@ export interface WriteTableOptions {
  * Writes `path` (created or truncated, then synced): an empty primary HDU with `primary`'s
  * keywords, then one binary table per spec. No temporary name: callers write `.new` files
  * that a commit journal renames (region-files.ts), so a partial file is never read. Direct
- * I/O where the file system takes it (output-file.ts); if it refuses a write part way
- * (EINVAL), the file is written again through the page cache.
+ * I/O where the file system takes it (common's OutputFile, which goes on through the page
+ * cache if it refuses part way).
  */
 export async function writeTableFile(path: string, primary: Header, tables: readonly TableSpec[], options: WriteTableOptions | AbortSignal = {}): Promise<void> {
   const { signal, mode } = options instanceof AbortSignal ? { signal: options, mode: undefined } : options;
   for (const t of tables) {
     if (!writableLayout(t.columns)) throw new DvoError('dvo_internal', `${t.name}: a layout with columns this writer does not store`);
   }
-  const out = await OutputFile.create(path, mode);
+  const out = await OutputFile.create(path, mode ? { mode } : {});
   try {
     await writeTables(out, path, primary, tables, signal);
   } catch (error) {
     await out.close();
-    if (out.direct && (error as NodeJS.ErrnoException).code === 'EINVAL') {
-      const again = await OutputFile.create(path, 'cached');
-      try {
-        await writeTables(again, path, primary, tables, signal);
-      } catch (second) {
-        await again.close();
-        throw second;
-      }
-      return;
-    }
     throw error;
   }
 }

@@ -83,7 +83,7 @@ test('a survey replaces an old survey and the leftovers of a killed run; an abor
   });
 });
 
-test('a FitsStream writes small HDUs through its staging buffer and large ones directly: the file is every HDU in order, each where writeHdu said', async () => {
+test('a FitsStream stages HDUs of every size across its staging buffers: the file is every HDU in order, each where writeHdu said', async () => {
   await withTempDir(async (root) => {
     const path = join(root, 'mixed.fits');
     const stream = await FitsStream.create(path);
@@ -99,10 +99,9 @@ test('a FitsStream writes small HDUs through its staging buffer and large ones d
     const primary = (): Header => fileHeader(new Header().set('ORIGIN', 'TEST', 'test'));
     add(headerBytes(primary(), 0), null, 0);
     const got: number[] = [await stream.writeHdu(primary(), null, 0)];
-    // Each data buffer is fresh: the stream may still be writing the last one it was given.
-    // Tables of 1 to 2,000 rows (16 B to 464 kB) between image headers: some are staged,
-    // some fill the staging buffer (the run of 150-row tables, 2 MB), some go straight out.
-    const sizes = [1, 3, 2000, 7, ...Array.from({ length: 60 }, () => 150), 1500, 2, 0, 250, 900, 5];
+    // Tables of 1 to 40,000 rows (16 B to 9.3 MB) between image headers: small ones share a
+    // staging buffer, the run of 150-row tables fills one, the largest spans three.
+    const sizes = [1, 3, 2000, 7, ...Array.from({ length: 60 }, () => 150), 1500, 2, 0, 40_000, 250, 900, 5];
     for (const [i, n] of sizes.entries()) {
       const layout = i % 3 === 2 ? TRUTH_LAYOUT : CMF_PS1_V5;
       const data = new Uint8Array(padToBlock(n * layout.rowBytes) + 2880);

@@ -11,7 +11,7 @@ import { CMF_PS1_V5, TRUTH_LAYOUT } from './cmf-layout.ts';
 import type { DefectKind, DefectRecord } from './defects.ts';
 import { MeasureScratch, SIGN32, maxRows, measureChip, type ChipConditions, type ChipResult } from './detections.ts';
 import { CHIPS, CHIP_NX, CHIP_NY, DEG_PER_PIXEL, FPA_CENTER, PIXEL_SCALE, chipWcs, locateOnChip, type Chip } from './focal-plane.ts';
-import { BufferPair, FitsStream, cardOffset, emptyImageHeader, fileHeader, tableHeader, zeroPadding } from './fits-out.ts';
+import { FitsStream, HduBuffer, cardOffset, emptyImageHeader, fileHeader, tableHeader, zeroPadding } from './fits-out.ts';
 import { card, fcard, manifestWcs, wcsCards } from './headers.ts';
 import type { ManifestChip, ManifestExposure } from './manifest.ts';
 import { Random, hashSeed, hashText } from './random.ts';
@@ -32,8 +32,8 @@ export class WriterState {
   readonly gathered = new GatherBuffer();
   readonly sorted = new CandidateBuffer();
   readonly measure = new MeasureScratch();
-  readonly rows = new BufferPair();
-  readonly truth = new BufferPair();
+  readonly rows = new HduBuffer();
+  readonly truth = new HduBuffer();
   readonly onChipScratch = new Float64Array(3);
   readonly objects: TruthObjects;
 

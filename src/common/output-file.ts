@@ -12,11 +12,13 @@
 // placeholder and patched when its data are done: its blocks are held back (copied aside
 // when their buffer goes out) until then. One header is held at a time.
 //
-// Where direct I/O is refused (tmpfs, some network file systems: EINVAL), the same staging
-// writes through the page cache.
+// Where direct I/O is refused (tmpfs on older kernels, some network file systems: EINVAL),
+// the same staging writes through the page cache: at open, or part way, when a direct write
+// is refused (the file is then reopened through the cache and the refused bytes written
+// again; what went out before stays).
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { DvoError } from './errors.ts';
+import { IppError } from './errors.ts';
 
 /** Bytes of a staging buffer (a multiple of every block size direct I/O asks for). */
 export const STAGE_BYTES = 4 << 20;
@@ -59,20 +61,38 @@ async function writeAll(handle: FileHandle, bytes: Uint8Array, offset: number, l
   let done = 0;
   while (done < length) {
     const { bytesWritten } = await handle.write(bytes, offset + done, length - done, position + done);
-    if (bytesWritten === 0) throw new DvoError('dvo_io', `a write of ${length - done} bytes at ${position + done} wrote nothing`);
+    if (bytesWritten === 0) throw new IppError('output_io', `a write of ${length - done} bytes at ${position + done} wrote nothing`);
     done += bytesWritten;
   }
+}
+
+function refused(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException).code === 'EINVAL';
 }
 
 /** How {@link OutputFile.create} opens a file: direct I/O when possible (the default), or through the page cache. */
 export type OutputMode = 'direct' | 'cached';
 
+/** Options of {@link OutputFile.create}. */
+export interface OutputFileOptions {
+  /** `direct` (the default) where the file system takes it, or `cached`: through the page cache. */
+  readonly mode?: OutputMode;
+  /** Fail if the file exists (otherwise it is truncated). */
+  readonly exclusive?: boolean;
+  /** For tests: direct writes after this many are refused as a file system refusing direct I/O part way would (EINVAL). */
+  readonly directWrites?: number;
+}
+
 /** A file written front to back (see the file comment); {@link finish} syncs and closes it. */
 export class OutputFile {
-  /** True when the file is written with direct I/O. */
-  readonly direct: boolean;
-  private readonly handle: FileHandle;
+  /** True while the file is written with direct I/O. */
+  direct: boolean;
+  private handle: FileHandle;
   private readonly path: string;
+  // Direct writes left before one is refused (tests), and whether any went out direct (the
+  // last block was then padded, and the file must be cut to its length).
+  private directWrites: number;
+  private wasDirect: boolean;
   private bufs: [Uint8Array, Uint8Array];
   private cur = 0;
   // File offset of the current buffer's first byte, and the bytes staged in it.
@@ -87,32 +107,36 @@ export class OutputFile {
   private asideEnd = -1;
   private closed = false;
 
-  private constructor(handle: FileHandle, path: string, direct: boolean, bufs: [Uint8Array, Uint8Array], side?: Uint8Array) {
+  private constructor(handle: FileHandle, path: string, direct: boolean, bufs: [Uint8Array, Uint8Array], side: Uint8Array | undefined, directWrites: number) {
     this.handle = handle;
     this.path = path;
     this.direct = direct;
+    this.wasDirect = direct;
     this.bufs = bufs;
     this.side = side;
+    this.directWrites = directWrites;
   }
 
-  /** Creates (or truncates) `path` for writing. */
-  static async create(path: string, mode: OutputMode = 'direct'): Promise<OutputFile> {
+  /** Creates `path` for writing (truncating it unless `exclusive`). */
+  static async create(path: string, options: OutputFileOptions = {}): Promise<OutputFile> {
+    const mode = options.mode ?? 'direct';
+    const flags = constants.O_WRONLY | constants.O_CREAT | (options.exclusive ? constants.O_EXCL : constants.O_TRUNC);
     const bufs: [Uint8Array, Uint8Array] = [takeBuffer(mode === 'direct'), takeBuffer(mode === 'direct')];
     // Direct writes also need aligned room for a header's blocks held back: taken now, so that
     // a file never finds itself without it half way.
     const side = mode === 'direct' ? takeBuffer(true) : undefined;
     const direct = mode === 'direct' && constants.O_DIRECT !== undefined && [...bufs, side!].every((b) => aligned.has(b.buffer));
+    const directWrites = options.directWrites ?? Infinity;
     if (direct) {
       try {
-        const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_DIRECT, 0o666);
-        return new OutputFile(handle, path, true, bufs, side);
+        return new OutputFile(await open(path, flags | constants.O_DIRECT, 0o666), path, true, bufs, side, directWrites);
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EINVAL') { bufs.forEach(giveBack); giveBack(side); throw error; }
+        if (!refused(error)) { bufs.forEach(giveBack); giveBack(side); throw error; }
       }
     }
     giveBack(side);
     try {
-      return new OutputFile(await open(path, 'w'), path, false, bufs);
+      return new OutputFile(await open(path, flags, 0o666), path, false, bufs, undefined, directWrites);
     } catch (error) {
       bufs.forEach(giveBack);
       throw error;
@@ -126,7 +150,7 @@ export class OutputFile {
 
   /** Free staging space for the next bytes (at least `min`, flushing the buffer first if needed); write into it, then {@link advance}. */
   async space(min: number): Promise<Uint8Array> {
-    if (min > STAGE_BYTES) throw new DvoError('dvo_internal', `${min} bytes do not fit a staging buffer`);
+    if (min > STAGE_BYTES) throw new IppError('output_internal', `${min} bytes do not fit a staging buffer`);
     if (STAGE_BYTES - this.fill < min) await this.flush(false);
     return this.bufs[this.cur].subarray(this.fill);
   }
@@ -134,7 +158,7 @@ export class OutputFile {
   /** Counts `length` bytes written into {@link space} as staged. */
   async advance(length: number): Promise<void> {
     this.fill += length;
-    if (this.fill > STAGE_BYTES) throw new DvoError('dvo_internal', 'staged past the end of the buffer');
+    if (this.fill > STAGE_BYTES) throw new IppError('output_internal', 'staged past the end of the buffer');
     if (this.fill === STAGE_BYTES) await this.flush(false);
   }
 
@@ -162,7 +186,7 @@ export class OutputFile {
 
   /** Stages `bytes` as a placeholder to be replaced by {@link patch} (one at a time). */
   async putHeld(bytes: Uint8Array): Promise<void> {
-    if (this.holdStart >= 0) throw new DvoError('dvo_internal', 'a second placeholder before the first was patched');
+    if (this.holdStart >= 0) throw new IppError('output_internal', 'a second placeholder before the first was patched');
     this.holdStart = this.position;
     this.holdEnd = this.holdStart + bytes.length;
     this.asideEnd = -1;
@@ -172,7 +196,7 @@ export class OutputFile {
   /** Replaces the placeholder with `bytes` (of the same length) and lets its blocks go out. */
   async patch(bytes: Uint8Array): Promise<void> {
     const start = this.holdStart;
-    if (start < 0 || bytes.length !== this.holdEnd - start) throw new DvoError('dvo_internal', 'a patch that is not the placeholder\'s size');
+    if (start < 0 || bytes.length !== this.holdEnd - start) throw new IppError('output_internal', 'a patch that is not the placeholder\'s size');
     await this.inFlight;
     // Bytes still staged are patched in the buffer; those gone out were held aside (direct) or are rewritten in place.
     const staged = Math.max(start, this.base);
@@ -184,7 +208,12 @@ export class OutputFile {
         const side = this.side!;
         side.set(gone, start - first);
         // Every held block that went out is whole in `side` (it left with a full buffer).
-        await writeAll(this.handle, side, 0, this.asideEnd - first, first);
+        try {
+          await this.writeDirect(side, 0, this.asideEnd - first, first);
+        } catch (error) {
+          if (!refused(error)) throw error;
+          await this.toCached();
+        }
       } else {
         await writeAll(this.handle, gone, 0, gone.length, start);
       }
@@ -213,14 +242,20 @@ export class OutputFile {
       skipFrom = Math.max(first, base) - base;
       skipTo = Math.min(last, base + end) - base;
       const side = this.side!;
-      if (last - first > side.length) throw new DvoError('dvo_internal', `a header of ${this.holdEnd - this.holdStart} bytes is larger than a staging buffer`);
+      if (last - first > side.length) throw new IppError('output_internal', `a header of ${this.holdEnd - this.holdStart} bytes is larger than a staging buffer`);
       side.set(buf.subarray(skipFrom, skipTo), base + skipFrom - first);
       this.asideEnd = base + skipTo;
     }
-    const handle = this.handle;
     this.inFlight = (async () => {
-      if (skipFrom > 0) await writeAll(handle, buf, 0, skipFrom, base);
-      if (skipTo < end) await writeAll(handle, buf, skipTo, end - skipTo, base + skipTo);
+      if (!this.direct) return writeAll(this.handle, buf, 0, end, base);
+      try {
+        if (skipFrom > 0) await this.writeDirect(buf, 0, skipFrom, base);
+        if (skipTo < end) await this.writeDirect(buf, skipTo, end - skipTo, base + skipTo);
+      } catch (error) {
+        if (!refused(error)) throw error;
+        await this.toCached();
+        await writeAll(this.handle, buf, 0, end, base);
+      }
     })();
     // Not awaited here: the next buffer is filled meanwhile. A failure surfaces at the next flush, patch or finish.
     this.inFlight.catch(() => {});
@@ -231,16 +266,34 @@ export class OutputFile {
     }
   }
 
-  /** Writes what is staged, cuts the file to its length, syncs and closes it. */
-  async finish(): Promise<void> {
+  private async writeDirect(bytes: Uint8Array, offset: number, length: number, position: number): Promise<void> {
+    if (this.directWrites-- <= 0) throw Object.assign(new Error('direct write refused (test)'), { code: 'EINVAL' });
+    await writeAll(this.handle, bytes, offset, length, position);
+  }
+
+  // A direct write was refused part way: the file goes on through the page cache. What went
+  // out stays; the held blocks copied aside (a header's, with the bytes around it) go out now,
+  // so that a patch need only write the header.
+  private async toCached(): Promise<void> {
+    await this.handle.close();
+    this.handle = await open(this.path, constants.O_WRONLY);
+    this.direct = false;
+    if (this.holdStart >= 0 && this.asideEnd >= 0) {
+      const first = Math.floor(this.holdStart / BLOCK) * BLOCK;
+      await writeAll(this.handle, this.side!, 0, this.asideEnd - first, first);
+    }
+  }
+
+  /** Writes what is staged, cuts the file to its length, syncs (unless `sync` is false) and closes it. */
+  async finish(sync = true): Promise<void> {
     const length = this.position;
     try {
-      if (this.holdStart >= 0) throw new DvoError('dvo_internal', `${this.path}: a placeholder was never patched`);
+      if (this.holdStart >= 0) throw new IppError('output_internal', `${this.path}: a placeholder was never patched`);
       if (this.fill > 0) await this.flush(true);
       await this.inFlight;
       this.inFlight = undefined;
-      if (this.direct) await this.handle.truncate(length);
-      await this.handle.sync();
+      if (this.wasDirect) await this.handle.truncate(length);
+      if (sync) await this.handle.sync();
     } finally {
       await this.close();
     }
