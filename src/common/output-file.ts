@@ -1,5 +1,5 @@
 // A file written front to back through two staging buffers, with direct I/O where the file
-// system allows it. A region update writes ~1 GB and syncs every file before its commit, so
+// system allows it. A DVO region update writes ~1 GB and syncs every file before its commit, so
 // each byte goes to the disk anyway; through the page cache it is first copied into cache
 // pages, which cost this machine's kernel 0.3–2.9 CPU s per 1.2 GB (measured with dd: new
 // pages, their reclaim, then the writeback at fsync), against ~0.1–0.5 s written direct
@@ -85,8 +85,7 @@ export interface OutputFileOptions {
 
 /** A file written front to back (see the file comment); {@link finish} syncs and closes it. */
 export class OutputFile {
-  /** True while the file is written with direct I/O. */
-  direct: boolean;
+  private isDirect: boolean;
   private handle: FileHandle;
   private readonly path: string;
   // Direct writes left before one is refused (tests), and whether any went out direct (the
@@ -110,7 +109,7 @@ export class OutputFile {
   private constructor(handle: FileHandle, path: string, direct: boolean, bufs: [Uint8Array, Uint8Array], side: Uint8Array | undefined, directWrites: number) {
     this.handle = handle;
     this.path = path;
-    this.direct = direct;
+    this.isDirect = direct;
     this.wasDirect = direct;
     this.bufs = bufs;
     this.side = side;
@@ -141,6 +140,11 @@ export class OutputFile {
       bufs.forEach(giveBack);
       throw error;
     }
+  }
+
+  /** True while the file is written with direct I/O. */
+  get direct(): boolean {
+    return this.isDirect;
   }
 
   /** Bytes staged so far (the file offset of the next byte). */
@@ -277,7 +281,7 @@ export class OutputFile {
   private async toCached(): Promise<void> {
     await this.handle.close();
     this.handle = await open(this.path, constants.O_WRONLY);
-    this.direct = false;
+    this.isDirect = false;
     if (this.holdStart >= 0 && this.asideEnd >= 0) {
       const first = Math.floor(this.holdStart / BLOCK) * BLOCK;
       await writeAll(this.handle, this.side!, 0, this.asideEnd - first, first);
