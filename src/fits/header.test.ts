@@ -110,8 +110,15 @@ test('keyword look-up in long headers agrees with a scan of the cards after any 
     if (op < 0.35) h.set(k, step);
     else if (op < 0.5) h.add({ keyword: k, value: step });
     else if (op < 0.6) h.insert(Math.floor(rand() * (h.cards.length + 1)), { keyword: k, value: step });
-    else if (op < 0.7) h.delete(k);
-    else if (op < 0.75) h.addCommentary('HISTORY', `step ${step}`);
+    else if (op < 0.68) h.delete(k);
+    else if (op < 0.7) {
+      // deleteAll removes what a delete of each keyword would, and says how many.
+      const some = [k, keys[Math.floor(rand() * keys.length)]!.toLowerCase(), 'HISTORY'];
+      const expected = h.cards.filter((c) => !some.some((x) => x.toUpperCase() === c.keyword.toUpperCase()));
+      const before = h.cards.length;
+      assert.equal(h.deleteAll(some), before - expected.length);
+      assert.deepEqual(h.cards, expected);
+    } else if (op < 0.75) h.addCommentary('HISTORY', `step ${step}`);
     const probe = rand() < 0.5 ? k : k.toLowerCase();
     assert.equal(h.indexOf(probe), scan(probe), `step ${step}: ${probe}`);
     assert.equal(h.get(probe), scan(probe) < 0 ? undefined : h.cards[scan(probe)]!.value);

@@ -199,6 +199,19 @@ export class Header {
     return before - this.cards.length;
   }
 
+  /** Removes every card with any of these keywords, in one pass; returns how many were removed. */
+  deleteAll(keywords: Iterable<string>): number {
+    const drop = new Set<string>();
+    for (const k of keywords) drop.add(k.toUpperCase());
+    const cards = this.cards;
+    this.#index = null;
+    let kept = 0;
+    for (const c of cards) if (!drop.has(c.keyword.toUpperCase())) cards[kept++] = c;
+    const removed = cards.length - kept;
+    cards.length = kept;
+    return removed;
+  }
+
   /** A deep copy without the cached raw text. */
   clone(): Header {
     return new Header(this.cards.map(({ raw: _raw, ...c }) => ({ ...c })));

@@ -31,6 +31,8 @@ export interface Table {
   readonly params?: readonly TableParam[];
   readonly description?: string;
   batches(options?: ReadOptions): AsyncIterable<ColumnBatch>;
+  /** Rows `[start, end)` as a table, for a source that can start there without reading the rows before (see {@link rowRange}). */
+  slice?(start: number, end: number): Table;
 }
 
 /** Default rows per batch when a reader is not told. */
@@ -128,8 +130,12 @@ export async function countRows(table: Table): Promise<number> {
   return n;
 }
 
-/** The rows `[start, end)` of a table, as a table (reads and drops the rows before `start`). */
+/**
+ * The rows `[start, end)` of a table, as a table: the table's own `slice` where it has one,
+ * else its rows read from the first and those before `start` dropped.
+ */
 export function rowRange(table: Table, start: number, end: number): Table {
+  if (table.slice) return table.slice(start, end);
   const known = table.rowCount;
   return {
     ...(table.name !== undefined ? { name: table.name } : {}),

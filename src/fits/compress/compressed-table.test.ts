@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  collectTable, columnInfo, getCell, memoryTable, selectColumns, sliceBatch,
+  collectTable, columnInfo, getCell, memoryTable, rowRange, selectColumns, sliceBatch,
   type ColumnBatch, type ColumnData, type ColumnInfo, type Table,
 } from '../../table/index.ts';
 import { IppError } from '../../common/index.ts';
@@ -519,5 +519,37 @@ test('a table changed between the scan and the write is refused, and the file is
     await assert.rejects(writeCompressedFits(path, [{ table: shifty }]), (e: unknown) => e instanceof FitsError && e.code === 'fits_table_changed');
     await assert.rejects(readFile(path), { code: 'ENOENT' });
     assert.deepEqual(await readdir(dir), []);
+  });
+});
+
+test('a row range of a compressed table reads only the tiles holding it: the same rows as the plain table, a damaged tile outside it unread', async () => {
+  await withTempDir(async (dir) => {
+    const { bytes, cell, heapStart } = await sampleFile(dir);
+    const plain = sampleTable(900);
+    const f = await FitsFile.fromBytes(bytes, 'sample.fits');
+    const packed = readCompressedTable(f, f.hdus[1]);
+    // Tiles of 300 rows: ranges inside one tile, across one or two boundaries, at the ends, empty.
+    for (const [a, b] of [[0, 900], [0, 1], [299, 301], [10, 20], [250, 650], [300, 600], [599, 900], [899, 900], [450, 450], [800, 2000]]) {
+      const range = rowRange(packed, a, b);
+      assert.equal(range.rowCount, Math.max(0, Math.min(b, 900) - a), `rows ${a}-${b}: count`);
+      await assertSameCells(range, rowRange(plain, a, b), `rows ${a}-${b}`);
+      for (const batchRows of [7, 1000]) {
+        const got = await collectTable(range, { columns: ['i32', 'vj', 'name'], batchRows });
+        assert.equal(got.rowCount, range.rowCount, `rows ${a}-${b} in batches of ${batchRows}`);
+      }
+    }
+    // A slice of a slice is the rows of the first it names.
+    await assertSameCells(rowRange(rowRange(packed, 250, 700), 40, 360), rowRange(plain, 290, 610), 'slice of a slice');
+    // Tile 1 damaged: the whole table fails, rows of tiles 2 and 3 still read, a range touching tile 1 fails.
+    const b = bytes.slice();
+    for (const column of ['f64', 'i32', 'vj']) {
+      const { length, offset } = cell(0, column);
+      b.fill(0x55, heapStart + offset + 12, heapStart + offset + length - 4);
+    }
+    const damaged = await FitsFile.fromBytes(b, 'broken.fits');
+    const table = readCompressedTable(damaged, damaged.hdus[1]);
+    await assert.rejects(collectTable(table, { columns: ['f64'] }), badTile('f64', 1));
+    await assertSameCells(rowRange(table, 300, 900), rowRange(plain, 300, 900), 'tiles after the damaged one');
+    await assert.rejects(collectTable(rowRange(table, 299, 301), { columns: ['i32'] }), badTile('i32', 1));
   });
 });

@@ -109,11 +109,9 @@ function refuseUnreadable(def: FitsColumnDef, at: FitsLocation): void {
  */
 export function compressedHeader(original: Header, codecs: readonly ColumnCodec[], tileRows: number, tiles: number): Header {
   const h = original.clone();
-  for (const k of ['ZTABLE', 'ZTILELEN', 'ZNAXIS1', 'ZNAXIS2', 'ZPCOUNT', 'ZHEAPPTR', 'ZHECKSUM', 'ZDATASUM', 'THEAP']) h.delete(k);
-  for (let n = 1; n <= 999; n++) {
-    h.delete(`ZFORM${n}`);
-    h.delete(`ZCTYP${n}`);
-  }
+  const gone = ['ZTABLE', 'ZTILELEN', 'ZNAXIS1', 'ZNAXIS2', 'ZPCOUNT', 'ZHEAPPTR', 'ZHECKSUM', 'ZDATASUM', 'THEAP'];
+  for (let n = 1; n <= 999; n++) gone.push(`ZFORM${n}`, `ZCTYP${n}`);
+  h.deleteAll(gone);
   const naxis1 = h.requireInt('NAXIS1');
   const naxis2 = h.requireInt('NAXIS2');
   const pcount = h.requireInt('PCOUNT');
