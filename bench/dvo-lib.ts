@@ -35,25 +35,27 @@ export function catalogues(dir: string, m: SurveyManifest): string[] {
 /** Regions sized so that the medium-deep patch spreads over several of them. */
 export const MAX_OBJECTS = 60_000;
 
-/** A fresh DVO database of the whole survey at `dir` (ingested in one addstar call). */
+/** A fresh DVO database of the whole survey at `dir` (ingested in one addstar call; tile-compressed tables with `compress`). */
 export async function buildDvo(
   dir: string, survey: { dir: string; manifest: SurveyManifest }, timings?: Record<string, number>, cpuTimings?: Record<string, number>, sysTimings?: Record<string, number>,
+  compress = false,
 ): Promise<AddstarResult> {
   await rm(dir, { recursive: true, force: true });
   return addstar(dir, catalogues(survey.dir, survey.manifest), {
-    create: { maxObjects: MAX_OBJECTS }, ...(timings ? { timings } : {}), ...(cpuTimings ? { cpuTimings } : {}), ...(sysTimings ? { sysTimings } : {}),
+    create: { maxObjects: MAX_OBJECTS, compress }, ...(timings ? { timings } : {}), ...(cpuTimings ? { cpuTimings } : {}), ...(sysTimings ? { sysTimings } : {}),
   });
 }
 
-/** The benchmarks' DVO database, built when missing. */
-export async function benchDvo(survey: { dir: string; manifest: SurveyManifest }): Promise<string> {
-  const dir = join(BENCH_DIR, 'dvo-db');
-  const stamp = join(BENCH_DIR, 'dvo-db.args.json');
-  const want = JSON.stringify({ ...SURVEY_OPTIONS, MAX_OBJECTS, partition: 2 });
+/** The benchmarks' DVO database (tile-compressed with `compress`), built when missing. */
+export async function benchDvo(survey: { dir: string; manifest: SurveyManifest }, compress = false): Promise<string> {
+  const name = compress ? 'dvo-db-compressed' : 'dvo-db';
+  const dir = join(BENCH_DIR, name);
+  const stamp = join(BENCH_DIR, `${name}.args.json`);
+  const want = JSON.stringify({ ...SURVEY_OPTIONS, MAX_OBJECTS, partition: 2, compress });
   const surveyStamp = (await stat(join(survey.dir, 'survey.json'))).mtimeMs;
   const want2 = `${want}|${surveyStamp}`;
   if (existsSync(join(dir, 'SkyTable.fits')) && existsSync(stamp) && (await readFile(stamp, 'utf8')) === want2) return dir;
-  await buildDvo(dir, survey);
+  await buildDvo(dir, survey, undefined, undefined, undefined, compress);
   await writeFile(stamp, want2);
   return dir;
 }
