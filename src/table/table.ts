@@ -31,7 +31,11 @@ export interface Table {
   readonly params?: readonly TableParam[];
   readonly description?: string;
   batches(options?: ReadOptions): AsyncIterable<ColumnBatch>;
-  /** Rows `[start, end)` as a table, for a source that can start there without reading the rows before (see {@link rowRange}). */
+  /**
+   * Rows `[start, end)` as a table, for a source that can start there without reading the
+   * rows before (see {@link rowRange}). A table made from another one with other rows or
+   * columns must not carry it over (spreading the other table would).
+   */
   slice?(start: number, end: number): Table;
 }
 
