@@ -58,14 +58,16 @@ export async function resolveInputPath(
   return isNebKey(text) ? resolveNebKey(text, env, args) : text;
 }
 
-async function resolveNebKey(key: string, env: Readonly<Record<string, string | undefined>>, args: ParsedArgs): Promise<string> {
-  let endpoint: { url: string; token: string | undefined };
+function nebClient(key: string, env: Readonly<Record<string, string | undefined>>, args: ParsedArgs): NebulousClient {
   try {
-    endpoint = serviceEndpoint('neb', args, env);
+    return new NebulousClient(serviceEndpoint('neb', args, env));
   } catch (cause) {
     throw new UsageError(`"${key}" is a Nebulous key, and no Nebulous server is given to find its file: set IPP_NEB_URL (or pass --url) to the server, e.g. http://host:8380`, { cause });
   }
-  const client = new NebulousClient(endpoint);
+}
+
+async function resolveNebKey(key: string, env: Readonly<Record<string, string | undefined>>, args: ParsedArgs): Promise<string> {
+  const client = nebClient(key, env, args);
   try {
     const [path] = await client.find(key);
     return path;
@@ -73,6 +75,34 @@ async function resolveNebKey(key: string, env: Readonly<Record<string, string | 
     client.close();
   }
 }
+
+/**
+ * Many file arguments at once: each `neb:` key becomes its best instance's path (one call to
+ * the Nebulous server for all of them), or the reason it has none (`neb_not_found`...); other
+ * text is its own path. A server that cannot be reached throws.
+ */
+export async function resolveInputPaths(
+  texts: readonly string[], env: Readonly<Record<string, string | undefined>>, args: ParsedArgs = NO_ARGS,
+): Promise<({ path: string } | { error: { code: string; message: string } })[]> {
+  const keys = [...new Set(texts.filter(isNebKey))];
+  const found = new Map<string, { path: string } | { error: { code: string; message: string } }>();
+  if (keys.length > 0) {
+    const client = nebClient(keys[0], env, args);
+    try {
+      for (let at = 0; at < keys.length; at += FIND_MANY) {
+        for (const r of await client.findMany(keys.slice(at, at + FIND_MANY))) {
+          found.set(r.key, 'paths' in r ? { path: r.paths[0] } : { error: r.error });
+        }
+      }
+    } finally {
+      client.close();
+    }
+  }
+  return texts.map((t) => (isNebKey(t) ? found.get(t)! : { path: t }));
+}
+
+// Keys per find-many call (the server takes at most 10,000).
+const FIND_MANY = 10_000;
 
 /** Parses `--rows A:B` (half-open, either end may be left out) into a row range. */
 export function parseRowRange(text: string): { start: number; end: number } {

@@ -1,4 +1,6 @@
 // Test support for the command tests: run `ipp` in this process with its output captured.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { runApp } from './app.ts';
 import { rootGroup } from './registry.ts';
@@ -51,4 +53,26 @@ export async function runIpp(args: readonly string[], env: Readonly<Record<strin
   const run = startIpp(args, { env });
   const code = await run.done;
   return { code, stdout: run.stdout(), stderr: run.stderr() };
+}
+
+/**
+ * Runs `ipp neb serve` (SQLite in `dir`, token `tok`, a free port) until `fn` is done and
+ * gives `fn` the server's URL; checks that it stops cleanly.
+ */
+export async function withNebServer(dir: string, fn: (url: string) => Promise<void>): Promise<void> {
+  const stop = new AbortController();
+  const serve = startIpp(['neb', 'serve', '--db', `sqlite:${join(dir, 'neb.db')}`, '--port', '0', '--token', 'tok', '--log-level', 'warn'], { signal: stop.signal });
+  let url: string | undefined;
+  for (let i = 0; i < 500 && !url; i++) {
+    url = /serving at (http:\/\/\S+)/.exec(serve.stdout())?.[1];
+    if (!url) await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.ok(url, `serve printed its URL: ${serve.stdout()} ${serve.stderr()}`);
+  try {
+    await fn(url);
+  } finally {
+    stop.abort();
+    assert.equal(await serve.done, 0);
+    assert.match(serve.stdout(), /nebulous: stopped/);
+  }
 }

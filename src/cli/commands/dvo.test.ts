@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
+import { copyFile, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { withTempDir } from '../../common/index.ts';
@@ -9,7 +9,7 @@ import { simulateSurvey } from '../../sim/index.ts';
 // Not yet in the sim room's index.
 import { recordSurveyInGpc1 } from '../../sim/record-gpc1.ts';
 import { makeStars, writeSmf } from '../../dvo/test-support.ts';
-import { runIpp } from '../testing.ts';
+import { runIpp, withNebServer } from '../testing.ts';
 
 const ipp = (...args: string[]) => runIpp(args);
 
@@ -101,5 +101,60 @@ test('ipp dvo addstar --from-gpc1: a simulated survey\'s addstar runs ingested a
     assert.equal(again.code, 0, again.stderr);
     assert.equal(JSON.parse(again.stdout).files.length, 0);
     assert.equal((await ipp('dvo', 'addstar', '--db', db, '--from-gpc1')).code, 2);
+  });
+});
+
+test('ipp dvo addstar: catalogues named by Nebulous key, on the command line and in gpc1, found through the server; a key without a file marked bad', async () => {
+  await withTempDir(async (dir) => {
+    const survey = join(dir, 'survey');
+    const { manifest } = await simulateSurvey({ out: survey, exposures: 3, stacks: 0, seed: 8, density: 0.02 });
+    const url = `sqlite:${join(dir, 'gpc1.db')}`;
+    await withNebServer(dir, async (neb) => {
+      const env = { IPP_NEB_URL: neb, IPP_NEB_TOKEN: 'tok' };
+      await mkdir(join(dir, 'vol'));
+      assert.equal((await runIpp(['neb', 'volume', 'add', 'node01', '0', join(dir, 'vol')], env)).code, 0);
+      // The first two exposures' smf files stored in Nebulous; the third exposure's key never made.
+      const keys = manifest.exposures.map((e) => `neb:///gpc1/lap/${e.exp_name}.smf`);
+      for (const [k, e] of manifest.exposures.slice(0, 2).entries()) {
+        const created = await runIpp(['neb', 'create', keys[k]], env);
+        assert.equal(created.code, 0, created.stderr);
+        await copyFile(join(survey, e.smf), created.stdout.trim());
+      }
+      const g = await openGpc1(url);
+      try {
+        await recordSurveyInGpc1(g, survey, manifest, { label: 'lap' });
+        for (const [k, e] of manifest.exposures.entries()) {
+          await g.run('UPDATE camProcessedExp SET path_base = ?, uri = ? WHERE cam_id IN (SELECT c.cam_id FROM camRun c JOIN chipRun ch ON ch.chip_id = c.chip_id WHERE ch.exp_id = ?)', [keys[k].replace(/\.smf$/, ''), keys[k], e.exp_id]);
+        }
+        const cams = (await listRuns(g, { stage: 'camera', label: 'lap' })).map((r) => r.id);
+        await defineRun(g, 'addstar', { source_stage: 'camera', source_ids: cams, label: 'lap', dvodb: 'dvo' });
+      } finally {
+        await g.close();
+      }
+      const db = join(dir, 'dvo');
+      const args = ['dvo', 'addstar', '--db', db, '--from-gpc1', '--label', 'lap', '--gpc1-db', url];
+      // No server named: a usage error, and the runs stay pending.
+      const bare = await runIpp(args);
+      assert.equal(bare.code, 2, bare.stderr);
+      assert.match(bare.stderr, /IPP_NEB_URL/);
+      const r = await runIpp(args, env);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, new RegExp(`${keys[2].replace(/[.]/g, '\\.')} rejected \\(quality 5\\): \\[neb_not_found\\]`));
+      const h = await openGpc1(url);
+      try {
+        const rows = await h.all<{ quality: number; fault: number; path_base: string; note: string | null }>('SELECT quality, fault, path_base, note FROM addProcessedExp ORDER BY path_base');
+        assert.deepEqual(rows.map((x) => [x.path_base, x.quality, x.fault]), keys.map((k, i) => [k, i === 2 ? 5 : 0, 0]));
+        assert.match(rows[2].note ?? '', /neb_not_found/);
+      } finally {
+        await h.close();
+      }
+      const stats = JSON.parse((await runIpp(['dvo', 'stats', '--db', db, '--json'])).stdout);
+      assert.equal(stats.measures, manifest.exposures[0].n_detections + manifest.exposures[1].n_detections);
+      // On the command line: a key is ingested (again: nothing changes), a missing one fails by name.
+      const cli = await runIpp(['dvo', 'addstar', '--db', db, keys[0], keys[2], '--json'], env);
+      assert.equal(cli.code, 1, cli.stderr);
+      const files = JSON.parse(cli.stdout).files as { path: string; status: string; error?: { code: string } }[];
+      assert.deepEqual(files.map((f) => [f.path, f.status, f.error?.code]), [[keys[0], 'unchanged', undefined], [keys[2], 'failed', 'neb_not_found']]);
+    });
   });
 });

@@ -11,6 +11,7 @@ import {
   type AddstarOptions, type AddstarResult, type SkyBox,
 } from '../../dvo/index.ts';
 import { EXIT, type Command, type CommandContext, type CommandGroup, type OptionSpec, type ParsedArgs } from '../command.ts';
+import { isNebKey, resolveInputPaths } from '../file-ref.ts';
 import { databaseUrl, dvoDirectory } from '../settings.ts';
 
 const dbDir: OptionSpec = { type: 'string', value: 'DIR', help: 'the DVO database directory (default $IPP_DVO_DIR or ipp-data/dvo)' };
@@ -75,7 +76,27 @@ const log = (ctx: CommandContext) => ({ warn: (m: string) => ctx.log.warn(m), in
 // Quality codes written to addProcessedExp for catalogues that cannot be ingested.
 const QUALITY: Readonly<Record<string, number>> = {
   dvo_bad_catalogue: 1, dvo_bad_coordinates: 2, dvo_unknown_photcode: 3, dvo_image_conflict: 4, dvo_no_catalogue: 5,
+  neb_not_found: 5, neb_no_instance: 5,
 };
+
+/**
+ * addstar of catalogues named by path or by Nebulous key (`neb://...`, resolved in one call
+ * to the server IPP_NEB_URL names). A key without a readable instance fails its catalogue with
+ * Nebulous's reason; the results name every catalogue as it was given, in order.
+ */
+async function addstarNamed(target: string, names: readonly string[], options: AddstarOptions, ctx: CommandContext): Promise<AddstarResult> {
+  const found = await resolveInputPaths(names, ctx.env);
+  const files = found.flatMap((f) => ('path' in f ? [f.path] : []));
+  const result = await addstar(target, files, options);
+  if (result.files.length !== files.length) throw new Error(`addstar settled ${result.files.length} of ${files.length} catalogues`);
+  let j = 0;
+  return {
+    ...result,
+    files: found.map((f, i) => ('path' in f
+      ? { ...result.files[j++], path: names[i] }
+      : { path: names[i], status: 'failed' as const, images: 0, detections: 0, error: f.error })),
+  };
+}
 
 function printAddstar(ctx: CommandContext, result: AddstarResult, asJson: boolean, seconds: number): void {
   if (asJson) {
@@ -90,8 +111,8 @@ function printAddstar(ctx: CommandContext, result: AddstarResult, asJson: boolea
 
 /**
  * The catalogue of an addstar run's source: the component's uri or path_base when it names a
- * catalogue file, else path_base + .smf (camera) or .cmf (the stack stages). Nebulous keys
- * (neb://...) are not resolved here.
+ * catalogue file, else path_base + .smf (camera) or .cmf (the stack stages). A Nebulous key
+ * (neb://...) is returned as it is, to be resolved with the others.
  */
 async function sourceCatalogue(db: Awaited<ReturnType<typeof openGpc1>>, stageName: string, stageId: number): Promise<string | undefined> {
   const d = describeStage(parseStage(stageName));
@@ -99,7 +120,7 @@ async function sourceCatalogue(db: Awaited<ReturnType<typeof openGpc1>>, stageNa
   if (!row) return undefined;
   const local = (v: string | null): string | undefined => {
     const p = v?.replace(/^file:\/\//, '');
-    return p && !/^[a-z]+:\/\//i.test(p) ? p : undefined;
+    return p && (isNebKey(p) || !/^[a-z]+:\/\//i.test(p)) ? p : undefined;
   };
   for (const v of [local(row.uri), local(row.path_base)]) if (v && /\.(smf|cmf|fits?)$/i.test(v)) return v;
   const base = local(row.path_base);
@@ -130,9 +151,11 @@ async function addstarFromGpc1(args: ParsedArgs, ctx: CommandContext, options: A
     const t0 = performance.now();
     let result: AddstarResult;
     try {
-      result = await addstar(target, paths, options);
+      result = await addstarNamed(target, paths, options, ctx);
     } catch (error) {
-      // A passing failure (a lock, the disk): every run is faulted, to be retried after a revert.
+      // No Nebulous server named for a key: a usage error, and nothing is recorded.
+      if (error instanceof UsageError) throw error;
+      // A passing failure (a lock, the disk, the Nebulous server): every run is faulted, to be retried after a revert.
       if (paths.length) await recordComponents(db, 'addstar', paths.flatMap((p) => idOfPath.get(p)!.map((id) => ({ id, component: null, fault: 1, dvodb_path: target, note: String((error as Error).message ?? error).slice(0, 1000) }))));
       throw error;
     }
@@ -162,7 +185,9 @@ const addstarCommand: Command = {
 Each catalogue is checked whole first; a bad one is reported and the database never sees it.
 Re-ingesting a catalogue changes nothing. With --from-gpc1 the pending addstar runs of LABEL are
 processed and recorded in gpc1 (bad catalogues with a quality code: 1 unreadable, 2 bad coordinates,
-3 unknown photcode, 4 IMAGEID conflict, 5 no catalogue file). Exit status 1 if any catalogue failed.`,
+3 unknown photcode, 4 IMAGEID conflict, 5 no catalogue file). Catalogues named by Nebulous key
+(neb://..., on the command line or in gpc1) are found through the server $IPP_NEB_URL names
+($IPP_NEB_TOKEN if it needs one). Exit status 1 if any catalogue failed.`,
   options: {
     db: dbDir, json, ...radiusOptions, 'lock-timeout': lockTimeout,
     'from-gpc1': { type: 'boolean', help: 'process the pending addstar runs of the processing database' },
@@ -184,7 +209,7 @@ processed and recorded in gpc1 (bad catalogues with a quality code: 1 unreadable
     }
     if (args.positionals.length === 0) throw new UsageError('give at least one catalogue: ipp dvo addstar --db DIR CATALOGUE...');
     const t0 = performance.now();
-    const result = await addstar(target, args.positionals, options);
+    const result = await addstarNamed(target, args.positionals, options, ctx);
     printAddstar(ctx, result, Boolean(args.values.json), (performance.now() - t0) / 1000);
     return result.files.some((f) => f.status === 'failed') ? EXIT.failed : EXIT.ok;
   },

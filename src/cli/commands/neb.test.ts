@@ -6,31 +6,12 @@ import { withTempDir } from '../../common/index.ts';
 import { writeFits } from '../../fits/index.ts';
 import { columnInfo, memoryTable } from '../../table/index.ts';
 import { resolveFileRef, resolveInputPath } from '../file-ref.ts';
-import { runIpp, startIpp } from '../testing.ts';
+import { runIpp, withNebServer } from '../testing.ts';
 
 const ipp = (env: Record<string, string>, ...args: string[]) => runIpp(args, env);
 
-/** Runs `ipp neb serve` until the callback is done; gives it the server's URL. */
-async function withServe(dir: string, fn: (url: string) => Promise<void>): Promise<void> {
-  const stop = new AbortController();
-  const serve = startIpp(['neb', 'serve', '--db', `sqlite:${join(dir, 'neb.db')}`, '--port', '0', '--token', 'tok', '--log-level', 'warn'], { signal: stop.signal });
-  let url: string | undefined;
-  for (let i = 0; i < 500 && !url; i++) {
-    url = /serving at (http:\/\/\S+)/.exec(serve.stdout())?.[1];
-    if (!url) await new Promise((r) => setTimeout(r, 10));
-  }
-  assert.ok(url, `serve printed its URL: ${serve.stdout()} ${serve.stderr()}`);
-  try {
-    await fn(url);
-  } finally {
-    stop.abort();
-    assert.equal(await serve.done, 0);
-    assert.match(serve.stdout(), /nebulous: stopped/);
-  }
-}
-
 test('ipp neb: serve, volumes, create, find, replicate, stat, glob, locks, rename, fsck', () => withTempDir(async (dir) => {
-  await withServe(dir, async (url) => {
+  await withNebServer(dir, async (url) => {
     const env = { IPP_NEB_URL: url, IPP_NEB_TOKEN: 'tok' };
     const neb = (...args: string[]) => ipp(env, 'neb', ...args);
     for (const host of ['node01', 'node02']) {
