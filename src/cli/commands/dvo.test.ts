@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { withTempDir } from '../../common/index.ts';
 import { FitsFile } from '../../fits/index.ts';
-import { defineRun, listRuns, openGpc1 } from '../../gpc1/index.ts';
+import { defineRun, listRuns, openGpc1, revertFaults } from '../../gpc1/index.ts';
 import { simulateSurvey } from '../../sim/index.ts';
 // Not yet in the sim room's index.
 import { recordSurveyInGpc1 } from '../../sim/record-gpc1.ts';
@@ -137,6 +137,17 @@ test('ipp dvo addstar: catalogues named by Nebulous key, on the command line and
       const bare = await runIpp(args);
       assert.equal(bare.code, 2, bare.stderr);
       assert.match(bare.stderr, /IPP_NEB_URL/);
+      // A server that does not answer: every run faulted (to be retried), nothing ingested.
+      const down = await runIpp(args, { IPP_NEB_URL: 'http://127.0.0.1:9' });
+      assert.equal(down.code, 1, down.stderr);
+      const g2 = await openGpc1(url);
+      try {
+        const faults = await g2.all<{ fault: number; quality: number }>('SELECT fault, quality FROM addProcessedExp');
+        assert.deepEqual(faults.map((x) => [x.fault, x.quality]), keys.map(() => [1, 0]));
+        assert.equal(await revertFaults(g2, { stage: 'addstar' }), keys.length);
+      } finally {
+        await g2.close();
+      }
       const r = await runIpp(args, env);
       assert.equal(r.code, 1, r.stderr);
       assert.match(r.stderr, new RegExp(`${keys[2].replace(/[.]/g, '\\.')} rejected \\(quality 5\\): \\[neb_not_found\\]`));
