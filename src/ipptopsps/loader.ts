@@ -53,6 +53,11 @@ export interface LoaderOptions {
   readonly schemaDir?: string;
   /** How often to look again while other loaders hold the only items left (default 1 s). */
   readonly pollMs?: number;
+  /**
+   * The local path of a catalogue the queue names by Nebulous key (`neb:...`), on this host;
+   * without it such an item fails with a reason saying so.
+   */
+  readonly resolvePath?: (key: string) => Promise<string>;
 }
 
 /** One batch the loader made. */
@@ -190,6 +195,21 @@ class Loader {
   async #gpc1Db(): Promise<Database> {
     this.#gpc1 ??= await openGpc1(this.#ctx.settings.gpc1Db);
     return this.#gpc1;
+  }
+
+  // A queued catalogue's file on this host: a Nebulous key through the resolver, anything else as it is.
+  async #catalogueFile(path: string): Promise<string> {
+    if (!path.startsWith('neb:')) return path;
+    const resolve = this.#options.resolvePath;
+    if (!resolve) throw new IppToPspsError('item_needs_nebulous', `the catalogue is the Nebulous key ${path}, and this loader was given no Nebulous server to find its file (set IPP_NEB_URL)`);
+    try {
+      return await resolve(path);
+    } catch (error) {
+      if (unreachable(error)) {
+        throw new IppToPspsError('nebulous_unreachable', `the Nebulous server that finds ${path} is unreachable: ${describe(error)}; the loader stops, the item stays queued (start it, or check IPP_NEB_URL)`, { cause: error });
+      }
+      throw error;
+    }
   }
 
   #types(): BatchType[] {
@@ -385,9 +405,10 @@ class Loader {
       else if (type === 'OB') built = await buildObBatch(bctx, { dvoDir, regionIndex: job.sourceId });
       else {
         if (!item?.path) throw new IppToPspsError('item_incomplete', `item ${item?.item_id} (${type} ${job.sourceId}) has no catalogue path; run ipp queue again`);
+        const path = await this.#catalogueFile(item.path);
         built = type === 'P2'
-          ? await buildP2Batch(bctx, { smfPath: item.path, camId: job.sourceId, expId: Number(item.exp_id), dvoDir, lookup: job.lookup!.fn })
-          : await buildStBatch(bctx, { cmfPath: item.path, stackId: job.sourceId, dvoDir, lookup: job.lookup!.fn, gpc1: await this.#gpc1Db() });
+          ? await buildP2Batch(bctx, { smfPath: path, camId: job.sourceId, expId: Number(item.exp_id), dvoDir, lookup: job.lookup!.fn })
+          : await buildStBatch(bctx, { cmfPath: path, stackId: job.sourceId, dvoDir, lookup: job.lookup!.fn, gpc1: await this.#gpc1Db() });
       }
       this.#ctx.signal.throwIfAborted();
       await mkdir(join(this.#options.dataDir, config.name, type), { recursive: true });
@@ -410,12 +431,15 @@ class Loader {
     } catch (error) {
       await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
       if (placed) await rm(final, { recursive: true, force: true }).catch(() => undefined);
-      const stopped = this.#ctx.signal.aborted || claimLost;
-      const reason = claimLost ? `abandoned: ${(error as Error).message}` : stopped ? 'abandoned: the loader was stopped' : describe(error);
+      // Nebulous down, like the datastore down below: not the item's fault; it goes back and the loader stops.
+      const noNebulous = isIppError(error) && error.code === 'nebulous_unreachable';
+      const stopped = this.#ctx.signal.aborted || claimLost || noNebulous;
+      const reason = claimLost ? `abandoned: ${(error as Error).message}` : noNebulous ? `abandoned: ${(error as Error).message}` : stopped ? 'abandoned: the loader was stopped' : describe(error);
       await setBatchStage(this.#db, batchId, 'processed', 'failed', { detail: reason.slice(0, 1000), fields: { reason: reason.slice(0, 2000) } });
       if (stopped) {
         if (item && !claimLost) await this.#release(item);
         this.#note({ name, type, sourceId: job.sourceId, itemId: item?.item_id ?? null, state: 'abandoned', reason }, job.lookup?.kind);
+        if (noNebulous) throw error;
         this.#ctx.log.info(`${name}: abandoned (stopped); temporary files removed, item ${item?.item_id ?? '-'} released`);
         return;
       }
@@ -450,7 +474,7 @@ class Loader {
           this.#note({ name, type, sourceId: job.sourceId, itemId: item?.item_id ?? null, state: 'abandoned', reason: 'stopped while publishing' }, job.lookup?.kind);
           return;
         }
-        if (isIppError(error) && (error.code === 'service_unreachable' || (error instanceof RemoteError && error.status >= 500))) {
+        if (unreachable(error)) {
           // The datastore is down, not the batch bad: the item goes back untouched and the
           // loader stops rather than failing every item in turn.
           const reason = `the datastore is unreachable: ${describe(error)}`;
@@ -617,4 +641,9 @@ function processAlive(pid: number): boolean {
 function describe(error: unknown): string {
   if (isIppError(error)) return `[${error.code}] ${error.message}`;
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+/** A service that is down (no answer, or a server error), as opposed to a refusal of the request. */
+function unreachable(error: unknown): boolean {
+  return isIppError(error) && (error.code === 'service_unreachable' || (error instanceof RemoteError && error.status >= 500));
 }

@@ -68,11 +68,13 @@ export function dvoDirOf(config: LoadingConfig, cwd?: string): string {
   return resolve(cwd ?? process.cwd(), config.dvo_location);
 }
 
+// A catalogue's path: a local one, or a Nebulous key (neb://...) that the loader resolves on
+// its own host (LoaderOptions.resolvePath).
 const catalogueOf = (pathBase: unknown, uri: unknown, ext: '.smf' | '.cmf'): string | undefined => {
   const local = (v: unknown): string | undefined => {
     if (typeof v !== 'string' || v === '') return undefined;
     const p = v.replace(/^file:\/\//, '');
-    return /^[a-z]+:\/\//i.test(p) ? undefined : p;
+    return p.startsWith('neb:') || !/^[a-z]+:\/\//i.test(p) ? p : undefined;
   };
   for (const v of [local(uri), local(pathBase)]) if (v && /\.(smf|cmf|fits?)$/i.test(v)) return v;
   const base = local(pathBase);

@@ -5,6 +5,7 @@ import {
   batchIdOf, runLoader, type LoaderSummary, type LookupMode,
 } from '../../ipptopsps/index.ts';
 import { EXIT, wholeNumber, type Command } from '../command.ts';
+import { resolveInputPath } from '../file-ref.ts';
 import { IPPTOPSPS_OPTIONS, envMilliseconds, ippToPspsSettings, parseHours, runProgramCommand } from './ipptopsps-shared.ts';
 
 /** `ipp loader`: the original's loader.py. */
@@ -79,6 +80,7 @@ export const loaderCommand: Command = {
       }
       const summary = await runLoader(config, p, {
         dataDir: settings.dataDir, datastore, test, init, lookup: lookup as LookupMode, progress: ctx.stderr,
+        ...(ctx.env.IPP_NEB_URL ? { resolvePath: (key: string) => resolveInputPath(key, ctx.env) } : {}),
         ...(settings.scratchUrl ? { scratchUrl: settings.scratchUrl } : {}),
         ...(ratio !== undefined ? { preIngestFilesPerMb: ratio } : {}),
         ...(maxItems !== undefined ? { maxItems } : {}),
