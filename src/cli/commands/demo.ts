@@ -39,7 +39,8 @@ export const demo: Command = {
     '     catalogues ingested into a DVO database; ipp dvo verify checks it.',
     '  3. ipp datastore serve and ipp odm serve on loopback (the hand-over and the archive side);',
     '     ipp neb serve with two hosts\' volumes: every smf and cmf stored by key, two copies each,',
-    '     found and read through its key (ipp fits info neb:///KEY), and ipp neb fsck.',
+    '     found and read through its key (ipp fits info neb:///KEY), and ipp neb fsck; gpc1 then',
+    '     names the catalogues by key, and the loaders find them through Nebulous.',
     '  4. ipp config set + ipp queue: an ippToPsps loading config, its sky grid and queued items',
     '     (P2 exposures, ST stacks, OB DVO regions).',
     '  5. ipp loader init (the IN batch), then ipp pantasks server runs the programs as periodic',
@@ -155,6 +156,21 @@ export const demo: Command = {
       await ipp('neb', 'find', keys[0]!);
       await runStep(rootGroup, ['fits', 'info', `neb:///${keys[0]!}`], ctx, env, { maxLines: 7 });
       await ipp('neb', 'fsck');
+      // From here on gpc1 names the catalogues by key, as the IPP names every stage's files: the
+      // loaders find each one through Nebulous on their own host.
+      const named = await openGpc1(gpc1Url);
+      try {
+        await named.transaction(async (q) => {
+          for (const [i, p] of products.entries()) {
+            const table = p.endsWith('.smf') ? 'camProcessedExp' : 'skycalResult';
+            const { changes } = await q.run(`UPDATE ${table} SET path_base = ?, uri = NULL WHERE path_base = ?`, [`neb:///${keys[i]!}`, resolve(survey, p)]);
+            if (changes !== 1) throw new IppError('demo_failed', `gpc1 ${table} has ${changes} rows naming ${resolve(survey, p)}, where the simulation recorded one`);
+          }
+        });
+      } finally {
+        await named.close();
+      }
+      say(`  gpc1 now names the ${products.length} catalogues by key (camProcessedExp, skycalResult path_base = neb:///gpc1/${LABEL}/...)`);
 
       step('queue', '4. an ippToPsps loading config, and its queue');
       const box = surveyBox(manifest.exposures);
