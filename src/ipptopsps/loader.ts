@@ -434,7 +434,7 @@ class Loader {
       // Nebulous down, like the datastore down below: not the item's fault; it goes back and the loader stops.
       const noNebulous = isIppError(error) && error.code === 'nebulous_unreachable';
       const stopped = this.#ctx.signal.aborted || claimLost || noNebulous;
-      const reason = claimLost ? `abandoned: ${(error as Error).message}` : noNebulous ? `abandoned: ${(error as Error).message}` : stopped ? 'abandoned: the loader was stopped' : describe(error);
+      const reason = claimLost || noNebulous ? `abandoned: ${(error as Error).message}` : stopped ? 'abandoned: the loader was stopped' : describe(error);
       await setBatchStage(this.#db, batchId, 'processed', 'failed', { detail: reason.slice(0, 1000), fields: { reason: reason.slice(0, 2000) } });
       if (stopped) {
         if (item && !claimLost) await this.#release(item);
