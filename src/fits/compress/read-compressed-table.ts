@@ -168,23 +168,26 @@ function locationOf(file: FitsFile, hdu: HduInfo): FitsLocation {
 export function readCompressedTable(file: FitsFile, hdu: HduInfo): Table {
   const layout = compressedTableLayout(file, hdu);
   const reader = new TileReader(file, hdu, layout, locationOf(file, hdu));
-  return rowsOf(reader, layout, hdu, 0, layout.rows);
+  const whole = {
+    ...(hdu.extname !== undefined ? { name: hdu.extname } : {}),
+    columns: layout.defs.map((d) => d.info),
+    params: headerParams(layout.header),
+  };
+  return rowsOf(reader, whole, 0, layout.rows);
 }
 
-// Rows [start, end) of the table: only the tiles holding them are read (`slice` narrows again).
-function rowsOf(reader: TileReader, layout: CompressedTableLayout, hdu: HduInfo, start: number, end: number): Table {
-  const infos = layout.defs.map((d) => d.info);
+// Rows [start, end) of the table (name, columns and parameters those of the whole): only the
+// tiles holding them are read (`slice` narrows again).
+function rowsOf(reader: TileReader, whole: Omit<Table, 'batches'>, start: number, end: number): Table {
   return {
-    ...(hdu.extname !== undefined ? { name: hdu.extname } : {}),
-    columns: infos,
+    ...whole,
     rowCount: end - start,
-    params: headerParams(layout.header),
     batches(options: ReadOptions = {}): AsyncIterable<ColumnBatch> {
-      return reader.batches(columnIndexes(infos, options.columns), options, start, end);
+      return reader.batches(columnIndexes(whole.columns, options.columns), options, start, end);
     },
     slice(from: number, to: number): Table {
       const a = Math.min(end, start + Math.max(0, from));
-      return rowsOf(reader, layout, hdu, a, Math.max(a, Math.min(end, start + to)));
+      return rowsOf(reader, whole, a, Math.max(a, Math.min(end, start + to)));
     },
   };
 }
