@@ -192,11 +192,7 @@ export class Header {
 
   /** Removes every card with this keyword; returns how many were removed. */
   delete(keyword: string): number {
-    const k = keyword.toUpperCase();
-    const before = this.cards.length;
-    this.#index = null;
-    for (let i = this.cards.length - 1; i >= 0; i--) if (this.cards[i].keyword.toUpperCase() === k) this.cards.splice(i, 1);
-    return before - this.cards.length;
+    return this.deleteAll([keyword]);
   }
 
   /** Removes every card with any of these keywords, in one pass; returns how many were removed. */
