@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { addstar, type AddstarResult } from '../src/dvo/index.ts';
+import { addstar, type AddstarOptions, type AddstarResult } from '../src/dvo/index.ts';
 import { readSurveyManifest, simulateSurvey, type SurveyManifest } from '../src/sim/index.ts';
 import { BENCH_DIR } from './lib.ts';
 
@@ -35,15 +35,16 @@ export function catalogues(dir: string, m: SurveyManifest): string[] {
 /** Regions sized so that the medium-deep patch spreads over several of them. */
 export const MAX_OBJECTS = 60_000;
 
-/** A fresh DVO database of the whole survey at `dir` (ingested in one addstar call; tile-compressed tables with `compress`). */
+/**
+ * A fresh DVO database of the whole survey at `dir` (ingested in one addstar call;
+ * tile-compressed tables with `compress`); addstar's phase timings go where `timings` says.
+ */
 export async function buildDvo(
-  dir: string, survey: { dir: string; manifest: SurveyManifest }, timings?: Record<string, number>, cpuTimings?: Record<string, number>, sysTimings?: Record<string, number>,
-  compress = false,
+  dir: string, survey: { dir: string; manifest: SurveyManifest }, options: Pick<AddstarOptions, 'timings' | 'cpuTimings' | 'sysTimings'> & { compress?: boolean } = {},
 ): Promise<AddstarResult> {
+  const { compress = false, ...timings } = options;
   await rm(dir, { recursive: true, force: true });
-  return addstar(dir, catalogues(survey.dir, survey.manifest), {
-    create: { maxObjects: MAX_OBJECTS, compress }, ...(timings ? { timings } : {}), ...(cpuTimings ? { cpuTimings } : {}), ...(sysTimings ? { sysTimings } : {}),
-  });
+  return addstar(dir, catalogues(survey.dir, survey.manifest), { create: { maxObjects: MAX_OBJECTS, compress }, ...timings });
 }
 
 /** The benchmarks' DVO database (tile-compressed with `compress`), built when missing. */
@@ -55,7 +56,7 @@ export async function benchDvo(survey: { dir: string; manifest: SurveyManifest }
   const surveyStamp = (await stat(join(survey.dir, 'survey.json'))).mtimeMs;
   const want2 = `${want}|${surveyStamp}`;
   if (existsSync(join(dir, 'SkyTable.fits')) && existsSync(stamp) && (await readFile(stamp, 'utf8')) === want2) return dir;
-  await buildDvo(dir, survey, undefined, undefined, undefined, compress);
+  await buildDvo(dir, survey, { compress });
   await writeFile(stamp, want2);
   return dir;
 }
