@@ -23,7 +23,7 @@ import { markLostClients } from './clients.ts';
 import type { AnyBatchType, BatchType, LoadingConfig } from './configs.ts';
 import { IppToPspsError } from './errors.ts';
 import { sleepUnlessStopped, type ProgramContext } from './program.ts';
-import { dvoDirOf } from './queue.ts';
+import { dvoDirOf, isNebulousKey } from './queue.ts';
 import { releaseScratch, takeScratch } from './scratch.ts';
 
 /** How DVO IDs are looked up for P2/ST batches. */
@@ -199,7 +199,7 @@ class Loader {
 
   // A queued catalogue's file on this host: a Nebulous key through the resolver, anything else as it is.
   async #catalogueFile(path: string): Promise<string> {
-    if (!path.startsWith('neb:')) return path;
+    if (!isNebulousKey(path)) return path;
     const resolve = this.#options.resolvePath;
     if (!resolve) throw new IppToPspsError('item_needs_nebulous', `the catalogue is the Nebulous key ${path}, and this loader was given no Nebulous server to find its file (set IPP_NEB_URL)`);
     try {

@@ -68,13 +68,17 @@ export function dvoDirOf(config: LoadingConfig, cwd?: string): string {
   return resolve(cwd ?? process.cwd(), config.dvo_location);
 }
 
-// A catalogue's path: a local one, or a Nebulous key (neb://...) that the loader resolves on
-// its own host (LoaderOptions.resolvePath).
+/** True for a catalogue path that is a Nebulous key (`neb:...`): the loader resolves it on its own host (LoaderOptions.resolvePath). */
+export function isNebulousKey(path: string): boolean {
+  return path.startsWith('neb:');
+}
+
+// A catalogue's path: a local one, or a Nebulous key.
 const catalogueOf = (pathBase: unknown, uri: unknown, ext: '.smf' | '.cmf'): string | undefined => {
   const local = (v: unknown): string | undefined => {
     if (typeof v !== 'string' || v === '') return undefined;
     const p = v.replace(/^file:\/\//, '');
-    return p.startsWith('neb:') || !/^[a-z]+:\/\//i.test(p) ? p : undefined;
+    return isNebulousKey(p) || !/^[a-z]+:\/\//i.test(p) ? p : undefined;
   };
   for (const v of [local(uri), local(pathBase)]) if (v && /\.(smf|cmf|fits?)$/i.test(v)) return v;
   const base = local(pathBase);
