@@ -208,7 +208,7 @@ export class OutputFile {
     if (start < this.base) {
       const gone = bytes.subarray(0, Math.min(bytes.length, this.base - start));
       if (this.direct) {
-        const first = Math.floor(start / BLOCK) * BLOCK;
+        const first = this.heldFrom();
         const side = this.side!;
         side.set(gone, start - first);
         // Every held block that went out is whole in `side` (it left with a full buffer).
@@ -241,7 +241,7 @@ export class OutputFile {
     let skipFrom = end;
     let skipTo = end;
     if (this.direct && this.holdStart >= 0 && this.holdStart < base + end && this.holdEnd > base) {
-      const first = Math.floor(this.holdStart / BLOCK) * BLOCK;
+      const first = this.heldFrom();
       const last = Math.ceil(this.holdEnd / BLOCK) * BLOCK;
       skipFrom = Math.max(first, base) - base;
       skipTo = Math.min(last, base + end) - base;
@@ -283,9 +283,14 @@ export class OutputFile {
     this.handle = await open(this.path, constants.O_WRONLY);
     this.isDirect = false;
     if (this.holdStart >= 0 && this.asideEnd >= 0) {
-      const first = Math.floor(this.holdStart / BLOCK) * BLOCK;
+      const first = this.heldFrom();
       await writeAll(this.handle, this.side!, 0, this.asideEnd - first, first);
     }
+  }
+
+  // Where the held header's first block starts (`side` holds the held blocks from there).
+  private heldFrom(): number {
+    return Math.floor(this.holdStart / BLOCK) * BLOCK;
   }
 
   /** Writes what is staged, cuts the file to its length, syncs (unless `sync` is false) and closes it. */
