@@ -29,6 +29,8 @@ test('ipp demo runs the whole chain as a child process (the ippToPsps programs u
   assert.match(r.stdout, /repair: 4 examined, 4 done, 0 failed/);
   assert.match(r.stdout, /\$ ipp fits info neb:\/\/\/gpc1\/demo\/\S+\.smf\n +HDU +EXTNAME/);
   assert.match(r.stdout, /fsck: 8 instances checked, 8 files on 2 volume\(s\); clean/);
+  // addstar found every catalogue through its key in gpc1.
+  assert.equal([...r.stdout.matchAll(/^ +ingested +neb:\/\/\/gpc1\/demo\/\S+\.(smf|cmf) \(/gm)].length, 4);
 
   // Every addstar run is full in gpc1, and DVO agrees with itself.
   const gpc1 = await openGpc1(`sqlite:${join(dir, 'gpc1.db')}`);

@@ -35,22 +35,22 @@ export const demo: Command = {
     '  1. ipp sim survey: a simulated GPC1 survey (smf per exposure, cmf per stack, truth),',
     '     recorded in the processing database (gpc1): chip → camera → fake → warp, stack →',
     '     staticsky → skycal, all full.',
-    '  2. ipp gpc1 define addstar + ipp dvo addstar --from-gpc1: the camera and skycal',
-    '     catalogues ingested into a DVO database; ipp dvo verify checks it.',
-    '  3. ipp datastore serve and ipp odm serve on loopback (the hand-over and the archive side);',
-    '     ipp neb serve with two hosts\' volumes: every smf and cmf stored by key, two copies each,',
+    '  2. ipp neb serve with two hosts\' volumes: every smf and cmf stored by key, two copies each,',
     '     found and read through its key (ipp fits info neb:///KEY), and ipp neb fsck; gpc1 then',
-    '     names the catalogues by key, and the loaders find them through Nebulous.',
-    '  4. ipp config set + ipp queue: an ippToPsps loading config, its sky grid and queued items',
+    '     names the catalogues by key, as the IPP names every stage\'s files.',
+    '  3. ipp gpc1 define addstar + ipp dvo addstar --from-gpc1: the camera and skycal',
+    '     catalogues, found through their keys, ingested into a DVO database; ipp dvo verify.',
+    '  4. ipp datastore serve and ipp odm serve on loopback (the hand-over and the archive side).',
+    '  5. ipp config set + ipp queue: an ippToPsps loading config, its sky grid and queued items',
     '     (P2 exposures, ST stacks, OB DVO regions).',
-    '  5. ipp loader init (the IN batch), then ipp pantasks server runs the programs as periodic',
+    '  6. ipp loader init (the IN batch), then ipp pantasks server runs the programs as periodic',
     '     jobs (as the original ran them): ipp queue; ipp loader, two at a time, building P2, ST',
     '     and OB batches (objIDs from DVO) and publishing them; ipp dxlayer, taking them to the',
     '     ODM, which loads, validates and merges them into the archive database; ipp pollodm,',
     '     recording what the ODM did; ipp cleanup, deleting copies by the deletion policy.',
-    '  6. when every batch is merged and cleaned up, pantasks stops: its status, the ODM\'s.',
-    '  7. ipp metrics: the loading summary, printed and plotted.',
-    '  8. the archive checked: its Detection rows equal the P2 batches\' rows and the simulated',
+    '  7. when every batch is merged and cleaned up, pantasks stops: its status, the ODM\'s.',
+    '  8. ipp metrics: the loading summary, printed and plotted.',
+    '  9. the archive checked: its Detection rows equal the P2 batches\' rows and the simulated',
     '     detections; a query and a cone search to try.',
   ].join('\n'),
   options: {
@@ -108,37 +108,12 @@ export const demo: Command = {
       '--stacks', stacks, '--density', density, '--seed', seed);
     await ipp('gpc1', 'summary', '--db', gpc1Url, '--label', LABEL);
 
-    step('DVO', '2. ingest the camera (smf) and skycal (cmf) catalogues into DVO, from gpc1');
-    const gpc1 = await openGpc1(gpc1Url);
-    let camIds: number[];
-    let skycalIds: number[];
+    step('Nebulous', '2. Nebulous on loopback: the catalogues stored by key on two hosts\' volumes');
+    const manifest = await readSurveyManifest(survey);
+    const servers: ServerChild[] = [];
     try {
-      camIds = (await listRuns(gpc1, { stage: 'camera', label: LABEL, state: 'full' })).map((r) => r.id);
-      skycalIds = (await listRuns(gpc1, { stage: 'skycal', label: LABEL, state: 'full' })).map((r) => r.id);
-    } finally {
-      await gpc1.close();
-    }
-    await ipp('gpc1', 'define', 'addstar', '--db', gpc1Url, '--label', LABEL, '--source-stage', 'camera', '--source-id', camIds.join(','));
-    if (skycalIds.length > 0) {
-      await ipp('gpc1', 'define', 'addstar', '--db', gpc1Url, '--label', LABEL, '--source-stage', 'skycal', '--source-id', skycalIds.join(','));
-    }
-    await ipp('dvo', 'addstar', '--db', dvo, '--from-gpc1', '--label', LABEL, '--gpc1-db', gpc1Url);
-    await ipp('gpc1', 'advance', '--db', gpc1Url, '--stage', 'addstar', '--label', LABEL);
-    await ipp('dvo', 'verify', '--db', dvo);
-
-    step('servers', '3. start a datastore, the ODM and Nebulous on loopback; the catalogues stored in Nebulous');
-    const datastore = await startServerStep(['datastore', 'serve', '--root', join(dir, 'datastore'),
-      '--db', `sqlite:${join(dir, 'datastore.db')}`, '--port', '0', '--log-level', 'warn'], ctx, env);
-    const servers = [datastore];
-    try {
-      const odm = await startServerStep(['odm', 'serve', '--dir', dxlayerDir, '--port', '0', '--log-level', 'warn'], ctx, env);
-      servers.push(odm);
-      env.IPP_DATASTORE_URL = datastore.url;
-      env.IPP_ODM_URL = odm.url;
-      const manifest = await readSurveyManifest(survey);
-
-      // Nebulous: the camera and stack catalogues stored by key on two hosts' volumes, two
-      // copies each, found again and read through their keys, and the store checked whole.
+      // Two copies of each camera and stack catalogue, found again and read through their
+      // keys, and the store checked whole.
       const neb = await startServerStep(['neb', 'serve', '--db', `sqlite:${join(dir, 'neb.db')}`, '--port', '0', '--no-fsync', '--log-level', 'warn'], ctx, env);
       servers.push(neb);
       env.IPP_NEB_URL = neb.url;
@@ -156,8 +131,8 @@ export const demo: Command = {
       await ipp('neb', 'find', keys[0]!);
       await runStep(rootGroup, ['fits', 'info', `neb:///${keys[0]!}`], ctx, env, { maxLines: 7 });
       await ipp('neb', 'fsck');
-      // From here on gpc1 names the catalogues by key, as the IPP names every stage's files: the
-      // loaders find each one through Nebulous on their own host.
+      // From here on gpc1 names the catalogues by key, as the IPP names every stage's files:
+      // addstar and the loaders find each one through Nebulous on their own host.
       const named = await openGpc1(gpc1Url);
       try {
         await named.transaction(async (q) => {
@@ -172,14 +147,41 @@ export const demo: Command = {
       }
       say(`  gpc1 now names the ${products.length} catalogues by key (camProcessedExp, skycalResult path_base = neb:///gpc1/${LABEL}/...)`);
 
-      step('queue', '4. an ippToPsps loading config, and its queue');
+      step('DVO', '3. ingest the camera (smf) and skycal (cmf) catalogues into DVO, from gpc1, through their keys');
+      const gpc1 = await openGpc1(gpc1Url);
+      let camIds: number[];
+      let skycalIds: number[];
+      try {
+        camIds = (await listRuns(gpc1, { stage: 'camera', label: LABEL, state: 'full' })).map((r) => r.id);
+        skycalIds = (await listRuns(gpc1, { stage: 'skycal', label: LABEL, state: 'full' })).map((r) => r.id);
+      } finally {
+        await gpc1.close();
+      }
+      await ipp('gpc1', 'define', 'addstar', '--db', gpc1Url, '--label', LABEL, '--source-stage', 'camera', '--source-id', camIds.join(','));
+      if (skycalIds.length > 0) {
+        await ipp('gpc1', 'define', 'addstar', '--db', gpc1Url, '--label', LABEL, '--source-stage', 'skycal', '--source-id', skycalIds.join(','));
+      }
+      await ipp('dvo', 'addstar', '--db', dvo, '--from-gpc1', '--label', LABEL, '--gpc1-db', gpc1Url);
+      await ipp('gpc1', 'advance', '--db', gpc1Url, '--stage', 'addstar', '--label', LABEL);
+      await ipp('dvo', 'verify', '--db', dvo);
+
+      step('servers', '4. start a datastore and the ODM on loopback');
+      const datastore = await startServerStep(['datastore', 'serve', '--root', join(dir, 'datastore'),
+        '--db', `sqlite:${join(dir, 'datastore.db')}`, '--port', '0', '--log-level', 'warn'], ctx, env);
+      servers.push(datastore);
+      const odm = await startServerStep(['odm', 'serve', '--dir', dxlayerDir, '--port', '0', '--log-level', 'warn'], ctx, env);
+      servers.push(odm);
+      env.IPP_DATASTORE_URL = datastore.url;
+      env.IPP_ODM_URL = odm.url;
+
+      step('queue', '5. an ippToPsps loading config, and its queue');
       const box = surveyBox(manifest.exposures);
       await ipp('config', 'set', CONFIG, `datastore_product=${PRODUCT}`, 'datastore_publish=1', `dvo_label=${LABEL}`,
         `dvo_location=${dvo}`, `gpc1_label=${LABEL}`, 'epoch=2020-01-01', `min_ra=${box.minRa}`, `max_ra=${box.maxRa}`,
         `min_dec=${box.minDec}`, `max_dec=${box.maxDec}`, 'box_size=2');
       await program('queue', CONFIG);
 
-      step('campaign under pantasks', '5. the IN batch, then pantasks runs the ippToPsps programs and the DXLayer as periodic jobs');
+      step('campaign under pantasks', '6. the IN batch, then pantasks runs the ippToPsps programs and the DXLayer as periodic jobs');
       await program('loader', CONFIG, 'init');
       // As the original ran them (in screen sessions, or as pantasks tasks): every program on a
       // period, two loaders at a time; the jobs get this demo's settings from the scheduler's environment.
@@ -202,7 +204,7 @@ export const demo: Command = {
       await ipp('pantasks', 'client', 'run', '--url', pantasks.url);
       await waitForCampaign(trackingUrl, ctx);
 
-      step('pantasks stop', '6. every batch published, merged by the ODM and cleaned up: pantasks stops');
+      step('pantasks stop', '7. every batch published, merged by the ODM and cleaned up: pantasks stops');
       await ipp('pantasks', 'client', 'stop', '--url', pantasks.url);
       // The jobs out finish their pass (a loader finding the queue empty) before the status.
       const scheduler = new PantasksClient(pantasks.url);
@@ -210,10 +212,10 @@ export const demo: Command = {
       await ipp('pantasks', 'client', 'status', '--url', pantasks.url);
       await ipp('odm', 'status');
 
-      step('metrics', '7. metrics sums up the campaign');
+      step('metrics', '8. metrics sums up the campaign');
       await program('metrics', CONFIG, '--plots', join(dir, 'plots'));
 
-      step('archive check', '8. the archive against the batches and the simulation');
+      step('archive check', '9. the archive against the batches and the simulation');
       const check = await checkArchive(trackingUrl, archiveUrl);
       say(`  archive Detection rows ${check.detections}; rows of the merged P2 batches ${check.p2Rows}; simulated detections ${manifest.totals.detections}`);
       say(`  archive ObjectThin rows ${check.objects}, StackObjectThin rows ${check.stackRows}; batches merged ${check.merged} of ${check.batches}`);
