@@ -2,7 +2,7 @@
 // and its cached FITS files, per-column sums that touch every value.
 import './usage.ts';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FitsFile, fitsTable, writeCompressedFits, writeFits } from '../src/fits/index.ts';
@@ -91,6 +91,12 @@ export function runPeer<T>(script: string, args: string[]): T {
 /** Megabytes (10^6 bytes), the unit of every rate printed. */
 export function mb(bytes: number): number {
   return bytes / 1e6;
+}
+
+/** Bytes of every file under a directory. */
+export function dirBytes(dir: string): number {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile()).reduce((n, e) => n + statSync(join(e.parentPath, e.name)).size, 0);
 }
 
 /** A seeded generator of numbers in [0, 1), so every run writes the same table. */
