@@ -62,6 +62,22 @@ describe('unreachable databases', () => {
   });
 });
 
+describe('opening only an existing database', () => {
+  it('refuses a SQLite file that is not there, naming it, and makes neither file nor directory', async () => {
+    await withTempDir(async (dir) => {
+      const { existsSync } = await import('node:fs');
+      await assert.rejects(openDatabase(`sqlite:${dir}/typo/x.db`, { existing: true, migrations: rooms }),
+        (e: unknown) => e instanceof DbError && e.code === 'db_not_found' && e.message.includes(`${dir}/typo/x.db`));
+      assert.equal(existsSync(`${dir}/typo`), false);
+      const made = await openDatabase(`sqlite:${dir}/x.db`, { migrations: rooms });
+      await made.close();
+      const again = await openDatabase(`sqlite:${dir}/x.db`, { existing: true });
+      assert.equal((await again.all('SELECT name FROM item')).length, 0);
+      await again.close();
+    });
+  });
+});
+
 for (const engine of testEngines()) {
   describe(`database layer on ${engine.name}`, { skip: engine.skip }, () => {
     it('applies migrations once, in order, and records them', () => engine.withUrl(async (url) => {

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { DbError } from './errors.ts';
 import { applyMigrations } from './migrate.ts';
 import { PostgresDatabase, type PostgresOptions } from './postgres.ts';
 import { SqliteDatabase } from './sqlite.ts';
@@ -10,6 +12,11 @@ export interface OpenOptions extends PostgresOptions {
   readonly migrations?: readonly RoomMigrations[];
   /** Resolves relative SQLite paths (default: the current directory). */
   readonly cwd?: string;
+  /**
+   * Refuse a SQLite file that does not exist yet (`db_not_found`) instead of creating it: for
+   * commands that only read or change what is there, so a mistyped path is not an empty database.
+   */
+  readonly existing?: boolean;
 }
 
 /**
@@ -18,6 +25,9 @@ export interface OpenOptions extends PostgresOptions {
  */
 export async function openDatabase(url: string, options: OpenOptions = {}): Promise<Database> {
   const location = parseDbUrl(url, options.cwd);
+  if (options.existing && location.engine === 'sqlite' && location.path !== ':memory:' && !existsSync(location.path)) {
+    throw new DbError('db_not_found', `there is no database at ${location.display} (a relative path is taken from ${options.cwd ?? process.cwd()}); check the URL`);
+  }
   const db = location.engine === 'sqlite'
     ? SqliteDatabase.open(location.path, location.display)
     : await PostgresDatabase.open(location.connectionString, location.display, options);

@@ -193,7 +193,7 @@ class Loader {
   }
 
   async #gpc1Db(): Promise<Database> {
-    this.#gpc1 ??= await openGpc1(this.#ctx.settings.gpc1Db);
+    this.#gpc1 ??= await openGpc1(this.#ctx.settings.gpc1Db, { existing: true });
     return this.#gpc1;
   }
 

@@ -131,7 +131,7 @@ async function addstarFromGpc1(args: ParsedArgs, ctx: CommandContext, options: A
   const label = str(args, 'label');
   if (!label) throw new UsageError('--from-gpc1 needs --label LABEL: the addstar runs to process');
   const url = databaseUrl('gpc1', { values: { db: args.values['gpc1-db'] }, positionals: [] }, ctx.env);
-  const db = await openGpc1(url);
+  const db = await openGpc1(url, { existing: true });
   try {
     const pending = await pendingComponents(db, 'addstar', { label });
     const records: ComponentRecord[] = [];

@@ -16,6 +16,23 @@ async function ok(...args: string[]): Promise<string> {
   return r.stdout;
 }
 
+describe('ipp gpc1 with a SQLite path that holds no database', () => {
+  it('refuses it for every command but create and register, and makes nothing there', () => withTempDir(async (dir) => {
+    const { existsSync } = await import('node:fs');
+    const db = ['--db', `sqlite:${join(dir, 'typo', 'gpc1.db')}`];
+    for (const argv of [['summary'], ['runs', '--stage', 'chip'], ['pending', 'chip'], ['advance'], ['revert', 'chip'],
+      ['define', 'chip', '--label', 'x'], ['done', 'chip', '1', 'XY01'], ['state', 'chip', '1', '--to', 'drop'], ['map', '1', 'skycell.1:XY01']]) {
+      const r = await ipp('gpc1', ...argv, ...db);
+      assert.equal(r.code, 1, argv.join(' '));
+      assert.match(r.stderr, /error \[db_not_found\]: there is no database at sqlite:\S+typo\/gpc1\.db.*IPP_GPC1_DB.*ipp gpc1 create/, argv.join(' '));
+    }
+    assert.equal(existsSync(join(dir, 'typo')), false);
+    assert.equal((await ipp('gpc1', 'create', 'extra', ...db)).code, 2);
+    assert.match(await ok('gpc1', 'create', ...db), /applied/);
+    assert.match(await ok('gpc1', 'summary', ...db), /no runs/);
+  }));
+});
+
 for (const engine of testEngines()) {
   describe(`ipp gpc1 on ${engine.name}`, { skip: engine.skip }, () => {
     it('takes an exposure from registration through chip and camera, as text and JSON', () => engine.withUrl((url) => withTempDir(async (dir) => {
@@ -102,6 +119,8 @@ describe('ipp gpc1 refuses malformed arguments', () => {
       [['gpc1', 'register', '--exp-name', 'x', '--chips', 'XY01', '--airmass', 'high'], /--airmass "high" must be a number/],
       [['gpc1', 'register', '--file', join(dir, 'missing.json')], /--file: cannot read .*missing\.json/],
       [['gpc1', 'advance', '--stage', 'nope'], /unknown stage "nope"/],
+      [['gpc1', 'define', 'chip', '--exp-id', '4'], /give the runs' label: ipp gpc1 define chip --label LABEL/],
+      [['gpc1', 'define', 'addstar', '--label', 'x', '--source-stage', 'bogus', '--source-id', '1'], /unknown stage "bogus"/],
       [['gpc1', 'map', '5'], /give the warp run and its skycells/],
       [['gpc1', 'summary', '--bogus'], /Unknown option '--bogus'/],
     ];
@@ -114,9 +133,9 @@ describe('ipp gpc1 refuses malformed arguments', () => {
 
   it('reports bad values found in the database with exit code 1', () => withTempDir(async (dir) => {
     const db = ['--db', `sqlite:${join(dir, 'g.db')}`];
+    await ok('gpc1', 'create', ...db);
     const cases: [string[], RegExp][] = [
       [['gpc1', 'done', 'chip', '9', 'XY01'], /\[gpc1_unknown_run\]: chip run 9 does not exist/],
-      [['gpc1', 'define', 'chip', '--exp-id', '4'], /\[gpc1_bad_input\]: define chip: label is required/],
       [['gpc1', 'define', 'chip', '--label', 'x', '--exp-id', '4'], /\[gpc1_unknown_exposure\]: exposure 4 does not exist; register it first/],
       [['gpc1', 'state', 'chip', '3', '--to', 'drop'], /\[gpc1_unknown_run\]: chip run 3 does not exist/],
       [['gpc1', 'map', '5', 'skycell.1'], /\[gpc1_unknown_run\]: warp run 5 does not exist/],

@@ -1,7 +1,7 @@
 // `ipp gpc1 ...`: the processing database from the command line — create the schema, register
 // exposures, define runs, record components, revert faults, advance, list, change states, count.
 import { readFile } from 'node:fs/promises';
-import { UsageError } from '../../common/index.ts';
+import { IppError, UsageError } from '../../common/index.ts';
 import { applyMigrations, openDatabase, type Database } from '../../db/index.ts';
 import {
   DEFINE_FIELDS, GPC1_MIGRATIONS, Gpc1Error, RUN_STATES, STAGE_NAMES, advance, defineRun, listRuns, mapSkyCells, openGpc1,
@@ -20,8 +20,18 @@ const limit: OptionSpec = { type: 'string', value: 'N', help: 'at most N' };
 const GPC1_CHIPS = Array.from({ length: 64 }, (_, i) => `XY${Math.floor(i / 8)}${i % 8}`)
   .filter((c) => !['XY00', 'XY07', 'XY70', 'XY77'].includes(c));
 
-async function withGpc1<T>(args: ParsedArgs, ctx: CommandContext, fn: (db: Database) => Promise<T>): Promise<T> {
-  const handle = await openGpc1(databaseUrl('gpc1', args, ctx.env));
+/**
+ * Runs `fn` on the gpc1 database --db names. Only `create` and `register` make a database
+ * that is not there yet; every other command refuses a missing one, so that a mistyped path
+ * is an error, not an empty database.
+ */
+async function withGpc1<T>(args: ParsedArgs, ctx: CommandContext, fn: (db: Database) => Promise<T>, options: { create?: boolean } = {}): Promise<T> {
+  const handle = await openGpc1(databaseUrl('gpc1', args, ctx.env), { existing: !options.create }).catch((error: unknown) => {
+    if (error instanceof IppError && error.code === 'db_not_found') {
+      throw new IppError('db_not_found', `${error.message} (given by --db, else IPP_GPC1_DB, else IPP_DB); ipp gpc1 create or ipp gpc1 register makes a new one`, { cause: error });
+    }
+    throw error;
+  });
   try {
     return await fn(handle);
   } finally {
@@ -101,6 +111,7 @@ const create: Command = {
   description: 'Applies the gpc1 migrations that the database has not seen yet, in one transaction. Safe to run again.',
   options: { db, json },
   async run(args, ctx) {
+    if (args.positionals.length > 0) throw new UsageError(`unexpected argument "${args.positionals[0]}"; the database is given with --db URL`);
     const url = databaseUrl('gpc1', args, ctx.env);
     const handle = await openDatabase(url);
     try {
@@ -171,7 +182,7 @@ BASE/EXP_NAME.CLASS_ID.fits. Prints the exp_ids.`,
         imfiles: chips.map((class_id) => ({ class_id, uri: base === undefined ? null : `${base.replace(/\/$/, '')}/${name}.${class_id}.fits` })),
       }];
     }
-    const made = await withGpc1(args, ctx, (h) => registerExposures(h, exposures));
+    const made = await withGpc1(args, ctx, (h) => registerExposures(h, exposures), { create: true });
     if (args.values.json) printJson(ctx, { exp_ids: made });
     else ctx.stdout.write(`registered ${made.length} exposure${made.length === 1 ? '' : 's'}: exp_id ${made.join(', ')}\n`);
     return EXIT.ok;
@@ -305,6 +316,8 @@ or warp: where the chain stops), --reduction, --workdir, --note. --spec gives th
     }
     if (Object.keys(exposures).length > 0) spec.exposures = { ...(spec.exposures as object | undefined), ...exposures };
     if (spec.end_stage !== undefined) usage(() => parseStage(String(spec.end_stage)));
+    if (typeof spec.source_stage === 'string') usage(() => parseStage(String(spec.source_stage)));
+    if (spec.label === undefined || spec.label === '') throw new UsageError(`give the runs' label: ipp gpc1 define ${name} --label LABEL`);
     const made = await withGpc1(args, ctx, (h) => defineRun(h, name, spec as never));
     if (args.values.json) printJson(ctx, { stage: name, ids: made });
     else ctx.stdout.write(made.length === 0 ? `defined no ${name} runs (nothing matched)\n` : `defined ${made.length} ${name} run${made.length === 1 ? '' : 's'}: ${made.join(', ')}\n`);
@@ -392,7 +405,8 @@ const advanceCommand: Command = {
     if (args.positionals.length > 0) throw new UsageError(`unexpected argument "${args.positionals[0]}"; use --stage STAGE`);
     const s = str(args, 'stage');
     const name = s === undefined ? undefined : stageArg(s, 'advance --stage');
-    const result = await withGpc1(args, ctx, (h) => advance(h, { stage: name, label: str(args, 'label'), limit: optionalInt(args, 'limit', 1) }));
+    const options = { stage: name, label: str(args, 'label'), limit: optionalInt(args, 'limit', 1) };
+    const result = await withGpc1(args, ctx, (h) => advance(h, options));
     if (args.values.json) {
       printJson(ctx, result);
       return EXIT.ok;
@@ -422,7 +436,8 @@ const runs: Command = {
     const name = stageArg(s, 'runs --stage');
     const stateText = str(args, 'state');
     const state = stateText === undefined ? undefined : usage(() => parseRunState(stateText));
-    const rows = await withGpc1(args, ctx, (h) => listRuns(h, { stage: name, state, label: str(args, 'label'), limit: optionalInt(args, 'limit', 1) }));
+    const options = { stage: name, state, label: str(args, 'label'), limit: optionalInt(args, 'limit', 1) };
+    const rows = await withGpc1(args, ctx, (h) => listRuns(h, options));
     if (args.values.json) {
       printJson(ctx, rows.map(({ row, ...rest }) => ({ ...rest, ...row })));
       return EXIT.ok;
@@ -444,7 +459,8 @@ const pending: Command = {
   async run(args, ctx) {
     if (args.positionals.length !== 1) throw new UsageError('give one stage: ipp gpc1 pending STAGE');
     const name = stageArg(args.positionals[0], 'pending');
-    const rows = await withGpc1(args, ctx, (h) => pendingComponents(h, name, { label: str(args, 'label'), limit: optionalInt(args, 'limit', 1) }));
+    const options = { label: str(args, 'label'), limit: optionalInt(args, 'limit', 1) };
+    const rows = await withGpc1(args, ctx, (h) => pendingComponents(h, name, options));
     if (args.values.json) printJson(ctx, rows);
     else ctx.stdout.write(table(['ID', 'COMPONENT', 'STATE', 'LABEL'], rows.map((r) => [String(r.id), r.component ?? '-', r.state, r.label ?? '-'])));
     return EXIT.ok;

@@ -29,7 +29,7 @@ export const queueCommand: Command = {
     const json = Boolean(args.values.json);
     let pass: QueueSummary[] = [];
     const settings = await ippToPspsSettings(args, ctx.env);
-    const gpc1 = await openGpc1(settings.gpc1Db);
+    const gpc1 = await openGpc1(settings.gpc1Db, { existing: true });
     let endedBy: string;
     try {
       ({ result: { endedBy } } = await runProgramCommand(args, ctx, {
