@@ -21,7 +21,7 @@ export interface AdvanceOptions {
 }
 
 /** Why an advanced run did not queue a next stage. */
-export type StopReason = 'last_stage' | 'end_stage' | 'quality' | 'no_tess_id' | 'updated';
+export type StopReason = 'last_stage' | 'not_chained' | 'end_stage' | 'quality' | 'no_tess_id' | 'updated';
 
 /** One run set to full by {@link advance}. */
 export interface AdvancedRun {
@@ -29,7 +29,11 @@ export interface AdvancedRun {
   readonly id: number;
   /** The run of the next stage queued for it, if any. */
   readonly queued: { readonly stage: StageName; readonly id: number } | null;
-  /** Why nothing was queued: the chain ends here, end_stage stops it, every component was bad, no tessellation, or it was a redo of a run already chained. */
+  /**
+   * Why nothing was queued: the chain ends here (warp), the stage is outside the chain (its
+   * successors are defined by hand), end_stage stops it, every component was bad, no
+   * tessellation, or it was a redo of a run already chained.
+   */
   readonly stopped: StopReason | null;
   /** Components done with bad quality (counted as done, reported here). */
   readonly bad_components: number;
@@ -72,7 +76,7 @@ async function advanceStage(tx: Queryable, d: StageDescriptor, label: string | n
       let stopped: StopReason | null = null;
       if (next === undefined) {
         if (from === 'update') stopped = 'updated';
-        else if (!d.next) stopped = 'last_stage';
+        else if (!d.next) stopped = CHAIN.includes(d.name) ? 'last_stage' : 'not_chained';
         else if (!goesOn(d.name, endOf.get(id) ?? null)) stopped = 'end_stage';
         else if (q.bad >= q.total) stopped = 'quality';
         else stopped = 'no_tess_id';

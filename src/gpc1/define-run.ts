@@ -61,7 +61,11 @@ export interface DefineInputs {
   /** Warp runs for full fake runs; `skycells` (with one fake run) gives the skycell map at once. */
   warp: { readonly fake_ids: readonly number[]; readonly tess_id?: string | null; readonly dvodb?: string | null; readonly skycells?: readonly SkyCellMapEntry[] };
   /** One stack of the given full warps, which must each have a good skyfile for the skycell. */
-  stack: { readonly skycell_id: string; readonly tess_id: string; readonly filter: string; readonly warp_ids: readonly number[]; readonly dvodb?: string | null };
+  stack: {
+    readonly skycell_id: string; readonly tess_id: string; readonly filter: string; readonly warp_ids: readonly number[]; readonly dvodb?: string | null;
+    /** The run's stack_id, where the stack's files already carry one (default: the database assigns it). */
+    readonly stack_id?: number;
+  };
   /** One static-sky run over full stacks (usually one skycell, all filters). */
   staticsky: { readonly stack_ids: readonly number[] };
   /** One skycal run per stack of a full static-sky run (default: each of its stacks). */
@@ -85,7 +89,7 @@ export const DEFINE_FIELDS: Readonly<Record<StageName, readonly string[]>> = Obj
   camera: ['chip_ids', 'tess_id', 'dvodb'],
   fake: ['cam_ids', 'tess_id', 'dvodb'],
   warp: ['fake_ids', 'tess_id', 'dvodb', 'skycells'],
-  stack: ['skycell_id', 'tess_id', 'filter', 'warp_ids', 'dvodb'],
+  stack: ['skycell_id', 'tess_id', 'filter', 'warp_ids', 'dvodb', 'stack_id'],
   staticsky: ['stack_ids'],
   skycal: ['sky_id', 'stack_ids'],
   fullforce: ['skycal_ids', 'warp_ids', 'sources_path_base'],
@@ -300,6 +304,14 @@ function checkSkycells(value: unknown): { skycell_id: string; class_id: string }
 
 async function insertSkyCellMap(tx: Queryable, warpId: number, entries: readonly { skycell_id: string; class_id: string }[]): Promise<void> {
   const run = await tx.get<{ tess_id: string }>('SELECT tess_id FROM warpRun WHERE warp_id = ?', [warpId]);
+  // A chip named in the map must be one of the warp's exposure (when the chain back to it is whole).
+  const chips = (await tx.all<{ class_id: string }>(
+    `SELECT i.class_id FROM warpRun w JOIN fakeRun f ON f.fake_id = w.fake_id JOIN camRun c ON c.cam_id = f.cam_id
+       JOIN chipRun ch ON ch.chip_id = c.chip_id JOIN rawImfile i ON i.exp_id = ch.exp_id WHERE w.warp_id = ?`, [warpId])).map((r) => r.class_id);
+  const strangers = entries.filter((e) => e.class_id !== 'all' && chips.length > 0 && !chips.includes(e.class_id));
+  if (strangers.length > 0) {
+    throw new Gpc1Error('gpc1_bad_input', `warp run ${warpId}: chip ${[...new Set(strangers.map((e) => e.class_id))].join(', ')} is not a chip of its exposure (${chips.join(', ')})`);
+  }
   await insertRows(tx, 'warpSkyCellMap', ['warp_id', 'skycell_id', 'tess_id', 'class_id'],
     entries.map((e) => [warpId, e.skycell_id, run!.tess_id, e.class_id]));
 }
@@ -350,7 +362,27 @@ async function defineStack(tx: Queryable, c: Common, s: Record<string, unknown>)
   if (lacking.length > 0) {
     throw new Gpc1Error('gpc1_input_not_ready', `define stack: warp run ${lacking.join(', ')} has no good skyfile for ${tess_id} ${skycell_id}; stack only warps that cover the skycell`);
   }
-  const id = await insertOne(tx, c, { skycell_id, tess_id, filter, dvodb: checkValue('text', s.dvodb, 'define stack: dvodb') });
+  // A stack is of one filter: every warp's exposure must have been taken in it.
+  const filters = await tx.all<{ warp_id: number; filter: string | null }>(
+    `SELECT w.warp_id, e.filter FROM warpRun w JOIN fakeRun f ON f.fake_id = w.fake_id JOIN camRun c ON c.cam_id = f.cam_id
+       JOIN chipRun ch ON ch.chip_id = c.chip_id JOIN rawExp e ON e.exp_id = ch.exp_id WHERE w.warp_id IN (${marks(warps.length)})`, warps);
+  const other = filters.filter((r) => r.filter !== filter);
+  if (other.length > 0) {
+    throw new Gpc1Error('gpc1_bad_input', `define stack: warp run ${other.map((r) => `${r.warp_id} (${r.filter ?? 'no filter'})`).join(', ')} is not of the stack's filter ${filter}; stack only warps of one filter`);
+  }
+  const own: Record<string, SqlValue> = { skycell_id, tess_id, filter, dvodb: checkValue('text', s.dvodb, 'define stack: dvodb') };
+  if (s.stack_id !== undefined) {
+    const given = checkId(s.stack_id, 'define stack: stack_id');
+    if (await tx.get('SELECT stack_id FROM stackRun WHERE stack_id = ?', [given])) {
+      throw new Gpc1Error('gpc1_bad_input', `define stack: stack run ${given} already exists; give another stack_id, or none to have one assigned`);
+    }
+    own.stack_id = given;
+  }
+  const id = await insertOne(tx, c, own);
+  // An identity sequence does not see IDs given explicitly: move it past them.
+  if (s.stack_id !== undefined && tx.dialect.engine === 'postgres') {
+    await tx.get("SELECT setval(pg_get_serial_sequence('stackrun', 'stack_id'), (SELECT MAX(stack_id) FROM stackRun))");
+  }
   await insertRows(tx, 'stackInputSkyfile', ['stack_id', 'warp_id'], warps.map((w) => [id, w]));
   return [id];
 }

@@ -85,6 +85,8 @@ for (const engine of testEngines()) {
         { id: chipA!, component: 'XY03', fault: 2 },
         ...chips.map((c) => ({ id: chipB!, component: c })),
       ]);
+      await assert.rejects(recordComponents(db, 'chip', [{ id: chipB!, component: 'XY99', fault: 2, quality: 4 }]),
+        (e: unknown) => e instanceof Gpc1Error && e.code === 'gpc1_bad_input' && /a fault .* or a quality code .*, not both/.test(e.message));
       const noted = await db.get<{ note: string }>("SELECT note FROM chipProcessedImfile WHERE chip_id = ? AND class_id = 'XY02'", [chipA!]);
       assert.equal(noted!.note, 'saturated: no stars found', 'the reason is kept beside the quality code');
       let result = await advance(db, { stage: 'chip' });
@@ -129,6 +131,8 @@ for (const engine of testEngines()) {
       assert.deepEqual((await pendingComponents(db, 'warp')).map((p) => [p.id, p.component]), [[warpId, null]]);
       await assert.rejects(recordComponent(db, 'warp', warpId, 'skycell.1133.081'), rejects('gpc1_component_not_in_run', /map its skycells first/));
       assert.equal((await advance(db)).advanced, 0);
+      await assert.rejects(mapSkyCells(db, warpId, [{ skycell_id: 'skycell.1133.081', class_id: 'XY77' }]),
+        rejects('gpc1_bad_input', /chip XY77 is not a chip of its exposure \(XY01, XY02, XY03, XY04\)/));
       await mapSkyCells(db, warpId, [
         { skycell_id: 'skycell.1133.081', class_id: 'XY01' }, { skycell_id: 'skycell.1133.081', class_id: 'XY02' },
         { skycell_id: 'skycell.1133.082', class_id: 'XY03' },
@@ -148,6 +152,10 @@ for (const engine of testEngines()) {
       ]);
       assert.deepEqual(await summary(db, { label: 'nobody' }), []);
       assert.equal((await advance(db)).advanced, 0, 'advancing again changes nothing');
+      // A stack is outside the chip → warp chain: full, with nothing queued after it.
+      const [stackId] = await defineRun(db, 'stack', { label: 'night1', skycell_id: 'skycell.1133.081', tess_id: 'RINGS.V3', filter: 'r.00000', warp_ids: [warpId] });
+      await recordComponent(db, 'stack', stackId!, null, {});
+      assert.deepEqual((await advance(db, { stage: 'stack' })).runs.map((r) => [r.stage, r.queued, r.stopped]), [['stack', null, 'not_chained']]);
       assert.equal((await listRuns(db, { stage: 'camera' })).length, 1, 'and queues nothing twice');
     })));
 

@@ -124,10 +124,13 @@ function checkRecord(d: StageDescriptor, r: ComponentRecord, index: number): Che
     }
     if (value !== undefined) metrics[key] = checkValue(kind, value, () => `${what}: ${key}`);
   }
-  return {
-    ref: `${id}\u0000${component}`, id, component,
-    fault: checkCode(r.fault, `${what}: fault`), quality: checkCode(r.quality, `${what}: quality`), metrics,
-  };
+  const fault = checkCode(r.fault, `${what}: fault`);
+  const quality = checkCode(r.quality, `${what}: quality`);
+  // A fault is retried after a revert; a quality code is bad input, never retried: not both.
+  if (fault !== 0 && quality !== 0) {
+    throw new Gpc1Error('gpc1_bad_input', `${what}: give a fault (the job failed; a revert retries it) or a quality code (the input is bad; done, never retried), not both`);
+  }
+  return { ref: `${id}\u0000${component}`, id, component, fault, quality, metrics };
 }
 
 interface RunInfo {

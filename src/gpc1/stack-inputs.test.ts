@@ -31,6 +31,16 @@ for (const engine of testEngines()) {
         await advance(db);
         const [stackA] = await defineRun(db, 'stack', { label: 'l', skycell_id: A, tess_id: 'RINGS.V3', filter: 'r.00000', warp_ids: [warpId] });
         const [stackB] = await defineRun(db, 'stack', { label: 'l', skycell_id: B, tess_id: 'RINGS.V3', filter: 'r.00000', warp_ids: [warpId] });
+        // A stack is of its warps' filter; a stack_id may be given (a simulated cmf carries one), once.
+        await assert.rejects(defineRun(db, 'stack', { label: 'l', skycell_id: A, tess_id: 'RINGS.V3', filter: 'g.00000', warp_ids: [warpId] }),
+          (e: unknown) => e instanceof Gpc1Error && e.code === 'gpc1_bad_input' && e.message.includes(`warp run ${warpId} (r.00000) is not of the stack's filter g.00000`));
+        const spec = { label: 'given', skycell_id: A, tess_id: 'RINGS.V3', filter: 'r.00000', warp_ids: [warpId] };
+        assert.deepEqual(await defineRun(db, 'stack', { ...spec, stack_id: 500 }), [500]);
+        await assert.rejects(defineRun(db, 'stack', { ...spec, stack_id: 500 }),
+          (e: unknown) => e instanceof Gpc1Error && e.code === 'gpc1_bad_input' && /stack run 500 already exists/.test(e.message));
+        assert.deepEqual(await defineRun(db, 'stack', spec), [501], 'the ids assigned go on after the one given');
+        await db.run("DELETE FROM stackInputSkyfile WHERE stack_id IN (SELECT stack_id FROM stackRun WHERE label = 'given')");
+        await db.run("DELETE FROM stackRun WHERE label = 'given'");
 
         assert.deepEqual(await stackInputs(db, stackA!), {
           stackId: stackA, skycellId: A, tessId: 'RINGS.V3', warps: [{ warpId, expId, classIds: ['XY01', 'XY02'] }],
