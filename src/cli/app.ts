@@ -92,7 +92,7 @@ function reportError(error: unknown, io: AppIo, verbose: boolean, path: string[]
   if (isIppError(error)) {
     io.stderr.write(`${path.join(' ')}: error [${error.code}]: ${error.message}\n`);
     if (verbose) for (const line of causeChain(error).slice(1)) io.stderr.write(`  caused by: ${line}\n`);
-    return error.code === 'usage' ? EXIT.usage : EXIT.failed;
+    return error.usage ? EXIT.usage : EXIT.failed;
   }
   // A bug, not bad input: say so, with the stack, so it can be reported.
   io.stderr.write(`${path.join(' ')}: internal error: ${error instanceof Error ? error.stack : String(error)}\n`);

@@ -6,10 +6,13 @@
 export class IppError extends Error {
   /** Stable machine-readable code, e.g. `fits_truncated`. */
   readonly code: string;
+  /** True when the error is a bad argument or option value (a command exits with the usage code). */
+  readonly usage: boolean;
 
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  constructor(code: string, message: string, options?: { cause?: unknown; usage?: boolean }) {
     super(message, options);
     this.code = code;
+    this.usage = options?.usage === true;
     this.name = new.target.name;
   }
 }
@@ -17,7 +20,7 @@ export class IppError extends Error {
 /** Raised for a bad command line or a bad configuration value. */
 export class UsageError extends IppError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super('usage', message, options);
+    super('usage', message, { ...options, usage: true });
   }
 }
 

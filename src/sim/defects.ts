@@ -22,13 +22,13 @@ export function parseDefects(text: string): DefectRequest[] {
     if (item === '') continue;
     const [name, countText, ...rest] = item.split(':');
     if (!(DEFECT_KINDS as readonly string[]).includes(name)) {
-      throw new SimError('sim_bad_defect', `unknown defect "${name}"; use a comma-separated list of ${DEFECT_KINDS.join(', ')}, each optionally with :count`);
+      throw new SimError('sim_bad_defect', `unknown defect "${name}"; use a comma-separated list of ${DEFECT_KINDS.join(', ')}, each optionally with :count`, { usage: true });
     }
-    const count = countText === undefined ? 1 : Number(countText);
+    const count = countText === undefined ? 1 : /^\d+$/.test(countText) ? Number(countText) : NaN;
     if (rest.length > 0 || !Number.isInteger(count) || count < 1 || count > 1000) {
-      throw new SimError('sim_bad_defect', `defect "${item}": the count after ":" must be a whole number from 1 to 1000`);
+      throw new SimError('sim_bad_defect', `defect "${item}": the count after ":" must be a whole number from 1 to 1000`, { usage: true });
     }
-    if (seen.has(name)) throw new SimError('sim_bad_defect', `defect "${name}" is listed twice; give it once with :count`);
+    if (seen.has(name)) throw new SimError('sim_bad_defect', `defect "${name}" is listed twice; give it once with :count`, { usage: true });
     seen.add(name);
     out.push({ kind: name as DefectKind, count });
   }

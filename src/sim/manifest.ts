@@ -24,6 +24,9 @@ export interface ManifestArguments {
   readonly filters: string;
   readonly density: number;
   readonly inject_defects: readonly { readonly kind: DefectKind; readonly count: number }[];
+  /** Absent in surveys made before these could be chosen: then 100001 and 200001. */
+  readonly first_exp_id?: number;
+  readonly first_stack_id?: number;
 }
 
 /** A chip of an exposure, as written to the smf (chips left out by a defect are not listed). */
@@ -231,7 +234,7 @@ const manifest = object({
   arguments: object({
     exposures: int, stacks: int, ra: pair, dec: pair, seed: int, filters: str, density: num,
     inject_defects: arrayOf(object({ kind: oneOf(DEFECT_KINDS), count: int })),
-  }),
+  }, { first_exp_id: int, first_stack_id: int }),
   camera: object({ name: oneOf(['GPC1']), pixel_scale: num, chip_nx: int, chip_ny: int, chips: arrayOf(str) }),
   sky: object({ md_patch: object({ ra: num, dec: num, radius: num }), density: num, objects: str, n_objects: int }),
   tessellation: object({ tess_id: str, skycell_scale: num, skycell_pixels: int }),

@@ -10,6 +10,8 @@ import {
 } from '../gpc1/index.ts';
 import { SimError } from './errors.ts';
 import type { ManifestExposure, ManifestWcs, SurveyManifest } from './manifest.ts';
+import type { SurveyConfig } from './survey-options.ts';
+import { planSurvey } from './survey-plan.ts';
 import { parseSkycellName, skycell, skycellAt } from './tessellation.ts';
 import { pixelToSky, skyToPixel, type TanWcs } from './wcs.ts';
 
@@ -123,10 +125,11 @@ export async function recordSurveyInGpc1(
     await step('warp', warpRecords);
 
     // Stacks, then staticsky per skycell, then skycal per stack (its result names the cmf).
+    // Each stack run keeps the stack_id its cmf carries (STACK_ID, IMAGEID).
     const stackIds = new Map<number, number>();
     for (const s of manifest.stacks) {
       const [stackId] = await defineRun(g, 'stack', {
-        ...common, skycell_id: s.skycell, tess_id: s.tess_id, filter: s.filter_id,
+        ...common, skycell_id: s.skycell, tess_id: s.tess_id, filter: s.filter_id, stack_id: s.stack_id,
         warp_ids: s.input_exp_ids.map((x) => warpOfExp.get(x)!).filter((x) => x !== undefined),
       });
       stackIds.set(s.stack_id, stackId!);
@@ -164,6 +167,41 @@ export async function recordSurveyInGpc1(
       },
     };
   });
+}
+
+/**
+ * Refuses, before anything is simulated, a survey whose exposures or stacks would take
+ * exp_ids, exposure names or stack_ids that gpc1 already holds, naming the first free
+ * --first-exp-id / --first-stack-id.
+ */
+export async function checkSurveyIdsFree(db: Database, config: SurveyConfig): Promise<void> {
+  const plan = planSurvey(config);
+  const expIds = plan.exposures.map((e) => e.expId);
+  const names = plan.exposures.map((e) => e.expName);
+  const taken: string[] = [];
+  const clash = await db.get<{ n: number; low: number; high: number }>(
+    'SELECT count(*) AS n, min(exp_id) AS low, max(exp_id) AS high FROM rawExp WHERE exp_id BETWEEN ? AND ?', [expIds[0], expIds[expIds.length - 1]]);
+  let named = 0;
+  for (let i = 0; i < names.length; i += 500) {
+    const part = names.slice(i, i + 500);
+    const r = await db.get<{ n: number }>(
+      `SELECT count(*) AS n FROM rawExp WHERE camera = 'GPC1' AND telescope = 'PS1' AND exp_name IN (${part.map(() => '?').join(', ')})`, part);
+    named += Number(r?.n ?? 0);
+  }
+  if (Number(clash?.n ?? 0) > 0 || named > 0) {
+    const top = await db.get<{ high: number }>('SELECT max(exp_id) AS high FROM rawExp');
+    const what = Number(clash?.n ?? 0) > 0 ? `exposures with exp_id ${clash!.low} to ${clash!.high}` : `${named} exposure name${named === 1 ? '' : 's'} (${names[0]}...)`;
+    taken.push(`${what}, which this survey's ${expIds.length} exposures from --first-exp-id ${config.firstExpId} would take: give --first-exp-id ${Math.max(Number(top?.high ?? 0) + 1, config.firstExpId + 1)} or more`);
+  }
+  if (plan.stacks.length > 0) {
+    const ids = plan.stacks.map((st) => st.stackId);
+    const r = await db.get<{ n: number }>('SELECT count(*) AS n FROM stackRun WHERE stack_id BETWEEN ? AND ?', [ids[0], ids[ids.length - 1]]);
+    if (Number(r?.n ?? 0) > 0) {
+      const top = await db.get<{ high: number }>('SELECT max(stack_id) AS high FROM stackRun');
+      taken.push(`stack runs with stack_id ${ids[0]} to ${ids[ids.length - 1]}, which this survey's stacks would take: give --first-stack-id ${Number(top!.high) + 1} or more`);
+    }
+  }
+  if (taken.length > 0) throw new SimError('sim_ids_taken', `gpc1 ${db.url} already has ${taken.join('; and ')}; or give another --db`);
 }
 
 function exposureSpec(e: ManifestExposure, manifest: SurveyManifest, label: string, tessId: string): ExposureSpec {

@@ -5,6 +5,12 @@ import { FILTERS, type FilterName } from './sky-model.ts';
 import { parseDefects, type DefectRequest } from './defects.ts';
 import { SimError } from './errors.ts';
 import type { Progress } from '../common/index.ts';
+import type { SurveyManifest } from './manifest.ts';
+
+/** A bad option value: a SimError with its code that a command reports as a usage error. */
+function badArgument(code: string, message: string): SimError {
+  return new SimError(code, message, { usage: true });
+}
 
 /** What a caller may ask for (the CLI's options, or a library call). */
 export interface SurveyOptions {
@@ -26,8 +32,17 @@ export interface SurveyOptions {
   readonly density?: number;
   /** Defects to inject: `truncated-smf,missing-chip:2,...` or parsed requests. */
   readonly injectDefects?: string | readonly DefectRequest[];
+  /** The first exposure's exp_id (default 100001); the others follow. Chip IMAGEIDs are 100 × exp_id + chip. */
+  readonly firstExpId?: number;
+  /** The first stack's stack_id, also its IMAGEID (default 200001); the others follow. */
+  readonly firstStackId?: number;
   /** Replace an existing directory that is not a survey. */
   readonly force?: boolean;
+  /**
+   * Called once the survey is complete at its place, before an earlier survey there is
+   * deleted: if it throws, the new survey is removed and the earlier one put back.
+   */
+  readonly record?: (dir: string, manifest: SurveyManifest) => Promise<void>;
   readonly signal?: AbortSignal;
   /** Told the files written so far (of exposures + stacks). */
   readonly progress?: Progress;
@@ -44,25 +59,35 @@ export interface SurveyConfig {
   readonly filters: readonly FilterName[];
   readonly density: number;
   readonly defects: readonly DefectRequest[];
+  readonly firstExpId: number;
+  readonly firstStackId: number;
   readonly force: boolean;
 }
 
 /** Defaults of the options. */
 export const SURVEY_DEFAULTS = Object.freeze({
   exposures: 12, stacks: 4, ra: [150, 156] as const, dec: [0, 6] as const, seed: 1, filters: 'grizy', density: 1,
+  firstExpId: 100_001, firstStackId: 200_001,
 });
+
+// Chip IMAGEIDs (100 × exp_id + chip) are 32-bit, and stay above every stack IMAGEID (the
+// stack_id), so the two never meet in DVO's Images table.
+const MIN_EXP_ID = SURVEY_DEFAULTS.firstExpId;
+const MAX_EXP_ID = Math.floor((2 ** 32 - 1 - 76) / 100);
+const MAX_STACK_ID = 100 * MIN_EXP_ID - 1;
 
 /** Parses `A:B` (two numbers) as the CLI gives a range. */
 export function parseRange(text: string, what: 'ra' | 'dec'): [number, number] {
-  const m = /^\s*([-+]?[\d.]+(?:[eE][-+]?\d+)?)\s*:\s*([-+]?[\d.]+(?:[eE][-+]?\d+)?)\s*$/.exec(text);
-  if (!m) throw new SimError('sim_bad_box', `--${what} "${text}" is not a range; give two numbers in degrees as FROM:TO, e.g. --${what} ${what === 'ra' ? '150:156' : '0:6'}`);
+  const number = String.raw`[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?`;
+  const m = new RegExp(String.raw`^\s*(${number})\s*:\s*(${number})\s*$`).exec(text);
+  if (!m) throw badArgument('sim_bad_box', `--${what} "${text}" is not a range; give two numbers in degrees as FROM:TO, e.g. --${what} ${what === 'ra' ? '150:156' : '0:6'}`);
   return [Number(m[1]), Number(m[2])];
 }
 
 function wholeNumber(value: unknown, name: string, min: number, max: number): number {
   const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
-    throw new SimError('sim_bad_count', `--${name} ${JSON.stringify(value)} must be a whole number from ${min} to ${max}`);
+    throw badArgument('sim_bad_count', `--${name} ${JSON.stringify(value)} must be a whole number from ${min} to ${max}`);
   }
   return n;
 }
@@ -70,46 +95,48 @@ function wholeNumber(value: unknown, name: string, min: number, max: number): nu
 /** Validates options into a frozen configuration; throws a SimError naming the bad one. */
 export function resolveSurveyOptions(options: SurveyOptions): SurveyConfig {
   if (typeof options.out !== 'string' || options.out.trim() === '') {
-    throw new SimError('sim_no_output', 'give the survey directory to write: --out DIR');
+    throw badArgument('sim_no_output', 'give the survey directory to write: --out DIR');
   }
   const exposures = wholeNumber(options.exposures ?? SURVEY_DEFAULTS.exposures, 'exposures', 1, 100_000);
   const stacks = wholeNumber(options.stacks ?? SURVEY_DEFAULTS.stacks, 'stacks', 0, 10_000);
   const ra = options.ra ?? SURVEY_DEFAULTS.ra;
   const dec = options.dec ?? SURVEY_DEFAULTS.dec;
   if (!ra.every(Number.isFinite) || ra[0] < 0 || ra[1] > 360) {
-    throw new SimError('sim_bad_box', `--ra ${ra.join(':')} must lie within 0:360 degrees`);
+    throw badArgument('sim_bad_box', `--ra ${ra.join(':')} must lie within 0:360 degrees`);
   }
   if (!dec.every(Number.isFinite) || dec[0] < -90 || dec[1] > 90) {
-    throw new SimError('sim_bad_box', `--dec ${dec.join(':')} must lie within -90:90 degrees`);
+    throw badArgument('sim_bad_box', `--dec ${dec.join(':')} must lie within -90:90 degrees`);
   }
   if (!(ra[1] > ra[0]) || !(dec[1] > dec[0])) {
-    throw new SimError('sim_bad_box', `the sky box RA ${ra.join(':')}, Dec ${dec.join(':')} is empty; give FROM < TO for both (e.g. --ra 150:156 --dec 0:6)`);
+    throw badArgument('sim_bad_box', `the sky box RA ${ra.join(':')}, Dec ${dec.join(':')} is empty; give FROM < TO for both (e.g. --ra 150:156 --dec 0:6)`);
   }
   const seed = options.seed ?? SURVEY_DEFAULTS.seed;
   if (!Number.isInteger(seed) || seed < 0 || seed > 4294967295) {
-    throw new SimError('sim_bad_seed', `--seed ${JSON.stringify(seed)} must be a whole number from 0 to 4294967295`);
+    throw badArgument('sim_bad_seed', `--seed ${JSON.stringify(seed)} must be a whole number from 0 to 4294967295`);
   }
   const filterText = options.filters ?? SURVEY_DEFAULTS.filters;
   const filters: FilterName[] = [];
   for (const ch of filterText) {
     if (!(FILTERS as readonly string[]).includes(ch)) {
-      throw new SimError('sim_bad_filter', `unknown filter "${ch}" in --filters ${filterText}; use letters from ${FILTERS.join('')} (e.g. --filters grizy)`);
+      throw badArgument('sim_bad_filter', `unknown filter "${ch}" in --filters ${filterText}; use letters from ${FILTERS.join('')} (e.g. --filters grizy)`);
     }
     if (!filters.includes(ch as FilterName)) filters.push(ch as FilterName);
   }
-  if (filters.length === 0) throw new SimError('sim_bad_filter', 'no filters given; use letters from grizyw, e.g. --filters grizy');
+  if (filters.length === 0) throw badArgument('sim_bad_filter', 'no filters given; use letters from grizyw, e.g. --filters grizy');
   const density = options.density ?? SURVEY_DEFAULTS.density;
   if (typeof density !== 'number' || !Number.isFinite(density) || density <= 0 || density > 20) {
-    throw new SimError('sim_bad_density', `--density ${JSON.stringify(density)} must be a number above 0 and at most 20 (1 = realistic counts)`);
+    throw badArgument('sim_bad_density', `--density ${JSON.stringify(density)} must be a number above 0 and at most 20 (1 = realistic counts)`);
   }
+  const firstExpId = wholeNumber(options.firstExpId ?? SURVEY_DEFAULTS.firstExpId, 'first-exp-id', MIN_EXP_ID, MAX_EXP_ID - exposures + 1);
+  const firstStackId = wholeNumber(options.firstStackId ?? SURVEY_DEFAULTS.firstStackId, 'first-stack-id', 1, MAX_STACK_ID - stacks + 1);
   const defects = typeof options.injectDefects === 'string' ? parseDefects(options.injectDefects) : [...(options.injectDefects ?? [])];
   const targets = defects.reduce((n, d) => n + d.count, 0);
   if (targets > exposures) {
-    throw new SimError('sim_too_many_defects', `${targets} defects need ${targets} exposures but the survey has ${exposures}; ask for fewer defects or more --exposures`);
+    throw badArgument('sim_too_many_defects', `${targets} defects need ${targets} exposures but the survey has ${exposures}; ask for fewer defects or more --exposures`);
   }
   return Object.freeze({
     out: options.out, exposures, stacks,
     ra: Object.freeze([ra[0], ra[1]] as const), dec: Object.freeze([dec[0], dec[1]] as const),
-    seed, filters: Object.freeze(filters), density, defects: Object.freeze(defects), force: options.force === true,
+    seed, filters: Object.freeze(filters), density, defects: Object.freeze(defects), firstExpId, firstStackId, force: options.force === true,
   });
 }

@@ -9,7 +9,7 @@ import {
   FILTERS, MAG_BRIGHT, MAX_R_MINUS, type FilterName, type SkyCircle,
 } from './sky-model.ts';
 import { SimError } from './errors.ts';
-import type { SurveyConfig } from './survey-options.ts';
+import { SURVEY_DEFAULTS, type SurveyConfig } from './survey-options.ts';
 import {
   CELL_SIDE, SKYCELL_SCALE, projectionCellsNear, skycell, skycellAt, type Skycell,
 } from './tessellation.ts';
@@ -36,10 +36,6 @@ export const FIRST_MJD = 55562;
 /** Exposures per night and the slot each takes (seconds). */
 const PER_NIGHT = 40;
 const SLOT = 300;
-/** The first exposure's ID (rawExp.exp_id); the others follow in plan order. */
-export const FIRST_EXP_ID = 100001;
-/** The first stack's ID (stackRun.stack_id). */
-export const FIRST_STACK_ID = 200001;
 /** The external filter ID of a filter, as the camera configuration maps it (`r` → `r.00000`). */
 export function filterId(filter: FilterName): string {
   return `${filter}.00000`;
@@ -187,8 +183,11 @@ export function planExposures(config: SurveyConfig, md: SkyCircle): PlannedExpos
     ra = ((ra % 360) + 360) % 360;
     dec = Math.max(-89.9, Math.min(89.9, dec));
     const facts = FILTER_FACTS[filter];
-    const night = Math.floor(i / PER_NIGHT);
-    const seq = i % PER_NIGHT;
+    // The schedule counts exposures from the default first exp_id, so a survey given a later
+    // --first-exp-id is observed after one that ends there, with other exposure names.
+    const g = config.firstExpId - SURVEY_DEFAULTS.firstExpId + i;
+    const night = Math.floor(g / PER_NIGHT);
+    const seq = g % PER_NIGHT;
     const mjd = FIRST_MJD + night * 3 + 0.25 + (seq * SLOT) / 86400;
     const hourAngle = ((seq - PER_NIGHT / 2) * SLOT * 15) / 3600;
     const airmass = airmassAt(dec, hourAngle);
@@ -200,7 +199,7 @@ export function planExposures(config: SurveyConfig, md: SkyCircle): PlannedExpos
     const sky = 10 ** (-0.4 * (skyMag - zpt)) * exptime * PIXEL_SCALE * PIXEL_SCALE;
     out.push({
       index: i,
-      expId: FIRST_EXP_ID + i,
+      expId: config.firstExpId + i,
       expName: `o${Math.floor(mjd) - 50000}g${String(seq + 1).padStart(4, '0')}o`,
       filter,
       survey: isMd ? 'MD' : '3PI',
@@ -276,7 +275,7 @@ export function planStacks(config: SurveyConfig, exposures: readonly PlannedExpo
     const readVar = inputs.length * READ_VAR * area;
     return {
       index,
-      stackId: FIRST_STACK_ID + index,
+      stackId: config.firstStackId + index,
       skycell: c.cell,
       filter: c.filter,
       inputs,

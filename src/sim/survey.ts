@@ -181,6 +181,8 @@ export async function simulateSurvey(options: SurveyOptions): Promise<SurveyResu
         filters: config.filters.join(''),
         density: config.density,
         inject_defects: config.defects.map((d) => ({ kind: d.kind, count: d.count })),
+        first_exp_id: config.firstExpId,
+        first_stack_id: config.firstStackId,
       },
       camera: { name: 'GPC1', pixel_scale: PIXEL_SCALE, chip_nx: CHIP_NX, chip_ny: CHIP_NY, chips: CHIPS.map((c) => c.name) },
       sky: { md_patch: plan.mdPatch, density: config.density, objects: objectsPath, n_objects: nObjects },
@@ -198,7 +200,16 @@ export async function simulateSurvey(options: SurveyOptions): Promise<SurveyResu
     await writeFile(join(work, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
     await rm(join(work, MARKER));
     signal?.throwIfAborted();
-    await moveIntoPlace(work, final);
+    const old = await moveIntoPlace(work, final);
+    if (options.record) {
+      try {
+        await options.record(final, manifest);
+      } catch (error) {
+        await putBack(final, old);
+        throw error;
+      }
+    }
+    if (old) await rm(old, { recursive: true, force: true });
     progress.finish();
     return { dir: final, manifest, stats: { tilesGenerated: sky.generated, objectsGenerated: sky.generatedObjects } };
   } catch (error) {
@@ -208,8 +219,11 @@ export async function simulateSurvey(options: SurveyOptions): Promise<SurveyResu
   }
 }
 
-/** Renames the finished directory to its place, replacing an old survey there. */
-async function moveIntoPlace(work: string, final: string): Promise<void> {
+/**
+ * Renames the finished directory to its place; an old survey there is renamed aside, and its
+ * new name returned (the caller deletes it, or puts it back with {@link putBack}).
+ */
+async function moveIntoPlace(work: string, final: string): Promise<string | undefined> {
   let old: string | undefined;
   try {
     await stat(final);
@@ -227,5 +241,11 @@ async function moveIntoPlace(work: string, final: string): Promise<void> {
     if (old) await rename(old, final).catch(() => {});
     throw new SimError('sim_cannot_replace', `cannot rename ${work} to ${final} (${(error as Error).message})`, { cause: error });
   }
-  if (old) await rm(old, { recursive: true, force: true });
+  return old;
+}
+
+/** Removes the new survey at `final` and renames the old one (if any) back. */
+async function putBack(final: string, old: string | undefined): Promise<void> {
+  await rm(final, { recursive: true, force: true });
+  if (old) await rename(old, final);
 }

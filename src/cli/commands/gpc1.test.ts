@@ -104,6 +104,7 @@ describe('ipp gpc1 refuses malformed arguments', () => {
       [['gpc1', 'done', 'chip'], /give STAGE ID \[COMPONENT\]/],
       [['gpc1', 'done', 'chip', '0', 'XY01'], /run id "0" must be a whole number of at least 1/],
       [['gpc1', 'done', 'chip', '1', 'XY01', '--fault=-1'], /--fault "-1" must be a whole number/],
+      [['gpc1', 'done', 'chip', '1', 'XY01', '--fault', '2', '--quality', '5'], /give --fault .* or --quality .*, not both/],
       [['gpc1', 'done', 'chip', '1', 'XY01', '--metric', 'zpt_obs'], /--metric "zpt_obs" must be NAME=VALUE/],
       [['gpc1', 'done', 'chip', '1', 'XY01', '--metric', 'zpt=1'], /--metric zpt: not a column of chipProcessedImfile/],
       [['gpc1', 'done', 'chip', '1', 'XY01', '--metric', 'n_stars=many'], /n_stars must be a whole number/],

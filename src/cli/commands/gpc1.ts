@@ -350,6 +350,7 @@ for fullforce runs, and absent for one-component stages (camera, stack, staticsk
     const result: Record<string, string | number | null> = {};
     const fault = optionalInt(args, 'fault');
     const quality = optionalInt(args, 'quality');
+    if (fault && quality) throw new UsageError('give --fault (the job failed; a revert retries it) or --quality (the input is bad; never retried), not both');
     if (fault !== undefined) result.fault = fault;
     if (quality !== undefined) result.quality = quality;
     for (const [flag, column] of [['path', 'path_base'], ['uri', 'uri'], ['hostname', 'hostname']] as const) {

@@ -1,11 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runIpp } from '../testing.ts';
 import { withTempDir } from '../../common/index.ts';
 import { readSurveyManifest } from '../../sim/index.ts';
 import { openGpc1, summary } from '../../gpc1/index.ts';
+import { FitsFile } from '../../fits/index.ts';
 
 const ipp = (...args: string[]) => runIpp(args);
 
@@ -66,14 +67,24 @@ test('ipp sim survey refuses bad arguments with their codes and writes nothing',
       [['--seed=-4'], /\[sim_bad_seed\]/],
       [['--density', 'lots'], /\[sim_bad_density\]/],
       [['--inject-defects', 'gremlins'], /\[sim_bad_defect\].*gremlins/],
+      [['--first-exp-id', '5'], /\[sim_bad_count\]: --first-exp-id 5 must be a whole number from 100001 to/],
+      [['--first-stack-id', '0'], /\[sim_bad_count\]: --first-stack-id 0 must be a whole number from 1 to/],
+      [['extra'], /\[sim_bad_argument\].*"extra"/],
+      [['--density', '1.2.3'], /\[sim_bad_density\]: --density "1\.2\.3" must be a positive number/],
+      [['--ra', '1.2.3:5'], /\[sim_bad_box\]: --ra "1\.2\.3:5" is not a range/],
+      [['--inject-defects', 'missing-chip:0x2'], /\[sim_bad_defect\]: defect "missing-chip:0x2": the count/],
     ];
     for (const [args, message] of cases) {
       const r = await ipp('sim', 'survey', '--out', out, '--db', `sqlite:${join(root, 'gpc1.db')}`, ...args);
-      assert.equal(r.code, 1, args.join(' '));
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, message);
     }
+    // A database inside the directory a survey replaces is refused before it is opened.
+    const inside = await ipp('sim', 'survey', '--out', out, '--db', `sqlite:${join(out, 'gpc1.db')}`, '--exposures', '1', '--density', '0.01');
+    assert.equal(inside.code, 2);
+    assert.match(inside.stderr, /\[sim_db_in_output\].*lies inside --out/);
     const none = await ipp('sim', 'survey', '--no-db');
-    assert.equal(none.code, 1);
+    assert.equal(none.code, 2);
     assert.match(none.stderr, /\[sim_no_output\].*--out DIR/);
     const unwritable = await ipp('sim', 'survey', '--no-db', '--out', join(root, 'missing', 'survey'));
     assert.match(unwritable.stderr, /\[sim_unwritable\]/);
@@ -83,3 +94,62 @@ test('ipp sim survey refuses bad arguments with their codes and writes nothing',
     assert.match(help.stdout, /--inject-defects LIST/);
   });
 });
+
+test('ipp sim survey: a second survey into the same gpc1 is refused until it is given free ids; each stack run keeps its cmf\'s STACK_ID', () => withTempDir(async (root) => {
+  const db = `sqlite:${join(root, 'gpc1.db')}`;
+  const small = ['--exposures', '2', '--stacks', '1', '--density', '0.01'];
+  const first = await ipp('sim', 'survey', '--out', join(root, 'a'), '--db', db, ...small);
+  assert.equal(first.code, 0, first.stderr);
+  // Another label and seed: the exp_ids and stack_ids are taken, and said before anything is written.
+  const clash = await ipp('sim', 'survey', '--out', join(root, 'b'), '--db', db, '--label', 'b', '--seed', '2', ...small);
+  assert.equal(clash.code, 1);
+  assert.match(clash.stderr, /\[sim_ids_taken\].*exp_id 100001 to 100002.*--first-exp-id 100003 or more.*stack_id 200001 to 200001.*--first-stack-id 200002 or more/);
+  assert.deepEqual((await readdir(root)).filter((f) => !f.startsWith('gpc1.db')), ['a']);
+  const second = await ipp('sim', 'survey', '--out', join(root, 'b'), '--db', db, '--label', 'b', '--seed', '2', ...small,
+    '--first-exp-id', '100003', '--first-stack-id', '200002', '--json');
+  assert.equal(second.code, 0, second.stderr);
+  const m = await readSurveyManifest(join(root, 'b'));
+  assert.deepEqual(m.exposures.map((e) => e.exp_id), [100003, 100004]);
+  assert.equal(new Set([...(await readSurveyManifest(join(root, 'a'))).exposures, ...m.exposures].map((e) => e.exp_name)).size, 4);
+  const gpc1 = await openGpc1(db);
+  try {
+    const stacks = await gpc1.all<{ stack_id: number; label: string }>('SELECT stack_id, label FROM stackRun ORDER BY stack_id');
+    assert.deepEqual(stacks.map((r) => [Number(r.stack_id), r.label]), [[200001, 'sim.1'], [200002, 'b']]);
+    assert.equal(m.stacks[0]!.stack_id, 200002);
+    const header = await FitsFile.open(join(root, 'b', m.stacks[0]!.cmf));
+    try {
+      assert.equal(header.hdus[0]!.header.get('STACK_ID'), 200002);
+    } finally {
+      await header.close();
+    }
+  } finally {
+    await gpc1.close();
+  }
+}));
+
+test('ipp sim survey: when gpc1 refuses the rows, the survey that was at --out stays as it was', () => withTempDir(async (root) => {
+  const out = join(root, 'survey');
+  const small = ['--exposures', '2', '--stacks', '1', '--density', '0.01'];
+  const first = await ipp('sim', 'survey', '--out', out, '--db', `sqlite:${join(root, 'a.db')}`, ...small);
+  assert.equal(first.code, 0, first.stderr);
+  const before = await readFile(join(out, 'survey.json'), 'utf8');
+  // A second database that refuses the skycal rows, the last the survey writes.
+  const refusing = `sqlite:${join(root, 'b.db')}`;
+  const b = await openGpc1(refusing);
+  try {
+    await b.exec("CREATE TRIGGER refuse BEFORE INSERT ON skycalRun BEGIN SELECT RAISE(ABORT, 'skycal rows refused by this test'); END;");
+  } finally {
+    await b.close();
+  }
+  const r = await ipp('sim', 'survey', '--out', out, '--db', refusing, '--seed', '7', ...small);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /\[sim_record_failed\].*an earlier survey at .* is left as it was.*skycal rows refused/);
+  assert.equal(await readFile(join(out, 'survey.json'), 'utf8'), before);
+  assert.deepEqual((await readdir(root)).filter((f) => f.startsWith('survey')), ['survey']);
+  const after = await openGpc1(refusing);
+  try {
+    assert.equal(Number((await after.get<{ n: number }>('SELECT count(*) AS n FROM rawExp'))!.n), 0);
+  } finally {
+    await after.close();
+  }
+}));

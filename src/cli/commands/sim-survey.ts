@@ -1,16 +1,18 @@
 // `ipp sim survey`: writes a simulated survey (smf and cmf catalogues, truth, survey.json).
-import { rm } from 'node:fs/promises';
+import { resolve, sep } from 'node:path';
 import { createProgress } from '../../common/index.ts';
 import { listRuns, openGpc1 } from '../../gpc1/index.ts';
 import {
-  SURVEY_DEFAULTS, SimError, defaultSurveyLabel, parseRange, recordSurveyInGpc1, resolveSurveyOptions, simulateSurvey, type RecordResult, type SurveyOptions,
+  SURVEY_DEFAULTS, SimError, checkSurveyIdsFree, defaultSurveyLabel, parseRange, recordSurveyInGpc1, resolveSurveyOptions, simulateSurvey,
+  type RecordResult, type SurveyManifest, type SurveyOptions,
 } from '../../sim/index.ts';
+import { parseDbUrl } from '../../db/index.ts';
 import { EXIT, type Command } from '../command.ts';
 import { databaseUrl, dbOption } from '../settings.ts';
 
 function wholeNumber(text: string | undefined, name: string): number | undefined {
   if (text === undefined) return undefined;
-  if (!/^\s*\d+\s*$/.test(text)) throw new SimError(name === 'seed' ? 'sim_bad_seed' : 'sim_bad_count', `--${name} "${text}" must be a whole number`);
+  if (!/^\s*\d+\s*$/.test(text)) throw new SimError(name === 'seed' ? 'sim_bad_seed' : 'sim_bad_count', `--${name} "${text}" must be a whole number`, { usage: true });
   return Number(text);
 }
 
@@ -35,7 +37,10 @@ export const simSurvey: Command = {
     '(registration, chip → camera → fake → warp with camProcessedExp naming each smf, stack →',
     'staticsky → skycal with skycalResult naming each cmf), all in one transaction, labelled',
     '--label (default sim.SEED). The database is opened before anything is written; if the rows',
-    'cannot be recorded the new survey directory is removed again.',
+    'cannot be recorded the new survey directory is removed again, and a survey that was at DIR',
+    'before is left as it was. Exposures take exp_ids from --first-exp-id on and stacks stack_ids',
+    'from --first-stack-id on (these are in the files: IMAGEID, STACK_ID); a database that already',
+    'holds them is refused before anything is simulated, naming the first free values.',
   ].join('\n'),
   options: {
     out: { type: 'string', value: 'DIR', help: 'the survey directory to write' },
@@ -47,6 +52,8 @@ export const simSurvey: Command = {
     filters: { type: 'string', value: 'LETTERS', help: `filters to observe, of grizyw (default ${SURVEY_DEFAULTS.filters})` },
     density: { type: 'string', value: 'X', help: 'scale of the sky object counts (default 1; e.g. 0.05 for a quick small survey)' },
     'inject-defects': { type: 'string', value: 'LIST', help: 'defects to inject, e.g. truncated-smf,missing-chip:2' },
+    'first-exp-id': { type: 'string', value: 'N', help: `exp_id of the first exposure (default ${SURVEY_DEFAULTS.firstExpId}); also moves the schedule and exposure names on` },
+    'first-stack-id': { type: 'string', value: 'N', help: `stack_id of the first stack (default ${SURVEY_DEFAULTS.firstStackId})` },
     force: { type: 'boolean', help: 'replace DIR even if it is not a simulated survey' },
     db: dbOption('gpc1'),
     'no-db': { type: 'boolean', help: 'write the files only; record nothing in gpc1' },
@@ -55,15 +62,17 @@ export const simSurvey: Command = {
   },
   async run(args, ctx) {
     const v = args.values as Record<string, string | boolean | undefined>;
-    if (args.positionals.length > 0) throw new SimError('sim_bad_argument', `unexpected argument "${args.positionals[0]}"; the survey directory is given with --out DIR`);
+    if (args.positionals.length > 0) throw new SimError('sim_bad_argument', `unexpected argument "${args.positionals[0]}"; the survey directory is given with --out DIR`, { usage: true });
     const str = (k: string): string | undefined => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
     const density = str('density');
-    if (density !== undefined && !/^\s*[\d.]+(e[-+]?\d+)?\s*$/i.test(density)) {
-      throw new SimError('sim_bad_density', `--density "${density}" must be a positive number (1 = realistic counts)`);
+    if (density !== undefined && !/^\s*(\d+\.?\d*|\.\d+)(e[-+]?\d+)?\s*$/i.test(density)) {
+      throw new SimError('sim_bad_density', `--density "${density}" must be a positive number (1 = realistic counts)`, { usage: true });
     }
     const exposures = wholeNumber(str('exposures'), 'exposures');
     const stacks = wholeNumber(str('stacks'), 'stacks');
     const seed = wholeNumber(str('seed'), 'seed');
+    const firstExpId = wholeNumber(str('first-exp-id'), 'first-exp-id');
+    const firstStackId = wholeNumber(str('first-stack-id'), 'first-stack-id');
     const ra = str('ra');
     const dec = str('dec');
     const filters = str('filters');
@@ -79,6 +88,8 @@ export const simSurvey: Command = {
       ...(filters !== undefined ? { filters } : {}),
       ...(density !== undefined ? { density: Number(density) } : {}),
       ...(defects !== undefined ? { injectDefects: defects } : {}),
+      ...(firstExpId !== undefined ? { firstExpId } : {}),
+      ...(firstStackId !== undefined ? { firstStackId } : {}),
       force: v.force === true,
       signal: ctx.signal,
       progress: createProgress({
@@ -86,25 +97,32 @@ export const simSurvey: Command = {
       }),
     };
     const label = str('label') ?? defaultSurveyLabel(seed ?? SURVEY_DEFAULTS.seed);
-    resolveSurveyOptions(options); // bad arguments are refused before the database is touched
+    const config = resolveSurveyOptions(options); // bad arguments are refused before the database is touched
+    const url = v['no-db'] ? null : databaseUrl('gpc1', args, ctx.env);
+    const location = url === null ? null : parseDbUrl(url);
+    const out = resolve(config.out);
+    if (location?.engine === 'sqlite' && (location.path === out || location.path.startsWith(`${out}${sep}`))) {
+      throw new SimError('sim_db_in_output', `the gpc1 database ${location.display} lies inside --out ${out}, which a survey replaces whole; keep the database outside it`, { usage: true });
+    }
     // Open the database next: an unreachable one must fail before any file is written.
-    const gpc1 = v['no-db'] ? null : await openGpc1(databaseUrl('gpc1', args, ctx.env));
-    let recorded: RecordResult | null = null;
+    const gpc1 = url === null ? null : await openGpc1(url);
+    let recorded = null as RecordResult | null; // set by the record step
     let dir: string;
     let manifest;
     try {
       if (gpc1 && (await listRuns(gpc1, { stage: 'chip', label, limit: 1 })).length > 0) {
         throw new SimError('sim_label_taken', `gpc1 ${gpc1.url} already has runs labelled ${label}; give another --label, another --db, or --no-db`);
       }
-      ({ dir, manifest } = await simulateSurvey(options));
-      if (gpc1) {
+      if (gpc1) await checkSurveyIdsFree(gpc1, config);
+      // The rows are written once the survey is in place, before an earlier one there is deleted.
+      const record = gpc1 ? async (at: string, made: SurveyManifest) => {
         try {
-          recorded = await recordSurveyInGpc1(gpc1, dir, manifest, { label });
+          recorded = await recordSurveyInGpc1(gpc1, at, made, { label });
         } catch (error) {
-          await rm(dir, { recursive: true, force: true });
-          throw new SimError('sim_record_failed', `the survey could not be recorded in gpc1 ${gpc1.url}, so ${dir} was removed again: ${(error as Error).message}`, { cause: error });
+          throw new SimError('sim_record_failed', `the survey could not be recorded in gpc1 ${gpc1.url}, so it was removed again (an earlier survey at ${at} is left as it was): ${(error as Error).message}`, { cause: error });
         }
-      }
+      } : undefined;
+      ({ dir, manifest } = await simulateSurvey({ ...options, ...(record ? { record } : {}) }));
     } finally {
       await gpc1?.close();
     }
@@ -112,13 +130,13 @@ export const simSurvey: Command = {
     if (v.json) {
       ctx.stdout.write(`${JSON.stringify({
         dir, exposures: manifest.exposures.length, stacks: manifest.stacks.length, defects: manifest.defects.length,
-        detections: t.detections, stack_detections: t.stack_detections, objects: manifest.sky.n_objects, bytes: t.bytes,
+        detections: t.detections, stack_detections: t.stack_detections, spurious: t.spurious, objects: manifest.sky.n_objects, bytes: t.bytes,
         gpc1: recorded,
       }, null, 2)}\n`);
     } else {
       ctx.stdout.write([
         `${dir}: ${manifest.exposures.length} smf, ${manifest.stacks.length} cmf, ${manifest.defects.length} defects`,
-        `  ${t.detections} detections in exposures, ${t.stack_detections} in stacks (${t.spurious} spurious), ${manifest.sky.n_objects} true objects`,
+        `  ${t.detections} detections in exposures, ${t.stack_detections} in stacks (${t.spurious} of all of them spurious), ${manifest.sky.n_objects} true objects`,
         `  ${(t.bytes / 1e6).toFixed(1)} MB; see ${dir}/survey.json`,
         recorded
           ? `  gpc1: ${recorded.exposures} exposures registered, runs labelled ${recorded.label}: ${Object.entries(recorded.runs).map(([k, n]) => `${n} ${k}`).join(', ')} (all full)`
