@@ -453,12 +453,30 @@ async function defineDiff(tx: Queryable, c: Common, s: Record<string, unknown>):
       }
       return warp !== undefined ? { warp: checkId(warp, `define diff: ${skycell_id} warp${n}`), stack: null } : { warp: null, stack: checkId(stack, `define diff: ${skycell_id} stack${n}`) };
     };
-    return { skycell_id, one: side(1), two: side(2) };
+    const one = side(1);
+    const two = side(2);
+    if (one.warp === two.warp && one.stack === two.stack) {
+      throw new Gpc1Error('gpc1_bad_input', `define diff: skycell ${skycell_id} would subtract ${one.warp !== null ? `warp run ${one.warp}` : `stack run ${one.stack}`} from itself; give two different images`);
+    }
+    return { skycell_id, one, two };
   });
   const warps = [...new Set(inputs.flatMap((x) => [x.one.warp, x.two.warp]).filter((w): w is number => w !== null))];
   const stacks = [...new Set(inputs.flatMap((x) => [x.one.stack, x.two.stack]).filter((w): w is number => w !== null))];
   if (warps.length) await requireRows(tx, 'warpRun', 'warp_id', warps, 'warp', 'warp run');
   if (stacks.length) await requireRows(tx, 'stackRun', 'stack_id', stacks, 'stack', 'stack run');
+  // Each input must cover its skycell, as a stack's warps must: a good warp skyfile, a stack of that skycell.
+  for (const x of inputs) {
+    for (const side of [x.one, x.two]) {
+      const covered = side.warp !== null
+        ? await tx.get('SELECT 1 AS ok FROM warpSkyfile WHERE warp_id = ? AND skycell_id = ? AND tess_id = ? AND fault = 0 AND quality = 0', [side.warp, x.skycell_id, tess_id])
+        : await tx.get('SELECT 1 AS ok FROM stackRun WHERE stack_id = ? AND skycell_id = ? AND tess_id = ?', [side.stack, x.skycell_id, tess_id]);
+      if (!covered) {
+        throw new Gpc1Error('gpc1_input_not_ready', side.warp !== null
+          ? `define diff: warp run ${side.warp} has no good skyfile for ${tess_id} ${x.skycell_id}; difference only images that cover the skycell`
+          : `define diff: stack run ${side.stack} is not of ${tess_id} ${x.skycell_id}; difference only images that cover the skycell`);
+      }
+    }
+  }
   if (s.bothways !== undefined && typeof s.bothways !== 'boolean') throw new Gpc1Error('gpc1_bad_input', 'define diff: bothways must be true or false');
   const id = await insertOne(tx, c, {
     tess_id, diff_mode: checkCode(s.diff_mode, 'define diff: diff_mode'), bothways: s.bothways ? 1 : 0,

@@ -263,9 +263,11 @@ for (const engine of testEngines()) {
       await recordComponent(db, 'fullforce', ff!, warps[1]!, {});
       assert.equal((await advance(db, { stage: 'fullforce' })).advanced, 1);
 
-      const [diff] = await defineRun(db, 'diff', {
-        tess_id: 'RINGS.V3', label: 'sky', skycells: [{ skycell_id: 'skycell.0001.001', warp1: warps[0]!, stack2: stack! }],
-      });
+      const diffOf = (skycell_id: string, sides: Record<string, number>) => defineRun(db, 'diff', { tess_id: 'RINGS.V3', label: 'sky', skycells: [{ skycell_id, ...sides }] });
+      await assert.rejects(diffOf('skycell.0001.001', { warp1: warps[0]!, warp2: warps[0]! }), rejects('gpc1_bad_input', new RegExp(`subtract warp run ${warps[0]} from itself`)));
+      await assert.rejects(diffOf('skycell.0001.002', { warp1: warps[0]!, stack2: stack! }), rejects('gpc1_input_not_ready', /warp run \d+ has no good skyfile for RINGS.V3 skycell.0001.002/));
+      await assert.rejects(diffOf('skycell.0001.002', { stack1: stack!, warp2: warps[1]! }), rejects('gpc1_input_not_ready', new RegExp(`stack run ${stack} is not of RINGS.V3 skycell.0001.002`)));
+      const [diff] = await diffOf('skycell.0001.001', { warp1: warps[0]!, stack2: stack! });
       await recordComponent(db, 'diff', diff!, 'skycell.0001.001', { sources: 12 });
       assert.equal((await advance(db, { stage: 'diff' })).advanced, 1);
       const adds = await defineRun(db, 'addstar', { source_stage: 'skycal', source_ids: [skycal!], label: 'sky', dvodb: 'dvo.pv3' });
