@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readdir, readFile, rm, stat, truncate } from 'node:fs/promises';
+import { readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
@@ -114,11 +114,15 @@ test('addstar: bad catalogues are rejected with clear errors and leave the datab
     await writeSmf(renamed, stars, { expId: 10, imageIds: [5001, 5002] });
     const clash = join(dir, 'clash.smf');
     await writeSmf(clash, stars, { expId: 15, imageIds: [1033, 1034] });
-    const r = await addstar(db, [truncated, nan, filter, noId, renamed, clash]);
+    const empty = join(dir, 'empty.smf');
+    await writeFile(empty, '');
+    const r = await addstar(db, [truncated, nan, filter, noId, renamed, clash, empty]);
     assert.deepEqual(r.files.map((f) => [f.status, f.error?.code]), [
       ['failed', 'dvo_bad_catalogue'], ['failed', 'dvo_bad_coordinates'], ['failed', 'dvo_unknown_photcode'],
       ['failed', 'dvo_bad_catalogue'], ['failed', 'dvo_image_conflict'], ['failed', 'dvo_image_conflict'],
+      ['failed', 'dvo_bad_catalogue'],
     ]);
+    assert.match(r.files[6].error!.message, /empty\.smf.*not a FITS file: only 0 bytes/);
     assert.match(r.files[0].error!.message, /truncated\.smf/);
     assert.match(r.files[1].error!.message, /XY33\.psf row 4/);
     assert.match(r.files[4].error!.message, /already ingested under IMAGEID 1033/);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { withTempDir } from '../common/index.ts';
@@ -38,5 +38,13 @@ test('merge gives the database that ingesting everything at once gives', async (
     await writeFile(join(dir, 'E', 'x'), '');
     await assert.rejects(mergeDvo(join(dir, 'A'), join(dir, 'B'), join(dir, 'E')), { code: 'dvo_exists' });
     await assert.rejects(mergeDvo(join(dir, 'A'), join(dir, 'nope'), join(dir, 'F')), { code: 'dvo_no_database' });
+    // A file named as the output, or a place inside an input, is refused and left alone.
+    await writeFile(join(dir, 'precious.txt'), 'keep me');
+    await assert.rejects(mergeDvo(join(dir, 'A'), join(dir, 'B'), join(dir, 'precious.txt')), { code: 'dvo_exists' });
+    assert.equal(await readFile(join(dir, 'precious.txt'), 'utf8'), 'keep me');
+    const images = await readFile(join(dir, 'A', 'Images.dat'));
+    await assert.rejects(mergeDvo(join(dir, 'A'), join(dir, 'B'), join(dir, 'A', 'Images.dat')), { code: 'dvo_exists' });
+    await assert.rejects(mergeDvo(join(dir, 'A'), join(dir, 'B'), join(dir, 'A', 'sub')), (e: Error & { code?: string }) => e.code === 'dvo_exists' && /inside the database/.test(e.message));
+    assert.deepEqual(await readFile(join(dir, 'A', 'Images.dat')), images);
   });
 });

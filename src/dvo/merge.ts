@@ -4,8 +4,8 @@
 // ingest order, go through the same association as addstar: each joins the nearest object of C
 // within the match radius or starts one. Detection IDs travel unchanged; an object new to C
 // takes the objID of its first measure's position, as it did in B.
-import { cp, readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { cp, readdir, rm, stat } from 'node:fs/promises';
+import { join, resolve, sep } from 'node:path';
 import { FitsFile, fitsTable } from '../fits/index.ts';
 import type { Logger } from '../common/index.ts';
 import { associate, type AddstarOptions, type DetectionBatch, type Totals } from './addstar.ts';
@@ -40,7 +40,16 @@ export interface MergeResult {
 
 /** Merges databases `a` and `b` into a new database `out`. */
 export async function mergeDvo(a: string, b: string, out: string, options: MergeOptions = {}): Promise<MergeResult> {
-  if (await dvoExists(out) || (await readdir(out).catch(() => [] as string[])).length > 0) {
+  const found = await stat(out).catch(() => undefined);
+  if (found && !found.isDirectory()) {
+    throw new DvoError('dvo_exists', `${out} exists and is not a directory; merge writes a new database, so give a new directory`);
+  }
+  for (const input of [a, b]) {
+    if (resolve(out).startsWith(`${resolve(input)}${sep}`)) {
+      throw new DvoError('dvo_exists', `${out} lies inside the database ${input}; give a directory outside both inputs`);
+    }
+  }
+  if (await dvoExists(out) || (found && (await readdir(out)).length > 0)) {
     throw new DvoError('dvo_exists', `${out} already exists; merge writes a new database, so give a new directory`);
   }
   const dbA = await openDvo(a);
@@ -58,7 +67,9 @@ export async function mergeDvo(a: string, b: string, out: string, options: Merge
     const dbC = await openDvo(out);
     return await mergeInto(dbC, dbB, options, lock);
   } catch (error) {
-    await rm(out, { recursive: true, force: true });
+    // Only what the merge made goes: an empty directory given as --out stays, empty.
+    if (found) for (const name of await readdir(out).catch(() => [] as string[])) await rm(join(out, name), { recursive: true, force: true });
+    else await rm(out, { recursive: true, force: true });
     throw error;
   }
 }

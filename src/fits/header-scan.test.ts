@@ -85,6 +85,10 @@ test('header scan: gives up (undefined) on what it does not read exactly as Fits
     bytes[at + 40] = 0x07;
     await writeFile(control, bytes);
     assert.equal(await scanHdus(control), undefined);
+    // an empty file (no primary HDU)
+    const empty = join(dir, 'empty.fits');
+    await writeFile(empty, '');
+    assert.equal(await scanHdus(empty), undefined);
     // a table whose data the file does not hold
     const cut = join(dir, 'cut.fits');
     await sample(cut);

@@ -114,7 +114,8 @@ export async function scanHdus(path: string): Promise<ScannedHdu[] | undefined> 
       hdus.push(hdu.hdu);
       pos = hdu.hdu.dataStart + padToBlock(hdu.dataBytes);
     }
-    return hdus;
+    // An empty file has no primary HDU: the reader says what is wrong with it.
+    return hdus.length > 0 ? hdus : undefined;
   } catch (error) {
     if (error instanceof GiveUp) return undefined;
     // A file that cannot be read here is read (and its fault reported) by FitsFile.
