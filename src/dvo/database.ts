@@ -62,7 +62,15 @@ export async function openDvo(dir: string): Promise<DvoDatabase> {
 
 /** Creates a database (or opens the one another process created first). */
 export async function createDvo(dir: string, options: CreateOptions = {}): Promise<DvoDatabase> {
-  await mkdir(dir, { recursive: true });
+  // Options are checked before anything is made on disk.
+  if (options.maxObjects !== undefined && !(Number.isInteger(options.maxObjects) && options.maxObjects >= 1)) {
+    throw new DvoError('dvo_bad_option', `the most objects per region (${options.maxObjects}) must be a whole number of at least 1`);
+  }
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (cause) {
+    throw new DvoError('dvo_cannot_create', `cannot create the DVO database directory ${dir} (${(cause as Error).message}); give --db a directory you can write, not a file`, { cause });
+  }
   return withLocks(dir, ['create'], 'exclusive', options.log ? { log: options.log } : {}, async () => {
     if (await dvoExists(dir)) return openDvo(dir);
     const density = (options.density ?? new DensityGrid()).floor(options.floorDensity ?? 100);

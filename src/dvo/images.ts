@@ -5,7 +5,7 @@
 // IMAGEID is recognised. FLAGS bit 0x40000000 marks an image whose measures are being written:
 // set before the regions are updated, cleared after; a process that dies in between leaves it
 // set, and running addstar on the same catalogue again completes the ingest.
-import { access } from 'node:fs/promises';
+import { access, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FitsFile, fitsTable, Header, writeFits } from '../fits/index.ts';
 import { memoryTable } from '../table/index.ts';
@@ -171,10 +171,16 @@ export class ImageTable {
 }
 
 /** Reads `Images.dat` (an empty table if the file does not exist yet). */
-export async function readImages(db: string): Promise<ImageTable> {
+export async function readImages(db: string, options: { allowMissing?: boolean } = {}): Promise<ImageTable> {
   const path = imagesPath(db);
   const store = new ColumnStore(IMAGE_COLUMNS, 64);
-  if (!await access(path).then(() => true, () => false)) return new ImageTable(store);
+  if (!await access(path).then(() => true, () => false)) {
+    // No images yet is a new database; region tables without their images is a damaged one
+    // (`allowMissing`: an empty table all the same, for verify to list what depends on it).
+    const held = options.allowMissing ? undefined : await regionTableIn(db);
+    if (held) throw new DvoError('dvo_damaged', `${path} is missing while ${held} holds measures of its images; restore it from a backup (ipp dvo verify lists what depends on it)`);
+    return new ImageTable(store);
+  }
   const file = await FitsFile.open(path);
   try {
     const table = fitsTable(file, EXTNAME.image);
@@ -183,6 +189,16 @@ export async function readImages(db: string): Promise<ImageTable> {
     await file.close();
   }
   return new ImageTable(store);
+}
+
+/** A region table in the database (the first found), or undefined when it holds none. */
+async function regionTableIn(db: string): Promise<string | undefined> {
+  for (const band of await readdir(db, { withFileTypes: true }).catch(() => [])) {
+    if (!band.isDirectory()) continue;
+    const table = (await readdir(join(db, band.name)).catch(() => [] as string[])).find((n) => n.endsWith('.cpt'));
+    if (table) return join(db, band.name, table);
+  }
+  return undefined;
 }
 
 /** Writes `Images.dat` (atomically; hold the Images lock). */

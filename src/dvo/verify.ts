@@ -8,9 +8,10 @@ import { access, readdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { FitsFile, fitsTable, verifyFits } from '../fits/index.ts';
 import { collectTable } from '../table/index.ts';
-import type { Logger } from '../common/index.ts';
+import { isIppError, type Logger } from '../common/index.ts';
 import { openDvo, photcodesPath, skyTablePath } from './database.ts';
 import { IMAGE_PENDING, imagesPath, readImages } from './images.ts';
+import { DvoError } from './errors.ts';
 import { EXTNAME } from './layouts.ts';
 import { withLocks } from './lock.ts';
 import { regionPath, REGION_EXTENSIONS } from './region-files.ts';
@@ -64,7 +65,11 @@ export async function verifyDvo(dir: string, options: DvoVerifyOptions = {}): Pr
     if (faults.length < max) faults.push({ code, message, ...(region ? { region: region.name } : {}) });
   };
   const lock = { ...(options.log ? { log: options.log } : {}), ...(options.lockTimeoutMs !== undefined ? { timeoutMs: options.lockTimeoutMs } : {}), ...(options.signal ? { signal: options.signal } : {}) };
-  const images = await withLocks(dir, ['Images'], 'soft', lock, () => readImages(dir));
+  const images = await withLocks(dir, ['Images'], 'soft', lock, () => readImages(dir).catch((error: unknown) => {
+    if (!(error instanceof DvoError && error.code === 'dvo_damaged')) throw error;
+    fault('missing_file', error.message);
+    return readImages(dir, { allowMissing: true });
+  }));
   const imgIds = images.store.u32('IMAGE_ID');
   const extIds = images.store.u32('EXTERN_ID');
   const flags = images.store.u32('FLAGS');
@@ -115,7 +120,16 @@ export async function verifyDvo(dir: string, options: DvoVerifyOptions = {}): Pr
     regions++;
     files.push(...paths);
     await withLocks(dir, [r.name], 'soft', lock, async () => {
-      const [cpt, cps, cpm] = await Promise.all(paths.map((p) => FitsFile.open(p)));
+      // A file that cannot be read is a fault of its region; the other regions are still checked.
+      const opened = await Promise.allSettled(paths.map((p) => FitsFile.open(p)));
+      const refused = opened.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+      if (refused) {
+        await Promise.all(opened.map((o) => (o.status === 'fulfilled' ? o.value.close() : undefined)));
+        if (!isIppError(refused.reason)) throw refused.reason;
+        fault('unreadable_file', `region ${r.name}: ${refused.reason.message}`, r);
+        return;
+      }
+      const [cpt, cps, cpm] = opened.map((o) => (o as PromiseFulfilledResult<FitsFile>).value) as [FitsFile, FitsFile, FitsFile];
       try {
         const gens = [cpt, cps, cpm].map((f) => f.hdus[0].header.get('DVOGEN'));
         if (gens.some((g) => g !== gens[0])) fault('generation_mismatch', `region ${r.name}: files of generations ${gens.join(', ')}`, r);
@@ -171,6 +185,9 @@ export async function verifyDvo(dir: string, options: DvoVerifyOptions = {}): Pr
           if (!ok) fault('bad_image_index', `region ${r.name}: image index entry ${k + 1} (IMAGE_ID ${iid[k]}, rows ${first[k] + 1}..${first[k] + count[k]}) does not match the measures`, r);
         }
         if (covered !== rows) fault('bad_image_index', `region ${r.name}: the image index covers ${covered} of ${rows} measures`, r);
+      } catch (error) {
+        if (!isIppError(error)) throw error;
+        fault('unreadable_file', `region ${r.name}: ${error.message}`, r);
       } finally {
         await Promise.all([cpt.close(), cps.close(), cpm.close()]);
       }

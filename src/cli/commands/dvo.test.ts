@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, rm } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { withTempDir } from '../../common/index.ts';
@@ -61,6 +61,56 @@ test('ipp dvo: addstar, stats, regions, grab, region, export-box, verify, merge'
     const broken = await ipp('dvo', 'verify', '--db', db);
     assert.equal(broken.code, 1);
     assert.match(broken.stdout, /FAULT \[missing_file\]/);
+    // A file cut short is a fault of its region, listed with the others; the rest are still checked.
+    const cpm = join(db, `${regions[1].name}.cpm`);
+    await truncate(cpm, Math.floor((await stat(cpm)).size / 2));
+    const cut = await ipp('dvo', 'verify', '--db', db, '--json');
+    assert.equal(cut.code, 1, cut.stderr);
+    const report = JSON.parse(cut.stdout) as { regions: number; faults: { code: string; region?: string }[] };
+    assert.deepEqual(report.faults.map((x) => [x.code, x.region]).filter(([c]) => c !== 'image_count_mismatch').slice(0, 2),
+      [['missing_file', regions[0].name], ['unreadable_file', regions[1].name]]);
+    assert.equal(report.regions, regions.length - 1);
+    // A database named without --db is a usage error, not the default database checked instead.
+    for (const sub of ['verify', 'stats']) assert.equal((await ipp('dvo', sub, db)).code, 2, sub);
+  });
+});
+
+test('ipp dvo: bad options and a damaged database give clear errors, not stack traces, and make nothing', async () => {
+  await withTempDir(async (dir) => {
+    const smf = join(dir, 'a.smf');
+    await writeSmf(smf, makeStars(50, { ra: 80, dec: 20, size: 0.1 }, 3, 3), { expId: 1 });
+    const usage: [string[], RegExp][] = [
+      [['addstar', '--db', join(dir, 'm'), '--max-objects', '0.3', smf], /--max-objects "0\.3" must be a whole number of at least 1/],
+      [['addstar', '--db', join(dir, 'm'), '--label', 'x', smf], /--label applies with --from-gpc1 only/],
+      [['grab', '--db', join(dir, 'm'), '4294967296'], /IMAGEID 4294967296 is out of range/],
+      [['grab', '--db', join(dir, 'm'), '1', '--json', '--out', join(dir, 'g.fits')], /--json .* or --out FILE, not both/],
+      [['regions', '--db', join(dir, 'm'), join(dir, 'm')], /unexpected argument .*--db DIR/],
+    ];
+    for (const [argv, message] of usage) {
+      const r = await ipp('dvo', ...argv);
+      assert.equal(r.code, 2, `${argv.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+    }
+    assert.deepEqual((await readdir(dir)).sort(), ['a.smf']);
+    // A file named as the database.
+    await writeFile(join(dir, 'afile'), 'x');
+    for (const db of [join(dir, 'afile'), join(dir, 'afile', 'sub')]) {
+      const r = await ipp('dvo', 'addstar', '--db', db, smf);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /error \[dvo_cannot_create\]: cannot create the DVO database directory .*not a file/);
+      assert.doesNotMatch(r.stderr, /internal error/);
+    }
+    // Images.dat lost from a database with data: addstar refuses, verify lists it.
+    const db = join(dir, 'db');
+    assert.equal((await ipp('dvo', 'addstar', '--db', db, smf)).code, 0);
+    await rm(join(db, 'Images.dat'));
+    const again = await ipp('dvo', 'addstar', '--db', db, smf);
+    assert.equal(again.code, 1);
+    assert.match(`${again.stdout}${again.stderr}`, /\[dvo_damaged\].*Images\.dat is missing while .*\.cpt holds measures/);
+    assert.equal(await readFile(join(db, 'Images.dat')).catch(() => null), null, 'nothing rebuilt');
+    const verify = await ipp('dvo', 'verify', '--db', db);
+    assert.equal(verify.code, 1);
+    assert.match(verify.stdout, /FAULT \[missing_file\] .*Images\.dat is missing/);
   });
 });
 

@@ -32,6 +32,12 @@ function dir(args: ParsedArgs, ctx: CommandContext): string {
   return dvoDirectory(args, ctx.env);
 }
 
+/** The database of a command that takes no arguments: a stray one (a database named without --db) is a usage error. */
+function onlyDir(args: ParsedArgs, ctx: CommandContext): string {
+  if (args.positionals.length > 0) throw new UsageError(`unexpected argument "${args.positionals[0]}"; the database is given with --db DIR`);
+  return dir(args, ctx);
+}
+
 function positiveNumber(args: ParsedArgs, name: string): number | undefined {
   const v = str(args, name);
   if (v === undefined) return undefined;
@@ -198,11 +204,16 @@ processed and recorded in gpc1 (bad catalogues with a quality code: 1 unreadable
   },
   async run(args, ctx) {
     const target = dir(args, ctx);
-    const maxObjects = positiveNumber(args, 'max-objects');
+    const maxText = str(args, 'max-objects');
+    if (maxText !== undefined && !(/^\d+$/.test(maxText) && Number(maxText) >= 1)) throw new UsageError(`--max-objects "${maxText}" must be a whole number of at least 1`);
     const options: AddstarOptions = {
       radius: radius(args), log: log(ctx), signal: ctx.signal, ...lockMs(args),
-      create: { compress: Boolean(args.values.compress), ...(maxObjects !== undefined ? { maxObjects: Math.round(maxObjects) } : {}) },
+      create: { compress: Boolean(args.values.compress), ...(maxText !== undefined ? { maxObjects: Number(maxText) } : {}) },
     };
+    if (!args.values['from-gpc1']) {
+      const only = ['label', 'gpc1-db'].find((k) => args.values[k] !== undefined);
+      if (only) throw new UsageError(`--${only} applies with --from-gpc1 only`);
+    }
     if (args.values['from-gpc1']) {
       if (args.positionals.length) throw new UsageError('give catalogues or --from-gpc1, not both');
       return addstarFromGpc1(args, ctx, options, target);
@@ -238,7 +249,9 @@ const grab: Command = {
   options: { db: dbDir, json, out: { type: 'string', value: 'FILE', help: 'write the rows to a FITS or CSV file' }, 'lock-timeout': lockTimeout },
   async run(args, ctx) {
     const [id] = args.positionals;
-    if (args.positionals.length !== 1 || !/^[0-9]+$/.test(id) || Number(id) > 0xffffffff) throw new UsageError('give one IMAGEID (a whole number): ipp dvo grab --db DIR IMAGEID');
+    if (args.positionals.length !== 1 || !/^[0-9]+$/.test(id)) throw new UsageError('give one IMAGEID (a whole number): ipp dvo grab --db DIR IMAGEID');
+    if (Number(id) > 0xffffffff) throw new UsageError(`IMAGEID ${id} is out of range: IMAGEIDs are 32-bit, at most ${0xffffffff}`);
+    if (args.values.json && str(args, 'out') !== undefined) throw new UsageError('give --json (to standard output) or --out FILE, not both');
     const r = await grabImage(dir(args, ctx), Number(id), { log: log(ctx), signal: ctx.signal, ...lockMs(args) });
     if (r.pending) ctx.log.warn(`image ${id} was not completely ingested; its measures may be incomplete (run addstar on its catalogue again)`);
     const out = str(args, 'out');
@@ -272,7 +285,7 @@ const exportBoxCommand: Command = {
     const box = parseBox(str(args, 'box'));
     const url = str(args, 'scratch') ?? 'sqlite:ipp-data/dvo-scratch.db';
     const t0 = performance.now();
-    const r = await exportBox(dir(args, ctx), box, url, { log: log(ctx), signal: ctx.signal, ...lockMs(args) });
+    const r = await exportBox(onlyDir(args, ctx), box, url, { log: log(ctx), signal: ctx.signal, ...lockMs(args) });
     const seconds = (performance.now() - t0) / 1000;
     if (args.values.json) printJson(ctx, { ...r, seconds });
     else ctx.stdout.write(`${url}: ${r.regions} regions (${r.kept} kept, ${r.imported} imported: ${r.objects} objects, ${r.measures} measures; ${r.dropped} dropped)${r.tablesRefreshed.length ? `, refreshed ${r.tablesRefreshed.join(', ')}` : ''} in ${seconds.toFixed(2)} s\n`);
@@ -307,7 +320,7 @@ const stats: Command = {
   usage: '--db DIR [--json]',
   options: { db: dbDir, json },
   async run(args, ctx) {
-    const s = await dvoStats(dir(args, ctx));
+    const s = await dvoStats(onlyDir(args, ctx));
     if (args.values.json) printJson(ctx, s);
     else {
       ctx.stdout.write(`${s.dir}: ${s.objects} objects, ${s.measures} measures, ${s.images} images${s.pendingImages ? ` (${s.pendingImages} pending)` : ''}\n`);
@@ -325,7 +338,7 @@ const regions: Command = {
   options: { db: dbDir, json, box: { type: 'string', value: 'RA0,RA1,DEC0,DEC1', help: 'only regions overlapping this box' }, all: { type: 'boolean', help: 'also regions without data' } },
   async run(args, ctx) {
     const box = str(args, 'box') === undefined ? undefined : parseBox(str(args, 'box'));
-    const list = (await listRegions(dir(args, ctx), box)).filter((r) => args.values.all || r.bytes > 0);
+    const list = (await listRegions(onlyDir(args, ctx), box)).filter((r) => args.values.all || r.bytes > 0);
     if (args.values.json) printJson(ctx, list);
     else {
       ctx.stdout.write(`${'index'.padStart(6)} ${'name'.padEnd(12)} ${'ra'.padStart(19)} ${'dec'.padStart(15)} ${'objects'.padStart(9)} ${'measures'.padStart(10)}\n`);
@@ -344,7 +357,7 @@ const verify: Command = {
   description: 'Exit status 1 when anything is wrong; the faults are listed.',
   options: { db: dbDir, json, fits: { type: 'boolean', help: 'also check every file with the FITS verifier' }, 'lock-timeout': lockTimeout },
   async run(args, ctx) {
-    const r = await verifyDvo(dir(args, ctx), { fits: Boolean(args.values.fits), log: log(ctx), signal: ctx.signal, ...lockMs(args) });
+    const r = await verifyDvo(onlyDir(args, ctx), { fits: Boolean(args.values.fits), log: log(ctx), signal: ctx.signal, ...lockMs(args) });
     if (args.values.json) printJson(ctx, r);
     else {
       for (const f of r.faults) ctx.stdout.write(`FAULT [${f.code}] ${f.message}\n`);
