@@ -211,6 +211,11 @@ for (const engine of testEngines()) {
       await assert.rejects(recordComponent(db, 'chip', ids[0]!, 'XY01'), rejects('gpc1_duplicate_component', /already recorded as done/));
       const redo = await advance(db);
       assert.deepEqual(redo.runs.map((r) => [r.id, r.stopped]), [[ids[0]!, 'updated']]);
+      // A cleaned run is updated too: its bad-quality component (cleaned, never redone) does not hold it back.
+      for (const to of ['goto_cleaned', 'cleaned', 'update'] as const) await setRunState(db, 'chip', [ids[0]!], to);
+      assert.deepEqual((await pendingComponents(db, 'chip')).map((p) => [p.id, p.component]), [[ids[0]!, 'XY01']]);
+      await recordComponent(db, 'chip', ids[0]!, 'XY01', { path_base: 'redone again' });
+      assert.deepEqual((await advance(db)).runs.map((r) => [r.id, r.stopped]), [[ids[0]!, 'updated']]);
 
       // Cleanup: full → goto_cleaned → cleaned (components follow) → goto_purged → purged, which is final.
       for (const to of ['goto_cleaned', 'cleaned', 'goto_purged', 'error_purged', 'goto_purged', 'purged'] as const) {
