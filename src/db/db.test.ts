@@ -80,6 +80,23 @@ describe('opening only an existing database', () => {
 
 for (const engine of testEngines()) {
   describe(`database layer on ${engine.name}`, { skip: engine.skip }, () => {
+    it('opening only an existing schema refuses a database without the room\'s tables, and leaves it as it was', () => engine.withUrl(async (url) => {
+      await (await openDatabase(url)).close(); // an empty database (on SQLite, an empty file)
+      await assert.rejects(openDatabase(url, { migrations: rooms, existing: true }),
+        (e: unknown) => e instanceof DbError && e.code === 'db_not_found' && /holds no testroom tables/.test(e.message));
+      const bare = await openDatabase(url);
+      try {
+        const tables = await bare.all<{ n: number }>(bare.dialect.engine === 'postgres'
+          ? "SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'ipp_schema_migrations'"
+          : "SELECT count(*) AS n FROM sqlite_master WHERE name = 'ipp_schema_migrations'");
+        assert.equal(Number(tables[0]!.n), 0, 'no history table left behind');
+      } finally {
+        await bare.close();
+      }
+      await (await openDatabase(url, { migrations: rooms })).close();
+      await (await openDatabase(url, { migrations: rooms, existing: true })).close();
+    }));
+
     it('applies migrations once, in order, and records them', () => engine.withUrl(async (url) => {
       const db = await openDatabase(url, { migrations: rooms });
       try {

@@ -10,7 +10,7 @@ const HISTORY = 'ipp_schema_migrations';
  * SQLite with its write lock. A history that disagrees with the code (a recorded migration
  * renamed or missing, a version newer than the code knows) is refused.
  */
-export async function applyMigrations(db: Database, rooms: readonly RoomMigrations[]): Promise<number> {
+export async function applyMigrations(db: Database, rooms: readonly RoomMigrations[], options: { existing?: boolean } = {}): Promise<number> {
   for (const room of rooms) checkOrder(room);
   return db.transaction(async (tx) => {
     if (tx.dialect.engine === 'postgres') await tx.get("SELECT pg_advisory_xact_lock(hashtext('ipp_schema_migrations'))");
@@ -18,14 +18,16 @@ export async function applyMigrations(db: Database, rooms: readonly RoomMigratio
       room TEXT NOT NULL, version INTEGER NOT NULL, name TEXT NOT NULL, applied_at TEXT NOT NULL,
       PRIMARY KEY (room, version))`);
     let applied = 0;
-    for (const room of rooms) applied += await applyRoom(tx, room, db.url);
+    for (const room of rooms) applied += await applyRoom(tx, room, db.url, options.existing === true);
     return applied;
   });
 }
 
-async function applyRoom(tx: Queryable, { room, migrations }: RoomMigrations, url: string): Promise<number> {
+async function applyRoom(tx: Queryable, { room, migrations }: RoomMigrations, url: string, existing: boolean): Promise<number> {
   const done = await tx.all<{ version: number; name: string }>(
     `SELECT version, name FROM ${HISTORY} WHERE room = ? ORDER BY version`, [room]);
+  // Only schemas already made are brought up to date (the transaction undoes the history table).
+  if (existing && done.length === 0) throw new DbError('db_not_found', `${url} holds no ${room} tables; check the URL`);
   const known = new Map(migrations.map((m) => [m.version, m]));
   for (const row of done) {
     const migration = known.get(row.version);

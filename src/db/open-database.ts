@@ -13,8 +13,9 @@ export interface OpenOptions extends PostgresOptions {
   /** Resolves relative SQLite paths (default: the current directory). */
   readonly cwd?: string;
   /**
-   * Refuse a SQLite file that does not exist yet (`db_not_found`) instead of creating it: for
-   * commands that only read or change what is there, so a mistyped path is not an empty database.
+   * Refuse a SQLite file that does not exist yet, or a database (either engine) without the
+   * rooms' tables, instead of creating them (`db_not_found`): for commands that only read or
+   * change what is there, so a mistyped path or name is not an empty database.
    */
   readonly existing?: boolean;
 }
@@ -33,7 +34,7 @@ export async function openDatabase(url: string, options: OpenOptions = {}): Prom
     : await PostgresDatabase.open(location.connectionString, location.display, options);
   if (options.migrations?.length) {
     try {
-      await applyMigrations(db, options.migrations);
+      await applyMigrations(db, options.migrations, { existing: options.existing === true });
     } catch (error) {
       await db.close();
       throw error;
