@@ -6,7 +6,7 @@ import { DbError, insertRows, type Queryable, type Database, type SqlValue } fro
 import { Gpc1Error } from './errors.ts';
 import { CHAIN, STAGE_NAMES, endStagesOf, parseStage, stage as describeStage, type StageName } from './stages.ts';
 import { chunks, marks, now } from './sql.ts';
-import { checkCode, checkId, checkIds, checkName, checkValue, describe } from './values.ts';
+import { checkCode, checkId, checkIds, checkName, checkTime, checkValue } from './values.ts';
 
 /** What every definition gives the new runs. */
 export interface RunOptions {
@@ -200,10 +200,8 @@ async function defineChip(tx: Queryable, c: Common, s: Record<string, unknown>):
         conditions.push(`p.${key} = ?`);
         params.push(checkName(value, `define chip: exposures.${key}`));
       } else if (key === 'dateobs_begin' || key === 'dateobs_end') {
-        const t = new Date(checkName(value, `define chip: exposures.${key}`));
-        if (Number.isNaN(t.getTime())) throw new Gpc1Error('gpc1_bad_input', `define chip: exposures.${key} ${describe(value)} is not an ISO-8601 time`);
         conditions.push(`p.dateobs ${key === 'dateobs_begin' ? '>=' : '<='} ?`);
-        params.push(t.toISOString());
+        params.push(checkTime(value, `define chip: exposures.${key}`));
       } else {
         throw new Gpc1Error('gpc1_unknown_column', `define chip: exposures.${key} is not a field to match; use ${[...fields, 'dateobs_begin', 'dateobs_end'].join(', ')}`);
       }

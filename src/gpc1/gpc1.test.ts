@@ -290,8 +290,19 @@ for (const engine of testEngines()) {
       await assert.rejects(registerExposure(db, exposure('b1', ['XY01'])), rejects('gpc1_duplicate_exposure', /b1 \(GPC1, PS1\) is already registered/));
       await assert.rejects(registerExposure(db, exposure('b2', [])), rejects('gpc1_bad_input', /imfiles must list/));
       await assert.rejects(registerExposure(db, { ...exposure('b3', ['XY01']), exptime: 3 } as ExposureSpec), rejects('gpc1_unknown_column', /unknown field exptime/));
-      await assert.rejects(registerExposure(db, exposure('b4', ['XY01'], { airmass: 'high' as never })), rejects('gpc1_bad_input', /airmass must be a number/));
+      await assert.rejects(registerExposure(db, exposure('b4', ['XY01'], { airmass: 'high' as never })), rejects('gpc1_bad_input', /airmass must be a finite number/));
       await assert.rejects(registerExposure(db, exposure('b5', ['XY01'], { dateobs: 'yesterday' })), rejects('gpc1_bad_input', /dateobs "yesterday" is not an ISO-8601 time/));
+      // What Date would read as some time, but is not an ISO-8601 time of a day that exists.
+      for (const dateobs of ['1', 'May 5', '2010-02-30T10:00:00Z', '2010-05-01T24:00:00Z']) {
+        await assert.rejects(registerExposure(db, exposure('b5', ['XY01'], { dateobs })), rejects('gpc1_bad_input', /is not an ISO-8601 time/), dateobs);
+      }
+      await assert.rejects(registerExposure(db, exposure('b5', ['XY01'], { ra: Infinity })), rejects('gpc1_bad_input', /ra must be a finite number/));
+      const [b7] = await registerExposures(db, [exposure('b7', ['XY01'], { dateobs: '2010-05-01 10:11:12+02:00' })]);
+      assert.equal((await db.get<{ dateobs: string }>('SELECT dateobs FROM rawExp WHERE exp_id = ?', [b7!]))!.dateobs, '2010-05-01T08:11:12.000Z');
+      await db.run('DELETE FROM rawImfile WHERE exp_id = ?', [b7!]);
+      await db.run('DELETE FROM rawExp WHERE exp_id = ?', [b7!]);
+      await db.run('DELETE FROM newImfile WHERE exp_id = ?', [b7!]);
+      await db.run('DELETE FROM newExp WHERE exp_id = ?', [b7!]);
       assert.equal((await db.get<{ n: number }>('SELECT COUNT(*) AS n FROM rawExp'))!.n, 1, 'nothing of a refused registration is kept');
 
       await assert.rejects(defineRun(db, 'nope' as never, { label: 'x' } as never), rejects('gpc1_unknown_stage', /unknown stage "nope"; the stages are chip, camera/));
@@ -310,6 +321,9 @@ for (const engine of testEngines()) {
       await assert.rejects(recordComponent(db, 'chip', chip!, 'XY01', { zpt: 1 }), rejects('gpc1_unknown_column', /zpt is not a column of chipProcessedImfile/));
       await assert.rejects(recordComponent(db, 'chip', chip!, 'XY01', { fault: -1 }), rejects('gpc1_bad_input', /fault must be a whole number from 0 to 32767/));
       await assert.rejects(recordComponent(db, 'chip', chip!, 'XY01', { n_stars: 1.5 }), rejects('gpc1_bad_input', /n_stars must be a whole number/));
+      // INTEGER columns hold 32 bits on PostgreSQL: the same refusal on both engines, not a database error.
+      await assert.rejects(recordComponent(db, 'chip', chip!, 'XY01', { n_stars: 3_000_000_000 }), rejects('gpc1_bad_input', /n_stars must be a whole number from -2147483648 to 2147483647/));
+      await assert.rejects(recordComponent(db, 'chip', chip!, 'XY01', { dtime_total: -Infinity }), rejects('gpc1_bad_input', /dtime_total must be a finite number/));
       await recordComponent(db, 'chip', chip!, 'XY01', { fault: 4 });
       await assert.rejects(recordComponent(db, 'chip', chip!, 'XY01'), rejects('gpc1_duplicate_component', /already recorded with fault 4; revert the faults/));
       await assert.rejects(recordComponents(db, 'chip', [{ id: chip!, component: 'XY02' }, { id: chip!, component: 'XY02' }]), rejects('gpc1_duplicate_component', /given twice/));

@@ -5,7 +5,7 @@ import { DbError, insertRows, type Database, type SqlValue } from '../db/index.t
 import { Gpc1Error } from './errors.ts';
 import { CHAIN, type ColumnKind } from './stages.ts';
 import { chunks, marks, now } from './sql.ts';
-import { checkKeys, checkName, checkValue } from './values.ts';
+import { checkKeys, checkName, checkTime, checkValue } from './values.ts';
 
 /** One chip of an exposure, as registered in rawImfile. */
 export interface ImfileSpec {
@@ -82,7 +82,7 @@ const EXP_COLUMNS: Readonly<Record<string, ColumnKind>> = {
   workdir: 'text', reduction: 'text', dvodb: 'text', tess_id: 'text', end_stage: 'text',
 };
 const IMFILE_COLUMNS: Readonly<Record<string, ColumnKind>> = {
-  uri: 'text', bytes: 'int', md5sum: 'text', hostname: 'text', bg: 'real', bg_stdev: 'real', ccd_temp: 'real',
+  uri: 'text', bytes: 'bigint', md5sum: 'text', hostname: 'text', bg: 'real', bg_stdev: 'real', ccd_temp: 'real',
   burntool_state: 'int', quality: 'int',
 };
 const IMFILE_ENTRIES = Object.entries(IMFILE_COLUMNS);
@@ -178,11 +178,7 @@ function checkExposure(e: ExposureSpec, index: number): CheckedExposure {
   const telescope = checkName(e.telescope, `${where}: telescope`);
   const values: Record<string, SqlValue> = {};
   for (const [column, kind] of Object.entries(EXP_COLUMNS)) values[column] = checkValue(kind, e[column as keyof ExposureSpec], `${where}: ${column}`);
-  if (values.dateobs !== null) {
-    const t = new Date(values.dateobs as string);
-    if (Number.isNaN(t.getTime())) throw new Gpc1Error('gpc1_bad_input', `${where}: dateobs ${JSON.stringify(values.dateobs)} is not an ISO-8601 time such as 2010-05-01T10:11:12Z`);
-    values.dateobs = t.toISOString();
-  }
+  if (values.dateobs !== null) values.dateobs = checkTime(values.dateobs, `${where}: dateobs`);
   if (values.end_stage !== null && !CHAIN.includes(values.end_stage as never)) {
     throw new Gpc1Error('gpc1_bad_input', `${where}: end_stage "${values.end_stage}" must be one of ${CHAIN.join(', ')}`);
   }

@@ -15,7 +15,7 @@ export type StageName = typeof STAGE_NAMES[number];
 export const CHAIN: readonly StageName[] = ['chip', 'camera', 'fake', 'warp'];
 
 /** How a component column is stored: text, a 64-bit integer, or a double. */
-export type ColumnKind = 'text' | 'int' | 'real';
+export type ColumnKind = 'text' | 'int' | 'bigint' | 'real';
 
 /**
  * The components a run needs, as SQL correlated with the run's alias `r`: the tables to read

@@ -19,13 +19,38 @@ export function checkValue(kind: ColumnKind, value: unknown, what: What): SqlVal
     throw new Gpc1Error('gpc1_bad_input', `${named(what)} must be text, not ${describe(value)}`);
   }
   if (kind === 'int') {
+    // INTEGER columns: 32 bits on PostgreSQL, so the same range on SQLite.
+    if (typeof value === 'number' && Number.isInteger(value) && value >= -(2 ** 31) && value < 2 ** 31) return value;
+    throw new Gpc1Error('gpc1_bad_input', `${named(what)} must be a whole number from ${-(2 ** 31)} to ${2 ** 31 - 1}, not ${describe(value)}`);
+  }
+  if (kind === 'bigint') {
     if (typeof value === 'number' && Number.isSafeInteger(value)) return value;
     if (typeof value === 'bigint') return value;
     throw new Gpc1Error('gpc1_bad_input', `${named(what)} must be a whole number, not ${describe(value)}`);
   }
-  if (typeof value === 'number' && !Number.isNaN(value)) return Number.isFinite(value) ? value : null;
-  if (typeof value === 'number') return null;
-  throw new Gpc1Error('gpc1_bad_input', `${named(what)} must be a number, not ${describe(value)}`);
+  // A real: NaN is no value (NULL); an infinity is refused, not stored as NULL.
+  if (typeof value === 'number' && Number.isNaN(value)) return null;
+  if (typeof value === 'number' && Number.isFinite(value)) return value;
+  throw new Gpc1Error('gpc1_bad_input', `${named(what)} must be a finite number, not ${describe(value)}`);
+}
+
+const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$/i;
+
+/**
+ * An ISO-8601 time (a date, or a date and time; UTC unless it names its offset) as its UTC
+ * ISO string. Anything else, or a day or time that does not exist (2010-02-30), is refused.
+ */
+export function checkTime(value: unknown, what: What): string {
+  const m = typeof value === 'string' ? ISO_TIME.exec(value.trim()) : null;
+  if (m) {
+    const [, y, mo, d, h = '00', mi = '00', sec = '00', fraction = '', zone = 'Z'] = m;
+    const daysInMonth = new Date(Date.UTC(Number(y), Number(mo), 0)).getUTCDate();
+    const exists = Number(mo) >= 1 && Number(mo) <= 12 && Number(d) >= 1 && Number(d) <= daysInMonth
+      && Number(h) <= 23 && Number(mi) <= 59 && Number(sec) <= 59;
+    const t = new Date(`${y}-${mo}-${d}T${h}:${mi}:${sec}${fraction}${zone.toUpperCase()}`);
+    if (exists && !Number.isNaN(t.getTime())) return t.toISOString();
+  }
+  throw new Gpc1Error('gpc1_bad_input', `${named(what)} ${describe(value)} is not an ISO-8601 time such as 2010-05-01T10:11:12Z`);
 }
 
 /** A run id (or any row id): a positive whole number. */
