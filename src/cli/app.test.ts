@@ -21,7 +21,7 @@ const group: CommandGroup = {
       name: 'fail',
       summary: 'fails on purpose',
       usage: 'WHAT',
-      options: { deep: { type: 'boolean', help: 'wrap the error' } },
+      options: { deep: { type: 'boolean', help: 'wrap the error' }, dec: { type: 'string', help: 'a value' } },
       async run(args) {
         const inner = new IppError('inner_code', 'the inner reason');
         if (args.values.deep) throw new IppError('outer_code', `could not do ${args.positionals[0]}`, { cause: inner });
@@ -47,7 +47,12 @@ test('unknown commands and options are usage errors (exit 2)', async () => {
   assert.equal(await runApp(group, ['nope'], io), 2);
   assert.match(err.text(), /unknown command "nope"/);
   assert.equal(await runApp(group, ['demo-group', 'fail', '--bogus'], io), 2);
-  assert.match(err.text(), /\[usage\].*--bogus/);
+  assert.match(err.text(), /\[usage\]: Unknown option '--bogus'; run "ipp demo-group fail --help" for usage\n$/);
+  // A negative value: the message says how to write it.
+  assert.equal(await runApp(group, ['demo-group', 'fail', '--dec', '-10'], io), 2);
+  assert.match(err.text(), /--dec needs a value; a value that starts with "-" is written --dec=-VALUE \(e\.g\. --dec=-10\)/);
+  assert.equal(await runApp(group, ['demo-group', 'fail', '--dec'], io), 2);
+  assert.match(err.text(), /Option '--dec <value>' argument missing; run/);
 });
 
 test('help for groups and commands', async () => {

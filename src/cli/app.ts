@@ -59,7 +59,7 @@ export async function runApp(root: CommandGroup, argv: readonly string[], io: Ap
         strict: true,
       });
     } catch (cause) {
-      throw new UsageError(`${(cause as Error).message.split('\n')[0]}; run "${path.join(' ')} --help" for usage`, { cause });
+      throw new UsageError(`${parseProblem(cause as Error)}; run "${path.join(' ')} --help" for usage`, { cause });
     }
     const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
     if (values.help) {
@@ -82,6 +82,17 @@ export async function runApp(root: CommandGroup, argv: readonly string[], io: Ap
   } catch (error) {
     return reportError(error, io, verboseWanted, path);
   }
+}
+
+/** The option parser's complaint in one line, with the way out where it gave one. */
+function parseProblem(error: Error): string {
+  const lines = error.message.split('\n');
+  const ambiguous = /^Option '(--?[\w-]+)' argument is ambiguous/.exec(lines[0]);
+  // A value starting with a dash (a negative number, a southern declination) is read as an option.
+  if (ambiguous) return `${ambiguous[1]} needs a value; a value that starts with "-" is written ${ambiguous[1]}=-VALUE (e.g. ${ambiguous[1]}=-10)`;
+  const unknown = /^(Unknown option '[^']+')/.exec(lines[0]);
+  if (unknown) return unknown[1];
+  return lines[0].replace(/\.$/, '');
 }
 
 function reportError(error: unknown, io: AppIo, verbose: boolean, path: string[]): number {
