@@ -62,7 +62,7 @@ for (const engine of testEngines()) {
       const [next] = await registerExposures(db, [exposure('o5001g0002o', ['XY01'])]);
       assert.ok(next! > 5000, `an assigned ID after a given one (${next})`);
       await assert.rejects(registerExposures(db, [{ ...exposure('o5001g0003o', ['XY01']), exp_id: 5000 }]),
-        (e: unknown) => e instanceof Gpc1Error && e.code === 'gpc1_duplicate_exposure');
+        (e: unknown) => e instanceof Gpc1Error && e.code === 'gpc1_duplicate_exposure' && /exp_id 5000 \(o5001g0001o\) is already registered/.test(e.message));
       await assert.rejects(registerExposures(db, [{ ...exposure('o5001g0004o', ['XY01']), exp_id: -3 }]),
         (e: unknown) => e instanceof Gpc1Error && e.code === 'gpc1_bad_input' && e.message.includes('exp_id'));
     })));

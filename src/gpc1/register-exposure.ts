@@ -124,6 +124,13 @@ export async function registerExposures(db: Database, exposures: readonly Exposu
         e.values.reduction ?? null, e.values.dvodb ?? null, e.values.tess_id ?? null, e.values.end_stage ?? null, e.label, time];
       const given = checked.filter((e) => e.exp_id !== null);
       const idOf = new Map(given.map((e) => [e.id, e.exp_id!]));
+      for (const part of chunks(given)) {
+        const taken = await tx.all<{ exp_id: number; exp_name: string | null }>(
+          `SELECT n.exp_id, r.exp_name FROM newExp n LEFT JOIN rawExp r ON r.exp_id = n.exp_id WHERE n.exp_id IN (${marks(part.length)})`, part.map((e) => e.exp_id));
+        if (taken.length > 0) {
+          throw new Gpc1Error('gpc1_duplicate_exposure', `exp_id ${taken.map((t) => `${t.exp_id}${t.exp_name ? ` (${t.exp_name})` : ''}`).slice(0, 5).join(', ')}${taken.length > 5 ? ` and ${taken.length - 5} more` : ''} is already registered; give other exp_ids, or none to have them assigned`);
+        }
+      }
       if (given.length > 0) {
         await insertRows(tx, 'newExp', ['exp_id', ...newExpColumns], given.map((e) => [e.exp_id, ...newExpRow(e)]));
         // An identity sequence does not see IDs given explicitly: move it past them.
