@@ -23,5 +23,5 @@ export { FILTERS } from './sky-model.ts';
 export type { FilterName } from './sky-model.ts';
 export { pixelToSky, skyToPixel } from './wcs.ts';
 export type { TanWcs } from './wcs.ts';
-export { checkSurveyIdsFree, defaultSurveyLabel, recordSurveyInGpc1 } from './record-gpc1.ts';
+export { defaultSurveyLabel, recordSurveyInGpc1, surveyIdClashes } from './record-gpc1.ts';
 export type { RecordOptions, RecordResult } from './record-gpc1.ts';

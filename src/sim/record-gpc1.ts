@@ -170,11 +170,11 @@ export async function recordSurveyInGpc1(
 }
 
 /**
- * Refuses, before anything is simulated, a survey whose exposures or stacks would take
- * exp_ids, exposure names or stack_ids that gpc1 already holds, naming the first free
- * --first-exp-id / --first-stack-id.
+ * What a survey's exposures or stacks would take of what gpc1 already holds (exp_ids,
+ * exposure names, stack_ids), each with the first free --first-exp-id / --first-stack-id;
+ * empty when nothing clashes. Asked before anything is simulated.
  */
-export async function checkSurveyIdsFree(db: Database, config: SurveyConfig): Promise<void> {
+export async function surveyIdClashes(db: Database, config: SurveyConfig): Promise<string[]> {
   const plan = planSurvey(config);
   const expIds = plan.exposures.map((e) => e.expId);
   const names = plan.exposures.map((e) => e.expName);
@@ -188,9 +188,10 @@ export async function checkSurveyIdsFree(db: Database, config: SurveyConfig): Pr
       `SELECT count(*) AS n FROM rawExp WHERE camera = 'GPC1' AND telescope = 'PS1' AND exp_name IN (${part.map(() => '?').join(', ')})`, part);
     named += Number(r?.n ?? 0);
   }
-  if (Number(clash?.n ?? 0) > 0 || named > 0) {
+  const clashes = Number(clash?.n ?? 0);
+  if (clashes > 0 || named > 0) {
     const top = await db.get<{ high: number }>('SELECT max(exp_id) AS high FROM rawExp');
-    const what = Number(clash?.n ?? 0) > 0 ? `exposures with exp_id ${clash!.low} to ${clash!.high}` : `${named} exposure name${named === 1 ? '' : 's'} (${names[0]}...)`;
+    const what = clashes > 0 ? `exposures with exp_id ${clash!.low} to ${clash!.high}` : `${named} exposure name${named === 1 ? '' : 's'} (${names[0]}...)`;
     taken.push(`${what}, which this survey's ${expIds.length} exposures from --first-exp-id ${config.firstExpId} would take: give --first-exp-id ${Math.max(Number(top?.high ?? 0) + 1, config.firstExpId + 1)} or more`);
   }
   if (plan.stacks.length > 0) {
@@ -201,7 +202,7 @@ export async function checkSurveyIdsFree(db: Database, config: SurveyConfig): Pr
       taken.push(`stack runs with stack_id ${ids[0]} to ${ids[ids.length - 1]}, which this survey's stacks would take: give --first-stack-id ${Number(top!.high) + 1} or more`);
     }
   }
-  if (taken.length > 0) throw new SimError('sim_ids_taken', `gpc1 ${db.url} already has ${taken.join('; and ')}; or give another --db`);
+  return taken;
 }
 
 function exposureSpec(e: ManifestExposure, manifest: SurveyManifest, label: string, tessId: string): ExposureSpec {

@@ -32,10 +32,11 @@ test('ipp sim survey writes a survey, records it in gpc1 and reports it, as text
     } finally {
       await gpc1.close();
     }
-    // The same label again is refused before anything is written.
+    // The same label again is refused before anything is written, with the ids it would also clash on.
     const again = await ipp('sim', 'survey', '--out', join(root, 'other'), '--db', db, '--seed', '5', '--exposures', '1', '--density', '0.01');
     assert.equal(again.code, 1);
-    assert.match(again.stderr, /\[sim_label_taken\].*sim\.5/);
+    assert.match(again.stderr, /\[sim_label_taken\].*sim\.5.*; it also already has exposures with exp_id 100001 to 100001.*--first-exp-id 100003 or more/);
+    assert.equal((await ipp('sim', 'survey', '--out', join(root, 'other'), '--db', db, '--no-db')).code, 2);
     const text = await ipp('sim', 'survey', '--out', out, '--no-db', '--exposures', '1', '--stacks', '0', '--density', '0.01');
     assert.equal(text.code, 0, text.stderr);
     assert.match(text.stdout, /: 1 smf, 0 cmf, 0 defects\n.* detections in exposures[^]*gpc1: nothing recorded/);

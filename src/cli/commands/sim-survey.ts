@@ -3,7 +3,7 @@ import { resolve, sep } from 'node:path';
 import { createProgress } from '../../common/index.ts';
 import { listRuns, openGpc1 } from '../../gpc1/index.ts';
 import {
-  SURVEY_DEFAULTS, SimError, checkSurveyIdsFree, defaultSurveyLabel, parseRange, recordSurveyInGpc1, resolveSurveyOptions, simulateSurvey,
+  SURVEY_DEFAULTS, SimError, defaultSurveyLabel, parseRange, recordSurveyInGpc1, resolveSurveyOptions, simulateSurvey, surveyIdClashes,
   type RecordResult, type SurveyManifest, type SurveyOptions,
 } from '../../sim/index.ts';
 import { parseDbUrl } from '../../db/index.ts';
@@ -98,6 +98,7 @@ export const simSurvey: Command = {
     };
     const label = str('label') ?? defaultSurveyLabel(seed ?? SURVEY_DEFAULTS.seed);
     const config = resolveSurveyOptions(options); // bad arguments are refused before the database is touched
+    if (v['no-db'] && v.db !== undefined) throw new SimError('sim_bad_argument', 'give --db URL or --no-db, not both', { usage: true });
     const url = v['no-db'] ? null : databaseUrl('gpc1', args, ctx.env);
     const location = url === null ? null : parseDbUrl(url);
     const out = resolve(config.out);
@@ -110,10 +111,15 @@ export const simSurvey: Command = {
     let dir: string;
     let manifest;
     try {
-      if (gpc1 && (await listRuns(gpc1, { stage: 'chip', label, limit: 1 })).length > 0) {
-        throw new SimError('sim_label_taken', `gpc1 ${gpc1.url} already has runs labelled ${label}; give another --label, another --db, or --no-db`);
+      if (gpc1) {
+        // Both refusals at once, so that one answer fixes the command.
+        const clashes = await surveyIdClashes(gpc1, config);
+        const also = clashes.length > 0 ? `; it also already has ${clashes.join('; and ')}` : '';
+        if ((await listRuns(gpc1, { stage: 'chip', label, limit: 1 })).length > 0) {
+          throw new SimError('sim_label_taken', `gpc1 ${gpc1.url} already has runs labelled ${label}; give another --label, another --db, or --no-db${also}`);
+        }
+        if (clashes.length > 0) throw new SimError('sim_ids_taken', `gpc1 ${gpc1.url} already has ${clashes.join('; and ')}; or give another --db`);
       }
-      if (gpc1) await checkSurveyIdsFree(gpc1, config);
       // The rows are written once the survey is in place, before an earlier one there is deleted.
       const record = gpc1 ? async (at: string, made: SurveyManifest) => {
         try {
