@@ -7,6 +7,8 @@ export type { Progress, ProgressOptions } from './progress.ts';
 export { PACKAGE_ROOT, PSPS_SCHEMA_DIR } from './paths.ts';
 export { readAt } from './read-at.ts';
 export { OutputFile, STAGE_BYTES } from './output-file.ts';
+export { replaceTarget } from './replace-target.ts';
+export type { ReplaceTarget } from './replace-target.ts';
 export type { OutputFileOptions, OutputMode } from './output-file.ts';
 export { PYTHON, withTempDir, runPython, mulberry32 } from './testing.ts';
 export { HttpError, startHttpService, send } from './http-server.ts';

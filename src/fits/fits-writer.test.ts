@@ -1,6 +1,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { lstat, mkdir, mkdtemp, open, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -282,6 +283,19 @@ describe('writeFits', () => {
     assert.deepEqual((await readdir(dir)).filter((x) => x.endsWith('.tmp')), []);
     const unwritable = join(dir, 'no-such-dir', 'x.fits');
     await assert.rejects(writeFits(unwritable, []), fitsError('fits_cannot_write', /no-such-dir/));
+  });
+
+  test('a link is written through to its file and stays a link; a pipe or a directory is refused, not replaced', async () => {
+    const table = memoryTable(everyType, [everyBatch]);
+    await symlink('linked-target.fits', join(dir, 'link.fits'));
+    await writeFits(join(dir, 'link.fits'), [{ table }]);
+    assert.ok((await lstat(join(dir, 'link.fits'))).isSymbolicLink());
+    await assertValid(join(dir, 'linked-target.fits'));
+    execFileSync('mkfifo', [join(dir, 'pipe.fits')]);
+    await assert.rejects(writeFits(join(dir, 'pipe.fits'), [{ table }]), fitsError('fits_cannot_write', /pipe\.fits: not a regular file/));
+    assert.ok((await lstat(join(dir, 'pipe.fits'))).isFIFO());
+    await mkdir(join(dir, 'a-dir.fits'));
+    await assert.rejects(writeFits(join(dir, 'a-dir.fits'), [{ table }]), fitsError('fits_cannot_write', /a directory is there/));
   });
 
   test('checksum: false leaves CHECKSUM and DATASUM out', async () => {

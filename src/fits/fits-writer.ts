@@ -12,6 +12,7 @@ import {
   arrayTypeOf, columnInfo, isIntegerType,
   type ColumnData, type ColumnInfo, type NumericArray, type Table,
 } from '../table/index.ts';
+import { replaceTarget } from '../common/index.ts';
 import { encodeRows, MemoryHeap } from './bintable-codec.ts';
 import { Checksum, CHECKSUM_PLACEHOLDER, setChecksums } from './checksum.ts';
 import { addColumnCards, columnDefsFromInfos, fitsCodeOf, rowBytesOf, type FitsColumnDef } from './column-defs.ts';
@@ -418,7 +419,10 @@ export async function writeFitsWith<T extends FitsHduInput>(
   writeHdu: (handle: FileHandle, position: number, hdu: T, options: HduWriteOptions) => Promise<number>,
 ): Promise<void> {
   const checksum = options.checksum ?? true;
-  const tmp = join(dirname(path), `.${basename(path)}.${randomUUID().slice(0, 8)}.tmp`);
+  // A link is written through to its file; a directory or device is refused, not replaced.
+  const target = await replaceTarget(path).catch((error: Error) => ({ problem: error.message }));
+  if ('problem' in target) throw new FitsError('fits_cannot_write', { file: path }, target.problem);
+  const tmp = join(dirname(target.path), `.${basename(target.path)}.${randomUUID().slice(0, 8)}.tmp`);
   let handle: FileHandle;
   try {
     handle = await open(tmp, 'wx');
@@ -447,7 +451,7 @@ export async function writeFitsWith<T extends FitsHduInput>(
     await handle.sync();
     closed = true;
     await handle.close();
-    await rename(tmp, path);
+    await rename(tmp, target.path);
   } catch (error) {
     if (!closed) await handle.close().catch(() => {});
     await rm(tmp, { force: true });
@@ -469,6 +473,11 @@ function addFile(error: unknown, path: string): unknown {
   if (error instanceof FitsError && error.location.file === undefined) {
     const what = error.message.slice(describeLocation(error.location).length);
     return new FitsError(error.code, { ...error.location, file: path }, what, { cause: error.cause ?? error });
+  }
+  // What the system refused (a full disk, a directory in the way) names the file, as bad input does.
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (error instanceof Error && typeof code === 'string' && /^E[A-Z]+$/.test(code)) {
+    return new FitsError('fits_cannot_write', { file: path }, error.message, { cause: error });
   }
   return error;
 }

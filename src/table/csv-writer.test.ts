@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { lstat, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { columnInfo, memoryTable, type ColumnBatch, type ColumnInfo, type Table } from './index.ts';
@@ -138,6 +138,19 @@ test('a failing table leaves no file behind, and bad options are typed errors', 
     assert.deepEqual(await readdir(dir), []);
     await assert.rejects(writeCsv(memoryTable(columns, []), path, { delimiter: '""' }), (e: unknown) => e instanceof CsvError && e.code === 'csv_bad_option');
     await assert.rejects(writeCsv(memoryTable(columns, []), join(dir, 'no', 'such', 'dir.csv')), (e: unknown) => e instanceof CsvError && e.code === 'csv_cannot_write');
+  });
+});
+
+test('a link is written through to its file and stays a link; a pipe is refused, not replaced', async () => {
+  await withDir(async (dir) => {
+    const table = memoryTable([columnInfo('a', 'int32')], [{ rowCount: 2, columns: [{ values: new Int32Array([1, 2]) }] }]);
+    await symlink('target.csv', join(dir, 'link.csv'));
+    await writeCsv(table, join(dir, 'link.csv'));
+    assert.ok((await lstat(join(dir, 'link.csv'))).isSymbolicLink());
+    assert.equal(await readFile(join(dir, 'target.csv'), 'utf8'), 'a\n1\n2\n');
+    execFileSync('mkfifo', [join(dir, 'pipe.csv')]);
+    await assert.rejects(writeCsv(table, join(dir, 'pipe.csv')), (e: unknown) => e instanceof CsvError && e.code === 'csv_cannot_write' && /not a regular file/.test(e.message));
+    assert.ok((await lstat(join(dir, 'pipe.csv'))).isFIFO());
   });
 });
 

@@ -5,6 +5,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { getCompileCacheDir } from 'node:module';
 import { Worker } from 'node:worker_threads';
+import { replaceTarget } from '../common/index.ts';
 import { elementsPerRow, isBigIntType, slotsPerElement, type ColumnInfo } from './column-info.ts';
 import type { ColumnBatch, NumericArray } from './column-batch.ts';
 import { columnIndexes, type Table } from './table.ts';
@@ -425,7 +426,10 @@ async function pumpThreadedFrom(
 }
 
 async function writeToPath(table: Table, path: string, encoder: CsvEncoder, names: string[], options: CsvWriteOptions): Promise<CsvWriteResult> {
-  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now().toString(36)}.tmp`);
+  // A link is written through to its file; a directory or device is refused, not replaced.
+  const target = await replaceTarget(path).catch((error: Error) => ({ problem: error.message }));
+  if ('problem' in target) throw new CsvError('csv_cannot_write', `${path}: ${target.problem}`);
+  const temp = join(dirname(target.path), `.${basename(target.path)}.${process.pid}.${Date.now().toString(36)}.tmp`);
   let handle: FileHandle | undefined;
   try {
     handle = await open(temp, 'wx');
@@ -440,7 +444,7 @@ async function writeToPath(table: Table, path: string, encoder: CsvEncoder, name
     }, h);
     await handle.close();
     handle = undefined;
-    await rename(temp, path);
+    await rename(temp, target.path);
     return result;
   } catch (error) {
     await handle?.close().catch(() => {});
