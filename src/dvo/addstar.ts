@@ -142,7 +142,7 @@ export async function addstar(dir: string, paths: readonly string[], options: Ad
   };
   const flush = async (): Promise<void> => {
     if (group.length === 0) return;
-    db ??= await createDvo(dir, { ...options.create, density: densityOf(group.map((g) => g.cat)), ...(options.log ? { log: options.log } : {}) });
+    db ??= await createDvo(dir, { ...options.create, density: densityOf(group.map((g) => g.cat)), lock: lockOptions(options) });
     await ingestGroup(db, group, options, totals, settle);
     group = [];
     held = 0;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readdir } from 'node:fs/promises';
+import { readdir, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { withTempDir } from '../common/index.ts';
@@ -89,6 +89,13 @@ test('a lock held by a process that died is broken with a warning', async () => 
     const r = await addstar(db, [file], { create: { floorDensity: 1 }, log: { warn: (m) => warnings.push(m), info: () => {} }, lockTimeoutMs: 5000 });
     assert.equal(r.files[0].status, 'ingested');
     assert.ok(warnings.some((w) => /broke lock .*Images.*no longer running/.test(w)), warnings.join('\n'));
+    // An empty lock file (a holder that died before writing itself into it) is broken once it is old.
+    const rows = (await grabImage(db, 133)).rows.rowCount;
+    const empty = join(db, 'locks', 'Images.xlock');
+    await writeFile(empty, '');
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    await utimes(empty, hourAgo, hourAgo);
+    assert.equal((await grabImage(db, 133, { lockTimeoutMs: 3000 })).rows.rowCount, rows);
     // A live holder is waited for, then reported with what to do.
     const held = await acquireLocks(db, ['Images'], 'exclusive');
     try {

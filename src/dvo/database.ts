@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Logger } from '../common/index.ts';
 import { Header } from '../fits/index.ts';
 import { DvoError } from './errors.ts';
-import { withLocks } from './lock.ts';
+import { withLocks, type LockOptions } from './lock.ts';
 import { defaultPhotcodes, readPhotcodes, writePhotcodes, type Photcode, type PhotcodeTable } from './photcodes.ts';
 import { buildSkyTable, DensityGrid, readSkyTable, writeSkyTable, type SkyTable } from './sky-table.ts';
 
@@ -33,6 +33,8 @@ export interface CreateOptions {
   readonly compress?: boolean;
   readonly photcodes?: readonly Photcode[];
   readonly log?: Pick<Logger, 'warn'>;
+  /** How long to wait for another process creating the database (its lock). */
+  readonly lock?: LockOptions;
 }
 
 /** The path of `SkyTable.fits`. */
@@ -71,7 +73,7 @@ export async function createDvo(dir: string, options: CreateOptions = {}): Promi
   } catch (cause) {
     throw new DvoError('dvo_cannot_create', `cannot create the DVO database directory ${dir} (${(cause as Error).message}); give --db a directory you can write, not a file`, { cause });
   }
-  return withLocks(dir, ['create'], 'exclusive', options.log ? { log: options.log } : {}, async () => {
+  return withLocks(dir, ['create'], 'exclusive', { ...(options.log ? { log: options.log } : {}), ...options.lock }, async () => {
     if (await dvoExists(dir)) return openDvo(dir);
     const density = (options.density ?? new DensityGrid()).floor(options.floorDensity ?? 100);
     const sky = buildSkyTable(density, options.maxObjects !== undefined ? { maxObjects: options.maxObjects } : {});

@@ -66,6 +66,9 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 /** True unless the holder is a process of this host that is gone. */
 export function holderAlive(h: Pick<Holder, 'pid' | 'host'>): boolean {
   if (h.host !== HOST) return true;
+  // pid -1 stands for a holder that died before writing itself into the file (and kill(-1)
+  // would ask about every process there is).
+  if (!(h.pid > 0)) return false;
   try {
     process.kill(h.pid, 0);
     return true;
@@ -99,9 +102,13 @@ async function createExclusive(path: string, holder: Holder): Promise<boolean> {
   }
   try {
     await handle.writeFile(JSON.stringify(holder));
-  } finally {
-    await handle.close();
+  } catch (error) {
+    // A lock file without its holder (a full disk) would look held until it is old: remove it.
+    await handle.close().catch(() => {});
+    await unlink(path).catch(() => {});
+    throw new DvoError('dvo_lock_failed', `cannot write lock file ${path}: ${(error as Error).message}`, { cause: error });
   }
+  await handle.close();
   return true;
 }
 
