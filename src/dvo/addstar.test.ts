@@ -116,13 +116,21 @@ test('addstar: bad catalogues are rejected with clear errors and leave the datab
     await writeSmf(clash, stars, { expId: 15, imageIds: [1033, 1034] });
     const empty = join(dir, 'empty.smf');
     await writeFile(empty, '');
-    const r = await addstar(db, [truncated, nan, filter, noId, renamed, clash, empty]);
+    // Cut at the boundary of its last HDU: a whole FITS file, one chip table short of NEXTEND.
+    const short = join(dir, 'short.smf');
+    await writeSmf(short, stars, { expId: 16 });
+    const whole = await FitsFile.open(short);
+    const last = whole.hdus[whole.hdus.length - 1]!;
+    await whole.close();
+    await truncate(short, last.headerStart);
+    const r = await addstar(db, [truncated, nan, filter, noId, renamed, clash, empty, short]);
     assert.deepEqual(r.files.map((f) => [f.status, f.error?.code]), [
       ['failed', 'dvo_bad_catalogue'], ['failed', 'dvo_bad_coordinates'], ['failed', 'dvo_unknown_photcode'],
       ['failed', 'dvo_bad_catalogue'], ['failed', 'dvo_image_conflict'], ['failed', 'dvo_image_conflict'],
-      ['failed', 'dvo_bad_catalogue'],
+      ['failed', 'dvo_bad_catalogue'], ['failed', 'dvo_bad_catalogue'],
     ]);
     assert.match(r.files[6].error!.message, /empty\.smf.*not a FITS file: only 0 bytes/);
+    assert.match(r.files[7].error!.message, /short\.smf: the primary header says NEXTEND = 4 extensions, but the file holds 3; it was cut short/);
     assert.match(r.files[0].error!.message, /truncated\.smf/);
     assert.match(r.files[1].error!.message, /XY33\.psf row 4/);
     assert.match(r.files[4].error!.message, /already ingested under IMAGEID 1033/);

@@ -216,6 +216,11 @@ export async function readCatalogue(path: string, photcodes: PhotcodeTable, opti
 
 async function readOpen(src: Source, path: string, photcodes: PhotcodeTable, options: ReadCatalogueOptions): Promise<Catalogue> {
   const primary = src.hdus[0].header;
+  // A file cut at an HDU boundary reads as a whole file of fewer extensions: NEXTEND tells.
+  const nextend = primary.get('NEXTEND');
+  if (typeof nextend === 'number' && src.hdus.length - 1 < nextend) {
+    throw new DvoError('dvo_bad_catalogue', `${path}: the primary header says NEXTEND = ${nextend} extensions, but the file holds ${src.hdus.length - 1}; it was cut short`);
+  }
   const tables = src.hdus.filter((h) => isDetectionTable(src, h));
   if (tables.length === 0) {
     throw new DvoError('dvo_bad_catalogue', `${path}: no detection table (a table with ${REQUIRED.join(', ')}); is this an smf or cmf?`);

@@ -92,7 +92,8 @@ export async function writeSmf(path: string, stars: Stars, options: SmfOptions):
     .set('AIRMASS', 1.1)
     .set('ZPT_OBS', 24.5)
     .set('SOURCEID', 7)
-    .set('FPA.FILTER', filter);
+    .set('FPA.FILTER', filter)
+    .set('NEXTEND', 2 * chips.length);
   const hdus: FitsHduInput[] = [];
   const truth: SmfTruth = { chips: [] };
   const columns = [
