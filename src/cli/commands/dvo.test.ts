@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { withTempDir } from '../../common/index.ts';
 import { FitsFile } from '../../fits/index.ts';
-import { defineRun, listRuns, openGpc1, revertFaults } from '../../gpc1/index.ts';
+import { defineRun, listRuns, openGpc1, pendingComponents, revertFaults } from '../../gpc1/index.ts';
 import { simulateSurvey } from '../../sim/index.ts';
 // Not yet in the sim room's index.
 import { recordSurveyInGpc1 } from '../../sim/record-gpc1.ts';
@@ -126,12 +126,15 @@ test('ipp dvo addstar --from-gpc1: a simulated survey\'s addstar runs ingested a
       const cals = (await listRuns(g, { stage: 'skycal', label: 'lap' })).map((r) => r.id);
       await defineRun(g, 'addstar', { source_stage: 'camera', source_ids: cams, label: 'lap', dvodb: 'dvo' });
       await defineRun(g, 'addstar', { source_stage: 'skycal', source_ids: cals, label: 'lap', dvodb: 'dvo' });
+      // A run of the same label for another DVO database.
+      await defineRun(g, 'addstar', { source_stage: 'camera', source_ids: [cams[0]!], label: 'lap', dvodb: 'elsewhere' });
     } finally {
       await g.close();
     }
     const db = join(dir, 'dvo');
     const r = await ipp('dvo', 'addstar', '--db', db, '--from-gpc1', '--label', 'lap', '--gpc1-db', url);
     assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /1 addstar run of label lap \(\d+\) is for DVO database elsewhere, not .*dvo; left pending/);
     const bad = manifest.defects[0];
     assert.match(r.stderr, new RegExp(`${bad.file.replace(/[.]/g, '\\.')} rejected \\(quality 2\\): \\[dvo_bad_coordinates\\]`));
     const h = await openGpc1(url);
@@ -150,6 +153,12 @@ test('ipp dvo addstar --from-gpc1: a simulated survey\'s addstar runs ingested a
     const again = await ipp('dvo', 'addstar', '--db', db, '--from-gpc1', '--label', 'lap', '--gpc1-db', url, '--json');
     assert.equal(again.code, 0, again.stderr);
     assert.equal(JSON.parse(again.stdout).files.length, 0);
+    const left = await openGpc1(url);
+    try {
+      assert.equal((await pendingComponents(left, 'addstar', { label: 'lap' })).length, 1, 'the other database\'s run is still pending');
+    } finally {
+      await left.close();
+    }
     assert.equal((await ipp('dvo', 'addstar', '--db', db, '--from-gpc1')).code, 2);
   });
 });

@@ -1,7 +1,7 @@
 // `ipp dvo ...`: the DVO object database — addstar (from files or from the gpc1 addstar
 // queue), merge, grab (by IMAGEID), export-box (pre-ingest into a scratch database), region
 // (objects of one region), stats, regions, verify.
-import { extname } from 'node:path';
+import { basename, extname, resolve } from 'node:path';
 import { UsageError } from '../../common/index.ts';
 import { writeFits } from '../../fits/index.ts';
 import { memoryTable, writeCsv } from '../../table/index.ts';
@@ -133,6 +133,11 @@ async function sourceCatalogue(db: Awaited<ReturnType<typeof openGpc1>>, stageNa
   return base ? `${base}${d.name === 'camera' ? '.smf' : '.cmf'}` : undefined;
 }
 
+/** True when an addstar run's dvodb (a database's name or its path) names the directory `dir`. */
+function namesDatabase(dvodb: string, dir: string): boolean {
+  return dvodb.includes('/') ? resolve(dvodb) === resolve(dir) : dvodb === basename(resolve(dir));
+}
+
 async function addstarFromGpc1(args: ParsedArgs, ctx: CommandContext, options: AddstarOptions, target: string): Promise<number> {
   const label = str(args, 'label');
   if (!label) throw new UsageError('--from-gpc1 needs --label LABEL: the addstar runs to process');
@@ -143,8 +148,14 @@ async function addstarFromGpc1(args: ParsedArgs, ctx: CommandContext, options: A
     const records: ComponentRecord[] = [];
     const paths: string[] = [];
     const idOfPath = new Map<string, number[]>();
+    const elsewhere = new Map<string, number[]>();
     for (const p of pending) {
-      const run = await db.get<{ stage: string; stage_id: number }>('SELECT stage, stage_id FROM addRun WHERE add_id = ?', [p.id]);
+      const run = await db.get<{ stage: string; stage_id: number; dvodb: string | null }>('SELECT stage, stage_id, dvodb FROM addRun WHERE add_id = ?', [p.id]);
+      // A run defined for another DVO database (its dvodb: a name, or a path) is left pending for it.
+      if (run?.dvodb && !namesDatabase(run.dvodb, target)) {
+        elsewhere.set(run.dvodb, [...(elsewhere.get(run.dvodb) ?? []), p.id]);
+        continue;
+      }
       const path = run ? await sourceCatalogue(db, run.stage, Number(run.stage_id)) : undefined;
       if (!path) {
         ctx.log.warn(`addstar run ${p.id}: no catalogue file for its ${run?.stage ?? 'source'} run ${run?.stage_id ?? ''}; marked bad (quality ${QUALITY.dvo_no_catalogue})`);
@@ -153,6 +164,9 @@ async function addstarFromGpc1(args: ParsedArgs, ctx: CommandContext, options: A
       }
       if (!idOfPath.has(path)) paths.push(path);
       idOfPath.set(path, [...(idOfPath.get(path) ?? []), p.id]);
+    }
+    for (const [dvodb, ids] of elsewhere) {
+      ctx.log.warn(`${ids.length} addstar run${ids.length === 1 ? '' : 's'} of label ${label} (${ids.slice(0, 5).join(', ')}${ids.length > 5 ? ', ...' : ''}) ${ids.length === 1 ? 'is' : 'are'} for DVO database ${dvodb}, not ${target}; left pending`);
     }
     const t0 = performance.now();
     let result: AddstarResult;
