@@ -7,7 +7,7 @@ export type {
 } from './types.ts';
 export { openDatabase, withDatabase } from './open-database.ts';
 export type { OpenOptions } from './open-database.ts';
-export { applyMigrations } from './migrate.ts';
+export { applyMigrations, schemaOwners } from './migrate.ts';
 export { insertRows } from './insert-rows.ts';
 export { claimRows } from './claim-rows.ts';
 export { transactionScope } from './transaction-scope.ts';

@@ -54,6 +54,20 @@ async function applyRoom(tx: Queryable, { room, migrations }: RoomMigrations, ur
   return applied;
 }
 
+/**
+ * Whose tables a database holds: the rooms its migration history names, and how many tables
+ * it has in all (a database with tables and no history was not made by ipp).
+ */
+export async function schemaOwners(db: Queryable): Promise<{ rooms: string[]; tables: number }> {
+  const names = (db.dialect.engine === 'postgres'
+    ? await db.all<{ name: string }>("SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()")
+    : await db.all<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")).map((r) => r.name.toLowerCase());
+  const rooms = names.includes(HISTORY)
+    ? (await db.all<{ room: string }>(`SELECT DISTINCT room FROM ${HISTORY} ORDER BY room`)).map((r) => r.room)
+    : [];
+  return { rooms, tables: names.length };
+}
+
 function checkOrder({ room, migrations }: RoomMigrations): void {
   migrations.forEach((m, i) => {
     if (m.version !== i + 1) {

@@ -6,7 +6,7 @@
 // rest. IDs are stored as SQL 64-bit integers (a uint64 above 2^63 reads back negative).
 import { stat } from 'node:fs/promises';
 import { FitsFile, fitsTable } from '../fits/index.ts';
-import { openDatabase, type Database, type Migration, type Queryable, type SqlValue } from '../db/index.ts';
+import { applyMigrations, openDatabase, schemaOwners, type Database, type Migration, type Queryable, type SqlValue } from '../db/index.ts';
 import type { Logger } from '../common/index.ts';
 import { openDvo, photcodesPath, skyTablePath } from './database.ts';
 import { DvoError } from './errors.ts';
@@ -64,9 +64,26 @@ export interface BoxExportOptions {
   readonly signal?: AbortSignal;
 }
 
-/** Opens (creating) a scratch database. */
-export function openScratch(url: string): Promise<Database> {
-  return openDatabase(url, { migrations: [{ room: 'dvo_scratch', migrations: SCRATCH_MIGRATIONS }] });
+const SCRATCH_ROOM = 'dvo_scratch';
+
+/**
+ * Opens (creating) a scratch database. One that holds anything else (the tables of another
+ * room, such as gpc1's, or of something not made by ipp) is refused, not written into.
+ */
+export async function openScratch(url: string): Promise<Database> {
+  const db = await openDatabase(url);
+  try {
+    const { rooms, tables } = await schemaOwners(db);
+    const others = rooms.filter((r) => r !== SCRATCH_ROOM);
+    if (others.length > 0 || (rooms.length === 0 && tables > 0)) {
+      throw new DvoError('dvo_bad_scratch', `${db.url} holds ${others.length > 0 ? `the ${others.join(', ')} tables` : `${tables} tables not made by ipp`}; a DVO scratch database must be one of its own: give a new one`);
+    }
+    await applyMigrations(db, [{ room: SCRATCH_ROOM, migrations: SCRATCH_MIGRATIONS }]);
+    return db;
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
 }
 
 const PARAMS = 30_000;

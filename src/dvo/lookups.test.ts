@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { withTempDir } from '../common/index.ts';
+import { openDatabase, schemaOwners } from '../db/index.ts';
 import { addstar } from './addstar.ts';
 import { exportBox, grabFromScratch, openScratch } from './box-export.ts';
 import { grabImage } from './grab.ts';
@@ -79,5 +80,21 @@ test('box export keeps what neighbouring boxes share, refreshes what changed; st
     const ni = reg.rows.columns[names.indexOf('i_NCODE')].values as Int16Array;
     assert.ok(nr.every((v) => v === 1) && ni.every((v) => v === 1));
     await assert.rejects(exportRegion(db, 'n9999/99999'), { code: 'dvo_no_such_region' });
+
+    // A database of something else is not a scratch: refused, and left as it was.
+    const gpc1Url = `sqlite:${join(dir, 'gpc1.db')}`;
+    const room = { room: 'gpc1', migrations: [{ version: 1, name: 'runs', up: () => 'CREATE TABLE chipRun (chip_id INTEGER)' }] };
+    await (await openDatabase(gpc1Url, { migrations: [room] })).close();
+    await assert.rejects(exportBox(db, boxB, gpc1Url), (e: Error & { code?: string }) => e.code === 'dvo_bad_scratch' && /holds the gpc1 tables/.test(e.message));
+    const other = await openDatabase(`sqlite:${join(dir, 'other.db')}`);
+    await other.exec('CREATE TABLE notes (t TEXT)');
+    await other.close();
+    await assert.rejects(exportBox(db, boxB, `sqlite:${join(dir, 'other.db')}`), (e: Error & { code?: string }) => e.code === 'dvo_bad_scratch' && /1 tables not made by ipp/.test(e.message));
+    const g = await openDatabase(gpc1Url);
+    try {
+      assert.deepEqual((await schemaOwners(g)).rooms, ['gpc1']);
+    } finally {
+      await g.close();
+    }
   });
 });
