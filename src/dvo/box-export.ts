@@ -5,6 +5,7 @@
 // their files have not changed, imports the new ones and those that changed, and drops the
 // rest. IDs are stored as SQL 64-bit integers (a uint64 above 2^63 reads back negative).
 import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { FitsFile, fitsTable } from '../fits/index.ts';
 import { applyMigrations, openDatabase, schemaOwners, type Database, type Migration, type Queryable, type SqlValue } from '../db/index.ts';
 import type { Logger } from '../common/index.ts';
@@ -13,7 +14,7 @@ import { DvoError } from './errors.ts';
 import { imagesPath, readImages } from './images.ts';
 import { EXTNAME } from './layouts.ts';
 import { withLocks } from './lock.ts';
-import { regionPath, REGION_EXTENSIONS } from './region-files.ts';
+import { regionHasData, regionPath, REGION_EXTENSIONS } from './region-files.ts';
 import { withRegionsRead } from './region-reader.ts';
 import type { SkyRegion } from './sky-table.ts';
 
@@ -260,7 +261,9 @@ async function refreshTables(dir: string, db: Database, options: BoxExportOption
  * Copies the regions overlapping `box` into the scratch database at `url` (see the file
  * comment); regions whose files did not change since the last export are kept as they are.
  */
-export async function exportBox(dir: string, box: SkyBox, url: string, options: BoxExportOptions = {}): Promise<BoxExportResult> {
+export async function exportBox(given: string, box: SkyBox, url: string, options: BoxExportOptions = {}): Promise<BoxExportResult> {
+  // Files are recorded by absolute path, so the same database named another way is the same files.
+  const dir = resolve(given);
   const dvo = await openDvo(dir);
   const wanted = dvo.sky.regionsInBox(box.raMin, box.raMax, box.decMin, box.decMax);
   const db = await openScratch(url);
@@ -278,7 +281,8 @@ export async function exportBox(dir: string, box: SkyBox, url: string, options: 
       // Stamps and rows are taken under the region's read lock, so they belong together.
       const got = await withRegionsRead(dir, [r], lock, async () => {
         const stamps = await Promise.all(paths.map(async (path) => ({ path, stamp: await fileStamp(path) })));
-        if (stamps.some((s) => !s.stamp)) return undefined;
+        // A damaged region (some files missing) is an error, not left out unsaid.
+        if (!regionHasData(r, paths, stamps.map((s) => s.stamp !== undefined))) return undefined;
         const same = (await Promise.all(stamps.map(async (s) => {
           const had = await recorded(db, s.path);
           return had !== undefined && had.size === s.stamp!.size && had.mtime === s.stamp!.mtime;

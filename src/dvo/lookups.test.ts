@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
+import { cp, rm } from 'node:fs/promises';
+import { join, relative as relativePath } from 'node:path';
 import { test } from 'node:test';
 import { withTempDir } from '../common/index.ts';
 import { openDatabase, schemaOwners } from '../db/index.ts';
@@ -9,6 +10,7 @@ import { grabImage } from './grab.ts';
 import { exportRegion } from './region-export.ts';
 import { dvoStats, listRegions } from './stats.ts';
 import { makeStars, writeSmf } from './test-support.ts';
+import { regionPath } from './region-files.ts';
 
 test('box export keeps what neighbouring boxes share, refreshes what changed; stats, regions, region export', async () => {
   await withTempDir(async (dir) => {
@@ -42,6 +44,9 @@ test('box export keeps what neighbouring boxes share, refreshes what changed; st
     assert.equal(b.imported, inB.length - shared.length);
     assert.equal(b.dropped, inA.length - shared.length);
     assert.deepEqual(b.tablesRefreshed, []);
+    // The same database named by a relative path: the same files, nothing imported again.
+    const relative = await exportBox(relativePath(process.cwd(), db), boxB, url);
+    assert.deepEqual([relative.kept, relative.imported, relative.tablesRefreshed], [inB.length, 0, []]);
 
     // A new exposure on part of box B: only the regions it touched are imported again.
     const some = { ra: stars.ra.filter((r) => r > 10.7), dec: stars.dec.filter((_, i) => stars.ra[i] > 10.7), mag: stars.mag.filter((_, i) => stars.ra[i] > 10.7) };
@@ -80,6 +85,13 @@ test('box export keeps what neighbouring boxes share, refreshes what changed; st
     const ni = reg.rows.columns[names.indexOf('i_NCODE')].values as Int16Array;
     assert.ok(nr.every((v) => v === 1) && ni.every((v) => v === 1));
     await assert.rejects(exportRegion(db, 'n9999/99999'), { code: 'dvo_no_such_region' });
+
+    // A region that lost one of its files is an error, not a region left out.
+    const damaged = join(dir, 'damaged');
+    await cp(db, damaged, { recursive: true });
+    await rm(regionPath(damaged, inB[0]!, 'cps'));
+    await assert.rejects(exportBox(damaged, boxB, `sqlite:${join(dir, 'scratch2.db')}`),
+      (e: Error & { code?: string }) => e.code === 'dvo_damaged' && new RegExp(`region ${inB[0]!.name}: .*\\.cps missing`).test(e.message));
 
     // A database of something else is not a scratch: refused, and left as it was.
     const gpc1Url = `sqlite:${join(dir, 'gpc1.db')}`;

@@ -28,6 +28,20 @@ function commitPath(db: string, region: Pick<SkyRegion, 'name'>): string {
 }
 
 /**
+ * Whether a region holds data, from which of its files are there (`present`, in
+ * REGION_EXTENSIONS order): none is a region without data, all is one with data, and some of
+ * them a damaged region (`dvo_damaged`, naming what is missing).
+ */
+export function regionHasData(region: Pick<SkyRegion, 'name'>, paths: readonly string[], present: readonly boolean[]): boolean {
+  if (!present.some(Boolean)) return false;
+  if (!present.every(Boolean)) {
+    const missing = paths.filter((_, i) => !present[i]);
+    throw new DvoError('dvo_damaged', `region ${region.name}: ${missing.join(', ')} missing while the other files exist; restore them from a backup or run ipp dvo verify`);
+  }
+  return true;
+}
+
+/**
  * Finishes or undoes an interrupted update of a region (call with the region locked): a
  * journal means every new file was complete, so the renames are finished; without one, new
  * files are leftovers of an update that never committed and are removed. Returns what it did.

@@ -10,7 +10,7 @@ import {
 import { ColumnStore } from './column-store.ts';
 import { DvoError } from './errors.ts';
 import { AVERAGE_COLUMNS, EXTNAME, IMAGE_INDEX_COLUMNS, MEASURE_COLUMNS, SECFILT_COLUMNS, SECFILT_SET_COLUMNS } from './layouts.ts';
-import { commitRegion, regionPath, REGION_EXTENSIONS, type CommitHooks } from './region-files.ts';
+import { commitRegion, regionHasData, regionPath, REGION_EXTENSIONS, type CommitHooks } from './region-files.ts';
 import type { SkyRegion } from './sky-table.ts';
 import { RowStore } from './row-store.ts';
 import { layoutRowBytes, writableLayout, writeTableFile, type RowSource } from './table-file.ts';
@@ -266,17 +266,13 @@ function headerInt(h: Header, key: string, path: string, fallback?: number): num
 export async function loadRegion(db: string, region: SkyRegion, nsec: number): Promise<RegionData> {
   const paths = Object.fromEntries(REGION_EXTENSIONS.map((e) => [e, regionPath(db, region, e)])) as Record<(typeof REGION_EXTENSIONS)[number], string>;
   const present = await Promise.all(REGION_EXTENSIONS.map((e) => exists(paths[e])));
-  if (!present.some(Boolean)) {
+  if (!regionHasData(region, REGION_EXTENSIONS.map((e) => paths[e]), present)) {
     const secfilt = new RowStore(SECFILT_COLUMNS, 16 * nsec, SECFILT_DEFAULTS);
     secfilt.grow(1);
     return new RegionData(db, region, nsec, {
       averages: new RowStore(AVERAGE_COLUMNS, 16, AVERAGE_DEFAULTS), secfilt, secRow: new Int32Array(16 * nsec), index: new ColumnStore(IMAGE_INDEX_COLUMNS),
       generation: 0, nextObj: 1, nextDet: 1, measureRows: 0,
     });
-  }
-  if (!present.every(Boolean)) {
-    const missing = REGION_EXTENSIONS.filter((_, i) => !present[i]).map((e) => paths[e]);
-    throw new DvoError('dvo_damaged', `region ${region.name}: ${missing.join(', ')} missing while the other files exist; restore them from a backup or run ipp dvo verify`);
   }
   const cpt = await FitsFile.open(paths.cpt);
   const cps = await FitsFile.open(paths.cps).catch(async (e) => { await cpt.close(); throw e; });
