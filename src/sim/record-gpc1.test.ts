@@ -30,6 +30,9 @@ describe('recording a simulated survey in gpc1', () => {
           assert.deepEqual(smfs, manifest.exposures.map((e) => `${out}/${e.smf}`).sort());
           const cmfs = (await db.all<{ path_base: string }>('SELECT path_base FROM skycalResult ORDER BY path_base')).map((r) => r.path_base);
           assert.deepEqual(cmfs, manifest.stacks.map((s) => `${out}/${s.cmf}`).sort());
+          // staticsky names no file: the simulator writes none of its own (it named a path that did not exist).
+          const sky = await db.all<{ path_base: string | null; uri: string | null }>('SELECT path_base, uri FROM staticskyResult');
+          assert.ok(sky.length > 0 && sky.every((r) => r.path_base === null && r.uri === null));
           // Exposure IDs are the survey's own (the smf headers' IMAGEID is built from them).
           const chipRuns = await listRuns(db, { stage: 'chip', label: 'sim.test' });
           assert.deepEqual(chipRuns.map((r) => Number(r.row.exp_id)).sort(), manifest.exposures.map((e) => e.exp_id).sort());

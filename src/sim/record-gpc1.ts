@@ -139,13 +139,12 @@ export async function recordSurveyInGpc1(
     for (const s of manifest.stacks) bySkycell.set(s.skycell, [...bySkycell.get(s.skycell) ?? [], s]);
     const skyOfStack = new Map<number, number>();
     const skyRecords: ComponentRecord[] = [];
-    for (const [skycell, stacks] of bySkycell) {
+    for (const stacks of bySkycell.values()) {
       const [skyId] = await defineRun(g, 'staticsky', { ...common, stack_ids: stacks.map((s) => stackIds.get(s.stack_id)!) });
       for (const s of stacks) skyOfStack.set(s.stack_id, skyId!);
-      skyRecords.push({
-        id: skyId!, path_base: path(`cmf/${skycell}`), num_inputs: stacks.length,
-        sources: stacks.reduce((n, s) => n + s.n_detections, 0),
-      });
+      // The simulator writes the calibrated catalogues (skycal's, one per stack) and no
+      // staticsky catalogue of its own, so staticsky names no file: addstar takes the skycal runs.
+      skyRecords.push({ id: skyId!, num_inputs: stacks.length, sources: stacks.reduce((n, s) => n + s.n_detections, 0) });
     }
     await step('staticsky', skyRecords);
     const skycalRecords: ComponentRecord[] = [];
