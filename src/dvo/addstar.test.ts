@@ -123,11 +123,11 @@ test('addstar: bad catalogues are rejected with clear errors and leave the datab
     const last = whole.hdus[whole.hdus.length - 1]!;
     await whole.close();
     await truncate(short, last.headerStart);
-    const r = await addstar(db, [truncated, nan, filter, noId, renamed, clash, empty, short]);
+    const r = await addstar(db, [truncated, nan, filter, noId, renamed, clash, empty, short, join(dir, 'gone.smf')]);
     assert.deepEqual(r.files.map((f) => [f.status, f.error?.code]), [
       ['failed', 'dvo_bad_catalogue'], ['failed', 'dvo_bad_coordinates'], ['failed', 'dvo_unknown_photcode'],
       ['failed', 'dvo_bad_catalogue'], ['failed', 'dvo_image_conflict'], ['failed', 'dvo_image_conflict'],
-      ['failed', 'dvo_bad_catalogue'], ['failed', 'dvo_bad_catalogue'],
+      ['failed', 'dvo_bad_catalogue'], ['failed', 'dvo_bad_catalogue'], ['failed', 'dvo_no_catalogue'],
     ]);
     assert.match(r.files[6].error!.message, /empty\.smf.*not a FITS file: only 0 bytes/);
     assert.match(r.files[7].error!.message, /short\.smf: the primary header says NEXTEND = 4 extensions, but the file holds 3; it was cut short/);

@@ -198,6 +198,9 @@ export async function readCatalogue(path: string, photcodes: PhotcodeTable, opti
     try {
       src = fileSource(await FitsFile.open(path));
     } catch (cause) {
+      if (((cause as Error).cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
+        throw new DvoError('dvo_no_catalogue', `${path}: no such file; the catalogue is rejected`, { cause });
+      }
       throw new DvoError('dvo_bad_catalogue', `${path}: cannot be read as a catalogue: ${(cause as Error).message}; the catalogue is rejected`, { cause });
     }
   }
