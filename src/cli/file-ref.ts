@@ -59,10 +59,12 @@ export async function resolveInputPath(
 }
 
 function nebClient(key: string, env: Readonly<Record<string, string | undefined>>, args: ParsedArgs): NebulousClient {
+  const given = typeof args.values.url === 'string' ? '--url' : env.IPP_NEB_URL ? 'IPP_NEB_URL' : undefined;
+  if (!given) throw new UsageError(`"${key}" is a Nebulous key, and no Nebulous server is given to find its file: set IPP_NEB_URL to the server, e.g. http://host:8380`);
   try {
     return new NebulousClient(serviceEndpoint('neb', args, env));
   } catch (cause) {
-    throw new UsageError(`"${key}" is a Nebulous key, and no Nebulous server is given to find its file: set IPP_NEB_URL (or pass --url) to the server, e.g. http://host:8380`, { cause });
+    throw new UsageError(`"${key}" is a Nebulous key, and the Nebulous server ${given} names cannot be used (${(cause as Error).message}); give its URL, e.g. http://host:8380`, { cause });
   }
 }
 

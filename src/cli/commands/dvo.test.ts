@@ -195,7 +195,10 @@ test('ipp dvo addstar: catalogues named by Nebulous key, on the command line and
       // No server named: a usage error, and the runs stay pending.
       const bare = await runIpp(args);
       assert.equal(bare.code, 2, bare.stderr);
-      assert.match(bare.stderr, /IPP_NEB_URL/);
+      assert.match(bare.stderr, /no Nebulous server is given to find its file: set IPP_NEB_URL/);
+      const garbled = await runIpp(args, { IPP_NEB_URL: 'notaurl' });
+      assert.equal(garbled.code, 2, garbled.stderr);
+      assert.match(garbled.stderr, /the Nebulous server IPP_NEB_URL names cannot be used/);
       // A server that does not answer: every run faulted (to be retried), nothing ingested.
       const down = await runIpp(args, { IPP_NEB_URL: 'http://127.0.0.1:9' });
       assert.equal(down.code, 1, down.stderr);
