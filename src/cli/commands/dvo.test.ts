@@ -85,6 +85,8 @@ test('ipp dvo: bad options and a damaged database give clear errors, not stack t
       [['grab', '--db', join(dir, 'm'), '4294967296'], /IMAGEID 4294967296 is out of range/],
       [['grab', '--db', join(dir, 'm'), '1', '--json', '--out', join(dir, 'g.fits')], /--json .* or --out FILE, not both/],
       [['regions', '--db', join(dir, 'm'), join(dir, 'm')], /unexpected argument .*--db DIR/],
+      [['region', '--db', join(dir, 'm'), '1', '--out', join(dir, 'r.txt')], /--out ".*r\.txt": write a \.fits or a \.csv file/],
+      [['grab', '--db', join(dir, 'm'), '1', '--out', join(dir, 'g.fits.gz')], /write a \.fits or a \.csv file/],
     ];
     for (const [argv, message] of usage) {
       const r = await ipp('dvo', ...argv);
@@ -103,6 +105,9 @@ test('ipp dvo: bad options and a damaged database give clear errors, not stack t
     // Images.dat lost from a database with data: addstar refuses, verify lists it.
     const db = join(dir, 'db');
     assert.equal((await ipp('dvo', 'addstar', '--db', db, smf)).code, 0);
+    const compress = await ipp('dvo', 'addstar', '--db', db, '--compress', smf);
+    assert.equal(compress.code, 0, compress.stderr);
+    assert.match(compress.stderr, /--compress applies when a database is created; .* exists and keeps the tables it has/);
     await rm(join(db, 'Images.dat'));
     const again = await ipp('dvo', 'addstar', '--db', db, smf);
     assert.equal(again.code, 1);

@@ -4,10 +4,10 @@
 import { basename, extname, resolve } from 'node:path';
 import { UsageError } from '../../common/index.ts';
 import { writeFits } from '../../fits/index.ts';
-import { memoryTable, writeCsv } from '../../table/index.ts';
+import { memoryTable, writeCsv, type Table } from '../../table/index.ts';
 import { openGpc1, parseStage, pendingComponents, recordComponents, stage as describeStage, type ComponentRecord } from '../../gpc1/index.ts';
 import {
-  addstar, dvoStats, exportBox, exportRegion, grabImage, GRAB_COLUMNS, listRegions, mergeDvo, verifyDvo,
+  addstar, dvoExists, dvoStats, exportBox, exportRegion, grabImage, GRAB_COLUMNS, listRegions, mergeDvo, verifyDvo,
   type AddstarOptions, type AddstarResult, type SkyBox,
 } from '../../dvo/index.ts';
 import { EXIT, type Command, type CommandContext, type CommandGroup, type OptionSpec, type ParsedArgs } from '../command.ts';
@@ -30,6 +30,20 @@ function str(args: ParsedArgs, name: string): string | undefined {
 
 function dir(args: ParsedArgs, ctx: CommandContext): string {
   return dvoDirectory(args, ctx.env);
+}
+
+/**
+ * Writes rows to --out by its extension: .csv, or .fits/.fit/.fts. Another (or an empty) name
+ * is a usage error, checked before any work, rather than a plain FITS file under a name
+ * that says otherwise.
+ */
+function outputFile(args: ParsedArgs): { path: string; write: (table: Table) => Promise<unknown> } | undefined {
+  const out = str(args, 'out');
+  if (out === undefined) return undefined;
+  const ext = extname(out).toLowerCase();
+  if (ext === '.csv') return { path: out, write: (table) => writeCsv(table, out) };
+  if (['.fits', '.fit', '.fts'].includes(ext)) return { path: out, write: (table) => writeFits(out, [{ table }]) };
+  throw new UsageError(`--out "${out}": write a .fits or a .csv file`);
 }
 
 /** The database of a command that takes no arguments: a stray one (a database named without --db) is a usage error. */
@@ -145,6 +159,7 @@ async function addstarFromGpc1(args: ParsedArgs, ctx: CommandContext, options: A
   const db = await openGpc1(url, { existing: true });
   try {
     const pending = await pendingComponents(db, 'addstar', { label });
+    if (pending.length === 0) ctx.log.info(`no addstar runs of label ${label} are pending in ${db.url}`);
     const records: ComponentRecord[] = [];
     const paths: string[] = [];
     const idOfPath = new Map<string, number[]>();
@@ -228,6 +243,9 @@ processed and recorded in gpc1 (bad catalogues with a quality code: 1 unreadable
       const only = ['label', 'gpc1-db'].find((k) => args.values[k] !== undefined);
       if (only) throw new UsageError(`--${only} applies with --from-gpc1 only`);
     }
+    if (args.values.compress && await dvoExists(target)) {
+      ctx.log.warn(`--compress applies when a database is created; ${target} exists and keeps the tables it has`);
+    }
     if (args.values['from-gpc1']) {
       if (args.positionals.length) throw new UsageError('give catalogues or --from-gpc1, not both');
       return addstarFromGpc1(args, ctx, options, target);
@@ -266,14 +284,13 @@ const grab: Command = {
     if (args.positionals.length !== 1 || !/^[0-9]+$/.test(id)) throw new UsageError('give one IMAGEID (a whole number): ipp dvo grab --db DIR IMAGEID');
     if (Number(id) > 0xffffffff) throw new UsageError(`IMAGEID ${id} is out of range: IMAGEIDs are 32-bit, at most ${0xffffffff}`);
     if (args.values.json && str(args, 'out') !== undefined) throw new UsageError('give --json (to standard output) or --out FILE, not both');
+    const out = outputFile(args);
     const r = await grabImage(dir(args, ctx), Number(id), { log: log(ctx), signal: ctx.signal, ...lockMs(args) });
     if (r.pending) ctx.log.warn(`image ${id} was not completely ingested; its measures may be incomplete (run addstar on its catalogue again)`);
-    const out = str(args, 'out');
     const table = memoryTable(GRAB_COLUMNS, [r.rows], { name: 'DVO_GRAB' });
     if (out) {
-      if (extname(out).toLowerCase() === '.csv') await writeCsv(table, out);
-      else await writeFits(out, [{ table }]);
-      ctx.stdout.write(`${out}: ${r.rows.rowCount} measures of image ${id} (IMAGE_ID ${r.imageId}, ${r.name})\n`);
+      await out.write(table);
+      ctx.stdout.write(`${out.path}: ${r.rows.rowCount} measures of image ${id} (IMAGE_ID ${r.imageId}, ${r.name})\n`);
     } else if (args.values.json) {
       const cols = r.rows.columns.map((c) => c.values);
       printJson(ctx, {
@@ -315,14 +332,13 @@ const region: Command = {
   async run(args, ctx) {
     if (args.positionals.length !== 1) throw new UsageError('give one region, by name (n0000/00123) or SkyTable index');
     const which = /^[0-9]+$/.test(args.positionals[0]) ? Number(args.positionals[0]) : args.positionals[0];
+    const out = outputFile(args);
     const r = await exportRegion(dir(args, ctx), which, { log: log(ctx), ...lockMs(args) });
     const table = memoryTable(r.columns, [r.rows], { name: 'DVO_OBJECTS' });
-    const out = str(args, 'out');
     if (!out) await writeCsv(table, ctx.stdout as never, { threads: 0, signal: ctx.signal });
     else {
-      if (extname(out).toLowerCase() === '.csv') await writeCsv(table, out);
-      else await writeFits(out, [{ table }]);
-      ctx.stdout.write(`${out}: ${r.rows.rowCount} objects of region ${r.region.name}\n`);
+      await out.write(table);
+      ctx.stdout.write(`${out.path}: ${r.rows.rowCount} objects of region ${r.region.name}\n`);
     }
     return EXIT.ok;
   },
