@@ -36,7 +36,7 @@ describe('database URLs', () => {
 
   it('refuses bad URLs with a message that says what to write', () => {
     for (const bad of ['', 'mysql://h/db', 'data.db', 'sqlite:', 'sqlite://host/x.db', 'postgres://h', 'postgres://:5432/db']) {
-      assert.throws(() => parseDbUrl(bad), (e: unknown) => e instanceof DbError && e.code === 'db_url_invalid' && /sqlite:|postgres:/.test(e.message), bad);
+      assert.throws(() => parseDbUrl(bad), (e: unknown) => e instanceof DbError && e.code === 'db_url_invalid' && e.usage && /sqlite:|postgres:/.test(e.message), bad);
     }
   });
 

@@ -102,6 +102,8 @@ describe('ipp gpc1 refuses malformed arguments', () => {
       [['gpc1', 'define', 'diff', '--label', 'x', '--spec', '{"tess_id": '], /--spec: the JSON given is not valid JSON/],
       [['gpc1', 'define'], /give one stage/],
       [['gpc1', 'done', 'chip'], /give STAGE ID \[COMPONENT\]/],
+      [['gpc1', 'done', 'chip', '1'], /chip runs are recorded per class_id: ipp gpc1 done chip 1 COMPONENT/],
+      [['gpc1', 'done', 'camera', '1', 'XY01'], /a camera run is recorded whole/],
       [['gpc1', 'done', 'chip', '0', 'XY01'], /run id "0" must be a whole number of at least 1/],
       [['gpc1', 'done', 'chip', '1', 'XY01', '--fault=-1'], /--fault "-1" must be a whole number/],
       [['gpc1', 'done', 'chip', '1', 'XY01', '--fault', '2', '--quality', '5'], /give --fault .* or --quality .*, not both/],
@@ -130,6 +132,9 @@ describe('ipp gpc1 refuses malformed arguments', () => {
       assert.equal(r.code, 2, `ipp ${args.join(' ')} should be a usage error: ${r.stderr}`);
       assert.match(r.stderr, pattern, args.join(' '));
     }
+    const url = await ipp('gpc1', 'summary', '--db', 'mysql://h/gpc1');
+    assert.equal(url.code, 2);
+    assert.match(url.stderr, /\[db_url_invalid\]: database URL scheme "mysql:" is not supported/);
   }));
 
   it('reports bad values found in the database with exit code 1', () => withTempDir(async (dir) => {

@@ -347,6 +347,8 @@ for fullforce runs, and absent for one-component stages (camera, stack, staticsk
     const name = stageArg(stageName, 'done');
     const d = describeStage(name);
     const id = wholeNumber(idText, 'run id', 1);
+    if (d.componentColumn && component === undefined) throw new UsageError(`${name} runs are recorded per ${d.componentColumn}: ipp gpc1 done ${name} ${id} COMPONENT`);
+    if (!d.componentColumn && component !== undefined) throw new UsageError(`a ${name} run is recorded whole, without a component: ipp gpc1 done ${name} ${id}`);
     const result: Record<string, string | number | null> = {};
     const fault = optionalInt(args, 'fault');
     const quality = optionalInt(args, 'quality');

@@ -97,6 +97,7 @@ export const simSurvey: Command = {
       }),
     };
     const label = str('label') ?? defaultSurveyLabel(seed ?? SURVEY_DEFAULTS.seed);
+    if (label.trim() === '') throw new SimError('sim_bad_argument', '--label is empty; give the label of the survey\'s gpc1 runs', { usage: true });
     const config = resolveSurveyOptions(options); // bad arguments are refused before the database is touched
     if (v['no-db'] && v.db !== undefined) throw new SimError('sim_bad_argument', 'give --db URL or --no-db, not both', { usage: true });
     const url = v['no-db'] ? null : databaseUrl('gpc1', args, ctx.env);
