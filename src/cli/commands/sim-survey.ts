@@ -4,9 +4,9 @@ import { createProgress } from '../../common/index.ts';
 import { listRuns, openGpc1 } from '../../gpc1/index.ts';
 import {
   SURVEY_DEFAULTS, SimError, defaultSurveyLabel, parseRange, recordSurveyInGpc1, resolveSurveyOptions, simulateSurvey, surveyIdClashes,
-  type RecordResult, type SurveyManifest, type SurveyOptions,
+  type RecordResult, type SurveyConfig, type SurveyManifest, type SurveyOptions,
 } from '../../sim/index.ts';
-import { parseDbUrl } from '../../db/index.ts';
+import { parseDbUrl, type Database } from '../../db/index.ts';
 import { EXIT, type Command } from '../command.ts';
 import { databaseUrl, dbOption } from '../settings.ts';
 
@@ -14,6 +14,16 @@ function wholeNumber(text: string | undefined, name: string): number | undefined
   if (text === undefined) return undefined;
   if (!/^\s*\d+\s*$/.test(text)) throw new SimError(name === 'seed' ? 'sim_bad_seed' : 'sim_bad_count', `--${name} "${text}" must be a whole number`, { usage: true });
   return Number(text);
+}
+
+/** Refuses, before anything is simulated, a survey whose label or ids gpc1 already holds: both said at once, so one answer fixes the command. */
+async function refuseTaken(gpc1: Database, config: SurveyConfig, label: string): Promise<void> {
+  const clashes = await surveyIdClashes(gpc1, config);
+  const also = clashes.length > 0 ? `; it also already has ${clashes.join('; and ')}` : '';
+  if ((await listRuns(gpc1, { stage: 'chip', label, limit: 1 })).length > 0) {
+    throw new SimError('sim_label_taken', `gpc1 ${gpc1.url} already has runs labelled ${label}; give another --label, another --db, or --no-db${also}`);
+  }
+  if (clashes.length > 0) throw new SimError('sim_ids_taken', `gpc1 ${gpc1.url} already has ${clashes.join('; and ')}; or give another --db`);
 }
 
 /** `ipp sim survey`. */
@@ -112,15 +122,7 @@ export const simSurvey: Command = {
     let dir: string;
     let manifest;
     try {
-      if (gpc1) {
-        // Both refusals at once, so that one answer fixes the command.
-        const clashes = await surveyIdClashes(gpc1, config);
-        const also = clashes.length > 0 ? `; it also already has ${clashes.join('; and ')}` : '';
-        if ((await listRuns(gpc1, { stage: 'chip', label, limit: 1 })).length > 0) {
-          throw new SimError('sim_label_taken', `gpc1 ${gpc1.url} already has runs labelled ${label}; give another --label, another --db, or --no-db${also}`);
-        }
-        if (clashes.length > 0) throw new SimError('sim_ids_taken', `gpc1 ${gpc1.url} already has ${clashes.join('; and ')}; or give another --db`);
-      }
+      if (gpc1) await refuseTaken(gpc1, config, label);
       // The rows are written once the survey is in place, before an earlier one there is deleted.
       const record = gpc1 ? async (at: string, made: SurveyManifest) => {
         try {
