@@ -10,6 +10,9 @@ import { stackTiles } from './cmf-writer.ts';
 import { expiringTiles } from './survey.ts';
 import { exposureTiles } from './footprint.ts';
 import { resolveSurveyOptions } from './survey-options.ts';
+import { wcsCards } from './headers.ts';
+import { Header } from '../fits/index.ts';
+import { runPython } from '../common/index.ts';
 import { planSurvey } from './survey-plan.ts';
 
 test('GPC1: 60 OTAs XY01..XY76 without the corners, 4846 x 4868 pixels', () => {
@@ -249,4 +252,38 @@ test('an exposure reads every tile holding a point that lands on one of its chip
     assert.ok(kept.size < 0.8 * circle.length, `${kept.size} of ${circle.length} tiles kept at (${ra0}, ${dec0})`);
     assert.ok(kept.size <= needed.size * 1.1 + 4, `${kept.size} tiles kept, ${needed.size} needed at (${ra0}, ${dec0})`);
   }
+});
+
+test('the header WCS read by astropy puts sky positions where wcs.ts does, at the north pole too (LONPOLE)', async () => {
+  const cells = [skycellAt(152.3, 2.1), skycellAt(10, 89.95), skycellAt(200, -89.95), chipWcs(CHIPS[5]!, 150, 89.99)];
+  const wcsList = cells.map((c) => ('wcs' in c ? c.wcs : c));
+  assert.ok(wcsList.some((w) => w.crval2 === 90), 'a tangent point on the pole is among the cases');
+  const points = wcsList.map((w) => {
+    const pts: [number, number][] = [];
+    for (const [x, y] of [[100, 200], [1500, 900], [3000, 3000]]) {
+      const s = pixelToSky(w, x, y);
+      pts.push([s.ra, s.dec]);
+    }
+    return pts;
+  });
+  const headers = wcsList.map((w) => wcsCards(new Header(), w).cards.map((c) => [c.keyword, c.value]));
+  const script = `
+import json, sys
+from astropy.io import fits
+from astropy.wcs import WCS
+cases = json.loads(sys.argv[1])
+out = []
+for cards, pts in cases:
+    h = fits.Header()
+    for k, v in cards:
+        h[k] = v
+    w = WCS(h)
+    out.append([list(map(float, w.all_world2pix([p], 1)[0])) for p in pts])
+print(json.dumps(out))
+`;
+  const pix = JSON.parse(await runPython(script, [JSON.stringify(headers.map((h, i) => [h, points[i]]))])) as number[][][];
+  wcsList.forEach((w, i) => points[i]!.forEach(([ra, dec], k) => {
+    const ours = skyToPixel(w, ra, dec)!;
+    assert.ok(Math.hypot(pix[i]![k]![0]! - ours.x, pix[i]![k]![1]! - ours.y) < 1e-3, `case ${i} point ${k}: astropy ${pix[i]![k]} ours ${ours.x},${ours.y}`);
+  }));
 });

@@ -26,6 +26,9 @@ export function wcsCards(h: Header, w: TanWcs): Header {
   card(h, 'CD1_2', w.cd12, '[deg/pixel]', true);
   card(h, 'CD2_1', w.cd21, '[deg/pixel]', true);
   card(h, 'CD2_2', w.cd22, '[deg/pixel]', true);
+  // At a tangent point on the north pole the FITS default LONPOLE is 0, where everywhere
+  // else it is 180, as wcs.ts projects: say so, or readers turn the plane by 180°.
+  if (w.crval2 >= 90) card(h, 'LONPOLE', 180, '[deg] native longitude of the celestial pole', true);
   return h;
 }
 
