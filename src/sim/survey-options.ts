@@ -6,6 +6,7 @@ import { parseDefects, type DefectRequest } from './defects.ts';
 import { SimError } from './errors.ts';
 import type { Progress } from '../common/index.ts';
 import type { SurveyManifest } from './manifest.ts';
+import { FIRST_EXP_ID, maxFirstExpId } from './schedule.ts';
 
 /** A bad option value: a SimError with its code that a command reports as a usage error. */
 function badArgument(code: string, message: string): SimError {
@@ -67,14 +68,12 @@ export interface SurveyConfig {
 /** Defaults of the options. */
 export const SURVEY_DEFAULTS = Object.freeze({
   exposures: 12, stacks: 4, ra: [150, 156] as const, dec: [0, 6] as const, seed: 1, filters: 'grizy', density: 1,
-  firstExpId: 100_001, firstStackId: 200_001,
+  firstExpId: FIRST_EXP_ID, firstStackId: 200_001,
 });
 
-// Chip IMAGEIDs (100 × exp_id + chip) are 32-bit, and stay above every stack IMAGEID (the
-// stack_id), so the two never meet in DVO's Images table.
-const MIN_EXP_ID = SURVEY_DEFAULTS.firstExpId;
-const MAX_EXP_ID = Math.floor((2 ** 32 - 1 - 76) / 100);
-const MAX_STACK_ID = 100 * MIN_EXP_ID - 1;
+// Exposures stay in the schedule (schedule.ts), and stack IMAGEIDs (the stack_id) below every
+// chip IMAGEID (100 × exp_id + chip), so the two never meet in DVO's Images table.
+const MAX_STACK_ID = 100 * FIRST_EXP_ID - 1;
 
 /** Parses `A:B` (two numbers) as the CLI gives a range. */
 export function parseRange(text: string, what: 'ra' | 'dec'): [number, number] {
@@ -127,7 +126,7 @@ export function resolveSurveyOptions(options: SurveyOptions): SurveyConfig {
   if (typeof density !== 'number' || !Number.isFinite(density) || density <= 0 || density > 20) {
     throw badArgument('sim_bad_density', `--density ${JSON.stringify(density)} must be a number above 0 and at most 20 (1 = realistic counts)`);
   }
-  const firstExpId = wholeNumber(options.firstExpId ?? SURVEY_DEFAULTS.firstExpId, 'first-exp-id', MIN_EXP_ID, MAX_EXP_ID - exposures + 1);
+  const firstExpId = wholeNumber(options.firstExpId ?? SURVEY_DEFAULTS.firstExpId, 'first-exp-id', FIRST_EXP_ID, maxFirstExpId(exposures));
   const firstStackId = wholeNumber(options.firstStackId ?? SURVEY_DEFAULTS.firstStackId, 'first-stack-id', 1, MAX_STACK_ID - stacks + 1);
   const defects = typeof options.injectDefects === 'string' ? parseDefects(options.injectDefects) : [...(options.injectDefects ?? [])];
   const targets = defects.reduce((n, d) => n + d.count, 0);

@@ -9,7 +9,8 @@ import {
   FILTERS, MAG_BRIGHT, MAX_R_MINUS, type FilterName, type SkyCircle,
 } from './sky-model.ts';
 import { SimError } from './errors.ts';
-import { SURVEY_DEFAULTS, type SurveyConfig } from './survey-options.ts';
+import type { SurveyConfig } from './survey-options.ts';
+import { FIRST_EXP_ID, FIRST_MJD, NIGHT_STEP, PER_NIGHT, SLOT } from './schedule.ts';
 import {
   CELL_SIDE, SKYCELL_SCALE, projectionCellsNear, skycell, skycellAt, type Skycell,
 } from './tessellation.ts';
@@ -31,11 +32,6 @@ export const READ_VAR = 36;
 export const SATURATION = 60000;
 /** Observatory latitude (Haleakala), degrees. */
 export const LATITUDE = 20.7071;
-/** MJD of the first night. */
-export const FIRST_MJD = 55562;
-/** Exposures per night and the slot each takes (seconds). */
-const PER_NIGHT = 40;
-const SLOT = 300;
 /** The external filter ID of a filter, as the camera configuration maps it (`r` → `r.00000`). */
 export function filterId(filter: FilterName): string {
   return `${filter}.00000`;
@@ -183,12 +179,11 @@ export function planExposures(config: SurveyConfig, md: SkyCircle): PlannedExpos
     ra = ((ra % 360) + 360) % 360;
     dec = Math.max(-89.9, Math.min(89.9, dec));
     const facts = FILTER_FACTS[filter];
-    // The schedule counts exposures from the default first exp_id, so a survey given a later
-    // --first-exp-id is observed after one that ends there, with other exposure names.
-    const g = config.firstExpId - SURVEY_DEFAULTS.firstExpId + i;
+    // Its place in the schedule (schedule.ts).
+    const g = config.firstExpId - FIRST_EXP_ID + i;
     const night = Math.floor(g / PER_NIGHT);
     const seq = g % PER_NIGHT;
-    const mjd = FIRST_MJD + night * 3 + 0.25 + (seq * SLOT) / 86400;
+    const mjd = FIRST_MJD + night * NIGHT_STEP + 0.25 + (seq * SLOT) / 86400;
     const hourAngle = ((seq - PER_NIGHT / 2) * SLOT * 15) / 3600;
     const airmass = airmassAt(dec, hourAngle);
     const exptime = isMd ? facts.tMd : facts.t3pi;

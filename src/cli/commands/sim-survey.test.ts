@@ -70,6 +70,8 @@ test('ipp sim survey refuses bad arguments with their codes and writes nothing',
       [['--inject-defects', 'gremlins'], /\[sim_bad_defect\].*gremlins/],
       [['--first-exp-id', '5'], /\[sim_bad_count\]: --first-exp-id 5 must be a whole number from 100001 to/],
       [['--first-stack-id', '0'], /\[sim_bad_count\]: --first-stack-id 0 must be a whole number from 1 to/],
+      // The schedule ends before MJD 60000 (exposure names keep their 4 digits of MJD).
+      [['--first-exp-id', '159190'], /\[sim_bad_count\]: --first-exp-id 159190 must be a whole number from 100001 to 159189/],
       [['extra'], /\[sim_bad_argument\].*"extra"/],
       [['--density', '1.2.3'], /\[sim_bad_density\]: --density "1\.2\.3" must be a positive number/],
       [['--ra', '1.2.3:5'], /\[sim_bad_box\]: --ra "1\.2\.3:5" is not a range/],
@@ -111,6 +113,7 @@ test('ipp sim survey: a second survey into the same gpc1 is refused until it is 
   assert.equal(second.code, 0, second.stderr);
   const m = await readSurveyManifest(join(root, 'b'));
   assert.deepEqual(m.exposures.map((e) => e.exp_id), [100003, 100004]);
+  assert.deepEqual(m.exposures.map((e) => e.exp_name), ['o5562g0003o', 'o5562g0004o'], 'later in the same night');
   assert.equal(new Set([...(await readSurveyManifest(join(root, 'a'))).exposures, ...m.exposures].map((e) => e.exp_name)).size, 4);
   const gpc1 = await openGpc1(db);
   try {
