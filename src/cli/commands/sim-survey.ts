@@ -50,7 +50,8 @@ export const simSurvey: Command = {
     'cannot be recorded the new survey directory is removed again, and a survey that was at DIR',
     'before is left as it was. Exposures take exp_ids from --first-exp-id on and stacks stack_ids',
     'from --first-stack-id on (these are in the files: IMAGEID, STACK_ID); a database that already',
-    'holds them is refused before anything is simulated, naming the first free values.',
+    'holds them is refused before anything is simulated, naming the first free values. The ids',
+    'also seed each chip\'s and stack\'s noise: the same seed with other ids gives other detections.',
   ].join('\n'),
   options: {
     out: { type: 'string', value: 'DIR', help: 'the survey directory to write' },
