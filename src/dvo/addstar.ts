@@ -475,7 +475,9 @@ export async function associate(db: DvoDatabase, claims: readonly DetectionBatch
           let v: RegionView;
           let row: number;
           if (g >= 0) {
-            if (holds[objSlot[g]]) { totals.skipped++; continue; }
+            // Stored before (a resumed ingest): the object is this image's all the same, so
+            // that another of its detections does not match it now when it did not then.
+            if (holds[objSlot[g]]) { grid.claim(g, imageId); totals.skipped++; continue; }
             v = views[objSlot[g]];
             row = objRow[g];
             totals.matched++;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readdir, utimes, writeFile } from 'node:fs/promises';
+import { cp, readdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { withTempDir } from '../common/index.ts';
@@ -9,6 +9,7 @@ import { grabImage } from './grab.ts';
 import { acquireLocks, lockDir } from './lock.ts';
 import { makeStars, writeSmf } from './test-support.ts';
 import { verifyDvo } from './verify.ts';
+import { listRegions } from './stats.ts';
 
 const NODE = process.execPath;
 const WORKER = new URL('./addstar-worker.fixture.ts', import.meta.url).pathname;
@@ -105,3 +106,42 @@ test('a lock held by a process that died is broken with a warning', async () => 
     }
   });
 });
+
+test('an ingest resumed after a kill stores every detection, also of two 0.5" apart on either side of a region edge', async () => {
+  await withTempDir(async (dir) => {
+    const stars = makeStars(900, { ra: 60, dec: 10, size: 0.4 }, 61, 3);
+    const first = join(dir, 'a.smf');
+    await writeSmf(first, stars, { expId: 1 });
+    const db = join(dir, 'db');
+    assert.equal((await child(['addstar', db, first])).code, 0);
+    // Two leaf regions side by side in RA; one detection just inside each, 0.5" apart: the
+    // second cannot take the first's object (one detection per object and image), so it makes
+    // its own in the other region.
+    const leaves = (await listRegions(db)).filter((r) => r.objects > 0);
+    const pair = leaves.flatMap((a) => leaves.filter((b) => b.raMin === a.raMax && b.decMin < (a.decMin + a.decMax) / 2 && b.decMax > (a.decMin + a.decMax) / 2).map((b) => [a, b] as const))[0];
+    assert.ok(pair, 'two regions meet in RA');
+    const [west, east] = pair;
+    const dec = (west.decMin + west.decMax) / 2;
+    const step = 0.25 / 3600 / Math.cos((dec * Math.PI) / 180);
+    // The region updated first (the lower index) gets the first detection of the catalogue.
+    const [one, two] = west.index < east.index ? [west.raMax - step, east.raMin + step] : [east.raMin + step, west.raMax - step];
+    const edge = join(dir, 'edge.smf');
+    await writeSmf(edge, { ra: Float64Array.of(one, two), dec: Float64Array.of(dec, dec), mag: Float64Array.of(18, 18.2) }, { expId: 7, chips: ['XY44'], noise: 0 });
+    const reference = join(dir, 'reference');
+    await cp(db, reference, { recursive: true });
+    assert.equal((await child(['addstar', reference, edge])).code, 0);
+    // Killed once the first region is committed, then run again.
+    const killed = await child(['addstar', db, edge], { DVO_KILL: 'after', DVO_KILL_REGION: '1' });
+    assert.equal(killed.signal, 'SIGKILL');
+    const again = await child(['addstar', db, edge]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual((await verifyDvo(db)).faults, []);
+    assert.equal((await verifyDvo(db)).measures, (await verifyDvo(reference)).measures);
+    assert.deepEqual(await regionBytes(db, [west.name, east.name]), await regionBytes(reference, [west.name, east.name]));
+  });
+});
+
+/** The bytes of some regions' files (to compare two databases). */
+async function regionBytes(db: string, regions: readonly string[]): Promise<Buffer[]> {
+  return Promise.all(regions.flatMap((name) => ['cpt', 'cps', 'cpm'].map((ext) => readFile(join(db, `${name}.${ext}`)))));
+}
