@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { withTempDir } from '../common/index.ts';
 import { addstar } from './addstar.ts';
 import { grabImage } from './grab.ts';
 import { mergeDvo } from './merge.ts';
+import { IMAGE_PENDING, readImages, writeImages } from './images.ts';
 import { makeStars, writeSmf } from './test-support.ts';
 import { verifyDvo } from './verify.ts';
 
@@ -46,5 +47,15 @@ test('merge gives the database that ingesting everything at once gives', async (
     await assert.rejects(mergeDvo(join(dir, 'A'), join(dir, 'B'), join(dir, 'A', 'Images.dat')), { code: 'dvo_exists' });
     await assert.rejects(mergeDvo(join(dir, 'A'), join(dir, 'B'), join(dir, 'A', 'sub')), (e: Error & { code?: string }) => e.code === 'dvo_exists' && /inside the database/.test(e.message));
     assert.deepEqual(await readFile(join(dir, 'A', 'Images.dat')), images);
+
+    // An input with an ingest not finished (an image still pending) is refused, either side.
+    await cp(join(dir, 'B'), join(dir, 'Bp'), { recursive: true });
+    const table = await readImages(join(dir, 'Bp'));
+    table.store.u32('FLAGS')[0] |= IMAGE_PENDING;
+    await writeImages(join(dir, 'Bp'), table);
+    for (const [x, y] of [[join(dir, 'A'), join(dir, 'Bp')], [join(dir, 'Bp'), join(dir, 'A')]]) {
+      await assert.rejects(mergeDvo(x, y, join(dir, 'P')), (e: Error & { code?: string }) => e.code === 'dvo_merge_pending' && e.message.includes(`${join(dir, 'Bp')} has 1 image whose ingest has not finished`));
+      assert.deepEqual((await readdir(dir)).filter((n) => n === 'P'), [], 'nothing left of the output');
+    }
   });
 });

@@ -12,7 +12,7 @@ import { associate, type AddstarOptions, type DetectionBatch, type Totals } from
 import { ColumnStore } from './column-store.ts';
 import { dvoExists, openDvo, type DvoDatabase } from './database.ts';
 import { DvoError } from './errors.ts';
-import { readImages, writeImages, type ImageInfo } from './images.ts';
+import { IMAGE_PENDING, readImages, writeImages, type ImageInfo, type ImageTable } from './images.ts';
 import { EXTNAME, MEASURE_COLUMNS } from './layouts.ts';
 import { withLocks } from './lock.ts';
 import { readImageIndex } from './region.ts';
@@ -62,8 +62,11 @@ export async function mergeDvo(a: string, b: string, out: string, options: Merge
   }
   const lock = { ...(options.log ? { log: options.log } : {}), ...(options.lockTimeoutMs !== undefined ? { timeoutMs: options.lockTimeoutMs } : {}), ...(options.signal ? { signal: options.signal } : {}) };
   try {
-    // C = A, copied region by region under A's read locks.
-    await withLocks(a, ['Images'], 'soft', lock, () => cp(a, out, { recursive: true, filter: (src) => !src.startsWith(join(a, 'locks')) && !/\.(new|commit|tmp)$/.test(src) }));
+    // C = A, copied under read locks of A's image table and of every region with data, so no
+    // region is copied in the middle of a commit.
+    const held = [...await regionsWithData(a, dbA.sky.regions)];
+    await withLocks(a, ['Images', ...held], 'soft', lock, () => cp(a, out, { recursive: true, filter: (src) => !src.startsWith(join(a, 'locks')) && !/\.(new|commit|tmp)$/.test(src) }));
+    refusePending(await readImages(out), a);
     const dbC = await openDvo(out);
     return await mergeInto(dbC, dbB, options, lock);
   } catch (error) {
@@ -74,8 +77,22 @@ export async function mergeDvo(a: string, b: string, out: string, options: Merge
   }
 }
 
+/**
+ * Refuses a database with images whose ingest has not finished: merged, their missing
+ * measures could never be completed (the image would look ingested in the output).
+ */
+function refusePending(images: ImageTable, dir: string): void {
+  const flags = images.store.u32('FLAGS');
+  let pending = 0;
+  for (let r = 0; r < images.length; r++) if (flags[r] & IMAGE_PENDING) pending++;
+  if (pending > 0) {
+    throw new DvoError('dvo_merge_pending', `${dir} has ${pending} image${pending === 1 ? '' : 's'} whose ingest has not finished (an addstar still running, or stopped: run it again on the same catalogues); merge once none is pending (ipp dvo verify ${dir} lists them)`);
+  }
+}
+
 async function mergeInto(dbC: DvoDatabase, dbB: DvoDatabase, options: MergeOptions, lock: { log?: Pick<Logger, 'warn'>; timeoutMs?: number; signal?: AbortSignal }): Promise<MergeResult> {
   const imagesB = await withLocks(dbB.dir, ['Images'], 'soft', lock, () => readImages(dbB.dir));
+  refusePending(imagesB, dbB.dir);
   const sB = imagesB.store;
   const infos: ImageInfo[] = [];
   for (let r = 0; r < imagesB.length; r++) {
