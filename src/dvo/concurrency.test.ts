@@ -97,12 +97,21 @@ test('a lock held by a process that died is broken with a warning', async () => 
     const hourAgo = new Date(Date.now() - 3_600_000);
     await utimes(empty, hourAgo, hourAgo);
     assert.equal((await grabImage(db, 133, { lockTimeoutMs: 3000 })).rows.rowCount, rows);
-    // A live holder is waited for, then reported with what to do.
+    // A live holder is waited for, then reported with what to do: on this host it is running.
     const held = await acquireLocks(db, ['Images'], 'exclusive');
     try {
-      await assert.rejects(addstar(db, [file], { lockTimeoutMs: 300 }), (e: Error & { code?: string }) => e.code === 'dvo_locked' && /remove the lock file/.test(e.message));
+      await assert.rejects(addstar(db, [file], { lockTimeoutMs: 300 }), (e: Error & { code?: string }) => e.code === 'dvo_locked'
+        && new RegExp(`Images\\.xlock is held by process ${process.pid} on .* since .*; waited 0 s\\. It is running: wait for it to finish, or give a longer --lock-timeout`).test(e.message));
     } finally {
       await held.release();
+    }
+    // A writer kept waiting by a reader names the reader, not a pattern of file names.
+    const reader = await acquireLocks(db, ['Images'], 'soft');
+    try {
+      await assert.rejects(acquireLocks(db, ['Images'], 'exclusive', { timeoutMs: 300 }), (e: Error & { code?: string }) => e.code === 'dvo_locked'
+        && new RegExp(`Images\\.${process.pid}\\.\\w+\\.slock is held by process ${process.pid} on `).test(e.message));
+    } finally {
+      await reader.release();
     }
   });
 });

@@ -138,8 +138,15 @@ async function softLocks(dir: string, key: string): Promise<string[]> {
 }
 
 function lockedError(path: string, holder: Holder | undefined, timeoutMs: number): DvoError {
-  const who = holder ? `process ${holder.pid} on ${holder.host} since ${holder.time}` : 'another process';
-  return new DvoError('dvo_locked', `${path} is held by ${who}; waited ${Math.round(timeoutMs / 1000)} s. If that process is gone (a host that crashed), remove the lock file and run again`);
+  const waited = `waited ${Math.round(timeoutMs / 1000)} s`;
+  // A lock file still being written names no holder yet (readHolder's 'young').
+  if (!holder || holder.token === 'young') return new DvoError('dvo_locked', `${path} is being taken by another process; ${waited}. Run again, or give a longer --lock-timeout`);
+  const who = `process ${holder.pid} on ${holder.host}${holder.time ? ` since ${holder.time}` : ''}`;
+  // A holder on this host is known to be running (a dead one's lock is broken); one elsewhere may be gone.
+  const what = holder.host === HOST
+    ? 'It is running: wait for it to finish, or give a longer --lock-timeout'
+    : 'If that process is gone (a host that crashed), remove the lock file and run again';
+  return new DvoError('dvo_locked', `${path} is held by ${who}; ${waited}. ${what}`);
 }
 
 async function acquireOne(dir: string, key: string, mode: LockMode, options: LockOptions, deadline: number): Promise<() => Promise<void>> {
@@ -166,16 +173,16 @@ async function acquireOne(dir: string, key: string, mode: LockMode, options: Loc
     try {
       // Wait for the readers that came first.
       for (;;) {
-        let live = 0;
+        let live: { path: string; holder: Holder } | undefined;
         for (const p of await softLocks(dir, k)) {
           const h = await readHolder(p);
           if (!h) continue;
-          if (holderAlive(h)) { live++; continue; }
+          if (holderAlive(h)) { live ??= { path: p, holder: h }; continue; }
           await unlink(p).catch(() => {});
           options.log?.warn(`removed read lock ${p}: its holder, process ${h.pid} on ${h.host}, is no longer running`);
         }
-        if (live === 0) break;
-        if (Date.now() > deadline) throw lockedError(`${join(dir, k)}.*.slock`, undefined, options.timeoutMs ?? 120_000);
+        if (!live) break;
+        if (Date.now() > deadline) throw lockedError(live.path, live.holder, options.timeoutMs ?? 120_000);
         await pause();
       }
     } catch (error) {
