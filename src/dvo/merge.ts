@@ -50,7 +50,7 @@ export async function mergeDvo(a: string, b: string, out: string, options: Merge
     }
   }
   if (await dvoExists(out) || (found && (await readdir(out)).length > 0)) {
-    throw new DvoError('dvo_exists', `${out} already exists; merge writes a new database, so give a new directory`);
+    throw new DvoError('dvo_exists', `${out} already exists; merge writes a new database, so give a new directory (or remove it, if it is what a merge stopped part way left)`);
   }
   const dbA = await openDvo(a);
   const dbB = await openDvo(b);
