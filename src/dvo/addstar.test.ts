@@ -190,3 +190,17 @@ test('every DVO file passes fitsverify, compressed ones also after funpack', asy
     }
   });
 });
+
+test('addstar removes the temporary image table a killed writer left, once it holds the image lock', async () => {
+  await withTempDir(async (dir) => {
+    const stars = makeStars(100, { ra: 40, dec: 5, size: 0.1 }, 9, 3);
+    const [a, b] = [join(dir, 'a.smf'), join(dir, 'b.smf')];
+    await writeSmf(a, stars, { expId: 1 });
+    await writeSmf(b, stars, { expId: 2 });
+    const db = join(dir, 'db');
+    await addstar(db, [a], { create: { floorDensity: 1 } });
+    await writeFile(join(db, '.Images.dat.0badcafe.tmp'), 'half an image table');
+    await addstar(db, [b]);
+    assert.deepEqual((await readdir(db)).filter((n) => n.endsWith('.tmp')), []);
+  });
+});

@@ -5,7 +5,7 @@
 // IMAGEID is recognised. FLAGS bit 0x40000000 marks an image whose measures are being written:
 // set before the regions are updated, cleared after; a process that dies in between leaves it
 // set, and running addstar on the same catalogue again completes the ingest.
-import { access, readdir } from 'node:fs/promises';
+import { access, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FitsFile, fitsTable, Header, writeFits } from '../fits/index.ts';
 import { memoryTable } from '../table/index.ts';
@@ -201,8 +201,14 @@ async function regionTableIn(db: string): Promise<string | undefined> {
   return undefined;
 }
 
-/** Writes `Images.dat` (atomically; hold the Images lock). */
+/**
+ * Writes `Images.dat` (atomically; hold the Images lock). The temporary files of a writer
+ * killed part way (`.Images.dat.*.tmp`) are removed first: with the lock held, none is live.
+ */
 export async function writeImages(db: string, images: ImageTable): Promise<void> {
+  for (const name of await readdir(db).catch(() => [] as string[])) {
+    if (name.startsWith('.Images.dat.') && name.endsWith('.tmp')) await rm(join(db, name), { force: true });
+  }
   await writeFits(imagesPath(db), [{ table: memoryTable(IMAGE_COLUMNS, [images.store.toBatch()], { name: EXTNAME.image }) }], {
     primaryHeader: new Header().set('DVOTABLE', 'IMAGES', 'DVO image table').set('NIMAGES', images.length, 'images'),
   });
