@@ -5,7 +5,7 @@
 import { DbError, insertRows, type Queryable, type Database, type SqlValue } from '../db/index.ts';
 import { Gpc1Error } from './errors.ts';
 import { CHAIN, STAGE_NAMES, endStagesOf, parseStage, stage as describeStage, type StageName } from './stages.ts';
-import { chunks, marks, now } from './sql.ts';
+import { WARP_TO_CHIP_RUN, chunks, marks, moveSequencePast, now } from './sql.ts';
 import { checkCode, checkId, checkIds, checkName, checkTime, checkValue } from './values.ts';
 
 /** What every definition gives the new runs. */
@@ -304,8 +304,7 @@ async function insertSkyCellMap(tx: Queryable, warpId: number, entries: readonly
   const run = await tx.get<{ tess_id: string }>('SELECT tess_id FROM warpRun WHERE warp_id = ?', [warpId]);
   // A chip named in the map must be one of the warp's exposure (when the chain back to it is whole).
   const chips = (await tx.all<{ class_id: string }>(
-    `SELECT i.class_id FROM warpRun w JOIN fakeRun f ON f.fake_id = w.fake_id JOIN camRun c ON c.cam_id = f.cam_id
-       JOIN chipRun ch ON ch.chip_id = c.chip_id JOIN rawImfile i ON i.exp_id = ch.exp_id WHERE w.warp_id = ?`, [warpId])).map((r) => r.class_id);
+    `SELECT i.class_id FROM ${WARP_TO_CHIP_RUN} JOIN rawImfile i ON i.exp_id = ch.exp_id WHERE w.warp_id = ?`, [warpId])).map((r) => r.class_id);
   const strangers = entries.filter((e) => e.class_id !== 'all' && chips.length > 0 && !chips.includes(e.class_id));
   if (strangers.length > 0) {
     throw new Gpc1Error('gpc1_bad_input', `warp run ${warpId}: chip ${[...new Set(strangers.map((e) => e.class_id))].join(', ')} is not a chip of its exposure (${chips.join(', ')})`);
@@ -362,8 +361,7 @@ async function defineStack(tx: Queryable, c: Common, s: Record<string, unknown>)
   }
   // A stack is of one filter: every warp's exposure must have been taken in it.
   const filters = await tx.all<{ warp_id: number; filter: string | null }>(
-    `SELECT w.warp_id, e.filter FROM warpRun w JOIN fakeRun f ON f.fake_id = w.fake_id JOIN camRun c ON c.cam_id = f.cam_id
-       JOIN chipRun ch ON ch.chip_id = c.chip_id JOIN rawExp e ON e.exp_id = ch.exp_id WHERE w.warp_id IN (${marks(warps.length)})`, warps);
+    `SELECT w.warp_id, e.filter FROM ${WARP_TO_CHIP_RUN} JOIN rawExp e ON e.exp_id = ch.exp_id WHERE w.warp_id IN (${marks(warps.length)})`, warps);
   const other = filters.filter((r) => r.filter !== filter);
   if (other.length > 0) {
     throw new Gpc1Error('gpc1_bad_input', `define stack: warp run ${other.map((r) => `${r.warp_id} (${r.filter ?? 'no filter'})`).join(', ')} is not of the stack's filter ${filter}; stack only warps of one filter`);
@@ -377,10 +375,7 @@ async function defineStack(tx: Queryable, c: Common, s: Record<string, unknown>)
     own.stack_id = given;
   }
   const id = await insertOne(tx, c, own);
-  // An identity sequence does not see IDs given explicitly: move it past them.
-  if (s.stack_id !== undefined && tx.dialect.engine === 'postgres') {
-    await tx.get("SELECT setval(pg_get_serial_sequence('stackrun', 'stack_id'), (SELECT MAX(stack_id) FROM stackRun))");
-  }
+  if (s.stack_id !== undefined) await moveSequencePast(tx, 'stackRun', 'stack_id');
   await insertRows(tx, 'stackInputSkyfile', ['stack_id', 'warp_id'], warps.map((w) => [id, w]));
   return [id];
 }

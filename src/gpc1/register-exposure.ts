@@ -4,7 +4,7 @@
 import { DbError, insertRows, type Database, type SqlValue } from '../db/index.ts';
 import { Gpc1Error } from './errors.ts';
 import { CHAIN, type ColumnKind } from './stages.ts';
-import { chunks, marks, now } from './sql.ts';
+import { chunks, marks, moveSequencePast, now } from './sql.ts';
 import { checkKeys, checkName, checkTime, checkValue } from './values.ts';
 
 /** One chip of an exposure, as registered in rawImfile. */
@@ -133,10 +133,7 @@ export async function registerExposures(db: Database, exposures: readonly Exposu
       }
       if (given.length > 0) {
         await insertRows(tx, 'newExp', ['exp_id', ...newExpColumns], given.map((e) => [e.exp_id, ...newExpRow(e)]));
-        // An identity sequence does not see IDs given explicitly: move it past them.
-        if (tx.dialect.engine === 'postgres') {
-          await tx.get("SELECT setval(pg_get_serial_sequence('newexp', 'exp_id'), (SELECT MAX(exp_id) FROM newExp))");
-        }
+        await moveSequencePast(tx, 'newExp', 'exp_id');
       }
       const made = await insertRows<{ exp_id: number; tmp_exp_name: string; tmp_camera: string; tmp_telescope: string }>(tx, 'newExp',
         newExpColumns, checked.filter((e) => e.exp_id === null).map(newExpRow),
