@@ -12,7 +12,7 @@ import { associate, type AddstarOptions, type DetectionBatch, type Totals } from
 import { ColumnStore } from './column-store.ts';
 import { dvoExists, openDvo, type DvoDatabase } from './database.ts';
 import { DvoError } from './errors.ts';
-import { IMAGE_PENDING, readImages, writeImages, type ImageInfo, type ImageTable } from './images.ts';
+import { readImages, writeImages, type ImageInfo, type ImageTable } from './images.ts';
 import { EXTNAME, MEASURE_COLUMNS } from './layouts.ts';
 import { withLocks } from './lock.ts';
 import { readImageIndex } from './region.ts';
@@ -82,9 +82,7 @@ export async function mergeDvo(a: string, b: string, out: string, options: Merge
  * measures could never be completed (the image would look ingested in the output).
  */
 function refusePending(images: ImageTable, dir: string): void {
-  const flags = images.store.u32('FLAGS');
-  let pending = 0;
-  for (let r = 0; r < images.length; r++) if (flags[r] & IMAGE_PENDING) pending++;
+  const pending = images.pending().length;
   if (pending > 0) {
     throw new DvoError('dvo_merge_pending', `${dir} has ${pending} image${pending === 1 ? '' : 's'} whose ingest has not finished (an addstar still running, or stopped: run it again on the same catalogues); merge once none is pending (ipp dvo verify ${dir} lists them)`);
   }

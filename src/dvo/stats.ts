@@ -2,7 +2,7 @@
 import { stat } from 'node:fs/promises';
 import { FitsFile } from '../fits/index.ts';
 import { openDvo } from './database.ts';
-import { IMAGE_PENDING, readImages } from './images.ts';
+import { readImages } from './images.ts';
 import { regionPath } from './region-files.ts';
 import { regionsWithData } from './region-reader.ts';
 import type { SkyRegion } from './sky-table.ts';
@@ -81,11 +81,8 @@ export async function dvoStats(dir: string): Promise<DvoStats> {
     if (!largest || s.measures > largest.measures) largest = s;
   }
   const images = await readImages(dir);
-  const flags = images.store.u32('FLAGS');
-  let pending = 0;
-  for (let i = 0; i < images.length; i++) if (flags[i] & IMAGE_PENDING) pending++;
   return {
-    dir, regions: db.sky.regions.length, regionsWithData: have.size, objects, measures, images: images.length, pendingImages: pending,
+    dir, regions: db.sky.regions.length, regionsWithData: have.size, objects, measures, images: images.length, pendingImages: images.pending().length,
     bytes, compressed: db.compress, maxObjects: db.sky.maxObjects, filters: db.photcodes.secCodes.map((c) => c.name),
     ...(largest ? { largest } : {}),
   };
