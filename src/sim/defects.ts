@@ -1,6 +1,6 @@
 // Defects injected into a survey for failure tests downstream: each damages chosen
 // exposures' smf files in one known way, and the manifest records exactly what was damaged.
-import { SimError } from './errors.ts';
+import { badArgument } from './errors.ts';
 
 /** The kinds of damage the simulator can inject. */
 export const DEFECT_KINDS = ['truncated-smf', 'missing-chip', 'corrupt-keyword', 'nan-coords', 'duplicate-idet'] as const;
@@ -22,13 +22,13 @@ export function parseDefects(text: string): DefectRequest[] {
     if (item === '') continue;
     const [name, countText, ...rest] = item.split(':');
     if (!(DEFECT_KINDS as readonly string[]).includes(name)) {
-      throw new SimError('sim_bad_defect', `unknown defect "${name}"; use a comma-separated list of ${DEFECT_KINDS.join(', ')}, each optionally with :count`, { usage: true });
+      throw badArgument('sim_bad_defect', `unknown defect "${name}"; use a comma-separated list of ${DEFECT_KINDS.join(', ')}, each optionally with :count`);
     }
     const count = countText === undefined ? 1 : /^\d+$/.test(countText) ? Number(countText) : NaN;
     if (rest.length > 0 || !Number.isInteger(count) || count < 1 || count > 1000) {
-      throw new SimError('sim_bad_defect', `defect "${item}": the count after ":" must be a whole number from 1 to 1000`, { usage: true });
+      throw badArgument('sim_bad_defect', `defect "${item}": the count after ":" must be a whole number from 1 to 1000`);
     }
-    if (seen.has(name)) throw new SimError('sim_bad_defect', `defect "${name}" is listed twice; give it once with :count`, { usage: true });
+    if (seen.has(name)) throw badArgument('sim_bad_defect', `defect "${name}" is listed twice; give it once with :count`);
     seen.add(name);
     out.push({ kind: name as DefectKind, count });
   }

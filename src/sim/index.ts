@@ -10,7 +10,7 @@ export type {
 } from './manifest.ts';
 export { DEFECT_KINDS, parseDefects } from './defects.ts';
 export type { DefectKind, DefectRequest, DefectRecord } from './defects.ts';
-export { SimError } from './errors.ts';
+export { SimError, badArgument } from './errors.ts';
 export { CMF_PS1_V5, CMF_PS1_SV2, TRUTH_LAYOUT, FLAGS, FLAGS2, layoutColumns } from './cmf-layout.ts';
 export type { CmfLayout, LayoutField } from './cmf-layout.ts';
 export { SMF_EXTTYPE, TRUTH_EXTTYPE } from './smf-writer.ts';

@@ -3,15 +3,10 @@
 // that says what to give instead.
 import { FILTERS, type FilterName } from './sky-model.ts';
 import { parseDefects, type DefectRequest } from './defects.ts';
-import { SimError } from './errors.ts';
+import { badArgument } from './errors.ts';
 import type { Progress } from '../common/index.ts';
 import type { SurveyManifest } from './manifest.ts';
 import { FIRST_EXP_ID, maxFirstExpId } from './schedule.ts';
-
-/** A bad option value: a SimError with its code that a command reports as a usage error. */
-function badArgument(code: string, message: string): SimError {
-  return new SimError(code, message, { usage: true });
-}
 
 /** What a caller may ask for (the CLI's options, or a library call). */
 export interface SurveyOptions {

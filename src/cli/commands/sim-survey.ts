@@ -3,7 +3,7 @@ import { resolve, sep } from 'node:path';
 import { createProgress } from '../../common/index.ts';
 import { listRuns, openGpc1 } from '../../gpc1/index.ts';
 import {
-  SURVEY_DEFAULTS, SimError, defaultSurveyLabel, parseRange, recordSurveyInGpc1, resolveSurveyOptions, simulateSurvey, surveyIdClashes,
+  SURVEY_DEFAULTS, SimError, badArgument, defaultSurveyLabel, parseRange, recordSurveyInGpc1, resolveSurveyOptions, simulateSurvey, surveyIdClashes,
   type RecordResult, type SurveyConfig, type SurveyManifest, type SurveyOptions,
 } from '../../sim/index.ts';
 import { parseDbUrl, type Database } from '../../db/index.ts';
@@ -12,7 +12,7 @@ import { databaseUrl, dbOption } from '../settings.ts';
 
 function wholeNumber(text: string | undefined, name: string): number | undefined {
   if (text === undefined) return undefined;
-  if (!/^\s*\d+\s*$/.test(text)) throw new SimError(name === 'seed' ? 'sim_bad_seed' : 'sim_bad_count', `--${name} "${text}" must be a whole number`, { usage: true });
+  if (!/^\s*\d+\s*$/.test(text)) throw badArgument(name === 'seed' ? 'sim_bad_seed' : 'sim_bad_count', `--${name} "${text}" must be a whole number`);
   return Number(text);
 }
 
@@ -73,11 +73,11 @@ export const simSurvey: Command = {
   },
   async run(args, ctx) {
     const v = args.values as Record<string, string | boolean | undefined>;
-    if (args.positionals.length > 0) throw new SimError('sim_bad_argument', `unexpected argument "${args.positionals[0]}"; the survey directory is given with --out DIR`, { usage: true });
+    if (args.positionals.length > 0) throw badArgument('sim_bad_argument', `unexpected argument "${args.positionals[0]}"; the survey directory is given with --out DIR`);
     const str = (k: string): string | undefined => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
     const density = str('density');
     if (density !== undefined && !/^\s*(\d+\.?\d*|\.\d+)(e[-+]?\d+)?\s*$/i.test(density)) {
-      throw new SimError('sim_bad_density', `--density "${density}" must be a positive number (1 = realistic counts)`, { usage: true });
+      throw badArgument('sim_bad_density', `--density "${density}" must be a positive number (1 = realistic counts)`);
     }
     const exposures = wholeNumber(str('exposures'), 'exposures');
     const stacks = wholeNumber(str('stacks'), 'stacks');
@@ -108,14 +108,14 @@ export const simSurvey: Command = {
       }),
     };
     const label = str('label') ?? defaultSurveyLabel(seed ?? SURVEY_DEFAULTS.seed);
-    if (label.trim() === '') throw new SimError('sim_bad_argument', '--label is empty; give the label of the survey\'s gpc1 runs', { usage: true });
+    if (label.trim() === '') throw badArgument('sim_bad_argument', '--label is empty; give the label of the survey\'s gpc1 runs');
     const config = resolveSurveyOptions(options); // bad arguments are refused before the database is touched
-    if (v['no-db'] && v.db !== undefined) throw new SimError('sim_bad_argument', 'give --db URL or --no-db, not both', { usage: true });
+    if (v['no-db'] && v.db !== undefined) throw badArgument('sim_bad_argument', 'give --db URL or --no-db, not both');
     const url = v['no-db'] ? null : databaseUrl('gpc1', args, ctx.env);
     const location = url === null ? null : parseDbUrl(url);
     const out = resolve(config.out);
     if (location?.engine === 'sqlite' && (location.path === out || location.path.startsWith(`${out}${sep}`))) {
-      throw new SimError('sim_db_in_output', `the gpc1 database ${location.display} lies inside --out ${out}, which a survey replaces whole; keep the database outside it`, { usage: true });
+      throw badArgument('sim_db_in_output', `the gpc1 database ${location.display} lies inside --out ${out}, which a survey replaces whole; keep the database outside it`);
     }
     // Open the database next: an unreachable one must fail before any file is written.
     const gpc1 = url === null ? null : await openGpc1(url);
