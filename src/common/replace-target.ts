@@ -15,17 +15,22 @@ const MAX_LINKS = 40;
 /** The regular file (existing or not) that `path` names, links followed; see the file comment. */
 export async function replaceTarget(path: string): Promise<ReplaceTarget> {
   let at = resolve(path);
-  for (let links = 0; links <= MAX_LINKS; links++) {
-    const info = await lstat(at).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return undefined;
-      throw error;
-    });
-    if (!info || info.isFile()) return { path: at };
-    if (info.isDirectory()) return { problem: 'a directory is there; give the path of a file' };
-    if (!info.isSymbolicLink()) {
-      return { problem: 'not a regular file (a device, pipe or socket), which writing a whole file and renaming it onto it would replace; give the path of a file' };
+  try {
+    for (let links = 0; links <= MAX_LINKS; links++) {
+      const info = await lstat(at).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return undefined;
+        throw error;
+      });
+      if (!info || info.isFile()) return { path: at };
+      if (info.isDirectory()) return { problem: 'a directory is there; give the path of a file' };
+      if (!info.isSymbolicLink()) {
+        return { problem: 'not a regular file (a device, pipe or socket), which writing a whole file and renaming it onto it would replace; give the path of a file' };
+      }
+      at = resolve(dirname(at), await readlink(at));
     }
-    at = resolve(dirname(at), await readlink(at));
+  } catch (error) {
+    // What the system refuses to say of the path (a directory that cannot be searched) is the problem.
+    return { problem: (error as Error).message };
   }
   return { problem: 'too many levels of symbolic links' };
 }

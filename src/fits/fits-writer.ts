@@ -420,7 +420,7 @@ export async function writeFitsWith<T extends FitsHduInput>(
 ): Promise<void> {
   const checksum = options.checksum ?? true;
   // A link is written through to its file; a directory or device is refused, not replaced.
-  const target = await replaceTarget(path).catch((error: Error) => ({ problem: error.message }));
+  const target = await replaceTarget(path);
   if ('problem' in target) throw new FitsError('fits_cannot_write', { file: path }, target.problem);
   const tmp = join(dirname(target.path), `.${basename(target.path)}.${randomUUID().slice(0, 8)}.tmp`);
   let handle: FileHandle;

@@ -427,7 +427,7 @@ async function pumpThreadedFrom(
 
 async function writeToPath(table: Table, path: string, encoder: CsvEncoder, names: string[], options: CsvWriteOptions): Promise<CsvWriteResult> {
   // A link is written through to its file; a directory or device is refused, not replaced.
-  const target = await replaceTarget(path).catch((error: Error) => ({ problem: error.message }));
+  const target = await replaceTarget(path);
   if ('problem' in target) throw new CsvError('csv_cannot_write', `${path}: ${target.problem}`);
   const temp = join(dirname(target.path), `.${basename(target.path)}.${process.pid}.${Date.now().toString(36)}.tmp`);
   let handle: FileHandle | undefined;
