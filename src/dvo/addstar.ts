@@ -22,7 +22,7 @@ import { createDvo, dvoExists, openDvo, type CreateOptions, type DvoDatabase } f
 import { DvoError } from './errors.ts';
 import { OBJECT_ID_WORDS, objectId, setObjectIdWords } from './ids.ts';
 import { readImages, writeImages, type ImageTable } from './images.ts';
-import { withLocks, type LockOptions } from './lock.ts';
+import { lockOptions, withLocks } from './lock.ts';
 import { MatchGrid } from './match-grid.ts';
 import { defaultPhotcodes, PhotcodeTable, type MatchClass } from './photcodes.ts';
 import { loadRegion, saveRegion, type RegionData } from './region.ts';
@@ -198,14 +198,6 @@ function densityOf(cats: readonly Catalogue[]): DensityGrid {
   }
   for (let c = 0; c < cells; c++) if (sum[c] > 0) grid.counts[c] = Math.min(sum[c], 1.5 * grid.counts[c]);
   return grid;
-}
-
-function lockOptions(options: AddstarOptions): LockOptions {
-  return {
-    ...(options.lockTimeoutMs !== undefined ? { timeoutMs: options.lockTimeoutMs } : {}),
-    ...(options.log ? { log: options.log } : {}),
-    ...(options.signal ? { signal: options.signal } : {}),
-  };
 }
 
 async function ingestGroup(

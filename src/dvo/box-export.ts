@@ -13,7 +13,7 @@ import { openDvo, photcodesPath, skyTablePath } from './database.ts';
 import { DvoError } from './errors.ts';
 import { imagesPath, readImages } from './images.ts';
 import { EXTNAME } from './layouts.ts';
-import { withLocks } from './lock.ts';
+import { lockOptions, withLocks } from './lock.ts';
 import { regionHasData, regionPath, REGION_EXTENSIONS } from './region-files.ts';
 import { withRegionsRead } from './region-reader.ts';
 import type { SkyRegion } from './sky-table.ts';
@@ -274,7 +274,7 @@ export async function exportBox(given: string, box: SkyBox, url: string, options
     let objects = 0;
     let measures = 0;
     const keep = new Set<number>();
-    const lock = { ...(options.log ? { log: options.log } : {}), ...(options.lockTimeoutMs !== undefined ? { timeoutMs: options.lockTimeoutMs } : {}), ...(options.signal ? { signal: options.signal } : {}) };
+    const lock = lockOptions(options);
     for (const r of wanted) {
       options.signal?.throwIfAborted();
       const paths = REGION_EXTENSIONS.map((e) => regionPath(dir, r, e));

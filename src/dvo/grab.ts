@@ -12,7 +12,7 @@ import { openDvo } from './database.ts';
 import { DvoError } from './errors.ts';
 import { IMAGE_PENDING, readImages } from './images.ts';
 import { EXTNAME } from './layouts.ts';
-import { withLocks } from './lock.ts';
+import { lockOptions, withLocks } from './lock.ts';
 import { readImageIndex } from './region.ts';
 import { regionPath } from './region-files.ts';
 import { readMeasureRows, regionsWithData, withRegionsRead } from './region-reader.ts';
@@ -90,7 +90,7 @@ export async function grabImages(dir: string, externIds: readonly number[], opti
   const measureCols = [...new Set(['IMAGE_ID', 'EXT_ID', ...names.map((n) => MEASURE_SOURCE[n])])];
   const mcol = (name: string): number => measureCols.indexOf(name);
   const db = await openDvo(dir);
-  const lock = { ...(options.log ? { log: options.log } : {}), ...(options.lockTimeoutMs !== undefined ? { timeoutMs: options.lockTimeoutMs } : {}), ...(options.signal ? { signal: options.signal } : {}) };
+  const lock = lockOptions(options);
   const images = await withLocks(dir, ['Images'], 'soft', lock, () => readImages(dir));
   const s = images.store;
   const wanted = externIds.map((externId) => {

@@ -28,6 +28,15 @@ export interface LockOptions {
   readonly signal?: AbortSignal;
 }
 
+/** The lock options of an operation's options (`lockTimeoutMs`, `log`, `signal`). */
+export function lockOptions(options: { readonly lockTimeoutMs?: number; readonly log?: Pick<Logger, 'warn'>; readonly signal?: AbortSignal }): LockOptions {
+  return {
+    ...(options.lockTimeoutMs !== undefined ? { timeoutMs: options.lockTimeoutMs } : {}),
+    ...(options.log ? { log: options.log } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  };
+}
+
 /** Locks held; `release` removes them (safe to call twice). */
 export interface HeldLocks {
   readonly keys: readonly string[];

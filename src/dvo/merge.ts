@@ -14,7 +14,7 @@ import { dvoExists, openDvo, type DvoDatabase } from './database.ts';
 import { DvoError } from './errors.ts';
 import { readImages, writeImages, type ImageInfo, type ImageTable } from './images.ts';
 import { EXTNAME, MEASURE_COLUMNS } from './layouts.ts';
-import { withLocks } from './lock.ts';
+import { lockOptions, withLocks } from './lock.ts';
 import { readImageIndex } from './region.ts';
 import { regionPath } from './region-files.ts';
 import { regionsWithData, withRegionsRead } from './region-reader.ts';
@@ -60,7 +60,7 @@ export async function mergeDvo(a: string, b: string, out: string, options: Merge
       throw new DvoError('dvo_merge_mismatch', `photcode ${c.code} (${c.name}) of ${b} is ${same ? `${same.name} in` : 'not in'} ${a}; the databases must share their photcodes`);
     }
   }
-  const lock = { ...(options.log ? { log: options.log } : {}), ...(options.lockTimeoutMs !== undefined ? { timeoutMs: options.lockTimeoutMs } : {}), ...(options.signal ? { signal: options.signal } : {}) };
+  const lock = lockOptions(options);
   try {
     // C = A, copied under read locks of A's image table and of every region with data, so no
     // region is copied in the middle of a commit.

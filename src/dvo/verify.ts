@@ -13,7 +13,7 @@ import { openDvo, photcodesPath, skyTablePath } from './database.ts';
 import { IMAGE_PENDING, imagesPath, readImages } from './images.ts';
 import { DvoError } from './errors.ts';
 import { EXTNAME } from './layouts.ts';
-import { withLocks } from './lock.ts';
+import { lockOptions, withLocks } from './lock.ts';
 import { regionPath, REGION_EXTENSIONS } from './region-files.ts';
 import type { SkyRegion } from './sky-table.ts';
 
@@ -64,7 +64,7 @@ export async function verifyDvo(dir: string, options: DvoVerifyOptions = {}): Pr
     faultCount++;
     if (faults.length < max) faults.push({ code, message, ...(region ? { region: region.name } : {}) });
   };
-  const lock = { ...(options.log ? { log: options.log } : {}), ...(options.lockTimeoutMs !== undefined ? { timeoutMs: options.lockTimeoutMs } : {}), ...(options.signal ? { signal: options.signal } : {}) };
+  const lock = lockOptions(options);
   const images = await withLocks(dir, ['Images'], 'soft', lock, () => readImages(dir).catch((error: unknown) => {
     if (!(error instanceof DvoError && error.code === 'dvo_damaged')) throw error;
     fault('missing_file', error.message);
